@@ -1,0 +1,1 @@
+"""tinkerflow's Hydra config tree (package data): ``config.yaml`` and its groups."""

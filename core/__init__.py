@@ -1,0 +1,33 @@
+"""tinkerflow core: hookspecs, plugin manager, Experiment base class, runner, run directory, CLI.
+
+The public contract for plugin authors is importable from here::
+
+    from tinkerflow.core import hookimpl, Experiment, ExperimentConfig, Splits, knob
+"""
+
+from .config import ExperimentConfig, TrainerConfig, knob
+from .errors import ConfigError, PluginError, RunDirError, RunFailed, TinkerflowError
+from .experiment import Experiment, SampleOptions, Splits
+from .hookspecs import hookimpl
+from .plugins import Registry, make_plugin_manager
+from .rundir import Run
+from .runner import RunResult
+
+__all__ = [
+    "ConfigError",
+    "Experiment",
+    "ExperimentConfig",
+    "PluginError",
+    "Registry",
+    "Run",
+    "RunDirError",
+    "RunFailed",
+    "RunResult",
+    "SampleOptions",
+    "Splits",
+    "TinkerflowError",
+    "TrainerConfig",
+    "hookimpl",
+    "knob",
+    "make_plugin_manager",
+]

@@ -1,0 +1,291 @@
+"""The ``tinkerflow`` command line.
+
+Every user error becomes one line on stderr and exit code 2; ``--traceback`` (or
+``HYDRA_FULL_ERROR=1``) shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ConfigError, RunFailed, TinkerflowError
+
+HYDRA_INFO_FLAGS = {"--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
+HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-name", "-cn",
+                     "--config-dir", "-cd", "--experimental-rerun", "--shell-completion", "-sc"}
+
+
+def _quiet_tensorflow() -> None:
+    # TF 2.19's C++ logging prints errors about graph attributes it ignores; Python
+    # exceptions still carry every real failure.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _registry():
+    from .plugins import make_plugin_manager
+
+    registry = make_plugin_manager()
+    for info in registry.errors:
+        print(f"tinkerflow: warning: plugin '{info.name}' is disabled: {info.error}", file=sys.stderr)
+    return registry
+
+
+# -- tinkerflow plugins --------------------------------------------------------------------
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    registry = _registry()
+    rows = [dataclasses.asdict(info) for info in registry.plugins.values()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="tinkerflow plugins")
+    for column in ("plugin", "version", "experiments", "exporters", "hooks", "status"):
+        table.add_column(column)
+    for row in rows:
+        version = f"{row['distribution'] or '-'} {row['version'] or ''}".strip()
+        status = f"[red]error: {row['error']}" if row["error"] else ("built-in" if row["builtin"] else "ok")
+        table.add_row(row["name"], version, ", ".join(row["experiments"]) or "-",
+                      ", ".join(row["exporters"]) or "-", ", ".join(row["hooks"]) or "-", status,
+                      style=None)
+    Console(markup=True, highlight=False).print(table)
+    return 0
+
+
+# -- tinkerflow train ---------------------------------------------------------------------
+
+def _compose_overrides(args: Sequence[str]) -> list[str]:
+    """The plain ``key=value`` overrides among Hydra's command line arguments."""
+    out, skip = [], False
+    for item in args:
+        if skip:
+            skip = False
+            continue
+        if item.startswith("-"):
+            skip = item in HYDRA_VALUE_FLAGS
+            continue
+        out.append(item)
+    return out
+
+
+def _expand_sweep(overrides: list[str]) -> list[list[str]] | None:
+    """Every job of a basic sweep (``a=1,2 b=x,y``), or None if it cannot be expanded here."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        batches = BasicSweeper.split_arguments(parsed, None)
+    except Exception:
+        return None
+    return [job for batch in batches for job in batch]
+
+
+def preflight(registry, overrides: list[str], multirun: bool) -> None:
+    """Compose and validate the config of every job before Hydra creates any directory."""
+    from .config import compose_config, experiment_choice, to_typed
+
+    jobs = _expand_sweep(overrides) if multirun else [overrides]
+    for job in jobs or []:
+        name = experiment_choice(job)
+        experiment_cls = registry.experiment(name)
+        cfg = compose_config(job)
+        to_typed(cfg, name, experiment_cls)
+        if not multirun:
+            from hydra.core.hydra_config import HydraConfig
+
+            HydraConfig.instance().set_config(cfg)
+            run_dir = Path(cfg.hydra.run.dir)
+            if (run_dir / "run.json").exists():
+                raise ConfigError(f"hydra.run.dir='{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
+
+
+class _JobAborted(BaseException):
+    """Carries a single run's error past Hydra's own error printing (which catches Exception)."""
+
+    def __init__(self, error: BaseException, run_dir: str):
+        super().__init__(str(error))
+        self.error = error
+        self.run_dir = run_dir
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas, to_typed
+    from .runner import execute
+
+    hydra_args = list(args.overrides)
+    registry = _registry()
+    register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
+    multirun = "-m" in hydra_args or "--multirun" in hydra_args
+    if not (HYDRA_INFO_FLAGS & set(hydra_args)):
+        preflight(registry, _compose_overrides(hydra_args), multirun)
+
+    results = []
+
+    def task(cfg):
+        hc = HydraConfig.get()
+        name = hc.runtime.choices["experiment"]
+        try:
+            typed = to_typed(cfg, name, registry.experiment(name))
+            result = execute(typed, Path(hc.runtime.output_dir), registry, list(hc.overrides.task))
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            if not multirun:
+                raise _JobAborted(exc, hc.runtime.output_dir) from exc
+            results.append((hc.runtime.output_dir, "failed", f"{type(exc).__name__}: {exc}"))
+            return None
+        results.append((str(result.run_dir), result.status, ""))
+        return result
+
+    main = hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME, version_base="1.3")(task)
+    saved_argv = sys.argv
+    sys.argv = ["tinkerflow train", *hydra_args]
+    try:
+        main()
+    except _JobAborted as aborted:
+        if isinstance(aborted.error, TinkerflowError) or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise aborted.error from None
+        raise RunFailed(
+            f"run failed: {type(aborted.error).__name__}: {aborted.error} "
+            f"(traceback in {Path(aborted.run_dir) / 'run.json'}; --traceback shows it here)",
+        ) from aborted.error
+    finally:
+        sys.argv = saved_argv
+    if multirun and results:
+        failed = [r for r in results if r[1] != "completed"]
+        print(f"multirun: {len(results) - len(failed)} completed, {len(failed)} failed", file=sys.stderr)
+        for run_dir, _, error in failed:
+            print(f"  failed: {run_dir}: {error}", file=sys.stderr)
+        return 1 if failed else 0
+    return 0
+
+
+# -- tinkerflow sample --------------------------------------------------------------------
+
+def parse_options(options_cls: type, items: Sequence[str]) -> Any:
+    """Turn ``--name value`` flags into an instance of an experiment's SampleOptions."""
+    from .config import check_value
+
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    hints = typing.get_type_hints(options_cls)
+    values: dict[str, Any] = {}
+    items = list(items)
+    while items:
+        flag = items.pop(0)
+        if not flag.startswith("--"):
+            raise ConfigError(f"unexpected argument '{flag}'; expected --option value")
+        key = flag[2:].replace("-", "_")
+        if "=" in key:
+            key, raw = key.split("=", 1)
+        elif items:
+            raw = items.pop(0)
+        else:
+            raise ConfigError(f"option '{flag}' needs a value")
+        if key not in fields:
+            known = ", ".join("--" + n.replace("_", "-") for n in fields) or "none"
+            raise ConfigError(f"unknown option '--{key.replace('_', '-')}'; expected one of: {known}")
+        values[key] = check_value(fields[key], hints[key], _parse_scalar(raw), f"--{key.replace('_', '-')}")
+    return options_cls(**values)
+
+
+def _parse_scalar(raw: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def load_experiment_for_run(run_path: str):
+    """Open a run directory and rebuild its experiment from the saved config."""
+    from .config import load_run_config, register_schemas, to_typed
+    from .rundir import Run
+
+    run = Run.open(run_path)
+    registry = _registry()
+    experiment_cls = registry.experiment(run.experiment_name)
+    register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
+    typed = to_typed(load_run_config(run.path), run.experiment_name, experiment_cls)
+    run.config = typed
+    return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run)
+
+
+def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
+    _quiet_tensorflow()
+    run, experiment = load_experiment_for_run(args.run)
+    options = parse_options(experiment.SampleOptions, extra)
+    model = run.load_model()
+    out = Path(args.out) if args.out else run.samples_dir
+    summary = experiment.sample(model, out, options)
+    from rich.console import Console
+    from rich.pretty import Pretty
+
+    Console().print(f"[bold]samples of {run.path}[/] written to {out}")
+    Console().print(Pretty(summary))
+    return 0
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinkerflow",
+        description="Plugin-based experiments: train with Hydra configs, export to the browser and phones.",
+    )
+    parser.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("plugins", help="list installed plugins, their experiments and hooks")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("train", help="train an experiment; arguments are Hydra overrides (-m for a sweep)",
+                       add_help=False)
+    p.add_argument("overrides", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="the experiment's own look at a trained run; extra --options per experiment")
+    p.add_argument("run", help="a run directory, e.g. runs/addition/<timestamp>")
+    p.add_argument("--out", help="write samples here instead of <run>/samples")
+    p.set_defaults(func=cmd_sample, takes_extra=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    show_traceback = args.traceback or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    try:
+        return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
+    except TinkerflowError as exc:
+        if show_traceback:
+            raise
+        print(f"tinkerflow: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tinkerflow: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

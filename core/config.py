@@ -1,0 +1,261 @@
+"""Typed configs, their Hydra registration, and validation with one-line errors.
+
+Every config node that plugin code sees is a dataclass instance: the experiment's own
+``Config`` (deriving from :class:`ExperimentConfig`), :class:`TrainerConfig` and the
+root :class:`RootConfig`. Constraints live next to the fields, in ``field`` metadata:
+
+``min`` / ``max``
+    inclusive bounds for numbers;
+``gt``
+    an exclusive lower bound;
+``choices``
+    the allowed values of a string.
+
+Use :func:`knob` to declare such a field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from hydra import compose, initialize_config_module
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ConfigError
+
+CONFIG_MODULE = "tinkerflow.conf"
+CONFIG_NAME = "config"
+
+
+def knob(default: Any = MISSING, *, help: str = "", **constraints: Any) -> Any:
+    """A dataclass field with a default, a help text and optional constraints."""
+    if isinstance(default, (list, dict)):
+        value = default
+        return field(default_factory=lambda: type(value)(value), metadata={"help": help, **constraints})
+    return field(default=default, metadata={"help": help, **constraints})
+
+
+@dataclass
+class ExperimentConfig:
+    """Base class of every experiment's config dataclass (its Hydra schema)."""
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = knob(True, help="stop when the monitored value stops improving")
+    monitor: str = knob("val_loss", help="metric to watch")
+    patience: int = knob(20, min=0, help="epochs without improvement before stopping")
+    min_delta: float = knob(0.0, min=0.0, help="smallest change that counts as improvement")
+    restore_best_weights: bool = knob(True, help="keep the weights of the best epoch")
+
+
+@dataclass
+class ReduceLRConfig:
+    enabled: bool = knob(False, help="lower the learning rate when the monitored value plateaus")
+    monitor: str = knob("val_loss", help="metric to watch")
+    factor: float = knob(0.5, gt=0.0, max=0.99, help="multiply the learning rate by this")
+    patience: int = knob(10, min=0, help="epochs without improvement before lowering it")
+    min_lr: float = knob(1e-6, min=0.0, help="never go below this")
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = knob(1000, min=1, help="maximum number of epochs")
+    batch_size: int = knob(32, min=1, help="samples per gradient step")
+    optimizer: str = knob("adam", choices=["adam", "adamw", "sgd", "rmsprop"])
+    learning_rate: float = knob(1e-3, gt=0.0, help="optimizer step size")
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
+    steps_per_execution: int = knob(1, min=1, help="batches per compiled training call")
+    jit_compile: bool = knob(False, help="compile train steps with XLA")
+    deterministic: bool = knob(True, help="deterministic TensorFlow ops (same seed, same metrics)")
+    checkpoint_seconds: float = knob(60.0, min=0.0, help="save checkpoints/last.keras this often; 0 = only at the end")
+    progress: str = knob("auto", choices=["auto", "rich", "plain", "none"], help="auto: rich on a terminal, plain lines otherwise")
+
+
+@dataclass
+class PathsConfig:
+    runs: str = knob("runs", help="where run directories are created")
+
+
+@dataclass
+class RootConfig:
+    seed: int = knob(0, min=0, help="seed for Python, NumPy, TensorFlow and Keras")
+    experiment: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    debug: Any = None
+
+
+@dataclass
+class TypedConfig:
+    """The composed config as dataclasses, handed to the runner."""
+
+    experiment_name: str
+    seed: int
+    experiment: ExperimentConfig
+    trainer: TrainerConfig
+    paths: PathsConfig
+    raw: dict
+
+
+def register_schemas(experiments: dict[str, type]) -> None:
+    """Store the root schema and each experiment's Config in Hydra's ConfigStore.
+
+    Each schema is stored as ``schema/experiment/<name>``; an experiment whose values live
+    in a YAML file (``conf/experiment/<name>.yaml``) extends it through its defaults list.
+    An experiment without such a file is offered directly as ``experiment/<name>``.
+    """
+    store = ConfigStore.instance()
+    store.store(name="tinkerflow_schema", node=RootConfig)
+    yaml_names = _packaged_experiment_yaml()
+    for name, cls in experiments.items():
+        store.store(group="schema/experiment", name=name, node=cls.Config)
+        if name not in yaml_names:
+            store.store(group="experiment", name=name, node=cls.Config)
+
+
+def _packaged_experiment_yaml() -> set[str]:
+    from importlib.resources import files
+
+    folder = files(CONFIG_MODULE) / "experiment"
+    return {p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose the real config tree with ``overrides`` (Hydra syntax), as tests and the CLI do.
+
+    Hydra's composition errors become one-line :class:`ConfigError` messages.
+    """
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+            return compose(CONFIG_NAME, overrides=list(overrides), return_hydra_config=True)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(describe_config_error(exc)) from exc
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def describe_config_error(exc: BaseException) -> str:
+    """Turn a Hydra/OmegaConf exception into one line naming the key and the problem."""
+    chain = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 8:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    for err in chain:
+        if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
+            first = str(getattr(err, "msg", None) or err).strip().splitlines()[0]
+            return f"config key '{err.full_key}': {first}"
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    text = text.split(" Config search path:")[0]
+    if "Could not override" in text and "To append" in text:
+        key = text.split("'")[1]
+        return f"unknown config key '{key}'; check the spelling (see --cfg job for the valid keys)"
+    return text or type(exc).__name__
+
+
+def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> TypedConfig:
+    """Validate a composed config against the schemas and return dataclass instances."""
+    body = {k: v for k, v in cfg.items() if k != "hydra"} if isinstance(cfg, DictConfig) else cfg
+    node = OmegaConf.create(body)
+    try:
+        raw = OmegaConf.to_container(node, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(describe_config_error(exc)) from exc
+    experiment = build_dataclass(experiment_cls.Config, raw.get("experiment") or {}, "experiment")
+    trainer = build_dataclass(TrainerConfig, raw.get("trainer") or {}, "trainer")
+    paths = build_dataclass(PathsConfig, raw.get("paths") or {}, "paths")
+    seed = check_value(_field_of(RootConfig, "seed"), int, raw.get("seed", 0), "seed")
+    return TypedConfig(experiment_name, seed, experiment, trainer, paths, raw)
+
+
+def _field_of(cls: type, name: str) -> dataclasses.Field:
+    return {f.name: f for f in dataclasses.fields(cls)}[name]
+
+
+def build_dataclass(cls: type, values: Any, prefix: str) -> Any:
+    """Build ``cls`` from a plain mapping, rejecting unknown keys, wrong types and out-of-range values."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config key '{prefix}': got {values!r}, expected a mapping of {cls.__name__} fields")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key '{prefix}.{unknown[0]}'; expected one of: {', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name in fields.keys() & values.keys():
+        key = f"{prefix}.{name}"
+        if dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = build_dataclass(hints[name], values[name] or {}, key)
+        else:
+            kwargs[name] = check_value(fields[name], hints[name], values[name], key)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config '{prefix}': {exc}") from exc
+
+
+_EXPECTED = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def check_value(f: dataclasses.Field, hint: Any, value: Any, key: str) -> Any:
+    """Check one value against its type hint and its field's constraints; return it (ints widen to float)."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if optional else hint
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{key}=null: expected {_EXPECTED.get(base, base)}")
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if base in _EXPECTED and (type(value) is not base):
+        raise ConfigError(f"{key}={value!r}: expected {_EXPECTED[base]}")
+    if typing.get_origin(base) is list and not isinstance(value, list):
+        raise ConfigError(f"{key}={value!r}: expected a list")
+    meta = f.metadata
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{key}={value!r}: expected one of {', '.join(map(str, meta['choices']))}")
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(f"{key}={value!r} is out of range: expected >= {meta['min']}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"{key}={value!r} is out of range: expected <= {meta['max']}")
+    if "gt" in meta and value <= meta["gt"]:
+        raise ConfigError(f"{key}={value!r} is out of range: expected > {meta['gt']}")
+    return value
+
+
+def experiment_choice(overrides: Iterable[str], default: str = "addition") -> str:
+    """The experiment named by ``experiment=NAME`` among the overrides (the last one wins)."""
+    name = default
+    for item in overrides:
+        if item.startswith("experiment="):
+            name = item.split("=", 1)[1]
+    return name
+
+
+def load_run_config(run_dir: Path) -> DictConfig:
+    """The composed config saved by Hydra in a run directory."""
+    path = Path(run_dir) / ".hydra" / "config.yaml"
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as exc:
+        raise ConfigError(f"{path}: cannot read the saved config ({exc}); expected Hydra's YAML") from exc
+    if not isinstance(cfg, DictConfig) or isinstance(cfg, ListConfig):
+        raise ConfigError(f"{path}: expected a mapping")
+    return cfg

@@ -1,0 +1,201 @@
+"""The Experiment base class: the contract every experiment plugin implements.
+
+An experiment reads top to bottom like a keras-io example: data, model, train, evaluate,
+sample. Subclass :class:`Experiment`, give it a ``name`` and a ``Config`` dataclass, and
+register it from a plugin's ``register_experiments`` hook::
+
+    @dataclass
+    class SineConfig(ExperimentConfig):
+        units: int = knob(16, min=1)
+
+    class Sine(Experiment):
+        name = "sine"
+        Config = SineConfig
+
+        def load_data(self) -> Splits: ...
+        def build_model(self) -> keras.Model: ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+
+from .config import ExperimentConfig, TrainerConfig
+
+if TYPE_CHECKING:
+    import keras
+
+    from .rundir import Run
+
+
+@dataclass
+class Splits:
+    """The data of one run.
+
+    Each split is either a tuple ``(x, y)`` of arrays (or of dicts of arrays for named
+    inputs) or a batched ``tf.data.Dataset`` of ``(x, y)`` pairs. ``info`` is free-form
+    and is saved in ``run.json`` (sample counts, corpus statistics, skipped files).
+    """
+
+    train: Any
+    validation: Any = None
+    test: Any = None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class SampleOptions:
+    """Base of an experiment's ``tinkerflow sample`` options (``--name value`` flags)."""
+
+
+class Experiment:
+    """One experiment, owning one run.
+
+    Class attributes a subclass sets:
+
+    ``name``
+        the registered name, used in ``experiment=NAME`` and in run directory paths.
+    ``Config``
+        a dataclass deriving from :class:`ExperimentConfig`; its defaults are the
+        experiment's defaults and it is the Hydra schema of the ``experiment`` node.
+    ``SampleOptions``
+        a dataclass of options for :meth:`sample`, exposed as ``tinkerflow sample`` flags.
+    ``smoke_overrides``
+        Hydra overrides that shrink a run to seconds (tiny data, a couple of epochs); the
+        tests train every registered experiment with them.
+    ``description``
+        one line shown by ``tinkerflow plugins``.
+
+    The runner creates the instance with the validated, typed configs, then calls
+    :meth:`load_data`, :meth:`build_model`, :meth:`fit`, :meth:`evaluate` and
+    :meth:`sample` in that order.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[ExperimentConfig]] = ExperimentConfig
+    SampleOptions: ClassVar[type] = SampleOptions
+    smoke_overrides: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: ExperimentConfig, trainer: TrainerConfig, seed: int = 0,
+                 run: "Run | None" = None):
+        self.config = config
+        self.trainer = trainer
+        self.seed = seed
+        self.run = run
+
+    # -- data and model ----------------------------------------------------------------
+
+    def load_data(self) -> Splits:
+        """Load or generate the data and split it into train, validation and test."""
+        raise NotImplementedError(f"{type(self).__name__}.load_data")
+
+    def build_model(self) -> "keras.Model":
+        """Build and compile the model (use :meth:`optimizer` for the trainer's optimizer)."""
+        raise NotImplementedError(f"{type(self).__name__}.build_model")
+
+    def optimizer(self) -> "keras.optimizers.Optimizer":
+        """The optimizer named by ``trainer.optimizer`` at ``trainer.learning_rate``."""
+        import keras
+
+        classes = {
+            "adam": keras.optimizers.Adam,
+            "adamw": keras.optimizers.AdamW,
+            "sgd": keras.optimizers.SGD,
+            "rmsprop": keras.optimizers.RMSprop,
+        }
+        return classes[self.trainer.optimizer](learning_rate=self.trainer.learning_rate)
+
+    def compile_options(self) -> dict:
+        """Keyword arguments every ``model.compile`` call of this experiment should pass."""
+        return {
+            "steps_per_execution": self.trainer.steps_per_execution,
+            "jit_compile": self.trainer.jit_compile,
+        }
+
+    # -- training ----------------------------------------------------------------------
+
+    def callbacks(self) -> list:
+        """The experiment's own Keras callbacks; by default early stopping and learning-rate
+        reduction as the trainer config asks."""
+        import keras
+
+        callbacks = []
+        plateau = self.trainer.reduce_lr
+        if plateau.enabled:
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(
+                monitor=plateau.monitor, factor=plateau.factor, patience=plateau.patience, min_lr=plateau.min_lr,
+            ))
+        stop = self.trainer.early_stopping
+        if stop.enabled:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor=stop.monitor,
+                patience=stop.patience,
+                min_delta=stop.min_delta,
+                restore_best_weights=stop.restore_best_weights,
+            ))
+        return callbacks
+
+    def fit(self, model: "keras.Model", data: Splits, callbacks: list) -> "keras.callbacks.History":
+        """Train ``model``. The default runs ``model.fit`` for ``trainer.epochs`` epochs."""
+        kwargs: dict[str, Any] = {
+            "epochs": self.trainer.epochs,
+            "callbacks": callbacks,
+            "verbose": 0,
+        }
+        if data.validation is not None:
+            kwargs["validation_data"] = data.validation
+        if isinstance(data.train, tuple):
+            x, y = data.train
+            return model.fit(x, y, batch_size=self.trainer.batch_size, shuffle=True, **kwargs)
+        return model.fit(data.train, **kwargs)
+
+    def evaluate(self, model: "keras.Model", data: Splits) -> dict[str, float]:
+        """Measure the trained model on the test split; keys are reported as ``test_<metric>``."""
+        split = data.test if data.test is not None else data.validation
+        if split is None:
+            return {}
+        if isinstance(split, tuple):
+            x, y = split
+            values = model.evaluate(x, y, batch_size=self.trainer.batch_size, verbose=0, return_dict=True)
+        else:
+            values = model.evaluate(split, verbose=0, return_dict=True)
+        return {f"test_{k}": float(v) for k, v in values.items()}
+
+    # -- looking at a trained model -----------------------------------------------------
+
+    def sample(self, model: "keras.Model", out_dir: Path, options: Any = None) -> dict:
+        """Write the experiment's own look at a trained model (plots, text, images) to ``out_dir``.
+
+        ``options`` is an instance of :attr:`SampleOptions`. Returns a summary (shown by
+        ``tinkerflow sample`` and stored in ``run.json``); the default writes nothing.
+        """
+        return {}
+
+    # -- export --------------------------------------------------------------------------
+
+    def export_model(self, model: "keras.Model") -> "keras.Model":
+        """The model exporters convert: e.g. an unrolled twin of a recurrent model, or only a
+        GAN's generator. The default is the trained model itself."""
+        return model
+
+    def example_inputs(self) -> Any:
+        """A few golden inputs for parity checks between Keras and the exported runtimes."""
+        raise NotImplementedError(f"{type(self).__name__}.example_inputs")
+
+    def representative_data(self) -> Iterable:
+        """Batches of inputs for int8 calibration; the default reuses :meth:`example_inputs`."""
+        yield self.example_inputs()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @classmethod
+    def default_config(cls) -> ExperimentConfig:
+        return cls.Config()
+
+    @classmethod
+    def config_fields(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls.Config)]

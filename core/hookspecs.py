@@ -1,0 +1,84 @@
+"""The tinkerflow hook specifications: this module is the plugin API reference.
+
+A plugin is any module or object with functions decorated by ``tinkerflow.core.hookimpl``
+and named after one of the specs below. Installed plugins are found through the
+``tinkerflow`` entry point group::
+
+    [project.entry-points.tinkerflow]
+    my_plugin = "my_package.plugin_module"
+
+Hooks *register* things; the registered classes (:class:`~tinkerflow.core.Experiment`,
+exporters) carry the behaviour. Every hook is called with keyword arguments only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+PROJECT_NAME = "tinkerflow"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_experiments(register: Callable[..., None]) -> None:
+    """Add experiments to the registry.
+
+    When: once, when the plugin manager builds its registry (on every ``tinkerflow``
+    command), before any config is composed.
+
+    :param register: call ``register(ExperimentSubclass)`` once per experiment. The class
+        must subclass :class:`tinkerflow.core.Experiment`, set ``name`` (lowercase letters,
+        digits and underscores) and ``Config`` (a dataclass deriving from
+        :class:`tinkerflow.core.ExperimentConfig`). A second experiment with a name already
+        taken is rejected and reported against the plugin that registered it.
+    :returns: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def register_exporters(register: Callable[..., None]) -> None:
+    """Add export formats (TensorFlow.js, TFLite, ...) to the registry.
+
+    When: once, when the plugin manager builds its registry.
+
+    :param register: call ``register(ExporterSubclass)`` once per format. The class must
+        subclass :class:`tinkerflow.exporters.Exporter` and set a unique ``name``.
+    :returns: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def extra_callbacks(run: Any, experiment: Any) -> list | None:
+    """Contribute Keras callbacks to a training run (tracking, profiling, alerts).
+
+    When: after the model is built and before ``fit`` starts.
+
+    :param run: the :class:`tinkerflow.core.Run` being trained (its ``path``,
+        ``experiment_name``, ``config``).
+    :param experiment: the :class:`tinkerflow.core.Experiment` instance that owns the run.
+    :returns: a list of ``keras.callbacks.Callback`` objects, or ``None`` for none.
+    """
+
+
+@hookspec
+def before_run(run: Any) -> None:
+    """Called when a run starts, once its directory exists and before data is loaded.
+
+    :param run: the :class:`tinkerflow.core.Run` about to train.
+    :returns: nothing. An exception here fails the run (and ``after_run`` still fires).
+    """
+
+
+@hookspec
+def after_run(run: Any, result: Any) -> None:
+    """Called when a run ends, whether it completed or failed.
+
+    :param run: the :class:`tinkerflow.core.Run` that ended; ``run.json`` is written.
+    :param result: the :class:`tinkerflow.core.RunResult`: ``status`` (``"completed"``
+        or ``"failed"``), ``metrics`` and, for a failed run, ``error``.
+    :returns: nothing. Exceptions here are logged and do not change the run's status.
+    """

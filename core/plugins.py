@@ -1,0 +1,239 @@
+"""Plugin discovery: a pluggy manager built on demand, and the registry it fills.
+
+Environment switches (read when the manager is built):
+
+``TINKERFLOW_DISABLE_PLUGIN_AUTOLOAD=1``
+    load only the built-in plugins (entry points of the ``tinkerflow`` distribution).
+``TINKERFLOW_PLUGINS=a,b``
+    load only the third-party entry points with these names (built-ins always load).
+``TINKERFLOW_TRACE_PLUGINS=1``
+    print every hook call and its result to stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+
+BUILTIN_DISTRIBUTION = "tinkerflow"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass
+class PluginInfo:
+    """One loaded (or failed) plugin as shown by ``tinkerflow plugins``."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    module: str | None = None
+    builtin: bool = False
+    hooks: list[str] = field(default_factory=list)
+    experiments: list[str] = field(default_factory=list)
+    exporters: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Registered:
+    """A registered class and the plugin that registered it."""
+
+    name: str
+    cls: type
+    plugin: str
+
+
+class Registry:
+    """What the plugins registered: experiments, exporters, and the errors met."""
+
+    def __init__(self, manager: pluggy.PluginManager, infos: dict[str, PluginInfo]):
+        self.manager = manager
+        self.plugins = infos
+        self.experiments: dict[str, Registered] = {}
+        self.exporters: dict[str, Registered] = {}
+
+    @property
+    def errors(self) -> list[PluginInfo]:
+        return [info for info in self.plugins.values() if info.error]
+
+    def experiment(self, name: str) -> type:
+        """The Experiment class registered as ``name``; a one-line error if there is none."""
+        if name not in self.experiments:
+            known = ", ".join(sorted(self.experiments)) or "none"
+            raise PluginError(f"unknown experiment '{name}'; expected one of: {known}")
+        return self.experiments[name].cls
+
+    def exporter(self, name: str) -> type:
+        """The Exporter class registered as ``name``."""
+        if name not in self.exporters:
+            known = ", ".join(sorted(self.exporters)) or "none"
+            raise PluginError(f"unknown export format '{name}'; expected one of: {known}")
+        return self.exporters[name].cls
+
+    @property
+    def hook(self) -> Any:
+        return self.manager.hook
+
+
+def _env_flag(env: Mapping[str, str], key: str) -> bool:
+    return env.get(key, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    seen: set[tuple[str, str]] = set()
+    points = []
+    for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT_NAME):
+        key = (ep.name, ep.value)
+        if key not in seen:  # a package visible twice on sys.path lists its entry points twice
+            seen.add(key)
+            points.append(ep)
+    return points
+
+
+def make_plugin_manager(env: Mapping[str, str] | None = None) -> Registry:
+    """Build a plugin manager, load the installed plugins and fill a :class:`Registry`.
+
+    A plugin that fails to import or to register is recorded with its error (see
+    ``Registry.errors``); the other plugins keep working.
+    """
+    env = os.environ if env is None else env
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    if _env_flag(env, "TINKERFLOW_TRACE_PLUGINS"):
+        manager.trace.root.setwriter(lambda message: sys.stderr.write(message))
+        manager.enable_tracing()
+
+    only = {n.strip() for n in env.get("TINKERFLOW_PLUGINS", "").split(",") if n.strip()}
+    no_autoload = _env_flag(env, "TINKERFLOW_DISABLE_PLUGIN_AUTOLOAD")
+    infos: dict[str, PluginInfo] = {}
+    for ep in _entry_points():
+        dist = ep.dist.name if ep.dist else None
+        builtin = dist == BUILTIN_DISTRIBUTION
+        if not builtin and (no_autoload or (only and ep.name not in only)):
+            continue
+        info = PluginInfo(
+            name=ep.name,
+            distribution=dist,
+            version=ep.dist.version if ep.dist else None,
+            module=ep.value,
+            builtin=builtin,
+        )
+        infos[ep.name] = info
+        try:
+            plugin = ep.load()
+            manager.register(plugin, name=ep.name)
+        except Exception as exc:  # a broken plugin must not take the others down
+            info.error = f"failed to load: {type(exc).__name__}: {exc}"
+            continue
+    registry = Registry(manager, infos)
+    _collect(registry)
+    for name, info in infos.items():
+        plugin = manager.get_plugin(name)
+        if plugin is not None:
+            info.hooks = sorted(impl_name for impl_name in _hook_names(manager, plugin))
+    return registry
+
+
+def register_plugin(registry: Registry, plugin: Any, name: str) -> None:
+    """Register an in-process plugin object (used by tests and notebooks) and collect it."""
+    registry.manager.register(plugin, name=name)
+    registry.plugins[name] = PluginInfo(name=name, module=getattr(plugin, "__name__", None))
+    _collect(registry, only=name)
+    registry.plugins[name].hooks = sorted(_hook_names(registry.manager, plugin))
+
+
+def unregister_plugin(registry: Registry, name: str) -> None:
+    """Remove a plugin and everything it registered."""
+    registry.manager.unregister(name=name)
+    registry.plugins.pop(name, None)
+    for table in (registry.experiments, registry.exporters):
+        for key in [k for k, entry in table.items() if entry.plugin == name]:
+            del table[key]
+
+
+def _hook_names(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
+    return [caller.name for caller in manager.get_hookcallers(plugin) or []]
+
+
+def _collect(registry: Registry, only: str | None = None) -> None:
+    """Ask every plugin (or just ``only``) to register its experiments and exporters."""
+    manager = registry.manager
+    names = [only] if only else [n for n, _ in manager.list_name_plugin()]
+    for plugin_name in names:
+        info = registry.plugins.setdefault(plugin_name, PluginInfo(name=plugin_name))
+        if info.error:
+            continue
+        others = [p for n, p in manager.list_name_plugin() if n != plugin_name]
+        for hook_name, table, check in (
+            ("register_experiments", registry.experiments, _check_experiment),
+            ("register_exporters", registry.exporters, _check_exporter),
+        ):
+            caller = manager.subset_hook_caller(hook_name, remove_plugins=others)
+            added: list[str] = []
+
+            def register(cls: Any, _table=table, _check=check, _added=added) -> None:
+                name = _check(cls, plugin_name)
+                if name in _table:
+                    raise PluginError(
+                        f"plugin '{plugin_name}' registers '{name}', "
+                        f"which plugin '{_table[name].plugin}' already registered"
+                    )
+                _table[name] = Registered(name=name, cls=cls, plugin=plugin_name)
+                _added.append(name)
+
+            try:
+                caller(register=register)
+            except Exception as exc:
+                for name in added:
+                    del table[name]
+                message = str(exc) if isinstance(exc, PluginError) else (
+                    f"{hook_name} raised {type(exc).__name__}: {exc}"
+                )
+                info.error = message
+                break
+            if hook_name == "register_experiments":
+                info.experiments = sorted(added)
+            else:
+                info.exporters = sorted(added)
+
+
+def _check_name(cls: Any, plugin_name: str, kind: str) -> str:
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise PluginError(
+            f"plugin '{plugin_name}' registers {kind} {getattr(cls, '__name__', cls)!r} "
+            f"with name {name!r}; expected lowercase letters, digits and underscores"
+        )
+    return name
+
+
+def _check_experiment(cls: Any, plugin_name: str) -> str:
+    from .experiment import Experiment, ExperimentConfig
+
+    if not (isinstance(cls, type) and issubclass(cls, Experiment)):
+        raise PluginError(
+            f"plugin '{plugin_name}' registers {cls!r} as an experiment; "
+            "expected a subclass of tinkerflow.core.Experiment"
+        )
+    name = _check_name(cls, plugin_name, "experiment")
+    config = getattr(cls, "Config", None)
+    if not (dataclasses.is_dataclass(config) and issubclass(config, ExperimentConfig)):
+        raise PluginError(
+            f"plugin '{plugin_name}' registers experiment '{name}' with Config={config!r}; "
+            "expected a dataclass deriving from tinkerflow.core.ExperimentConfig"
+        )
+    return name
+
+
+def _check_exporter(cls: Any, plugin_name: str) -> str:
+    return _check_name(cls, plugin_name, "exporter")

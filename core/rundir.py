@@ -1,0 +1,180 @@
+"""Run directories: ``runs/<experiment>/<timestamp>/`` and what is inside.
+
+::
+
+    .hydra/          Hydra's own record of the composed config and overrides
+    run.log          the log of the run
+    run.json         status, error, versions, seed, git sha, timings, final metrics
+    metrics.csv      one row per epoch
+    model.keras      the trained model
+    checkpoints/     last.keras, written during training
+    samples/         the experiment's plots, generated text and images
+    export/          exported bundles (tfjs, tflite) and their manifests
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import RunDirError
+
+RUN_FILE = "run.json"
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so readers never
+    see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model_atomic(model: Any, path: Path) -> None:
+    """Save a Keras model under a temporary name in the same folder, then rename it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    write_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages that decide a run's numbers."""
+    out = {"python": platform.python_version()}
+    for dist in ("tinkerflow", "tensorflow", "keras", "numpy", "hydra-core", "omegaconf", "pluggy"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_state(cwd: Path | None = None) -> dict[str, Any] | None:
+    """The commit checked out where the run was launched, or None outside a git repository."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=5)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=5)
+        return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class Run:
+    """A run directory and its record (``run.json``)."""
+
+    def __init__(self, path: Path | str, experiment_name: str | None = None):
+        self.path = Path(path)
+        self.experiment_name = experiment_name
+        self.config: Any = None
+
+    # -- well-known paths ----------------------------------------------------------------
+    @property
+    def info_path(self) -> Path:
+        return self.path / RUN_FILE
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model.keras"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.path / "export"
+
+    # -- run.json ------------------------------------------------------------------------
+    def read_info(self) -> dict:
+        try:
+            info = json.loads(self.info_path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise RunDirError(f"{self.info_path}: cannot read it ({exc}); expected the JSON a run writes") from exc
+        if not isinstance(info, dict):
+            raise RunDirError(f"{self.info_path}: expected a JSON object")
+        return info
+
+    def update_info(self, **fields: Any) -> dict:
+        info = self.read_info()
+        info.update(fields)
+        write_json_atomic(self.info_path, info)
+        return info
+
+    @classmethod
+    def open(cls, path: Path | str) -> "Run":
+        """Open an existing run directory; a one-line error if it is missing or not a run."""
+        path = Path(path)
+        if not path.exists():
+            raise RunDirError(f"run directory '{path}' does not exist; expected a path such as runs/addition/<timestamp>")
+        if not path.is_dir():
+            raise RunDirError(f"'{path}' is a file; expected a run directory such as runs/addition/<timestamp>")
+        if not (path / RUN_FILE).is_file():
+            raise RunDirError(f"'{path}' is not a run: it has no {RUN_FILE}; expected a directory made by 'tinkerflow train'")
+        run = cls(path)
+        info = run.read_info()
+        run.experiment_name = info.get("experiment")
+        if not run.experiment_name:
+            raise RunDirError(f"{run.info_path}: no 'experiment' field; expected the record a run writes")
+        return run
+
+    def load_model(self) -> Any:
+        """The trained model, loaded with Keras safe mode on."""
+        import keras
+
+        if not self.model_path.is_file():
+            status = self.read_info().get("status", "unknown")
+            raise RunDirError(f"run '{self.path}' has no model.keras (status: {status}); expected a completed run")
+        try:
+            return keras.saving.load_model(self.model_path, safe_mode=True)
+        except Exception as exc:
+            raise RunDirError(f"{self.model_path}: cannot load it ({type(exc).__name__}); the file is damaged or not a Keras model") from exc

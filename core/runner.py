@@ -1,0 +1,176 @@
+"""The training runner: one composed config in, one finished run directory out.
+
+compose -> validate -> run directory -> seed -> data -> model -> fit -> evaluate ->
+model.keras, metrics.csv, run.json -> sample -> after_run.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import TypedConfig
+from .errors import RunDirError
+from .plugins import Registry
+from .rundir import Run, git_state, now_iso, save_model_atomic, versions
+
+log = logging.getLogger("tinkerflow.train")
+
+
+@dataclass
+class RunResult:
+    """How a run ended: handed to ``after_run`` and returned to the CLI."""
+
+    run_dir: Path
+    experiment: str
+    status: str = "running"
+    metrics: dict = field(default_factory=dict)
+    error: dict | None = None
+    overrides: list = field(default_factory=list)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; optionally make TF ops deterministic."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: list[str] | None = None) -> RunResult:
+    """Train one experiment into ``run_dir`` and record everything in it.
+
+    A failed run still leaves ``run.json`` with ``status: failed`` and the error; the
+    exception is re-raised for the caller to report.
+    """
+    run = Run(run_dir, typed.experiment_name)
+    run.config = typed
+    if run.info_path.exists() and run.read_info().get("status") is not None:
+        raise RunDirError(f"'{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
+    run.path.mkdir(parents=True, exist_ok=True)
+    result = RunResult(run_dir=run.path, experiment=typed.experiment_name, overrides=list(overrides or []))
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    stage = "start"
+    run.update_info(
+        experiment=typed.experiment_name,
+        status="running",
+        started=now_iso(),
+        overrides=result.overrides,
+        seed=typed.seed,
+        config=typed.raw,
+        versions=versions(),
+        git=git_state(),
+        host=socket.gethostname(),
+    )
+    experiment_cls = registry.experiment(typed.experiment_name)
+    try:
+        stage = "before_run"
+        registry.hook.before_run(run=run)
+        seed_everything(typed.seed, typed.trainer.deterministic)
+        experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run)
+
+        stage = "load_data"
+        t = time.perf_counter()
+        data = experiment.load_data()
+        timings["data_s"] = time.perf_counter() - t
+        run.update_info(data=data.info)
+
+        stage = "build_model"
+        t = time.perf_counter()
+        model = experiment.build_model()
+        timings["build_s"] = time.perf_counter() - t
+
+        stage = "fit"
+        callbacks = _callbacks(run, experiment, registry)
+        t = time.perf_counter()
+        history = experiment.fit(model, data, callbacks)
+        timings["fit_s"] = time.perf_counter() - t
+        epochs_run = len((history.history if history is not None else {}).get("loss", [])) or None
+        if epochs_run:
+            timings["seconds_per_epoch"] = timings["fit_s"] / epochs_run
+
+        stage = "evaluate"
+        t = time.perf_counter()
+        metrics = experiment.evaluate(model, data)
+        metrics.update(_history_summary(history, typed.trainer.early_stopping.monitor))
+        timings["evaluate_s"] = time.perf_counter() - t
+        result.metrics = metrics
+
+        stage = "save"
+        t = time.perf_counter()
+        _save_model(model, run)
+        timings["save_s"] = time.perf_counter() - t
+        run.update_info(metrics=metrics, epochs_run=epochs_run, timings=_round(timings))
+
+        stage = "sample"
+        t = time.perf_counter()
+        samples = experiment.sample(model, run.samples_dir, experiment.SampleOptions())
+        timings["sample_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - started
+        result.status = "completed"
+        run.update_info(status="completed", finished=now_iso(), samples=samples, timings=_round(timings))
+        log.info("run completed: %s", run.path)
+        for key, value in metrics.items():
+            log.info("  %s = %.6g", key, value)
+    except BaseException as exc:
+        result.status = "failed"
+        result.error = {
+            "stage": stage,
+            "type": type(exc).__name__,
+            "message": str(exc) or type(exc).__name__,
+            "traceback": traceback.format_exc(),
+        }
+        timings["total_s"] = time.perf_counter() - started
+        run.update_info(status="failed", finished=now_iso(), error=result.error, timings=_round(timings))
+        log.error("run failed during %s: %s: %s", stage, type(exc).__name__, exc)
+        raise
+    finally:
+        try:
+            registry.hook.after_run(run=run, result=result)
+        except Exception as exc:
+            log.warning("an after_run hook raised %s: %s", type(exc).__name__, exc)
+    return result
+
+
+def _callbacks(run: Run, experiment: Any, registry: Registry) -> list:
+    from .callbacks import MetricsCSV, TimedCheckpoint, progress_display
+
+    extra = [cb for group in registry.hook.extra_callbacks(run=run, experiment=experiment) if group for cb in group]
+    return [
+        *experiment.callbacks(),
+        *extra,
+        MetricsCSV(run.metrics_path),
+        TimedCheckpoint(run.checkpoints_dir, experiment.trainer.checkpoint_seconds),
+        progress_display(experiment.trainer.progress, label=run.experiment_name),
+    ]
+
+
+def _history_summary(history: Any, monitor: str) -> dict[str, float]:
+    """The epoch that was best for ``monitor`` and the validation metrics at that epoch."""
+    logs = getattr(history, "history", None) or {}
+    values = logs.get(monitor)
+    if not values:
+        return {}
+    higher_is_better = "acc" in monitor or "auc" in monitor
+    best = int(np.argmax(values) if higher_is_better else np.argmin(values))
+    out = {"best_epoch": best + 1}
+    out.update({f"best_{k}": float(v[best]) for k, v in logs.items() if k.startswith("val_") and len(v) > best})
+    return out
+
+
+def _save_model(model: Any, run: Run) -> None:
+    save_model_atomic(model, run.model_path)
+
+
+def _round(timings: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in timings.items()}
