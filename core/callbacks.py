@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import keras
+from .tf_quiet import import_keras
+
+keras = import_keras()
 
 from .rundir import save_model_atomic
 

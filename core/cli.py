@@ -23,9 +23,9 @@ HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config
 
 
 def _quiet_tensorflow() -> None:
-    # TF 2.19's C++ logging prints errors about graph attributes it ignores; Python
-    # exceptions still carry every real failure.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .tf_quiet import import_keras
+
+    import_keras()
 
 
 def _registry():
@@ -41,7 +41,8 @@ def _registry():
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     registry = _registry()
-    rows = [dataclasses.asdict(info) for info in registry.plugins.values()]
+    infos = sorted(registry.plugins.values(), key=lambda i: (not i.builtin, i.name))
+    rows = [dataclasses.asdict(info) for info in infos]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -229,14 +230,14 @@ def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
     _quiet_tensorflow()
     run, experiment = load_experiment_for_run(args.run)
     options = parse_options(experiment.SampleOptions, extra)
-    model = run.load_model()
+    model = run.load_model(experiment.custom_objects())
     out = Path(args.out) if args.out else run.samples_dir
     summary = experiment.sample(model, out, options)
     from rich.console import Console
     from rich.pretty import Pretty
 
     Console().print(f"[bold]samples of {run.path}[/] written to {out}")
-    Console().print(Pretty(summary))
+    Console().print(Pretty(summary, max_length=8))
     return 0
 
 
@@ -256,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train an experiment; arguments are Hydra overrides (-m for a sweep)",
                        add_help=False)
-    p.add_argument("overrides", nargs=argparse.REMAINDER)
+    p.set_defaults(overrides=[])
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="the experiment's own look at a trained run; extra --options per experiment")
@@ -270,7 +271,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    passthrough: list[str] = []
+    if "train" in argv and all(a.startswith("-") for a in argv[: argv.index("train")]):
+        # everything after `train` belongs to Hydra, including flags such as -m and --cfg
+        cut = argv.index("train") + 1
+        argv, passthrough = argv[:cut], argv[cut:]
     args, extra = parser.parse_known_args(argv)
+    if args.command == "train":
+        args.overrides = passthrough
     if extra and not getattr(args, "takes_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     show_traceback = args.traceback or os.environ.get("HYDRA_FULL_ERROR") == "1"

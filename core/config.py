@@ -156,6 +156,9 @@ def describe_config_error(exc: BaseException) -> str:
     for err in chain:
         if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
             first = str(getattr(err, "msg", None) or err).strip().splitlines()[0]
+            if first.startswith("Key '") and " not in " in first:
+                schema = first.split(" not in ")[1].strip("'")
+                return f"unknown config key '{err.full_key}': {schema} has no such field"
             return f"config key '{err.full_key}': {first}"
     text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
     text = text.split(" Config search path:")[0]

@@ -175,6 +175,10 @@ class Experiment:
         """
         return {}
 
+    def custom_objects(self) -> dict:
+        """Custom layers, losses and metrics the saved model needs to load (name -> object)."""
+        return {}
+
     # -- export --------------------------------------------------------------------------
 
     def export_model(self, model: "keras.Model") -> "keras.Model":

@@ -167,14 +167,20 @@ class Run:
             raise RunDirError(f"{run.info_path}: no 'experiment' field; expected the record a run writes")
         return run
 
-    def load_model(self) -> Any:
+    def load_model(self, custom_objects: dict | None = None) -> Any:
         """The trained model, loaded with Keras safe mode on."""
-        import keras
+        from .tf_quiet import import_keras
+
+        keras = import_keras()
 
         if not self.model_path.is_file():
             status = self.read_info().get("status", "unknown")
             raise RunDirError(f"run '{self.path}' has no model.keras (status: {status}); expected a completed run")
         try:
-            return keras.saving.load_model(self.model_path, safe_mode=True)
+            return keras.saving.load_model(self.model_path, custom_objects=custom_objects, safe_mode=True)
         except Exception as exc:
-            raise RunDirError(f"{self.model_path}: cannot load it ({type(exc).__name__}); the file is damaged or not a Keras model") from exc
+            detail = " ".join(str(exc).split())[:200]
+            raise RunDirError(
+                f"{self.model_path}: cannot load it ({type(exc).__name__}: {detail}); "
+                "expected a model.keras saved by 'tinkerflow train'"
+            ) from exc

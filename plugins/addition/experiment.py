@@ -127,6 +127,8 @@ class Addition(Experiment):
         return max(2, round(self.config.max_sum * 120 / 256))  # the post's a + b = 120 at max_sum 256
 
     def sample(self, model, out_dir: Path, options: AdditionSampleOptions | None = None) -> dict:
+        import keras
+
         from . import plots
 
         options = options or AdditionSampleOptions()
@@ -137,7 +139,8 @@ class Addition(Experiment):
         pairs = parse_pairs(options.pairs) if options.pairs else self.default_pairs(cross)
 
         def predict(ab: np.ndarray) -> np.ndarray:
-            return np.asarray(model.predict(ab.astype("float32"), batch_size=4096, verbose=0)).reshape(-1)
+            # a direct call: predict() would retrace its compiled function for every new shape
+            return keras.ops.convert_to_numpy(model(ab.astype("float32"), training=False)).reshape(-1)
 
         ab = np.array(pairs, dtype="float32")
         guesses = predict(ab)
@@ -162,7 +165,7 @@ class Addition(Experiment):
 
         weights, bias = (np.asarray(w) for w in model.get_layer("out").get_weights())
         hidden_model = _hidden_activations_model(model)
-        activations = np.asarray(hidden_model.predict(np.array([[2, 2]], dtype="float32"), verbose=0)).reshape(-1)
+        activations = keras.ops.convert_to_numpy(hidden_model(np.array([[2, 2]], dtype="float32"))).reshape(-1)
         plots.inner_workings(out_dir / "inner_workings.png", weights.reshape(-1), activations, float(bias[0]),
                              scale=float(cfg.max_sum) if cfg.scale_inputs else 1.0)
 
@@ -176,6 +179,9 @@ class Addition(Experiment):
             "hidden_activations_2_plus_2": [float(v) for v in activations],
             "files": ["predictions.txt", "error_surface.png", "cross_section.png", "inner_workings.png"],
         }
+
+    def custom_objects(self) -> dict:
+        return {"rounded_accuracy": _register_metric()}
 
     # -- export -----------------------------------------------------------------------------------
 

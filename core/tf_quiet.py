@@ -1,0 +1,52 @@
+"""Import TensorFlow and Keras without the start-up noise of TF 2.19's C++ libraries.
+
+On a CPU-only machine TensorFlow prints a dozen lines about CUDA factories, the XLA
+computation placer and CPU instructions before its own log level applies. They are
+harmless and hide the messages a user needs, so the import runs with the process's
+stderr captured; lines that are not known noise are written back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+
+_NOISE = re.compile(
+    r"cuda_dnn|cuda_blas|cuda_fft|cuda_platform|computation_placer|absl::InitializeLog"
+    r"|cpu_feature_guard|To enable the following instructions|oneDNN custom operations"
+    r"|TF_ENABLE_ONEDNN_OPTS|rebuild TensorFlow with the appropriate"
+)
+
+
+def import_keras():
+    """Import TensorFlow (quietly, once) and return the ``keras`` module."""
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _filtered_stderr():
+            import tensorflow  # noqa: F401
+    import keras
+
+    return keras
+
+
+class _filtered_stderr:
+    def __enter__(self):
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._file = tempfile.TemporaryFile(mode="w+b")
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.seek(0)
+        text = self._file.read().decode(errors="replace")
+        self._file.close()
+        kept = [line for line in text.splitlines() if line.strip() and not _NOISE.search(line)]
+        if kept:
+            sys.stderr.write("\n".join(kept) + "\n")
+        return False

@@ -1,0 +1,70 @@
+"""Shared fixtures: the real config tree, the real plugin registry, the CLI in and out of process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TINKERFLOW = str(BIN / "tinkerflow")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: opt in with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from tinkerflow.core.config import register_schemas
+    from tinkerflow.core.plugins import make_plugin_manager
+
+    reg = make_plugin_manager()
+    register_schemas({name: entry.cls for name, entry in reg.experiments.items()})
+    return reg
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    for key in ("TINKERFLOW_DISABLE_PLUGIN_AUTOLOAD", "TINKERFLOW_PLUGINS", "TINKERFLOW_TRACE_PLUGINS"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the installed ``tinkerflow`` command in a subprocess, as a user would."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None) if not (env and "HYDRA_FULL_ERROR" in env) else None
+    return subprocess.run([TINKERFLOW, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def read_run(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / "run.json").read_text())
+
+
+def only_run_dir(runs_root: Path, experiment: str) -> Path:
+    found = [p.parent for p in (runs_root / experiment).glob("*/run.json")]
+    assert len(found) == 1, f"expected one run under {runs_root / experiment}, found {found}"
+    return found[0]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Size and mtime of every file under ``folder``: proof that nothing was touched."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}

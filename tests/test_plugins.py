@@ -1,0 +1,149 @@
+"""Plugin discovery and the registry, with real entry points and throwaway plugins."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+import types
+from dataclasses import dataclass
+
+import pytest
+
+from tinkerflow.core import Experiment, ExperimentConfig, hookimpl
+from tinkerflow.core import plugins as plugin_module
+from tinkerflow.core.errors import PluginError
+from tinkerflow.core.plugins import make_plugin_manager, register_plugin, unregister_plugin
+
+
+@dataclass
+class ThrowawayConfig(ExperimentConfig):
+    size: int = 3
+
+
+class Throwaway(Experiment):
+    name = "throwaway"
+    Config = ThrowawayConfig
+
+
+def make_plugin(**hooks):
+    """A throwaway plugin module holding the given hook implementations."""
+    module = types.ModuleType("throwaway_plugin")
+    for name, function in hooks.items():
+        setattr(module, name, hookimpl(function))
+    return module
+
+
+def test_builtin_experiment_comes_from_an_entry_point():
+    reg = make_plugin_manager({})
+    info = reg.plugins["addition"]
+    assert info.builtin and info.distribution == "tinkerflow" and info.error is None
+    assert info.experiments == ["addition"]
+    assert "register_experiments" in info.hooks
+    assert reg.experiments["addition"].plugin == "addition"
+    ep = [e for e in importlib.metadata.entry_points(group="tinkerflow") if e.name == "addition"]
+    assert ep and ep[0].value == "tinkerflow.plugins.addition"
+
+
+def test_installed_third_party_plugin_is_discovered():
+    reg = make_plugin_manager({})
+    info = reg.plugins["sine"]
+    assert not info.builtin
+    assert info.distribution == "tinkerflow-sine"
+    assert info.version == importlib.metadata.version("tinkerflow-sine")
+    assert reg.experiment("sine").__module__ == "tinkerflow_sine"
+
+
+def test_throwaway_plugin_registers_and_unregisters():
+    reg = make_plugin_manager({})
+    plugin = make_plugin(register_experiments=lambda register: register(Throwaway))
+    try:
+        register_plugin(reg, plugin, "throwaway-plugin")
+        assert reg.experiment("throwaway") is Throwaway
+        assert reg.plugins["throwaway-plugin"].experiments == ["throwaway"]
+    finally:
+        unregister_plugin(reg, "throwaway-plugin")
+    assert "throwaway" not in reg.experiments
+    with pytest.raises(PluginError, match="unknown experiment 'throwaway'; expected one of: .*addition"):
+        reg.experiment("throwaway")
+
+
+@pytest.mark.parametrize(
+    "registered, message",
+    [
+        (lambda: int, "registers <class 'int'> as an experiment; expected a subclass of tinkerflow.core.Experiment"),
+        (lambda: type("Bad", (Experiment,), {"name": "Bad Name", "Config": ThrowawayConfig}),
+         "with name 'Bad Name'; expected lowercase letters"),
+        (lambda: type("NoCfg", (Experiment,), {"name": "nocfg", "Config": dict}),
+         "experiment 'nocfg' with Config=<class 'dict'>; expected a dataclass"),
+        (lambda: type("Dup", (Experiment,), {"name": "addition", "Config": ThrowawayConfig}),
+         "registers 'addition', which plugin 'addition' already registered"),
+    ],
+)
+def test_invalid_registrations_name_the_offender(registered, message):
+    reg = make_plugin_manager({})
+    cls = registered()
+    plugin = make_plugin(register_experiments=lambda register: register(cls))
+    try:
+        register_plugin(reg, plugin, "offender")
+        error = reg.plugins["offender"].error
+        assert error and "plugin 'offender'" in error and message in error
+        assert reg.experiment("addition").__module__ == "tinkerflow.plugins.addition.experiment"
+    finally:
+        unregister_plugin(reg, "offender")
+
+
+def test_a_plugin_that_raises_is_reported_and_the_others_work():
+    reg = make_plugin_manager({})
+
+    def explode(register):
+        register(Throwaway)
+        raise RuntimeError("database unreachable")
+
+    plugin = make_plugin(register_experiments=explode)
+    try:
+        register_plugin(reg, plugin, "exploding")
+        assert reg.plugins["exploding"].error == "register_experiments raised RuntimeError: database unreachable"
+        assert "throwaway" not in reg.experiments, "a failed plugin must not leave half its registrations"
+        assert reg.experiment("addition") and reg.experiment("sine")
+    finally:
+        unregister_plugin(reg, "exploding")
+
+
+def test_a_plugin_that_fails_to_import_is_reported(monkeypatch, tmp_path):
+    broken = importlib.metadata.EntryPoint(name="broken", value="tinkerflow_no_such_module_xyz", group="tinkerflow")
+    real = plugin_module._entry_points
+    monkeypatch.setattr(plugin_module, "_entry_points", lambda: [*real(), broken])
+    reg = make_plugin_manager({})
+    assert "failed to load: ModuleNotFoundError" in reg.plugins["broken"].error
+    assert "tinkerflow_no_such_module_xyz" in reg.plugins["broken"].error
+    assert set(reg.experiments) >= {"addition", "sine"}
+
+
+def test_env_switches():
+    assert "sine" not in make_plugin_manager({"TINKERFLOW_DISABLE_PLUGIN_AUTOLOAD": "1"}).experiments
+    assert "addition" in make_plugin_manager({"TINKERFLOW_DISABLE_PLUGIN_AUTOLOAD": "1"}).experiments
+    assert "sine" in make_plugin_manager({"TINKERFLOW_PLUGINS": "sine"}).experiments
+    assert "sine" not in make_plugin_manager({"TINKERFLOW_PLUGINS": "something_else"}).experiments
+
+
+def test_trace_switch_prints_hook_calls(capsys):
+    make_plugin_manager({"TINKERFLOW_TRACE_PLUGINS": "1"})
+    err = capsys.readouterr().err
+    assert "register_experiments" in err
+
+
+def test_registry_is_a_factory_not_a_global():
+    a, b = make_plugin_manager({}), make_plugin_manager({})
+    assert a.manager is not b.manager
+    plugin = make_plugin(register_experiments=lambda register: register(Throwaway))
+    register_plugin(a, plugin, "only-in-a")
+    assert "throwaway" in a.experiments and "throwaway" not in b.experiments
+
+
+def test_listing_plugins_does_not_import_tensorflow():
+    import subprocess
+
+    code = ("import sys; from tinkerflow.core.plugins import make_plugin_manager; make_plugin_manager(); "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
