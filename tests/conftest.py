@@ -68,3 +68,13 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Size and mtime of every file under ``folder``: proof that nothing was touched."""
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def train_in_process(runs_root: Path, *overrides: str) -> Path:
+    """Train through the real CLI entry point in this process; returns the run directory."""
+    from tinkerflow.core import cli
+
+    code = cli.main(["train", f"paths.runs={runs_root}", "trainer.progress=none", *overrides])
+    assert code == 0, f"tinkerflow train {' '.join(overrides)} exited {code}"
+    runs = sorted(p.parent for p in Path(runs_root).glob("*/*/run.json"))
+    return runs[-1]
