@@ -120,7 +120,6 @@ class _JobAborted(BaseException):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
@@ -133,6 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     multirun = "-m" in hydra_args or "--multirun" in hydra_args
     if not (HYDRA_INFO_FLAGS & set(hydra_args)):
         preflight(registry, _compose_overrides(hydra_args), multirun)
+    _quiet_tensorflow()
 
     results = []
 
@@ -227,9 +227,9 @@ def load_experiment_for_run(run_path: str):
 
 
 def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
-    _quiet_tensorflow()
     run, experiment = load_experiment_for_run(args.run)
     options = parse_options(experiment.SampleOptions, extra)
+    _quiet_tensorflow()
     model = run.load_model(experiment.custom_objects())
     out = Path(args.out) if args.out else run.samples_dir
     summary = experiment.sample(model, out, options)

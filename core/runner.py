@@ -38,7 +38,9 @@ class RunResult:
 
 def seed_everything(seed: int, deterministic: bool) -> None:
     """Seed Python, NumPy, TensorFlow and Keras; optionally make TF ops deterministic."""
-    import keras
+    from .tf_quiet import import_keras
+
+    keras = import_keras()
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)

@@ -200,7 +200,7 @@ class Addition(Experiment):
 def _hidden_activations_model(model):
     import keras
 
-    return keras.Model(model.inputs, model.get_layer("hidden").output)
+    return keras.Model(model.input, model.get_layer("hidden").output)
 
 
 def parse_pairs(text: str) -> list[tuple[int, int]]:

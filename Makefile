@@ -1,0 +1,43 @@
+# tinkerflow's two commands on a fresh machine (see README.md):
+#   make main   set up, then train the default experiment
+#   make test   set up (with test tools and the example plugin), then run the tests
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+LOCK := requirements.lock
+
+.PHONY: main test setup setup-test lock bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=24"
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
+	$(PIP) install --quiet -c $(LOCK) -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed examples/tinkerflow-sine/pyproject.toml
+	$(PIP) install --quiet -c $(LOCK) -e examples/tinkerflow-sine
+	touch $@
+
+setup: $(VENV)/.installed
+
+setup-test: $(VENV)/.installed-test
+
+main: setup
+	$(BIN)/tinkerflow train $(ARGS)
+
+test: setup-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup-test
+	$(BIN)/python tests/benchmarks/fit_speed.py
+
+lock: setup
+	{ echo "# Pinned, tested dependency set for tinkerflow (used as pip constraints: pip install -c requirements.lock ...)."; \
+	  echo "# Regenerate after a tested upgrade: make lock"; \
+	  $(PIP) freeze --exclude-editable | grep -v '@ file'; } > $(LOCK)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

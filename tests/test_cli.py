@@ -1,0 +1,197 @@
+"""The command line end to end, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import only_run_dir, read_run, run_cli, snapshot, train_in_process
+from tinkerflow.core import Experiment, ExperimentConfig, Splits, hookimpl
+
+SMOKE = ["experiment.samples=200", "experiment.test_samples=50", "trainer.epochs=2", "trainer.checkpoint_seconds=0"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One real smoke run made with `tinkerflow train` in a fresh working directory."""
+    cwd = tmp_path_factory.mktemp("work")
+    result = run_cli("train", *SMOKE, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return cwd, only_run_dir(cwd / "runs", "addition"), result
+
+
+def test_plugins_table_and_json(tmp_path):
+    table = run_cli("plugins", cwd=tmp_path, env={"COLUMNS": "160"})
+    assert table.returncode == 0, table.stderr
+    for text in ("addition", "sine", "tinkerflow-sine", "register_experiments", "built-in"):
+        assert text in table.stdout
+    rows = {row["name"]: row for row in json.loads(run_cli("plugins", "--json", cwd=tmp_path).stdout)}
+    assert rows["addition"]["experiments"] == ["addition"] and rows["addition"]["builtin"]
+    assert rows["sine"]["distribution"] == "tinkerflow-sine" and not rows["sine"]["builtin"]
+
+
+def test_train_writes_a_run_directory_and_nothing_else(trained):
+    cwd, run_dir, result = trained
+    assert sorted(p.name for p in cwd.iterdir()) == ["runs"], "runs never write to the current directory"
+    assert run_dir.parent == cwd / "runs" / "addition"
+    info = read_run(run_dir)
+    assert info["status"] == "completed" and info["epochs_run"] == 2
+    assert info["overrides"] == SMOKE
+    for name in ("run.json", "run.log", "metrics.csv", "model.keras", "checkpoints/last.keras",
+                 ".hydra/config.yaml", ".hydra/overrides.yaml", "samples/predictions.txt"):
+        assert (run_dir / name).is_file(), name
+    assert "run completed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "cuda" not in result.stderr.lower(), "TensorFlow's start-up noise should be filtered"
+
+
+def test_sample_command(trained):
+    cwd, run_dir, _ = trained
+    out = cwd / "sample_out"
+    result = run_cli("sample", str(run_dir), "--pairs", "1+2,3+4", "--grid", "9", "--out", str(out), cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    lines = (out / "predictions.txt").read_text().splitlines()
+    assert [line.split(" = ")[0] for line in lines] == ["1 + 2", "3 + 4"]
+    assert (out / "error_surface.png").is_file() and (out / "cross_section.png").is_file()
+    assert "written to" in result.stdout
+
+
+def test_multirun_basic_sweeper(tmp_path):
+    result = run_cli("train", "-m", "experiment.hidden=1,2", *SMOKE, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sweeps = list((tmp_path / "runs" / "addition" / "multirun").iterdir())
+    assert len(sweeps) == 1
+    jobs = sorted(p.name for p in sweeps[0].iterdir() if p.is_dir())
+    assert jobs == ["0", "1"]
+    hidden = [read_run(sweeps[0] / job)["config"]["experiment"]["hidden"] for job in jobs]
+    assert hidden == [1, 2]
+    assert "multirun: 2 completed, 0 failed" in result.stderr
+
+
+def test_example_plugin_trains_through_the_cli(tmp_path):
+    from tinkerflow_sine import Sine
+
+    result = run_cli("train", "experiment=sine", *Sine.smoke_overrides, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path / "runs", "sine")
+    info = read_run(run_dir)
+    assert info["status"] == "completed" and "test_mae" in info["metrics"]
+    assert (run_dir / "samples" / "predictions.txt").read_text().startswith("sin(")
+
+
+BAD_TRAIN = [
+    (["experiment=nope"], "unknown experiment 'nope'; expected one of: addition, sine"),
+    (["experiment.foo=1"], "unknown config key 'experiment.foo'"),
+    (["experiment.hidden=abc"], "config key 'experiment.hidden': Value 'abc' of type 'str' could not be converted to Integer"),
+    (["experiment.hidden=0"], "experiment.hidden=0 is out of range: expected >= 1"),
+    (["experiment.max_sum=1"], "experiment.max_sum=1 is out of range: expected >= 2"),
+    (["trainer.epochs=-1"], "trainer.epochs=-1 is out of range: expected >= 1"),
+    (["-m", "experiment.hidden=1,0"], "experiment.hidden=0 is out of range: expected >= 1"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_TRAIN, ids=[" ".join(a) for a, _ in BAD_TRAIN])
+def test_bad_train_input(trained, args, message):
+    cwd, _, _ = trained
+    before = snapshot(cwd)
+    result = run_cli("train", *args, cwd=cwd)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"tinkerflow: error: {message}" or (
+        result.stderr.count("\n") == 1 and message in result.stderr and result.stderr.startswith("tinkerflow: error: ")
+    ), result.stderr
+    assert snapshot(cwd) == before, "nothing already saved may change"
+
+
+def test_existing_run_directory_is_never_overwritten(trained):
+    cwd, run_dir, _ = trained
+    before = snapshot(cwd)
+    result = run_cli("train", *SMOKE, f"hydra.run.dir={run_dir}", cwd=cwd)
+    assert result.returncode == 2
+    assert "already holds a run" in result.stderr and result.stderr.count("\n") == 1
+    assert snapshot(cwd) == before
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("runs/missing", "run directory 'runs/missing' does not exist"),
+        ("runs/addition", "'runs/addition' is not a run: it has no run.json"),
+    ],
+)
+def test_bad_run_directory(trained, target, message):
+    cwd, _, _ = trained
+    result = run_cli("sample", target, cwd=cwd)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"tinkerflow: error: {message}") and result.stderr.count("\n") == 1
+
+
+def test_bad_sample_option(trained):
+    cwd, run_dir, _ = trained
+    result = run_cli("sample", str(run_dir), "--bogus", "1", cwd=cwd)
+    assert result.returncode == 2
+    assert result.stderr == "tinkerflow: error: unknown option '--bogus'; expected one of: --pairs, --cross-section, --grid\n"
+
+
+def test_traceback_on_request(trained):
+    cwd, _, _ = trained
+    shown = run_cli("train", "experiment.hidden=0", cwd=cwd, env={"HYDRA_FULL_ERROR": "1"})
+    assert shown.returncode != 0 and "Traceback" in shown.stderr and "ConfigError" in shown.stderr
+    flag = run_cli("--traceback", "sample", "runs/missing", cwd=cwd)
+    assert flag.returncode != 0 and "Traceback" in flag.stderr and "RunDirError" in flag.stderr
+
+
+# -- a run that fails still leaves run.json --------------------------------------------------
+
+@dataclass
+class FailingConfig(ExperimentConfig):
+    fail_in: str = "fit"
+
+
+class Failing(Experiment):
+    name = "failing"
+    Config = FailingConfig
+
+    def load_data(self):
+        import numpy as np
+
+        x = np.zeros((8, 1), "float32")
+        return Splits(train=(x, x), validation=(x, x))
+
+    def build_model(self):
+        import keras
+
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    def fit(self, model, data, callbacks):
+        raise RuntimeError("the GPU caught fire")
+
+
+def test_failed_run_leaves_run_json_and_fires_after_run(tmp_path, monkeypatch, capsys):
+    from tinkerflow.core import cli
+    from tinkerflow.core.plugins import make_plugin_manager, register_plugin
+
+    seen = []
+    plugin = types.ModuleType("failing_plugin")
+    plugin.register_experiments = hookimpl(lambda register: register(Failing))
+    plugin.after_run = hookimpl(lambda run, result: seen.append(result.status))
+    registry = make_plugin_manager({})
+    register_plugin(registry, plugin, "failing")
+    monkeypatch.setattr(cli, "_registry", lambda: registry)
+
+    code = cli.main(["train", "experiment=failing", f"paths.runs={tmp_path}", "trainer.progress=none"])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("tinkerflow: error: run failed: RuntimeError: the GPU caught fire (traceback in ")
+    run_dir = only_run_dir(tmp_path, "failing")
+    info = read_run(run_dir)
+    assert info["status"] == "failed"
+    assert info["error"]["stage"] == "fit" and info["error"]["type"] == "RuntimeError"
+    assert "the GPU caught fire" in info["error"]["traceback"]
+    assert seen == ["failed"]
+    assert not (run_dir / "model.keras").exists()
