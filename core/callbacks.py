@@ -141,7 +141,8 @@ class RichStepProgress(ProgressDisplay):
     def on_train_batch_end(self, batch, logs=None):
         if self._progress is not None:
             steps = self.params.get("steps")
-            self._progress.update(self._task, step=f"step {batch + 1}/{steps}" if steps else f"step {batch + 1}")
+            done = min(batch + 1, steps) if steps else batch + 1
+            self._progress.update(self._task, step=f"step {done}/{steps}" if steps else f"step {done}")
 
 
 def progress_display(mode: str, label: str) -> ProgressDisplay:

@@ -101,13 +101,17 @@ def preflight(registry, overrides: list[str], multirun: bool) -> None:
         experiment_cls = registry.experiment(name)
         cfg = compose_config(job)
         to_typed(cfg, name, experiment_cls)
-        if not multirun:
-            from hydra.core.hydra_config import HydraConfig
+        from hydra.core.hydra_config import HydraConfig
 
-            HydraConfig.instance().set_config(cfg)
-            run_dir = Path(cfg.hydra.run.dir)
-            if (run_dir / "run.json").exists():
-                raise ConfigError(f"hydra.run.dir='{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
+        HydraConfig.instance().set_config(cfg)
+        run_dir = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
+        if not multirun and (run_dir / "run.json").exists():
+            raise ConfigError(f"hydra.run.dir='{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
+        try:
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create run directories under '{run_dir.parent}' ({exc.strerror}); "
+                              "expected paths.runs to be a writable folder") from exc
 
 
 class _JobAborted(BaseException):

@@ -91,6 +91,10 @@ BAD_TRAIN = [
     (["experiment.max_sum=1"], "experiment.max_sum=1 is out of range: expected >= 2"),
     (["trainer.epochs=-1"], "trainer.epochs=-1 is out of range: expected >= 1"),
     (["-m", "experiment.hidden=1,0"], "experiment.hidden=0 is out of range: expected >= 1"),
+    (["trainer=nope"], "Could not find 'trainer/nope' Available options in 'trainer': default"),
+    (["hydra/launcher=nope"], "Could not find 'hydra/launcher/nope'"),
+    (["experiment"], "Error parsing override 'experiment'"),
+    (["paths.runs=/proc/tinkerflow"], "cannot create run directories under '/proc/tinkerflow/addition'"),
 ]
 
 
@@ -195,3 +199,38 @@ def test_failed_run_leaves_run_json_and_fires_after_run(tmp_path, monkeypatch, c
     assert "the GPU caught fire" in info["error"]["traceback"]
     assert seen == ["failed"]
     assert not (run_dir / "model.keras").exists()
+
+
+def test_progress_is_plain_lines_without_a_terminal(trained):
+    _, _, result = trained
+    assert "epoch 1/2 loss=" in result.stderr and "epoch 2/2 loss=" in result.stderr
+    assert "\x1b[" not in result.stderr, "no terminal escapes when stderr is not a terminal"
+
+
+def test_progress_is_a_rich_display_on_a_terminal(tmp_path):
+    import os
+    import pty
+    import subprocess
+
+    from conftest import TINKERFLOW
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200", "TERM": "xterm"}
+    proc = subprocess.Popen([TINKERFLOW, "train", *SMOKE], cwd=tmp_path, stdin=slave, stdout=slave,
+                            stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=300) == 0
+    import re
+
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert "━" in screen, "a rich progress bar"
+    assert "2/2" in screen and "step 5/5" in screen and "val_loss=" in screen and "eta" in screen
