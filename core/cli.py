@@ -216,22 +216,10 @@ def _parse_scalar(raw: str) -> Any:
         return raw
 
 
-def load_experiment_for_run(run_path: str):
-    """Open a run directory and rebuild its experiment from the saved config."""
-    from .config import load_run_config, register_schemas, to_typed
-    from .rundir import Run
-
-    run = Run.open(run_path)
-    registry = _registry()
-    experiment_cls = registry.experiment(run.experiment_name)
-    register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
-    typed = to_typed(load_run_config(run.path), run.experiment_name, experiment_cls)
-    run.config = typed
-    return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run)
-
-
 def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
-    run, experiment = load_experiment_for_run(args.run)
+    from .runner import open_run
+
+    run, experiment = open_run(args.run, _registry())
     options = parse_options(experiment.SampleOptions, extra)
     _quiet_tensorflow()
     model = run.load_model(experiment.custom_objects())
@@ -242,6 +230,52 @@ def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
 
     Console().print(f"[bold]samples of {run.path}[/] written to {out}")
     Console().print(Pretty(summary, max_length=8))
+    return 0
+
+
+# -- tinkerflow export ---------------------------------------------------------------------
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .runner import open_run
+
+    registry = _registry()
+    open_run(args.run, registry)  # a bad run directory is reported before TensorFlow loads
+    _quiet_tensorflow()
+    from tinkerflow.exporters.pipeline import export_run
+
+    report = export_run(args.run, registry, args.format, args.quantize)
+    print_export_report(report)
+    return 0 if report.ok else 1
+
+
+def print_export_report(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"export of {report.run_dir}")
+    for column in ("format", "variant", "status", "size", "max abs diff", "metric: keras -> exported"):
+        table.add_column(column)
+    for fmt, variants in report.results.items():
+        for variant, rec in variants.items():
+            size = sum(f["bytes"] for f in rec.get("files", []))
+            parity = rec.get("parity", {}).get("max_abs_diff")
+            metric = rec.get("metric")
+            table.add_row(
+                fmt, variant,
+                "[green]passed" if rec["status"] == "passed" else "[red]failed",
+                f"{size:,} B" if size else "-",
+                f"{parity:.3g}" if parity is not None else "-",
+                f"{metric['name']}: {metric['keras']:.4g} -> {metric['exported']:.4g}" if metric else "-",
+            )
+    Console(stderr=False).print(table)
+    for fmt, variant, error in report.failed:
+        print(f"tinkerflow: export {fmt}/{variant} failed: {error}", file=sys.stderr)
+
+
+def cmd_install_tfjs(args: argparse.Namespace) -> int:
+    from tinkerflow.exporters.node import install_tfjs
+
+    print(f"installed the pinned @tensorflow/tfjs into {install_tfjs(args.target)}")
     return 0
 
 
@@ -268,6 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a run directory, e.g. runs/addition/<timestamp>")
     p.add_argument("--out", help="write samples here instead of <run>/samples")
     p.set_defaults(func=cmd_sample, takes_extra=True)
+
+    p = sub.add_parser("export", help="export a trained run (tfjs, tflite), checked in the real runtimes")
+    p.add_argument("run", help="a run directory, e.g. runs/addition/<timestamp>")
+    p.add_argument("--format", nargs="+", help="formats to export (default: all registered)")
+    p.add_argument("--quantize", nargs="+", metavar="VARIANT",
+                   help="only these variants, e.g. float16 int8 int8_dynamic uint8 (default: every variant)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("install-tfjs", help="install the pinned npm @tensorflow/tfjs used for checks and pages")
+    p.add_argument("--target", help="folder to install into (default: next to the package, or the user cache)")
+    p.set_defaults(func=cmd_install_tfjs)
     return parser
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
+
+import numpy as np
 
 from .config import ExperimentConfig, TrainerConfig
 
@@ -79,6 +81,11 @@ class Experiment:
     SampleOptions: ClassVar[type] = SampleOptions
     smoke_overrides: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    #: the metric :meth:`export_metric` reports, whether higher is better, and how much
+    #: worse a quantized export may be (absolute) before its export fails
+    export_metric_name: ClassVar[str] = "mse"
+    export_metric_higher_is_better: ClassVar[bool] = False
+    export_metric_margin: ClassVar[float] = 0.05
 
     def __init__(self, config: ExperimentConfig, trainer: TrainerConfig, seed: int = 0,
                  run: "Run | None" = None):
@@ -193,6 +200,23 @@ class Experiment:
     def representative_data(self) -> Iterable:
         """Batches of inputs for int8 calibration; the default reuses :meth:`example_inputs`."""
         yield self.example_inputs()
+
+    def export_metric(self, predict: Callable[[Any], Any], data: Splits) -> float:
+        """The experiment's own metric, computed through ``predict`` on validation data.
+
+        ``predict`` takes inputs shaped like the split's ``x`` and returns the model's
+        output (a list for several outputs); it may be Keras or an exported model in its
+        runtime. The default is the mean squared error against the split's ``y``.
+        """
+        x, y = data.validation if data.validation is not None else data.test
+        out = np.asarray(predict(x), dtype="float64")
+        return float(np.mean((out - np.asarray(y, dtype="float64")) ** 2))
+
+    def deploy_info(self) -> dict:
+        """What a web page or a phone app needs to use the exported model beyond its tensors:
+        ``preprocessing``, ``postprocessing``, ``labels``, ``vocabulary``, ``generation``
+        settings, a ``description`` of each input and output. Goes into every deploy manifest."""
+        return {}
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -52,6 +52,9 @@ class Addition(Experiment):
     description = "Can a neural network add two numbers? (EXPERIMENTS.md section 1)"
     Config = AdditionConfig
     SampleOptions = AdditionSampleOptions
+    export_metric_name = "accuracy"
+    export_metric_higher_is_better = True
+    export_metric_margin = 0.02
     smoke_overrides = (
         "experiment.samples=200",
         "experiment.test_samples=50",
@@ -190,6 +193,22 @@ class Addition(Experiment):
         cross = self.cross_section_sum(None)
         pairs = [(0, 0), (1, 1), (half, half), *self.default_pairs(cross)]
         return np.array(pairs, dtype="float32")
+
+    def export_metric(self, predict, data: Splits) -> float:
+        x, y = data.validation
+        return float(np.mean(np.round(np.asarray(predict(x))) == y))
+
+    def deploy_info(self) -> dict:
+        half = self.config.max_sum // 2
+        return {
+            "description": {"ab": f"two numbers a and b, each in 0..{half}", "sum": "the predicted a + b"},
+            "preprocessing": {"ab": "none: the model scales its inputs itself" if self.config.scale_inputs
+                              else "none: raw numbers"},
+            "postprocessing": {"sum": "round to the nearest integer to read off the answer"},
+            "input_range": [0, half],
+            "max_sum": self.config.max_sum,
+            "hidden_layer": "hidden",
+        }
 
     def representative_data(self):
         rng = np.random.default_rng([self.seed, 2])

@@ -1,0 +1,71 @@
+// Runs a TensorFlow.js graph model bundle in Node with the pinned @tensorflow/tfjs (CPU backend).
+//
+//   node tfjs_run.cjs <node_modules> <bundle_dir> <request.json>
+//
+// request: {"inputs": {name: {"shape": [...], "dtype": "float32", "data": [...]}},
+//           "outputs": {name: node_name}, "repeat": 0}
+// prints:  {"outputs": {name: {"shape": [...], "data": [...]}}, "backend": "cpu",
+//           "timings_ms": [...] (when repeat > 0: one forward pass of the whole batch each)}
+"use strict";
+const fs = require("fs");
+const path = require("path");
+
+async function main() {
+  const [modulesDir, bundleDir, requestPath] = process.argv.slice(2);
+  const tf = require(path.join(modulesDir, "@tensorflow", "tfjs"));
+  await tf.setBackend("cpu");
+  await tf.ready();
+
+  const modelJson = JSON.parse(fs.readFileSync(path.join(bundleDir, "model.json"), "utf8"));
+  const weightSpecs = [];
+  const buffers = [];
+  for (const group of modelJson.weightsManifest) {
+    weightSpecs.push(...group.weights);
+    for (const shard of group.paths) buffers.push(fs.readFileSync(path.join(bundleDir, shard)));
+  }
+  const all = Buffer.concat(buffers);
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
+  const model = await tf.loadGraphModel(tf.io.fromMemory({
+    modelTopology: modelJson.modelTopology,
+    format: modelJson.format,
+    generatedBy: modelJson.generatedBy,
+    convertedBy: modelJson.convertedBy,
+    signature: modelJson.signature,
+    userDefinedMetadata: modelJson.userDefinedMetadata,
+    modelInitializer: modelJson.modelInitializer,
+    weightSpecs,
+    weightData,
+  }));
+
+  const request = JSON.parse(fs.readFileSync(requestPath, "utf8"));
+  const feeds = {};
+  for (const [name, spec] of Object.entries(request.inputs)) {
+    feeds[name] = tf.tensor(spec.data, spec.shape, spec.dtype || "float32");
+  }
+  const names = Object.keys(request.outputs);
+  const nodes = names.map((n) => request.outputs[n]);
+  const run = () => {
+    const result = model.execute(feeds, nodes);
+    return Array.isArray(result) ? result : [result];
+  };
+  const tensors = run();
+  const outputs = {};
+  for (let i = 0; i < names.length; i++) {
+    outputs[names[i]] = { shape: tensors[i].shape, data: Array.from(await tensors[i].data()) };
+  }
+  tf.dispose(tensors);
+  const timings = [];
+  for (let i = 0; i < (request.repeat || 0); i++) {
+    const start = process.hrtime.bigint();
+    const out = run();
+    await Promise.all(out.map((t) => t.data()));
+    timings.push(Number(process.hrtime.bigint() - start) / 1e6);
+    tf.dispose(out);
+  }
+  process.stdout.write(JSON.stringify({ outputs, backend: tf.getBackend(), tfjs: tf.version.tfjs, timings_ms: timings }));
+}
+
+main().catch((err) => {
+  process.stderr.write(`tfjs: ${err && err.message ? err.message : err}\n`);
+  process.exit(3);
+});

@@ -1,0 +1,308 @@
+"""Export a trained run: convert, check in the real runtime, then (and only then) replace.
+
+For every format and variant:
+
+1. the exporter writes the bundle into a staging folder under ``<run>/export/``;
+2. the golden inputs (``experiment.example_inputs()``) run through Keras and through the
+   bundle in its real runtime (LiteRT for TFLite, tfjs in Node for TensorFlow.js);
+3. the experiment's own metric is measured through the bundle on validation data;
+4. the gate: a float variant must match Keras within the exporter's tolerance; a quantized
+   one must keep the metric within ``experiment.export_metric_margin`` of Keras';
+5. a variant that passes gets its deploy ``manifest.json`` and is renamed into
+   ``<run>/export/<format>/<variant>/``; one that fails is removed and the earlier good
+   export of that variant, if any, stays untouched.
+
+``<run>/export.json`` records every format and variant: status, why it failed, files with
+sizes and sha256, converter versions, parity figures and the metric.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinkerflow.core.errors import TinkerflowError
+from tinkerflow.core.rundir import Run, now_iso, write_json_atomic
+
+from .base import ExportContext, VariantResult
+from .savedmodel import export_saved_model
+
+log = logging.getLogger("tinkerflow.export")
+EXPORT_FILE = "export.json"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ExportReport:
+    """The outcome of one ``export_run`` call."""
+
+    run_dir: Path
+    results: dict = field(default_factory=dict)   # format -> variant -> record
+
+    @property
+    def failed(self) -> list[tuple[str, str, str]]:
+        return [(fmt, variant, rec.get("error", "")) for fmt, variants in self.results.items()
+                for variant, rec in variants.items() if rec["status"] != "passed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def select_variants(registry, formats: list[str] | None, quantize: list[str] | None) -> dict[str, list[str]]:
+    """Which variants of which formats to export; one-line errors for unknown names."""
+    formats = list(formats or sorted(registry.exporters))
+    chosen: dict[str, list[str]] = {}
+    for fmt in formats:
+        exporter = registry.exporter(fmt)
+        if quantize:
+            unknown = [v for v in quantize if v not in exporter.variants]
+            if unknown and len(formats) == 1:
+                raise TinkerflowError(f"format '{fmt}' has no variant '{unknown[0]}'; expected one of: {', '.join(exporter.variants)}")
+            picked = [v for v in quantize if v in exporter.variants]
+            if not picked:
+                raise TinkerflowError(f"none of the variants {', '.join(quantize)} exists for format '{fmt}'; "
+                                      f"expected one of: {', '.join(exporter.variants)}")
+            chosen[fmt] = picked
+        else:
+            chosen[fmt] = list(exporter.default_variants)
+    return chosen
+
+
+def export_run(run_path: Path | str, registry, formats: list[str] | None = None,
+               quantize: list[str] | None = None) -> ExportReport:
+    """Export a completed run; see the module docstring. Raises for unusable input, records
+    per-variant failures in the report and in ``export.json``."""
+    from tinkerflow.core.runner import open_run
+
+    chosen = select_variants(registry, formats, quantize)
+    run, experiment = open_run(run_path, registry)
+    status = run.read_info().get("status")
+    if status != "completed":
+        raise TinkerflowError(f"run '{run.path}' has status '{status}'; expected a completed run to export")
+    model = run.load_model(experiment.custom_objects())
+    export_model = experiment.export_model(model)
+    data = experiment.load_data()
+    golden = _as_list(experiment.example_inputs())
+
+    report = ExportReport(run.path)
+    run.export_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".work-", dir=run.export_dir) as work:
+        work = Path(work)
+        input_names, output_names = export_saved_model(export_model, work / "saved_model")
+        context = ExportContext(export_model, experiment, work / "saved_model", input_names, output_names, work)
+        golden_named = dict(zip(input_names, golden))
+        keras_out = _keras_named(export_model, golden, output_names)
+        keras_metric = experiment.export_metric(_positional(lambda named: _keras_named(export_model, [named[n] for n in input_names], output_names), input_names, output_names), data)
+        for fmt, variants in chosen.items():
+            exporter = registry.exporter(fmt)()
+            try:
+                versions = exporter.converter_versions()
+            except TinkerflowError as exc:
+                versions = {}
+                for variant in variants:
+                    report.results.setdefault(fmt, {})[variant] = {"status": "failed", "error": str(exc)}
+                continue
+            for variant in variants:
+                record = _export_variant(run, experiment, exporter, context, variant, golden_named,
+                                         keras_out, keras_metric, data)
+                record["converter_versions"] = versions
+                report.results.setdefault(fmt, {})[variant] = record
+                log.info("%s/%s: %s%s", fmt, variant, record["status"],
+                         f" ({record['error']})" if record.get("error") else "")
+    _write_export_json(run, report)
+    return report
+
+
+def _export_variant(run: Run, experiment, exporter, context: ExportContext, variant: str,
+                    golden: dict, keras_out: dict, keras_metric: float, data) -> dict:
+    started = time.perf_counter()
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{exporter.name}-{variant}-", dir=run.export_dir))
+    record: dict[str, Any] = {"status": "failed", "exported": now_iso()}
+    try:
+        try:
+            result = exporter.convert(context, variant, staging)
+        except TinkerflowError:
+            raise
+        except Exception as exc:
+            raise TinkerflowError(f"conversion failed: {type(exc).__name__}: {_first_line(exc)}") from exc
+        predictor = exporter.predictor(staging, result)
+        try:
+            exported = predictor(golden)
+        except TinkerflowError:
+            raise
+        except Exception as exc:
+            raise TinkerflowError(f"the exported model does not run in its runtime: {type(exc).__name__}: {_first_line(exc)}") from exc
+        parity = compare(keras_out, exported)
+        metric_value = experiment.export_metric(_positional(predictor, context.input_names, context.output_names), data)
+        metric = {"name": experiment.export_metric_name, "keras": keras_metric, "exported": metric_value,
+                  "higher_is_better": experiment.export_metric_higher_is_better}
+        record.update(parity=parity, metric=metric, quantized=result.quantized)
+        gate_error = _gate(exporter, variant, result, parity, metric, experiment.export_metric_margin, record)
+        if gate_error:
+            raise TinkerflowError(gate_error)
+        files = _file_records(staging, result.files)
+        manifest = build_manifest(run, experiment, exporter, context, result, parity, metric, files)
+        write_json_atomic(staging / MANIFEST, manifest)
+        _replace(staging, run.export_dir / exporter.name / variant)
+        record.update(status="passed", files=[{**f, "path": f"{exporter.name}/{variant}/{f['path']}"} for f in files],
+                      manifest=f"{exporter.name}/{variant}/{MANIFEST}")
+    except TinkerflowError as exc:
+        record["error"] = str(exc)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        record["seconds"] = round(time.perf_counter() - started, 3)
+    return record
+
+
+def _gate(exporter, variant: str, result: VariantResult, parity: dict, metric: dict, margin: float, record: dict) -> str | None:
+    drop = (metric["keras"] - metric["exported"]) if metric["higher_is_better"] else (metric["exported"] - metric["keras"])
+    record["gate"] = {}
+    if not result.quantized:
+        tolerance = exporter.tolerances.get(variant, 1e-4)
+        record["gate"] = {"kind": "parity", "tolerance": tolerance}
+        if not parity["max_rel_diff"] <= tolerance:
+            return (f"{exporter.name}/{variant} differs from Keras by {parity['max_rel_diff']:.3g} (relative), "
+                    f"expected at most {tolerance:g}")
+        return None
+    record["gate"] = {"kind": "metric", "margin": margin, "drop": drop}
+    if not drop <= margin:
+        return (f"{exporter.name}/{variant} {metric['name']} is {metric['exported']:.4g} against Keras' "
+                f"{metric['keras']:.4g}; expected a drop of at most {margin:g}")
+    return None
+
+
+def compare(reference: dict, candidate: dict) -> dict:
+    """Max absolute and relative (to the reference's largest magnitude) difference over all outputs."""
+    max_abs, scale, count = 0.0, 0.0, 0
+    for name, ref in reference.items():
+        if name not in candidate:
+            raise TinkerflowError(f"the exported model has no output '{name}'; it has {', '.join(candidate)}")
+        ref = np.asarray(ref, dtype="float64")
+        got = np.asarray(candidate[name], dtype="float64").reshape(ref.shape)
+        max_abs = max(max_abs, float(np.max(np.abs(ref - got))) if ref.size else 0.0)
+        scale = max(scale, float(np.max(np.abs(ref))) if ref.size else 0.0)
+        count += ref.shape[0] if ref.ndim else 1
+    return {"max_abs_diff": max_abs, "max_rel_diff": max_abs / max(scale, 1e-12), "golden_inputs": count}
+
+
+def build_manifest(run: Run, experiment, exporter, context: ExportContext, result: VariantResult,
+                   parity: dict, metric: dict, files: list[dict]) -> dict:
+    """The deploy manifest: everything a page or an app needs to use the bundle."""
+    model = context.model
+    inputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)} for name, t in zip(context.input_names, model.inputs)]
+    outputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)} for name, t in zip(context.output_names, model.outputs)]
+    if exporter.name == "tfjs":
+        import json
+
+        signature = json.loads((Path(files[0]["abs"]).parent / "model.json").read_text()).get("signature", {})
+        for entry in inputs:
+            entry["node"] = signature.get("inputs", {}).get(entry["name"], {}).get("name", entry["name"])
+        for entry in outputs:
+            entry["node"] = signature.get("outputs", {}).get(entry["name"], {}).get("name")
+    main_file = "model.json" if exporter.name == "tfjs" else files[0]["path"]
+    examples = {name: np.asarray(v).tolist() for name, v in zip(context.input_names, _as_list(experiment.example_inputs()))}
+    return {
+        "tinkerflow_manifest": 1,
+        "experiment": experiment.name,
+        "run": run.path.name,
+        "format": exporter.name,
+        "variant": result.variant,
+        "quantized": result.quantized,
+        "file": main_file,
+        "files": [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]} for f in files],
+        "bytes": sum(f["bytes"] for f in files),
+        "signature": "serving_default",
+        "inputs": inputs,
+        "outputs": outputs,
+        **experiment.deploy_info(),
+        "config": run.read_info().get("config", {}).get("experiment", {}),
+        "example_inputs": examples,
+        "parity": parity,
+        "metric": metric,
+        "created": now_iso(),
+    }
+
+
+def _shape(shape) -> list:
+    return [None if d is None else int(d) for d in shape]
+
+
+def _file_records(folder: Path, names: list[str]) -> list[dict]:
+    records = []
+    for name in names:
+        path = folder / name
+        records.append({"path": name, "bytes": path.stat().st_size,
+                        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "abs": str(path)})
+    return records
+
+
+def _replace(staging: Path, target: Path) -> None:
+    """Swap ``staging`` in for ``target`` with renames: ``target`` is never half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    keep = Path(tempfile.mkdtemp(prefix=f".final-{target.name}-", dir=target.parent))
+    shutil.rmtree(keep)
+    shutil.copytree(staging, keep)
+    old = None
+    if target.exists():
+        old = target.with_name(f".old-{target.name}-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(keep, target)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_export_json(run: Run, report: ExportReport) -> None:
+    path = run.path / EXPORT_FILE
+    try:
+        import json
+
+        existing = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        existing = {}
+    formats = existing.get("formats", {})
+    for fmt, variants in report.results.items():
+        entry = formats.setdefault(fmt, {"variants": {}})
+        for variant, record in variants.items():
+            for f in record.get("files", []):
+                f.pop("abs", None)
+            entry["variants"][variant] = record
+        statuses = [v["status"] for v in entry["variants"].values()]
+        entry["status"] = "passed" if all(s == "passed" for s in statuses) else (
+            "partial" if any(s == "passed" for s in statuses) else "failed")
+    write_json_atomic(path, {"run": run.path.name, "experiment": run.experiment_name, "updated": now_iso(), "formats": formats})
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _keras_named(model, inputs: list, output_names: list[str]) -> dict:
+    import keras
+
+    result = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    result = result if isinstance(result, (list, tuple)) else [result]
+    return {name: keras.ops.convert_to_numpy(value) for name, value in zip(output_names, result)}
+
+
+def _positional(named_predict, input_names: list[str], output_names: list[str]):
+    """Adapt a named-in, named-out predictor to the ``predict(x)`` form experiments use."""
+    def predict(x):
+        arrays = _as_list(x) if len(input_names) > 1 else [x]
+        out = named_predict(dict(zip(input_names, arrays)))
+        values = [out[n] for n in output_names]
+        return values[0] if len(values) == 1 else values
+    return predict
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]

@@ -1,0 +1,156 @@
+"""Run exported models without Keras: ``load(path).predict(x)``.
+
+``path`` may be a ``.tflite`` file, a tfjs bundle folder or its ``model.json``, or a
+variant folder holding a deploy ``manifest.json``. TFLite files run in LiteRT
+(``ai-edge-litert``); where it is missing, ``tflite-runtime`` (its predecessor, which only
+works with numpy < 2) and then ``tf.lite`` are tried. Set ``TINKERFLOW_TFLITE_RUNTIME`` to
+``litert``, ``tflite_runtime`` or ``tensorflow`` to choose one. tfjs bundles run in Node.js
+with the pinned ``@tensorflow/tfjs``.
+
+::
+
+    from tinkerflow.exporters import runtime
+    model = runtime.load("runs/addition/<run>/export/tflite/float32/model.tflite")
+    model.predict([[2, 2]])          # -> array([[4.01]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinkerflow.core.errors import TinkerflowError
+
+_RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
+
+
+def _interpreter_class(name: str | None = None):
+    order = [name] if name else [os.environ.get("TINKERFLOW_TFLITE_RUNTIME")] if os.environ.get("TINKERFLOW_TFLITE_RUNTIME") else list(_RUNTIMES)
+    errors = []
+    for candidate in order:
+        try:
+            if candidate == "litert":
+                from ai_edge_litert.interpreter import Interpreter
+            elif candidate == "tflite_runtime":
+                from tflite_runtime.interpreter import Interpreter
+            elif candidate == "tensorflow":
+                from tinkerflow.core.tf_quiet import import_keras
+
+                import_keras()
+                from tensorflow.lite import Interpreter
+            else:
+                raise ImportError(f"unknown runtime {candidate!r}; expected one of {', '.join(_RUNTIMES)}")
+            return candidate, Interpreter
+        except Exception as exc:  # tflite-runtime raises AttributeError/ImportError under numpy 2
+            errors.append(f"{candidate}: {type(exc).__name__}: {exc}")
+    raise TinkerflowError("no TFLite runtime could be loaded (" + "; ".join(errors) + ")")
+
+
+def tflite_runtime_name() -> str:
+    return _interpreter_class()[0]
+
+
+class TFLiteModel:
+    """A ``.tflite`` file in a TFLite interpreter, called through its serving signature."""
+
+    def __init__(self, path: Path | str, runtime: str | None = None, num_threads: int = 1):
+        self.path = Path(path)
+        self.runtime, interpreter_cls = _interpreter_class(runtime)
+        try:
+            self.interpreter = interpreter_cls(model_path=str(self.path), num_threads=num_threads)
+        except Exception as exc:
+            raise TinkerflowError(f"{self.path}: not a loadable TFLite model ({' '.join(str(exc).split())[:200]})") from exc
+        signatures = self.interpreter.get_signature_list()
+        if "serving_default" in signatures:
+            runner = self.interpreter.get_signature_runner("serving_default")
+            self.input_names = list(signatures["serving_default"]["inputs"])
+            self.output_names = list(signatures["serving_default"]["outputs"])
+            in_details = runner.get_input_details()
+            out_details = runner.get_output_details()
+            self._inputs = [in_details[n]["index"] for n in self.input_names]
+            self._outputs = [out_details[n]["index"] for n in self.output_names]
+            del runner  # it holds the interpreter's internals, which allocate_tensors refuses
+        else:
+            details = self.interpreter.get_input_details()
+            self.input_names = [d["name"] for d in details]
+            self._inputs = [d["index"] for d in details]
+            out = self.interpreter.get_output_details()
+            self.output_names = [d["name"] for d in out]
+            self._outputs = [d["index"] for d in out]
+        by_index = {d["index"]: d for d in self.interpreter.get_input_details()}
+        self._dtypes = [by_index[i]["dtype"] for i in self._inputs]
+        self._shapes = [tuple(by_index[i]["shape"]) for i in self._inputs]
+        self.interpreter.allocate_tensors()
+        self._set = self.interpreter.set_tensor
+        self._get = self.interpreter.get_tensor
+        self._invoke = self.interpreter.invoke
+
+    def _resize(self, position: int, shape: tuple) -> None:
+        self.interpreter.resize_tensor_input(self._inputs[position], list(shape))
+        self.interpreter.allocate_tensors()
+        self._shapes[position] = shape
+
+    def predict(self, *inputs: Any) -> Any:
+        """Positional inputs in signature order; returns one array, or a list for several outputs."""
+        for position, value in enumerate(inputs):
+            array = np.asarray(value, dtype=self._dtypes[position])
+            if array.shape != self._shapes[position]:
+                self._resize(position, array.shape)
+            self._set(self._inputs[position], array)
+        self._invoke()
+        if len(self._outputs) == 1:
+            return self._get(self._outputs[0])
+        return [self._get(i) for i in self._outputs]
+
+    def predict_named(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        result = self.predict(*(inputs[n] for n in self.input_names))
+        result = result if isinstance(result, list) else [result]
+        return {n: np.array(r) for n, r in zip(self.output_names, result)}
+
+
+class TFJSModel:
+    """A tfjs graph model bundle, run in Node.js with the pinned @tensorflow/tfjs."""
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+        try:
+            model_json = json.loads((self.folder / "model.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise TinkerflowError(f"{self.folder}: no readable model.json ({exc}); expected a tfjs graph model bundle") from exc
+        signature = model_json.get("signature") or {}
+        self.input_names = list(signature.get("inputs", {}))
+        self.output_nodes = {name: spec["name"].split(":")[0] for name, spec in signature.get("outputs", {}).items()}
+        self.output_names = list(self.output_nodes)
+        self.runtime = "tfjs-node-cpu"
+
+    def predict_named(self, inputs: dict[str, np.ndarray], repeat: int = 0) -> dict[str, np.ndarray]:
+        from .node import run_tfjs
+
+        feeds = {name: np.asarray(inputs[name]) for name in self.input_names}
+        return run_tfjs(self.folder, feeds, self.output_nodes, repeat=repeat)["outputs"]
+
+    def predict(self, *inputs: Any) -> Any:
+        outputs = self.predict_named(dict(zip(self.input_names, inputs)))
+        values = [outputs[n] for n in self.output_names]
+        return values[0] if len(values) == 1 else values
+
+
+def load(path: Path | str, runtime: str | None = None):
+    """Load an exported model for inference (see the module docstring for accepted paths)."""
+    path = Path(path)
+    if not path.exists():
+        raise TinkerflowError(f"'{path}' does not exist; expected a .tflite file, a tfjs bundle or an export variant folder")
+    if path.is_dir() and (path / "manifest.json").is_file():
+        manifest = json.loads((path / "manifest.json").read_text())
+        return load(path / manifest["file"], runtime)
+    if path.suffix == ".tflite":
+        return TFLiteModel(path, runtime)
+    if path.name == "model.json":
+        return TFJSModel(path.parent)
+    if path.is_dir() and (path / "model.json").is_file():
+        return TFJSModel(path)
+    raise TinkerflowError(f"'{path}' is not an exported model; expected a .tflite file, a tfjs bundle or an export variant folder")
