@@ -21,9 +21,18 @@ $(VENV)/.installed-test: $(VENV)/.installed examples/tinkerflow-sine/pyproject.t
 	$(PIP) install --quiet -c $(LOCK) -e examples/tinkerflow-sine
 	touch $@
 
-setup: $(VENV)/.installed
+NODE_STAMP := web_export/node_modules/.installed
 
-setup-test: $(VENV)/.installed-test
+# The pinned @tensorflow/tfjs (web_export/package-lock.json) for parity checks and web pages.
+$(NODE_STAMP): web_export/package.json web_export/package-lock.json
+	@command -v npm >/dev/null || { echo "installing Node.js and npm from Debian's packages"; \
+	  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+	cd web_export && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed $(NODE_STAMP)
+
+setup-test: $(VENV)/.installed-test $(NODE_STAMP)
 
 main: setup
 	$(BIN)/tinkerflow train $(ARGS)

@@ -100,7 +100,11 @@ def preflight(registry, overrides: list[str], multirun: bool) -> None:
         name = experiment_choice(job)
         experiment_cls = registry.experiment(name)
         cfg = compose_config(job)
-        to_typed(cfg, name, experiment_cls)
+        typed = to_typed(cfg, name, experiment_cls)
+        if typed.export.formats:
+            from tinkerflow.exporters.pipeline import select_variants
+
+            select_variants(registry, typed.export.formats, typed.export.variants)
         from hydra.core.hydra_config import HydraConfig
 
         HydraConfig.instance().set_config(cfg)
@@ -139,6 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
 
     results = []
+    export_failures: list[str] = []
 
     def task(cfg):
         hc = HydraConfig.get()
@@ -146,6 +151,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             typed = to_typed(cfg, name, registry.experiment(name))
             result = execute(typed, Path(hc.runtime.output_dir), registry, list(hc.overrides.task))
+            if typed.export.formats:
+                from tinkerflow.exporters.pipeline import export_run
+
+                report = export_run(result.run_dir, registry, typed.export.formats, typed.export.variants or None)
+                print_export_report(report)
+                if not report.ok:
+                    export_failures.append(str(result.run_dir))
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -170,6 +182,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         ) from aborted.error
     finally:
         sys.argv = saved_argv
+    if export_failures:
+        print(f"tinkerflow: training completed, but the export failed its checks for: {', '.join(export_failures)} "
+              "(see export.json there)", file=sys.stderr)
+        return 1
     if multirun and results:
         failed = [r for r in results if r[1] != "completed"]
         print(f"multirun: {len(results) - len(failed)} completed, {len(failed)} failed", file=sys.stderr)

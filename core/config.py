@@ -86,11 +86,18 @@ class PathsConfig:
 
 
 @dataclass
+class ExportConfig:
+    formats: list[str] = knob([], help="formats to export after training, e.g. [tfjs, tflite]")
+    variants: list[str] = knob([], help="only these variants (e.g. [float32, int8]); empty: all")
+
+
+@dataclass
 class RootConfig:
     seed: int = knob(0, min=0, help="seed for Python, NumPy, TensorFlow and Keras")
     experiment: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     debug: Any = None
 
 
@@ -103,6 +110,7 @@ class TypedConfig:
     experiment: ExperimentConfig
     trainer: TrainerConfig
     paths: PathsConfig
+    export: ExportConfig
     raw: dict
 
 
@@ -179,8 +187,9 @@ def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> Typ
     experiment = build_dataclass(experiment_cls.Config, raw.get("experiment") or {}, "experiment")
     trainer = build_dataclass(TrainerConfig, raw.get("trainer") or {}, "trainer")
     paths = build_dataclass(PathsConfig, raw.get("paths") or {}, "paths")
+    export = build_dataclass(ExportConfig, raw.get("export") or {}, "export")
     seed = check_value(_field_of(RootConfig, "seed"), int, raw.get("seed", 0), "seed")
-    return TypedConfig(experiment_name, seed, experiment, trainer, paths, raw)
+    return TypedConfig(experiment_name, seed, experiment, trainer, paths, export, raw)
 
 
 def _field_of(cls: type, name: str) -> dataclasses.Field:

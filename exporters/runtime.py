@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ def _interpreter_class(name: str | None = None):
                 from tinkerflow.core.tf_quiet import import_keras
 
                 import_keras()
-                from tensorflow.lite import Interpreter
+                import tensorflow as tf
+
+                Interpreter = tf.lite.Interpreter
             else:
                 raise ImportError(f"unknown runtime {candidate!r}; expected one of {', '.join(_RUNTIMES)}")
             return candidate, Interpreter
@@ -61,7 +64,9 @@ class TFLiteModel:
         self.path = Path(path)
         self.runtime, interpreter_cls = _interpreter_class(runtime)
         try:
-            self.interpreter = interpreter_cls(model_path=str(self.path), num_threads=num_threads)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tf.lite.Interpreter announces its deprecation
+                self.interpreter = interpreter_cls(model_path=str(self.path), num_threads=num_threads)
         except Exception as exc:
             raise TinkerflowError(f"{self.path}: not a loadable TFLite model ({' '.join(str(exc).split())[:200]})") from exc
         signatures = self.interpreter.get_signature_list()

@@ -1,0 +1,234 @@
+"""Exporters: round trips through the real runtimes (LiteRT, tfjs in Node) and the export pipeline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import read_run, run_cli, snapshot, train_in_process
+from tinkerflow.core.tf_quiet import import_keras
+
+keras = import_keras()
+
+from tinkerflow.exporters.base import ExportContext  # noqa: E402
+from tinkerflow.exporters.recurrent import unrolled_twin  # noqa: E402
+from tinkerflow.exporters.savedmodel import export_saved_model  # noqa: E402
+from tinkerflow.exporters.tfjs import TFJSExporter  # noqa: E402
+from tinkerflow.exporters.tflite import TFLiteExporter  # noqa: E402
+
+
+# -- small models covering the layers the experiments use -----------------------------------
+
+def dense_softmax():
+    inputs = keras.Input((6,), name="features")
+    x = keras.layers.Dense(16, activation="relu")(inputs)
+    x = keras.layers.Dropout(0.3)(x)
+    outputs = keras.layers.Dense(4, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs), np.random.default_rng(0).normal(size=(5, 6)).astype("float32")
+
+
+def conv_classifier():
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="label")(x)
+    return keras.Model(inputs, outputs), np.random.default_rng(1).uniform(size=(3, 16, 16, 3)).astype("float32")
+
+
+def generator():
+    inputs = keras.Input((8,), name="latent")
+    x = keras.layers.Dense(4 * 4 * 8, use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.LeakyReLU()(x)
+    x = keras.layers.Reshape((4, 4, 8))(x)
+    x = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu")(x)
+    outputs = keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="tanh", name="image")(x)
+    return keras.Model(inputs, outputs), np.random.default_rng(2).normal(size=(4, 8)).astype("float32")
+
+
+def lstm_language_model(unroll=True):
+    inputs = keras.Input((14,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(50, 8)(inputs)
+    x = keras.layers.LSTM(12)(x)
+    outputs = keras.layers.Dense(50, activation="softmax", name="next_word")(x)
+    model = keras.Model(inputs, outputs)
+    tokens = np.random.default_rng(3).integers(0, 50, size=(3, 14)).astype("int32")
+    return (unrolled_twin(model) if unroll else model), tokens
+
+
+MODELS = {"dense_softmax": dense_softmax, "conv_classifier": conv_classifier, "generator": generator,
+          "lstm_unrolled": lstm_language_model}
+
+
+def convert_and_run(exporter, model, x, tmp_path):
+    saved = tmp_path / "saved"
+    inputs, outputs = export_saved_model(model, saved)
+    context = ExportContext(model, None, saved, inputs, outputs, tmp_path)
+    bundle = tmp_path / f"{exporter.name}-bundle"
+    bundle.mkdir()
+    result = exporter.convert(context, "float32", bundle)
+    got = exporter.predictor(bundle, result)({inputs[0]: x})
+    return outputs, got
+
+
+@pytest.mark.parametrize("exporter_cls", [TFLiteExporter, TFJSExporter], ids=["tflite", "tfjs"])
+@pytest.mark.parametrize("name", MODELS)
+def test_round_trip_matches_keras(exporter_cls, name, tmp_path):
+    model, x = MODELS[name]()
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    outputs, got = convert_and_run(exporter_cls(), model, x, tmp_path)
+    assert list(got) == outputs, "output names survive the conversion"
+    np.testing.assert_allclose(got[outputs[0]], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_unrolled_twin_keeps_the_weights_and_outputs():
+    model, tokens = lstm_language_model(unroll=False)
+    twin = unrolled_twin(model)
+    assert any(getattr(layer, "unroll", False) for layer in twin.layers)
+    np.testing.assert_allclose(twin(tokens), model(tokens), atol=1e-6)
+
+
+def test_while_loop_lstm_is_refused_by_tflite_builtins(tmp_path):
+    model, tokens = lstm_language_model(unroll=False)
+    with pytest.raises(Exception, match="TensorList|tensor list|Flex|select TensorFlow"):
+        convert_and_run(TFLiteExporter(), model, tokens, tmp_path)
+
+
+# -- the pipeline on a real trained run ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def exported_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    run_dir = train_in_process(root, "experiment.max_sum=16", "experiment.samples=2000", "experiment.test_samples=200",
+                               "trainer.epochs=60", "trainer.early_stopping.patience=60", "export=all")
+    return run_dir
+
+
+def test_export_json_records_every_variant(exported_run):
+    info = json.loads((exported_run / "export.json").read_text())
+    assert set(info["formats"]) == {"tfjs", "tflite"}
+    assert set(info["formats"]["tflite"]["variants"]) == {"float32", "float16", "int8_dynamic", "int8"}
+    assert set(info["formats"]["tfjs"]["variants"]) == {"float32", "float16", "uint8"}
+    for fmt in ("tfjs", "tflite"):
+        record = info["formats"][fmt]["variants"]["float32"]
+        assert record["status"] == "passed"
+        assert record["parity"]["max_rel_diff"] <= 1e-5 and record["parity"]["golden_inputs"] >= 5
+        assert record["metric"]["name"] == "accuracy"
+        assert abs(record["metric"]["exported"] - record["metric"]["keras"]) <= 0.02
+        assert record["converter_versions"]["tensorflow"] == "2.19.0"
+        for f in record["files"]:
+            data = (exported_run / "export" / f["path"]).read_bytes()
+            assert len(data) == f["bytes"] and hashlib.sha256(data).hexdigest() == f["sha256"]
+    for fmt, variants in info["formats"].items():
+        for variant, record in variants["variants"].items():
+            assert record["status"] in {"passed", "failed"}
+            if record["status"] == "failed":
+                assert record["error"] and not (exported_run / "export" / fmt / variant).exists()
+
+
+def test_manifest_tells_a_page_everything(exported_run):
+    manifest = json.loads((exported_run / "export" / "tfjs" / "float32" / "manifest.json").read_text())
+    assert manifest["experiment"] == "addition" and manifest["format"] == "tfjs" and manifest["file"] == "model.json"
+    assert manifest["inputs"] == [{"name": "ab", "shape": [None, 2], "dtype": "float32", "node": "ab:0"}]
+    assert manifest["outputs"][0]["name"] == "sum" and manifest["outputs"][0]["node"]
+    assert manifest["input_range"] == [0, 8] and "postprocessing" in manifest
+    assert manifest["bytes"] == sum(f["bytes"] for f in manifest["files"])
+    tflite = json.loads((exported_run / "export" / "tflite" / "float32" / "manifest.json").read_text())
+    assert tflite["file"] == "model.tflite" and tflite["inputs"][0]["name"] == "ab"
+
+
+def test_runtime_loader_predicts_like_keras(exported_run):
+    from tinkerflow.exporters import runtime
+
+    model = keras.saving.load_model(exported_run / "model.keras", compile=False)
+    x = np.array([[2, 2], [3, 5], [8, 8]], dtype="float32")
+    expected = keras.ops.convert_to_numpy(model(x))
+    for path in (exported_run / "export" / "tflite" / "float32" / "model.tflite",
+                 exported_run / "export" / "tflite" / "float32",
+                 exported_run / "export" / "tfjs" / "float32"):
+        np.testing.assert_allclose(runtime.load(path).predict(x), expected, rtol=1e-5, atol=1e-4)
+    single = runtime.load(exported_run / "export" / "tflite" / "float32")
+    assert single.predict([[1, 2]]).shape == (1, 1) and single.runtime == "litert"
+    assert runtime.load(exported_run / "export" / "tflite" / "float32" / "model.tflite", runtime="tensorflow").runtime == "tensorflow"
+
+
+def test_runtime_loader_errors(tmp_path):
+    from tinkerflow.core.errors import TinkerflowError
+    from tinkerflow.exporters import runtime
+
+    with pytest.raises(TinkerflowError, match="does not exist"):
+        runtime.load(tmp_path / "missing.tflite")
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a flatbuffer")
+    with pytest.raises(TinkerflowError, match="not a loadable TFLite model"):
+        runtime.load(bad)
+    with pytest.raises(TinkerflowError, match="no TFLite runtime could be loaded .*tflite_runtime"):
+        runtime.load(bad, runtime="tflite_runtime")
+
+
+def test_failed_gate_leaves_the_earlier_export_untouched(exported_run, monkeypatch):
+    from tinkerflow.core.plugins import make_plugin_manager
+    from tinkerflow.exporters.pipeline import export_run
+
+    target = exported_run / "export" / "tflite" / "float32"
+    before = snapshot(target)
+    monkeypatch.setattr(TFLiteExporter, "tolerances", {"float32": -1.0})
+    report = export_run(exported_run, make_plugin_manager({}), ["tflite"], ["float32"])
+    assert not report.ok
+    assert snapshot(target) == before
+    record = json.loads((exported_run / "export.json").read_text())["formats"]["tflite"]["variants"]["float32"]
+    assert record["status"] == "failed" and "differs from Keras" in record["error"]
+    assert not [p for p in (exported_run / "export").iterdir() if p.name.startswith(".")], "no staging left behind"
+
+
+def test_export_cli_and_its_bad_input(exported_run, tmp_path):
+    cwd = exported_run.parent
+    ok = run_cli("export", str(exported_run), "--format", "tflite", "--quantize", "float16", cwd=cwd)
+    assert ok.returncode == 0, ok.stderr
+    assert "float16" in ok.stdout and "passed" in ok.stdout
+
+    before = snapshot(exported_run)
+    for args, message in [
+        (["--format", "onnx"], "unknown export format 'onnx'; expected one of: tfjs, tflite"),
+        (["--format", "tflite", "--quantize", "uint8"], "format 'tflite' has no variant 'uint8'"),
+    ]:
+        bad = run_cli("export", str(exported_run), *args, cwd=cwd)
+        assert bad.returncode == 2 and bad.stderr.startswith(f"tinkerflow: error: {message}"), bad.stderr
+        assert bad.stderr.count("\n") == 1
+    assert snapshot(exported_run) == before
+
+    no_node = run_cli("export", str(exported_run), "--format", "tfjs", "--quantize", "float32", cwd=cwd,
+                      env={"PATH": str(Path(os.sys.executable).parent)})
+    assert no_node.returncode == 1
+    assert "Node.js is not installed" in no_node.stderr
+    assert (exported_run / "export" / "tfjs" / "float32" / "model.json").is_file(), "earlier export untouched"
+
+
+def test_export_refuses_failed_and_corrupt_runs(exported_run, tmp_path):
+    import shutil
+
+    failed = tmp_path / "failed_run"
+    shutil.copytree(exported_run, failed)
+    info = read_run(failed)
+    info["status"] = "failed"
+    (failed / "run.json").write_text(json.dumps(info))
+    result = run_cli("export", str(failed), cwd=tmp_path)
+    assert result.returncode == 2 and "has status 'failed'; expected a completed run" in result.stderr
+
+    corrupt = tmp_path / "corrupt_run"
+    shutil.copytree(exported_run, corrupt)
+    (corrupt / "model.keras").write_bytes(b"PK\x03\x04 truncated")
+    before = snapshot(corrupt)
+    result = run_cli("export", str(corrupt), "--format", "tflite", cwd=tmp_path)
+    assert result.returncode == 2 and "model.keras: cannot load it" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert snapshot(corrupt) == before
