@@ -41,6 +41,7 @@ test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup-test
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-autosave $(PYTEST_ARGS)
 	$(BIN)/python tests/benchmarks/fit_speed.py
 
 lock: setup

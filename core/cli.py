@@ -288,6 +288,43 @@ def print_export_report(report) -> None:
         print(f"tinkerflow: export {fmt}/{variant} failed: {error}", file=sys.stderr)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .runner import open_run
+
+    registry = _registry()
+    run, experiment = open_run(args.run, registry)
+    _quiet_tensorflow()
+    from tinkerflow.exporters import bench
+
+    model = experiment.export_model(run.load_model(experiment.custom_objects()))
+    record = bench.bench_run(run, experiment, model, batch=args.batch, min_seconds=args.seconds)
+    path = bench.save(run, record)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"inference speed of {run.path} (batch {args.batch})")
+    for column in ("runtime", "variant", "1 sample", f"batch of {args.batch}", "samples/s"):
+        table.add_column(column, justify="right" if column != "runtime" else "left")
+    for row in record["rows"]:
+        table.add_row(row["name"], row["variant"], _duration(row["single_s"]),
+                      _duration(row["batch_s"]) if row.get("batch_s") else "-",
+                      f"{row['throughput_per_s']:,.0f}" if row.get("throughput_per_s") else "-")
+    console = Console()
+    console.print(table)
+    for name, value in record["ratios"].items():
+        console.print(f"{name.replace('_', ' ')}: {value:,.2f}x")
+    console.print(f"saved {path}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.2f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
 def cmd_install_tfjs(args: argparse.Namespace) -> int:
     from tinkerflow.exporters.node import install_tfjs
 
@@ -325,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", nargs="+", metavar="VARIANT",
                    help="only these variants, e.g. float16 int8 int8_dynamic uint8 (default: every variant)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("bench", help="inference latency and throughput: Keras against the run's exports")
+    p.add_argument("run", help="a run directory with exports (tinkerflow export RUN)")
+    p.add_argument("--batch", type=int, default=256, help="batch size for throughput (default 256)")
+    p.add_argument("--seconds", type=float, default=0.5, help="time spent per measurement (default 0.5)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("install-tfjs", help="install the pinned npm @tensorflow/tfjs used for checks and pages")
     p.add_argument("--target", help="folder to install into (default: next to the package, or the user cache)")

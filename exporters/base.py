@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
-
-import numpy as np
+from typing import Any, ClassVar
 
 
 @dataclass
@@ -49,8 +47,9 @@ class Exporter:
         """Write the ``variant`` bundle into ``out_dir`` (a fresh, empty folder)."""
         raise NotImplementedError
 
-    def predictor(self, bundle_dir: Path, result: VariantResult) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
-        """A function running the written bundle in its real runtime: named inputs -> named outputs."""
+    def load(self, bundle_dir: Path, result: VariantResult) -> Any:
+        """The written bundle loaded in its real runtime: an object with ``predict_named(inputs)``
+        (named inputs -> named outputs) and ``close()``."""
         raise NotImplementedError
 
     def converter_versions(self) -> dict[str, str]:

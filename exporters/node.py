@@ -64,17 +64,25 @@ def install_tfjs(target: Path | None = None) -> Path:
     return target / "node_modules"
 
 
-def run_tfjs(bundle_dir: Path, inputs: dict[str, np.ndarray], outputs: dict[str, str], repeat: int = 0) -> dict:
-    """Run a tfjs graph model bundle in Node on ``inputs``; returns the script's JSON reply
-    with outputs converted to numpy arrays."""
-    request = {
-        "inputs": {name: {"shape": list(a.shape), "dtype": _tfjs_dtype(a), "data": np.asarray(a).ravel().tolist()}
+def _request(inputs: dict[str, np.ndarray], outputs: dict[str, str], repeat: int) -> dict:
+    return {
+        "inputs": {name: {"shape": list(np.shape(a)), "dtype": _tfjs_dtype(a), "data": np.asarray(a).ravel().tolist()}
                    for name, a in inputs.items()},
         "outputs": outputs,
         "repeat": repeat,
     }
+
+
+def _decode(reply: dict) -> dict:
+    reply["outputs"] = {name: np.asarray(o["data"], dtype="float32").reshape(o["shape"])
+                        for name, o in reply["outputs"].items()}
+    return reply
+
+
+def run_tfjs(bundle_dir: Path, inputs: dict[str, np.ndarray], outputs: dict[str, str], repeat: int = 0) -> dict:
+    """Run a tfjs graph model bundle once in a fresh Node process; returns the reply with numpy outputs."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(request, handle)
+        json.dump(_request(inputs, outputs, repeat), handle)
     try:
         done = subprocess.run([node_binary(), str(SCRIPT), str(node_modules()), str(bundle_dir), handle.name],
                               capture_output=True, text=True, timeout=600)
@@ -83,10 +91,50 @@ def run_tfjs(bundle_dir: Path, inputs: dict[str, np.ndarray], outputs: dict[str,
     if done.returncode != 0:
         message = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise TinkerflowError(f"tfjs in Node could not run {bundle_dir}: {message}")
-    reply = json.loads(done.stdout)
-    reply["outputs"] = {name: np.asarray(o["data"], dtype="float32").reshape(o["shape"])
-                        for name, o in reply["outputs"].items()}
-    return reply
+    return _decode(json.loads(done.stdout))
+
+
+class TFJSWorker:
+    """A Node process holding one loaded tfjs bundle and answering requests over a pipe."""
+
+    def __init__(self, bundle_dir: Path):
+        self.bundle_dir = Path(bundle_dir)
+        self.process = subprocess.Popen(
+            [node_binary(), str(SCRIPT), str(node_modules()), str(self.bundle_dir), "--serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+        )
+        hello = self.process.stdout.readline()
+        if not hello:
+            message = (self.process.stderr.read().strip().splitlines() or ["no output"])[-1]
+            raise TinkerflowError(f"tfjs in Node could not load {self.bundle_dir}: {message}")
+        self.info = json.loads(hello)
+
+    def run(self, inputs: dict[str, np.ndarray], outputs: dict[str, str], repeat: int = 0) -> dict:
+        self.process.stdin.write(json.dumps(_request(inputs, outputs, repeat)) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise TinkerflowError(f"tfjs in Node stopped while running {self.bundle_dir}")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise TinkerflowError(f"tfjs in Node could not run {self.bundle_dir}: {reply['error']}")
+        return _decode(reply)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        for stream in (self.process.stdout, self.process.stderr):
+            stream.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
 
 
 def _tfjs_dtype(array: np.ndarray) -> str:

@@ -135,18 +135,23 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
             raise
         except Exception as exc:
             raise TinkerflowError(f"conversion failed: {type(exc).__name__}: {_first_line(exc)}") from exc
-        predictor = exporter.predictor(staging, result)
+        loaded = None
         try:
-            exported = predictor(golden)
+            loaded = exporter.load(staging, result)
+            exported = loaded.predict_named(golden)
+            metric_value = experiment.export_metric(
+                _positional(loaded.predict_named, context.input_names, context.output_names), data)
         except TinkerflowError:
             raise
         except Exception as exc:
             raise TinkerflowError(f"the exported model does not run in its runtime: {type(exc).__name__}: {_first_line(exc)}") from exc
+        finally:
+            if loaded is not None:
+                loaded.close()
         parity = compare(keras_out, exported)
-        metric_value = experiment.export_metric(_positional(predictor, context.input_names, context.output_names), data)
         metric = {"name": experiment.export_metric_name, "keras": keras_metric, "exported": metric_value,
                   "higher_is_better": experiment.export_metric_higher_is_better}
-        record.update(parity=parity, metric=metric, quantized=result.quantized)
+        record.update(parity=parity, metric=metric, quantized=result.quantized, **({"notes": result.notes} if result.notes else {}))
         gate_error = _gate(exporter, variant, result, parity, metric, experiment.export_metric_margin, record)
         if gate_error:
             raise TinkerflowError(gate_error)

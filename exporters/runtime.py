@@ -27,6 +27,7 @@ import numpy as np
 from tinkerflow.core.errors import TinkerflowError
 
 _RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
+_ndarray = np.ndarray
 
 
 def _interpreter_class(name: str | None = None):
@@ -88,28 +89,63 @@ class TFLiteModel:
             self._outputs = [d["index"] for d in out]
         by_index = {d["index"]: d for d in self.interpreter.get_input_details()}
         self._dtypes = [by_index[i]["dtype"] for i in self._inputs]
-        self._shapes = [tuple(by_index[i]["shape"]) for i in self._inputs]
+        self._shapes = [tuple(int(d) for d in by_index[i]["shape"]) for i in self._inputs]
         self.interpreter.allocate_tensors()
-        self._set = self.interpreter.set_tensor
-        self._get = self.interpreter.get_tensor
-        self._invoke = self.interpreter.invoke
+        self._static = self._outputs_static()
+        self._views: tuple | None = None
+        self._attach_views()
 
-    def _resize(self, position: int, shape: tuple) -> None:
-        self.interpreter.resize_tensor_input(self._inputs[position], list(shape))
-        self.interpreter.allocate_tensors()
-        self._shapes[position] = shape
+    # The fast path. The interpreter's Python ``invoke`` refuses to run while numpy views of
+    # its tensors exist, so a plain predict pays for set_tensor + invoke + get_tensor (about
+    # 3x a bare invoke). With one input and one output we keep views of both tensors and
+    # call the C++ Invoke directly; the views are dropped before any resize or reallocation
+    # and taken again afterwards, which is what the safety check protects.
+    # An output whose size is only known while the model runs (e.g. after Conv2DTranspose) has
+    # no buffer right after allocation and may get a new one on every run: no fast path then.
+    def _attach_views(self) -> None:
+        self._views = None
+        if self._static and len(self._inputs) == 1 and len(self._outputs) == 1 and hasattr(self.interpreter, "_interpreter"):
+            self._views = (self.interpreter.tensor(self._inputs[0])(), self.interpreter.tensor(self._outputs[0])().copy,
+                           self.interpreter._interpreter.Invoke, np.dtype(self._dtypes[0]), self._shapes[0])
+
+    def _outputs_static(self) -> bool:
+        """Call right after allocate_tensors: are all outputs in the static arena?"""
+        try:
+            for index in self._outputs:
+                self.interpreter.tensor(index)()
+        except ValueError:
+            return False
+        return True
 
     def predict(self, *inputs: Any) -> Any:
         """Positional inputs in signature order; returns one array, or a list for several outputs."""
+        views = self._views
+        if views is not None and len(inputs) == 1:
+            x = inputs[0]
+            if x.__class__ is _ndarray and x.shape == views[4] and x.dtype == views[3]:
+                views[0][...] = x
+                views[2]()
+                return views[1]()  # a copy of the output tensor
+        del views  # no reference to the tensors may survive into the general path
+        return self._predict_general(inputs)
+
+    def _predict_general(self, inputs: tuple) -> Any:
+        self._views = None
         for position, value in enumerate(inputs):
             array = np.asarray(value, dtype=self._dtypes[position])
             if array.shape != self._shapes[position]:
-                self._resize(position, array.shape)
-            self._set(self._inputs[position], array)
-        self._invoke()
-        if len(self._outputs) == 1:
-            return self._get(self._outputs[0])
-        return [self._get(i) for i in self._outputs]
+                self.interpreter.resize_tensor_input(self._inputs[position], list(array.shape))
+                self.interpreter.allocate_tensors()
+                self._static = self._outputs_static()
+                self._shapes[position] = array.shape
+            self.interpreter.set_tensor(self._inputs[position], array)
+        self.interpreter.invoke()
+        outputs = [self.interpreter.get_tensor(i) for i in self._outputs]
+        self._attach_views()
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def close(self) -> None:
+        self._views = None
 
     def predict_named(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         result = self.predict(*(inputs[n] for n in self.input_names))
@@ -132,11 +168,24 @@ class TFJSModel:
         self.output_names = list(self.output_nodes)
         self.runtime = "tfjs-node-cpu"
 
-    def predict_named(self, inputs: dict[str, np.ndarray], repeat: int = 0) -> dict[str, np.ndarray]:
-        from .node import run_tfjs
+        self._worker = None
 
+    def run(self, inputs: dict[str, np.ndarray], repeat: int = 0) -> dict:
+        """The Node worker's full reply: outputs, backend, and ``timings_ms`` of ``repeat`` timed runs."""
+        from .node import TFJSWorker
+
+        if self._worker is None:
+            self._worker = TFJSWorker(self.folder)
         feeds = {name: np.asarray(inputs[name]) for name in self.input_names}
-        return run_tfjs(self.folder, feeds, self.output_nodes, repeat=repeat)["outputs"]
+        return self._worker.run(feeds, self.output_nodes, repeat=repeat)
+
+    def predict_named(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.run(inputs)["outputs"]
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
     def predict(self, *inputs: Any) -> Any:
         outputs = self.predict_named(dict(zip(self.input_names, inputs)))

@@ -14,6 +14,7 @@ from pathlib import Path
 from tinkerflow.core import hookimpl
 
 from .base import ExportContext, Exporter, VariantResult
+from .tfjs_graph import unfuse_unsupported_activations
 
 
 def _converter():
@@ -38,13 +39,15 @@ class TFJSExporter(Exporter):
             raise ValueError(f"unknown tfjs variant {variant!r}")
         _converter().convert_tf_saved_model(str(context.saved_model_dir), str(out_dir),
                                             quantization_dtype_map=quantization[variant])
+        split = unfuse_unsupported_activations(out_dir / "model.json")
         files = sorted(p.name for p in out_dir.iterdir() if p.is_file())
-        return VariantResult(variant=variant, files=files, quantized=variant == "uint8")
+        return VariantResult(variant=variant, files=files, quantized=variant == "uint8",
+                             notes={"unfused_activations": split} if split else {})
 
-    def predictor(self, bundle_dir: Path, result: VariantResult):
+    def load(self, bundle_dir: Path, result: VariantResult):
         from .runtime import TFJSModel
 
-        return TFJSModel(bundle_dir).predict_named
+        return TFJSModel(bundle_dir)
 
     def converter_versions(self) -> dict[str, str]:
         import json

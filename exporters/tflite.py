@@ -47,11 +47,10 @@ class TFLiteExporter(Exporter):
         (out_dir / FILE).write_bytes(flatbuffer)
         return VariantResult(variant=variant, files=[FILE], quantized=variant in {"int8_dynamic", "int8"})
 
-    def predictor(self, bundle_dir: Path, result: VariantResult):
+    def load(self, bundle_dir: Path, result: VariantResult):
         from . import runtime
 
-        model = runtime.load(bundle_dir / FILE)
-        return model.predict_named
+        return runtime.load(bundle_dir / FILE)
 
     def converter_versions(self) -> dict[str, str]:
         from . import runtime

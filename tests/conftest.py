@@ -20,12 +20,14 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-slow"):
-        return
-    skip = pytest.mark.skip(reason="slow: opt in with --run-slow")
+    benchmarks_on = config.getoption("benchmark_enable", False) or config.getoption("benchmark_only", False)
+    skip_slow = pytest.mark.skip(reason="slow: opt in with --run-slow")
+    skip_bench = pytest.mark.skip(reason="benchmark: opt in with --benchmark-enable (make bench)")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "benchmarks" in item.path.parts and not benchmarks_on:
+            item.add_marker(skip_bench)
+        elif "slow" in item.keywords and not config.getoption("--run-slow"):
+            item.add_marker(skip_slow)
 
 
 @pytest.fixture(scope="session")

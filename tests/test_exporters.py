@@ -32,6 +32,15 @@ def dense_softmax():
     return keras.Model(inputs, outputs), np.random.default_rng(0).normal(size=(5, 6)).astype("float32")
 
 
+def dense_tanh():
+    """tanh after a Dense layer: grappler fuses it, and tfjs cannot run a fused tanh."""
+    inputs = keras.Input((1,), name="x")
+    x = keras.layers.Dense(8, activation="tanh")(inputs)
+    x = keras.layers.Dense(8, activation="sigmoid")(x)
+    outputs = keras.layers.Dense(1, name="y")(x)
+    return keras.Model(inputs, outputs), np.linspace(-3, 3, 7, dtype="float32").reshape(-1, 1)
+
+
 def conv_classifier():
     inputs = keras.Input((16, 16, 3), name="image")
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
@@ -65,7 +74,7 @@ def lstm_language_model(unroll=True):
     return (unrolled_twin(model) if unroll else model), tokens
 
 
-MODELS = {"dense_softmax": dense_softmax, "conv_classifier": conv_classifier, "generator": generator,
+MODELS = {"dense_softmax": dense_softmax, "dense_tanh": dense_tanh, "conv_classifier": conv_classifier, "generator": generator,
           "lstm_unrolled": lstm_language_model}
 
 
@@ -76,8 +85,11 @@ def convert_and_run(exporter, model, x, tmp_path):
     bundle = tmp_path / f"{exporter.name}-bundle"
     bundle.mkdir()
     result = exporter.convert(context, "float32", bundle)
-    got = exporter.predictor(bundle, result)({inputs[0]: x})
-    return outputs, got
+    loaded = exporter.load(bundle, result)
+    try:
+        return outputs, loaded.predict_named({inputs[0]: x})
+    finally:
+        loaded.close()
 
 
 @pytest.mark.parametrize("exporter_cls", [TFLiteExporter, TFJSExporter], ids=["tflite", "tfjs"])
@@ -88,6 +100,13 @@ def test_round_trip_matches_keras(exporter_cls, name, tmp_path):
     outputs, got = convert_and_run(exporter_cls(), model, x, tmp_path)
     assert list(got) == outputs, "output names survive the conversion"
     np.testing.assert_allclose(got[outputs[0]], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_tanh_is_split_for_tfjs(tmp_path):
+    model, x = dense_tanh()
+    outputs, got = convert_and_run(TFJSExporter(), model, x, tmp_path)
+    ops = [node["op"] for node in json.loads((tmp_path / "tfjs-bundle" / "model.json").read_text())["modelTopology"]["node"]]
+    assert "Tanh" in ops and "_FusedMatMul" in ops
 
 
 def test_unrolled_twin_keeps_the_weights_and_outputs():

@@ -1,6 +1,8 @@
 // Runs a TensorFlow.js graph model bundle in Node with the pinned @tensorflow/tfjs (CPU backend).
 //
-//   node tfjs_run.cjs <node_modules> <bundle_dir> <request.json>
+//   node tfjs_run.cjs <node_modules> <bundle_dir> <request.json>   one request from a file
+//   node tfjs_run.cjs <node_modules> <bundle_dir> --serve          one request per stdin line,
+//                                                                   one reply per stdout line
 //
 // request: {"inputs": {name: {"shape": [...], "dtype": "float32", "data": [...]}},
 //           "outputs": {name: node_name}, "repeat": 0}
@@ -37,7 +39,27 @@ async function main() {
     weightData,
   }));
 
-  const request = JSON.parse(fs.readFileSync(requestPath, "utf8"));
+  if (requestPath === "--serve") {
+    const readline = require("readline");
+    const lines = readline.createInterface({ input: process.stdin, terminal: false });
+    process.stdout.write(JSON.stringify({ ready: true, backend: tf.getBackend(), tfjs: tf.version.tfjs }) + "\n");
+    for await (const line of lines) {
+      if (!line.trim()) continue;
+      let reply;
+      try {
+        reply = await answer(tf, model, JSON.parse(line));
+      } catch (err) {
+        reply = { error: err && err.message ? err.message : String(err) };
+      }
+      process.stdout.write(JSON.stringify(reply) + "\n");
+    }
+    return;
+  }
+  const reply = await answer(tf, model, JSON.parse(fs.readFileSync(requestPath, "utf8")));
+  process.stdout.write(JSON.stringify(reply));
+}
+
+async function answer(tf, model, request) {
   const feeds = {};
   for (const [name, spec] of Object.entries(request.inputs)) {
     feeds[name] = tf.tensor(spec.data, spec.shape, spec.dtype || "float32");
@@ -62,7 +84,8 @@ async function main() {
     timings.push(Number(process.hrtime.bigint() - start) / 1e6);
     tf.dispose(out);
   }
-  process.stdout.write(JSON.stringify({ outputs, backend: tf.getBackend(), tfjs: tf.version.tfjs, timings_ms: timings }));
+  tf.dispose(Object.values(feeds));
+  return { outputs, backend: tf.getBackend(), tfjs: tf.version.tfjs, timings_ms: timings };
 }
 
 main().catch((err) => {

@@ -1,0 +1,53 @@
+"""Fix-ups of a converted tfjs graph model that the converter leaves to the runtime.
+
+TensorFlow's grappler fuses ``MatMul``/``Conv2D`` + ``BiasAdd`` + activation into one
+``_FusedMatMul``/``_FusedConv2D`` node. tfjs 4.22 runs fused nodes only for a few
+activations (linear, relu, relu6, elu, prelu, leakyrelu, sigmoid); a fused ``Tanh`` fails at
+run time with "Activation tanh has not been implemented for the CPU backend". Such nodes are
+split back into the fused op without the activation followed by the activation as its own op,
+which every backend runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+FUSED_OPS = {"_FusedMatMul", "_FusedConv2D", "FusedDepthwiseConv2dNative"}
+TFJS_FUSED_ACTIVATIONS = {"Relu", "Relu6", "Elu", "Prelu", "LeakyRelu", "Sigmoid"}
+
+
+def _decode(items: list[str]) -> list[str]:
+    return [base64.b64decode(item).decode() for item in items]
+
+
+def _encode(items: list[str]) -> list[str]:
+    return [base64.b64encode(item.encode()).decode() for item in items]
+
+
+def unfuse_unsupported_activations(model_json: Path) -> list[str]:
+    """Rewrite ``model.json`` in place; returns the names of the nodes that were split."""
+    model = json.loads(Path(model_json).read_text())
+    nodes = model["modelTopology"]["node"]
+    rewritten, split = [], []
+    for node in nodes:
+        fused = node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s")
+        if node.get("op") not in FUSED_OPS or not fused:
+            rewritten.append(node)
+            continue
+        ops = _decode(fused)
+        activation = ops[-1] if len(ops) > 1 else None
+        if activation is None or activation in TFJS_FUSED_ACTIVATIONS:
+            rewritten.append(node)
+            continue
+        inner = dict(node, name=f"{node['name']}/without_{activation.lower()}")
+        inner["attr"] = dict(node["attr"], fused_ops={"list": {"s": _encode(ops[:-1])}})
+        outer = {"name": node["name"], "op": activation, "input": [inner["name"]],
+                 "attr": {"T": node["attr"].get("T", {"type": "DT_FLOAT"})}}
+        rewritten += [inner, outer]
+        split.append(node["name"])
+    if split:
+        model["modelTopology"]["node"] = rewritten
+        Path(model_json).write_text(json.dumps(model))
+    return split
