@@ -34,8 +34,10 @@ setup: $(VENV)/.installed $(NODE_STAMP)
 
 setup-test: $(VENV)/.installed-test $(NODE_STAMP)
 
+# Train the default experiment and export its float variants (each checked in LiteRT and in
+# tfjs under Node). The web page joins this once web_export is built (issue 4).
 main: setup
-	$(BIN)/tinkerflow train $(ARGS)
+	$(BIN)/tinkerflow train export=all "export.variants=[float32,float16]" $(ARGS)
 
 test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

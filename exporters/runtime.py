@@ -92,7 +92,6 @@ class TFLiteModel:
         self._shapes = [tuple(int(d) for d in by_index[i]["shape"]) for i in self._inputs]
         self.interpreter.allocate_tensors()
         self._static = self._outputs_static()
-        self._views: tuple | None = None
         self._attach_views()
 
     # The fast path. The interpreter's Python ``invoke`` refuses to run while numpy views of
@@ -103,10 +102,14 @@ class TFLiteModel:
     # An output whose size is only known while the model runs (e.g. after Conv2DTranspose) has
     # no buffer right after allocation and may get a new one on every run: no fast path then.
     def _attach_views(self) -> None:
-        self._views = None
+        self._fast_shape = None  # disables the fast path until the views below exist
+        self._in = self._out_copy = self._invoke_c = None
         if self._static and len(self._inputs) == 1 and len(self._outputs) == 1 and hasattr(self.interpreter, "_interpreter"):
-            self._views = (self.interpreter.tensor(self._inputs[0])(), self.interpreter.tensor(self._outputs[0])().copy,
-                           self.interpreter._interpreter.Invoke, np.dtype(self._dtypes[0]), self._shapes[0])
+            self._in = self.interpreter.tensor(self._inputs[0])()
+            self._out_copy = self.interpreter.tensor(self._outputs[0])().copy
+            self._invoke_c = self.interpreter._interpreter.Invoke
+            self._fast_dtype = np.dtype(self._dtypes[0])
+            self._fast_shape = self._shapes[0]
 
     def _outputs_static(self) -> bool:
         """Call right after allocate_tensors: are all outputs in the static arena?"""
@@ -117,20 +120,17 @@ class TFLiteModel:
             return False
         return True
 
-    def predict(self, *inputs: Any) -> Any:
-        """Positional inputs in signature order; returns one array, or a list for several outputs."""
-        views = self._views
-        if views is not None and len(inputs) == 1:
-            x = inputs[0]
-            if x.__class__ is _ndarray and x.shape == views[4] and x.dtype == views[3]:
-                views[0][...] = x
-                views[2]()
-                return views[1]()  # a copy of the output tensor
-        del views  # no reference to the tensors may survive into the general path
-        return self._predict_general(inputs)
+    def predict(self, x: Any, *more: Any) -> Any:
+        """Inputs in signature order; returns one array, or a list for several outputs."""
+        if more or x.__class__ is not _ndarray or x.shape != self._fast_shape or x.dtype != self._fast_dtype:
+            return self._predict_general((x, *more))
+        self._in[...] = x
+        self._invoke_c()
+        return self._out_copy()
 
     def _predict_general(self, inputs: tuple) -> Any:
-        self._views = None
+        self._fast_shape = None
+        self._in = self._out_copy = self._invoke_c = None  # no view may outlive a reallocation
         for position, value in enumerate(inputs):
             array = np.asarray(value, dtype=self._dtypes[position])
             if array.shape != self._shapes[position]:
@@ -145,7 +145,8 @@ class TFLiteModel:
         return outputs[0] if len(outputs) == 1 else outputs
 
     def close(self) -> None:
-        self._views = None
+        self._fast_shape = None
+        self._in = self._out_copy = self._invoke_c = None
 
     def predict_named(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         result = self.predict(*(inputs[n] for n in self.input_names))

@@ -105,8 +105,36 @@ def test_round_trip_matches_keras(exporter_cls, name, tmp_path):
 def test_fused_tanh_is_split_for_tfjs(tmp_path):
     model, x = dense_tanh()
     outputs, got = convert_and_run(TFJSExporter(), model, x, tmp_path)
-    ops = [node["op"] for node in json.loads((tmp_path / "tfjs-bundle" / "model.json").read_text())["modelTopology"]["node"]]
-    assert "Tanh" in ops and "_FusedMatMul" in ops
+    import base64
+
+    nodes = json.loads((tmp_path / "tfjs-bundle" / "model.json").read_text())["modelTopology"]["node"]
+    assert "Tanh" in [node["op"] for node in nodes]
+    for node in nodes:
+        fused = node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])
+        assert b"Tanh" not in [base64.b64decode(f) for f in fused], node["name"]
+
+
+def test_unfusing_rewrites_a_fused_tanh(tmp_path):
+    from tinkerflow.exporters.tfjs_graph import unfuse_unsupported_activations
+
+    def b64(text):
+        import base64
+
+        return base64.b64encode(text.encode()).decode()
+
+    model = {"modelTopology": {"node": [
+        {"name": "x", "op": "Placeholder"},
+        {"name": "dense/Tanh", "op": "_FusedMatMul", "input": ["x", "w", "b"],
+         "attr": {"fused_ops": {"list": {"s": [b64("BiasAdd"), b64("Tanh")]}}, "T": {"type": "DT_FLOAT"}}},
+        {"name": "out", "op": "Identity", "input": ["dense/Tanh"]},
+    ]}}
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model))
+    assert unfuse_unsupported_activations(path) == ["dense/Tanh"]
+    nodes = {n["name"]: n for n in json.loads(path.read_text())["modelTopology"]["node"]}
+    assert nodes["dense/Tanh"]["op"] == "Tanh" and nodes["dense/Tanh"]["input"] == ["dense/Tanh/without_tanh"]
+    assert nodes["dense/Tanh/without_tanh"]["attr"]["fused_ops"]["list"]["s"] == [b64("BiasAdd")]
+    assert nodes["out"]["input"] == ["dense/Tanh"]
 
 
 def test_unrolled_twin_keeps_the_weights_and_outputs():
