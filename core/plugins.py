@@ -181,7 +181,7 @@ def _collect(registry: Registry, only: str | None = None) -> None:
             caller = manager.subset_hook_caller(hook_name, remove_plugins=others)
             added: list[str] = []
 
-            def register(cls: Any, _table=table, _check=check, _added=added) -> None:
+            def register(cls: Any, _table=table, _check=check, _added=added, plugin_name=plugin_name) -> None:
                 name = _check(cls, plugin_name)
                 if name in _table:
                     raise PluginError(

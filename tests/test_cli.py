@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import types
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from conftest import only_run_dir, read_run, run_cli, snapshot, train_in_process
+from conftest import only_run_dir, read_run, run_cli, snapshot
 from tinkerflow.core import Experiment, ExperimentConfig, Splits, hookimpl
 
 SMOKE = ["experiment.samples=200", "experiment.test_samples=50", "trainer.epochs=2", "trainer.checkpoint_seconds=0"]

@@ -35,7 +35,6 @@ class AdditionSampleOptions(SampleOptions):
 
 def rounded_accuracy(y_true, y_pred):
     """Share of predictions that round to the exact true sum."""
-    import keras
     from keras import ops
 
     return ops.mean(ops.cast(ops.equal(ops.round(y_pred), ops.cast(y_true, y_pred.dtype)), "float32"))
