@@ -325,6 +325,33 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from tinkerflow.web_export import build_site
+
+    registry = _registry()
+    report = build_site(args.runs, args.out, registry, force=args.force)
+    for warning in report.warnings:
+        print(f"tinkerflow: warning: {warning}", file=sys.stderr)
+    print(f"built {len(report.pages)} model page(s) into {report.out}")
+    print(f"preview: tinkerflow serve {report.out}   (then open http://127.0.0.1:8000/)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tinkerflow.web_export.serve import make_server
+
+    server = make_server(Path(args.site), args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"serving {args.site} on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def cmd_install_tfjs(args: argparse.Namespace) -> int:
     from tinkerflow.exporters.node import install_tfjs
 
@@ -368,6 +395,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=256, help="batch size for throughput (default 256)")
     p.add_argument("--seconds", type=float, default=0.5, help="time spent per measurement (default 0.5)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("web", help="build a static site that runs the runs' tfjs exports in the browser")
+    p.add_argument("runs", nargs="+", help="run directories with tfjs exports")
+    p.add_argument("--out", default="site", help="output folder (default: site)")
+    p.add_argument("--force", action="store_true", help="replace an earlier site in --out")
+    p.set_defaults(func=cmd_web)
+
+    p = sub.add_parser("serve", help="preview a built site over HTTP")
+    p.add_argument("site", nargs="?", default="site", help="the site folder (default: site)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("install-tfjs", help="install the pinned npm @tensorflow/tfjs used for checks and pages")
     p.add_argument("--target", help="folder to install into (default: next to the package, or the user cache)")

@@ -206,14 +206,20 @@ def build_manifest(run: Run, experiment, exporter, context: ExportContext, resul
     model = context.model
     inputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)} for name, t in zip(context.input_names, model.inputs)]
     outputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)} for name, t in zip(context.output_names, model.outputs)]
+    deploy = experiment.deploy_info()
     if exporter.name == "tfjs":
         import json
 
-        signature = json.loads((Path(files[0]["abs"]).parent / "model.json").read_text()).get("signature", {})
+        from .tfjs_graph import layer_output_nodes
+
+        model_json = Path(files[0]["abs"]).parent / "model.json"
+        signature = json.loads(model_json.read_text()).get("signature", {})
         for entry in inputs:
             entry["node"] = signature.get("inputs", {}).get(entry["name"], {}).get("name", entry["name"])
         for entry in outputs:
             entry["node"] = signature.get("outputs", {}).get(entry["name"], {}).get("name")
+        if deploy.get("intermediate_layers"):
+            deploy["intermediate"] = layer_output_nodes(model_json, deploy["intermediate_layers"])
     main_file = "model.json" if exporter.name == "tfjs" else files[0]["path"]
     examples = {name: np.asarray(v).tolist() for name, v in zip(context.input_names, _as_list(experiment.example_inputs()))}
     return {
@@ -229,7 +235,7 @@ def build_manifest(run: Run, experiment, exporter, context: ExportContext, resul
         "signature": "serving_default",
         "inputs": inputs,
         "outputs": outputs,
-        **experiment.deploy_info(),
+        **deploy,
         "config": run.read_info().get("config", {}).get("experiment", {}),
         "example_inputs": examples,
         "parity": parity,

@@ -51,3 +51,21 @@ def unfuse_unsupported_activations(model_json: Path) -> list[str]:
         model["modelTopology"]["node"] = rewritten
         Path(model_json).write_text(json.dumps(model))
     return split
+
+
+def layer_output_nodes(model_json: Path, layer_names: list[str]) -> dict[str, str]:
+    """The graph node holding each Keras layer's output (for widgets that show a hidden layer).
+
+    Nodes of a layer live under a name scope named after the layer (``.../hidden_1/...``);
+    the layer's output is the node of that scope that a node outside it consumes.
+    """
+    nodes = json.loads(Path(model_json).read_text())["modelTopology"]["node"]
+    found = {}
+    for layer in layer_names:
+        scope = {n["name"] for n in nodes if n.get("op") != "Const"
+                 and any(part in (layer, f"{layer}_1") for part in n["name"].split("/")[:-1])}
+        consumed = [i.split(":")[0].lstrip("^") for n in nodes if n["name"] not in scope for i in n.get("input", [])]
+        outputs = [name for name in consumed if name in scope]
+        if outputs:
+            found[layer] = outputs[0] + ":0"
+    return found

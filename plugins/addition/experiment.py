@@ -206,7 +206,7 @@ class Addition(Experiment):
             "postprocessing": {"sum": "round to the nearest integer to read off the answer"},
             "input_range": [0, half],
             "max_sum": self.config.max_sum,
-            "hidden_layer": "hidden",
+            "intermediate_layers": ["hidden"],
         }
 
     def representative_data(self):

@@ -1,0 +1,29 @@
+"""``tinkerflow serve``: preview a built site over HTTP (loopback by default)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+from pathlib import Path
+
+from tinkerflow.core.errors import TinkerflowError
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json",
+                      ".wasm": "application/wasm", ".bin": "application/octet-stream"}
+
+    def log_message(self, format, *args):  # quieter than the default: one short line per request
+        print(f"{self.address_string()} {format % args}")
+
+
+def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000) -> http.server.ThreadingHTTPServer:
+    folder = Path(folder)
+    if not (folder / "index.html").is_file():
+        raise TinkerflowError(f"'{folder}' has no index.html; expected a site built with 'tinkerflow web'")
+    handler = functools.partial(_Handler, directory=str(folder))
+    try:
+        return http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise TinkerflowError(f"cannot listen on {host}:{port} ({exc.strerror}); expected a free port (--port)") from exc
