@@ -32,12 +32,20 @@ $(NODE_STAMP): web_export/package.json web_export/package-lock.json
 
 setup: $(VENV)/.installed $(NODE_STAMP)
 
-setup-test: $(VENV)/.installed-test $(NODE_STAMP)
+# The browser tests drive Debian's Chromium with Playwright (its own browser download is not used).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then echo "installing Chromium from Debian's packages"; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else echo "Chromium is missing: install Debian's chromium package (the browser tests will try Playwright's download)"; fi
 
-# Train the default experiment and export its float variants (each checked in LiteRT and in
-# tfjs under Node). The web page joins this once web_export is built (issue 4).
+setup-test: $(VENV)/.installed-test $(NODE_STAMP) $(CHROMIUM)
+
+# Train the default experiment, export its float variants (each checked in LiteRT and in tfjs
+# under Node), and build the static site for the new run into site/.
 main: setup
 	$(BIN)/tinkerflow train export=all "export.variants=[float32,float16]" $(ARGS)
+	$(BIN)/tinkerflow web "$$(ls -td runs/addition/20*/ | head -n 1)" --out site --force
 
 test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -19,7 +19,6 @@ from .html import esc, json_for_script, page, safe_name
 log = logging.getLogger("tinkerflow.web")
 ASSETS = Path(__file__).parent / "assets"
 MARKER = ".tinkerflow-site"
-WIDGET_FILES = ("widget.js", "widget.html", "widget.css")
 
 
 @dataclass
@@ -132,7 +131,7 @@ def _model_page(run, experiment, site: Path, used: set[str], report: SiteReport)
     fragment = ""
     if widget:
         (folder / "widget").mkdir()
-        for name in WIDGET_FILES:
+        for name in ("widget.js", "widget.css"):  # widget.html is placed in the page itself
             if (widget / name).is_file():
                 shutil.copy(widget / name, folder / "widget" / name)
         fragment = (widget / "widget.html").read_text() if (widget / "widget.html").is_file() else ""

@@ -52,6 +52,8 @@ async function main() {
   backendSelect.addEventListener("change", () => reloadWith("backend", backendSelect.value));
   await tf.ready();
   document.getElementById("backend-used").textContent = tf.getBackend();
+  document.body.dataset.backend = tf.getBackend();
+  document.body.dataset.variant = variant;
 
   const base = `tfjs/${variant}/`;
   const manifest = await (await fetch(`${base}manifest.json`)).json();
@@ -80,7 +82,12 @@ async function main() {
     tf.dispose([...result, ...Object.values(feeds)]);
     stats.lastPredictionMs = elapsed;
     stats.predictions += 1;
-    if (stats.firstPredictionMs === null) stats.firstPredictionMs = performance.now() - stats.started;
+    if (stats.firstPredictionMs === null) {
+      stats.firstPredictionMs = performance.now() - stats.started;
+      document.body.dataset.firstPredictionMs = stats.firstPredictionMs.toFixed(2);
+    }
+    document.body.dataset.lastPredictionMs = elapsed.toFixed(3);
+    document.body.dataset.predictions = String(stats.predictions);
     document.getElementById("timing").textContent = `${elapsed.toFixed(2)} ms`;
     return named;
   }

@@ -1,0 +1,289 @@
+"""The static site: built from real exported runs and driven in a real browser (Chromium)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli, snapshot, train_in_process
+from tinkerflow.core.plugins import make_plugin_manager
+from tinkerflow.core.tf_quiet import import_keras
+
+ARTIFACTS = REPO / "test-artifacts" / "web"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A trained addition run and a trained sine run, both exported to tfjs."""
+    from tinkerflow.exporters.pipeline import export_run
+    from tinkerflow_sine import Sine
+
+    root = tmp_path_factory.mktemp("runs")
+    registry = make_plugin_manager()
+    addition = train_in_process(root / "a", "experiment.max_sum=16", "experiment.samples=2000",
+                                "experiment.test_samples=200", "trainer.epochs=60", "trainer.early_stopping.patience=60")
+    assert export_run(addition, registry, ["tfjs"], ["float32", "float16"]).ok
+    sine = train_in_process(root / "s", "experiment=sine", *Sine.smoke_overrides)
+    assert export_run(sine, registry, ["tfjs"], ["float32"]).ok
+    return {"addition": addition, "sine": sine}
+
+
+@pytest.fixture(scope="module")
+def site(runs, tmp_path_factory):
+    """The site, placed in a subfolder as on a static host under /user/project/."""
+    from tinkerflow.web_export import build_site
+
+    host_root = tmp_path_factory.mktemp("host")
+    out = host_root / "user" / "project"
+    report = build_site([runs["addition"], runs["sine"]], out, make_plugin_manager())
+    assert len(report.pages) == 2 and not report.warnings
+    return host_root, out, report
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    from tinkerflow.web_export.serve import make_server
+
+    host_root, _, _ = site
+    httpd = make_server(host_root / "user" / "project", "127.0.0.1", 0)
+    # serve the host root so that the site lives under a subpath
+    httpd.RequestHandlerClass.keywords["directory"] = str(host_root)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/user/project/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as p:
+        if executable:
+            launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        else:  # no system Chromium: Playwright's own download, where the network allows it
+            import subprocess
+            import sys
+
+            subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"], check=True)
+            launched = p.chromium.launch(args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page whose console errors, page errors and failed requests are collected."""
+
+    def __init__(self, browser, **context):
+        self.context = browser.new_context(**context)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
+        self.page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+        self.requests: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+
+    def open_ready(self, url: str):
+        self.page.goto(url)
+        return self.wait_ready()
+
+    def wait_ready(self):
+        from playwright.sync_api import expect
+
+        expect(self.page.locator("body")).to_have_attribute("data-ready", "true", timeout=90_000)
+        return self.page
+
+    def close(self, base: str):
+        self.context.close()
+        assert not self.problems, self.problems
+        outside = [u for u in self.requests if not (u.startswith(base) or u.startswith("data:"))]
+        assert not outside, f"the page loaded something from elsewhere: {outside}"
+
+
+def keras_reference(run_dir: Path, x: np.ndarray):
+    keras = import_keras()
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    hidden = keras.Model(model.input, model.get_layer("hidden").output)
+    return (keras.ops.convert_to_numpy(model(x)).reshape(-1), keras.ops.convert_to_numpy(hidden(x)))
+
+
+# -- the built files ------------------------------------------------------------------------------
+
+def test_site_layout_and_relative_urls(site):
+    _, out, report = site
+    assert (out / "index.html").is_file() and (out / "assets" / "tf.min.js").is_file()
+    index = (out / "index.html").read_text()
+    for entry in report.pages:
+        assert f'href="models/{entry["slug"]}/index.html"' in index
+        assert (out / "models" / entry["slug"] / "tfjs" / "float32" / "model.json").is_file()
+    for page in out.rglob("*.html"):
+        text = page.read_text()
+        assert "Content-Security-Policy" in text and "default-src 'self'" in html.unescape(text)
+        for url in re.findall(r'(?:src|href)="([^"]*)"', text):
+            assert not re.match(r"^(?:[a-z]+:)?//|^/", url) or url.startswith("data:"), f"{page}: {url}"
+            assert not url.startswith(("http:", "https:")), f"{page}: {url}"
+    ours = [out / "assets" / "tinkerflow.js", out / "assets" / "generic_widget.js",
+            *out.glob("models/*/widget/*.js")]
+    for script in ours:
+        assert not re.search(r"https?://", script.read_text()), script
+
+
+def test_pages_escape_every_text(runs, tmp_path):
+    from tinkerflow.web_export import build_site
+
+    evil = tmp_path / "runs" / "addition" / '<img src=x onerror=alert(1)>"run'
+    shutil.copytree(runs["addition"], evil)
+    out = tmp_path / "site"
+    report = build_site([evil], out, make_plugin_manager())
+    slug = report.pages[0]["slug"]
+    assert "<" not in slug and "/" not in slug and '"' not in slug
+    for page in (out / "index.html", out / "models" / slug / "index.html"):
+        text = page.read_text()
+        assert "<img src=x" not in text
+        assert "&lt;img src=x onerror=alert(1)&gt;&quot;run" in text
+    config = (out / "models" / slug / "index.html").read_text().split('id="tinkerflow-config">')[1]
+    assert "</script" not in config.split("</script>")[0]
+
+
+def test_output_folder_is_never_clobbered(runs, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    before = snapshot(tmp_path)
+    refused = run_cli("web", str(runs["addition"]), "--out", str(out), cwd=tmp_path)
+    assert refused.returncode == 2 and "already exists and is not empty; pass --force" in refused.stderr
+    forced = run_cli("web", str(runs["addition"]), "--out", str(out), "--force", cwd=tmp_path)
+    assert forced.returncode == 2 and "is not a site built by tinkerflow" in forced.stderr
+    assert snapshot(tmp_path) == before
+
+    site = tmp_path / "site"
+    assert run_cli("web", str(runs["addition"]), "--out", str(site), cwd=tmp_path).returncode == 0
+    again = run_cli("web", str(runs["addition"]), str(runs["sine"]), "--out", str(site), "--force", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len(list((site / "models").iterdir())) == 2
+    assert (out / "precious.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "no staging left"
+
+
+def test_runs_without_exports(runs, tmp_path):
+    bare = tmp_path / "bare_run"
+    shutil.copytree(runs["sine"], bare, ignore=shutil.ignore_patterns("export", "export.json"))
+    only_bare = run_cli("web", str(bare), "--out", str(tmp_path / "s1"), cwd=tmp_path)
+    assert only_bare.returncode == 2
+    assert "none of the runs has a tfjs export that passed its checks" in only_bare.stderr
+    assert not (tmp_path / "s1").exists()
+    mixed = run_cli("web", str(bare), str(runs["addition"]), "--out", str(tmp_path / "s2"), cwd=tmp_path)
+    assert mixed.returncode == 0, mixed.stderr
+    assert f"run '{bare}' has no tfjs export that passed its checks; skipped" in mixed.stderr
+    missing = run_cli("web", str(tmp_path / "nope"), "--out", str(tmp_path / "s3"), cwd=tmp_path)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+# -- in the browser ----------------------------------------------------------------------------
+
+def test_addition_page_in_chromium(browser, server, site, runs):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    watched = Watched(browser, viewport={"width": 1280, "height": 900})
+    index = watched.page
+    index.goto(server + "index.html")
+    index.click("a.card:has-text('addition')")
+    page = watched.wait_ready()
+    model_url = page.url
+    pairs = np.array([[2, 2], [8, 8], [3, 5], [0, 7]], dtype="float32")
+    expected, hidden = keras_reference(runs["addition"], pairs)
+    from playwright.sync_api import expect
+
+    timings = []
+    for (a, b), want, want_hidden in zip(pairs.astype(int), expected, hidden):
+        page.fill("#addition-a", str(a))
+        page.fill("#addition-b", str(b))
+        expect(page.locator("#addition-true")).to_have_text(str(a + b))
+        expect(page.locator("#addition-answer")).to_have_text(f"{want:.2f}")
+        shown = [float(t) for t in page.locator("#addition-hidden .row span:last-child").all_text_contents()]
+        np.testing.assert_allclose(shown, want_hidden, atol=2e-3)
+        timings.append(float(page.locator("body").get_attribute("data-last-prediction-ms")))
+    assert page.text_content("#backend-used") in {"webgl", "cpu", "wasm"}
+    first = float(page.locator("body").get_attribute("data-first-prediction-ms"))
+    page.screenshot(path=ARTIFACTS / "addition-desktop.png", full_page=True)
+    perf = {"backend": page.text_content("#backend-used"), "load_to_first_prediction_ms": first,
+            "per_prediction_ms_median": float(np.median(timings)), "predictions": len(timings)}
+    (ARTIFACTS / "perf.json").write_text(json.dumps(perf, indent=2))
+    print(f"\naddition page: {perf}")
+    watched.close(server)
+
+    phone = Watched(browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.open_ready(model_url)
+    expect(page.locator("#addition-answer")).to_have_text(f"{expected[0]:.2f}")
+    page.screenshot(path=ARTIFACTS / "addition-phone.png", full_page=True)
+    phone.close(server)
+
+
+def test_variant_and_backend_choice(browser, server, site, runs):
+    from playwright.sync_api import expect
+
+    _, out, report = site
+    slug = next(p["slug"] for p in report.pages if p["experiment"] == "addition")
+    url = f"{server}models/{slug}/index.html"
+    expected, _ = keras_reference(runs["addition"], np.array([[2, 2]], dtype="float32"))
+    watched = Watched(browser)
+    page = watched.open_ready(url)
+    assert page.locator("body").get_attribute("data-variant") == "float32", "the smallest passing export loads first"
+    page.select_option("#variant", "float16")
+    expect(page.locator("body")).to_have_attribute("data-variant", "float16", timeout=60_000)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+    assert abs(float(page.text_content("#addition-answer")) - expected[0]) < 0.1
+    page = watched.open_ready(url + "?backend=cpu")
+    assert page.text_content("#backend-used") == "cpu"
+    expect(page.locator("#addition-answer")).to_have_text(f"{expected[0]:.2f}")
+    watched.close(server)
+
+
+def test_third_party_widget_and_generic_form(browser, server, site, runs, tmp_path):
+    from playwright.sync_api import expect
+
+    _, out, report = site
+    slug = next(p["slug"] for p in report.pages if p["experiment"] == "sine")
+    keras = import_keras()
+    model = keras.saving.load_model(runs["sine"] / "model.keras", compile=False)
+    watched = Watched(browser)
+    page = watched.open_ready(f"{server}models/{slug}/index.html")
+    want = float(np.asarray(model(np.array([[1.0]], dtype="float32")))[0, 0])
+    expect(page.locator("#sine-y")).not_to_have_text("…")
+    # WebGL computes tanh in shaders at lower precision than Keras on the CPU
+    assert abs(float(page.text_content("#sine-y")) - want) < 2e-3
+    watched.close(server)
+
+    # the same run without its widget: the generic form from the manifest
+    from tinkerflow.web_export import build_site, builder
+
+    original = builder._widget_dir
+    builder._widget_dir = lambda experiment: None
+    try:
+        generic_root = out.parent / "generic"
+        build_site([runs["sine"]], generic_root, make_plugin_manager())
+    finally:
+        builder._widget_dir = original
+    generic_slug = next((generic_root / "models").iterdir()).name
+    watched = Watched(browser)
+    page = watched.open_ready(f"{server.removesuffix('project/')}generic/models/{generic_slug}/index.html")
+    first = page.locator(".generic input").first
+    first.fill("0.5")
+    want = float(np.asarray(model(np.array([[0.5]], dtype="float32")))[0, 0])
+    expect(page.locator(".generic output")).to_have_text(re.compile(r"^y = \[-?\d\.\d{4}\]$"))
+    expect(page.locator("body")).to_have_attribute("data-predictions", "2")
+    shown = float(page.text_content(".generic output").split("[")[1].rstrip("]"))
+    assert abs(shown - want) < 2e-3
+    watched.close(server.removesuffix("project/") + "generic/")
