@@ -45,7 +45,7 @@ setup-test: $(VENV)/.installed-test $(NODE_STAMP) $(CHROMIUM)
 # under Node), and build the static site for the new run into site/.
 main: setup
 	$(BIN)/tinkerflow train export=all "export.variants=[float32,float16]" $(ARGS)
-	$(BIN)/tinkerflow web "$$(ls -td runs/addition/20*/ | head -n 1)" --out site --force
+	$(BIN)/tinkerflow web "$$(ls -td runs/*/20*/ | head -n 1)" --out site --force
 
 test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
