@@ -287,3 +287,25 @@ def test_third_party_widget_and_generic_form(browser, server, site, runs, tmp_pa
     shown = float(page.text_content(".generic output").split("[")[1].rstrip("]"))
     assert abs(shown - want) < 2e-3
     watched.close(server.removesuffix("project/") + "generic/")
+
+
+def test_serve_binds_to_loopback_and_serves_the_site(site):
+    import subprocess
+    import urllib.request
+
+    from conftest import TINKERFLOW
+
+    _, out, _ = site
+    proc = subprocess.Popen([TINKERFLOW, "serve", str(out), "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"on http://(127\.0\.0\.1):(\d+)/", line)
+        assert match, line
+        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(2)}/index.html", timeout=10) as response:
+            assert b"tinkerflow models" in response.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    bad = run_cli("serve", str(out / "models"), cwd=out)
+    assert bad.returncode == 2 and "has no index.html; expected a site built with 'tinkerflow web'" in bad.stderr
