@@ -245,9 +245,10 @@ def test_variant_and_backend_choice(browser, server, site, runs):
     expect(page.locator("body")).to_have_attribute("data-variant", "float16", timeout=60_000)
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
     assert abs(float(page.text_content("#addition-answer")) - expected[0]) < 0.1
-    page = watched.open_ready(url + "?backend=cpu")
-    assert page.text_content("#backend-used") == "cpu"
-    expect(page.locator("#addition-answer")).to_have_text(f"{expected[0]:.2f}")
+    for backend in ("cpu", "wasm"):
+        page = watched.open_ready(f"{url}?backend={backend}")
+        assert page.text_content("#backend-used") == backend
+        expect(page.locator("#addition-answer")).to_have_text(f"{expected[0]:.2f}")
     watched.close(server)
 
 

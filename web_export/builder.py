@@ -39,7 +39,12 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
 
     out = Path(out)
     _check_target(out, force)
-    tfjs_dist = node_modules() / "@tensorflow" / "tfjs" / "dist" / "tf.es2017.min.js"
+    modules = node_modules()
+    tfjs_dist = modules / "@tensorflow" / "tfjs" / "dist" / "tf.es2017.min.js"
+    wasm_dist = modules / "@tensorflow" / "tfjs-backend-wasm" / "dist"
+    if not (wasm_dist / "tf-backend-wasm.es2017.min.js").is_file():
+        raise TinkerflowError(f"the pinned @tensorflow/tfjs-backend-wasm is missing from {modules}; "
+                              "run 'tinkerflow install-tfjs' (or make setup)")
     report = SiteReport(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-building-", dir=out.parent))
@@ -48,6 +53,10 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
         for asset in ASSETS.iterdir():
             shutil.copy(asset, staging / "assets" / asset.name)
         shutil.copy(tfjs_dist, staging / "assets" / "tf.min.js")
+        shutil.copy(wasm_dist / "tf-backend-wasm.es2017.min.js", staging / "assets" / "tf-backend-wasm.min.js")
+        (staging / "assets" / "wasm").mkdir()
+        for binary in ("tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm"):  # threaded needs cross-origin isolation
+            shutil.copy(wasm_dist / binary, staging / "assets" / "wasm" / binary)
         used: set[str] = set()
         for run_path in runs:
             run, experiment = open_run(run_path, registry)
@@ -150,7 +159,7 @@ def _model_page(run, experiment, site: Path, used: set[str], report: SiteReport)
         '<main><section class="panel"><h2>Try it</h2>'
         '<div class="controls"><label>variant <select id="variant"></select></label>'
         '<label>backend <select id="backend"><option value="">auto</option><option>webgl</option>'
-        '<option>cpu</option></select></label>'
+        '<option>wasm</option><option>cpu</option></select></label>'
         '<span class="status">backend: <b id="backend-used">…</b> · last prediction: <b id="timing">…</b></span></div>'
         f'<div id="widget">{fragment}</div><p id="error" class="error" hidden></p></section>'
         f'<section class="panel"><h2>Training</h2>{training_charts(run.metrics_path)}</section>'
@@ -159,7 +168,8 @@ def _model_page(run, experiment, site: Path, used: set[str], report: SiteReport)
     )
     styles = ["widget/widget.css"] if widget and (widget / "widget.css").is_file() else []
     html = page(f"{run.experiment_name} · {run.path.name}", body, "../../",
-                scripts=[("../../assets/tf.min.js", ""), ("../../assets/tinkerflow.js", 'type="module" ')],
+                scripts=[("../../assets/tf.min.js", ""), ("../../assets/tf-backend-wasm.min.js", ""),
+                         ("../../assets/tinkerflow.js", 'type="module" ')],
                 styles=styles)
     (folder / "index.html").write_text(html)
     return {"slug": slug, "experiment": run.experiment_name, "run": run.path.name,

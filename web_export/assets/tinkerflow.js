@@ -43,6 +43,7 @@ async function main() {
   [...variantSelect.options].forEach((o, i) => { o.textContent = names[i]; });
   variantSelect.addEventListener("change", () => reloadWith("variant", variantSelect.value));
 
+  if (tf.wasm) tf.wasm.setWasmPaths(new URL("../../assets/wasm/", location.href).href);
   const backendSelect = document.getElementById("backend");
   const backend = params.get("backend");
   if (backend && [...backendSelect.options].some((o) => o.value === backend)) {
