@@ -173,6 +173,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     sys.argv = ["tinkerflow train", *hydra_args]
     try:
         main()
+    except TinkerflowError:
+        raise
+    except Exception as exc:  # Hydra's own checks of its command line, before any job ran
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        from .config import describe_config_error
+
+        raise ConfigError(describe_config_error(exc)) from exc
     except _JobAborted as aborted:
         if isinstance(aborted.error, TinkerflowError) or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise aborted.error from None
@@ -352,6 +360,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .report import write_report
+
+    result = write_report(Path(args.sweep))
+    table = Table(title=f"sweep {args.sweep}")
+    for column in result["header"]:
+        table.add_column(column)
+    for row in result["body"]:
+        style = "red" if "failed" in row else None
+        table.add_row(*row, style=style)
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {', '.join(result['files'])} in {args.sweep}")
+    return 0
+
+
 def cmd_install_tfjs(args: argparse.Namespace) -> int:
     from tinkerflow.exporters.node import install_tfjs
 
@@ -407,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("report", help="table and plots of a multirun sweep (also while it runs)")
+    p.add_argument("sweep", help="a sweep directory, e.g. runs/addition/multirun/<timestamp>")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("install-tfjs", help="install the pinned npm @tensorflow/tfjs used for checks and pages")
     p.add_argument("--target", help="folder to install into (default: next to the package, or the user cache)")
