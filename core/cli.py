@@ -91,10 +91,12 @@ def _expand_sweep(overrides: list[str]) -> list[list[str]] | None:
     return [job for batch in batches for job in batch]
 
 
-def preflight(registry, overrides: list[str], multirun: bool) -> None:
-    """Compose and validate the config of every job before Hydra creates any directory."""
+def preflight(registry, overrides: list[str], multirun: bool) -> str | None:
+    """Compose and validate the config of every job before Hydra creates any directory;
+    returns the run (or sweep) directory Hydra is to use."""
     from .config import compose_config, experiment_choice, to_typed
 
+    out_dir = None
     jobs = _expand_sweep(overrides) if multirun else [overrides]
     for job in jobs or []:
         name = experiment_choice(job)
@@ -116,59 +118,32 @@ def preflight(registry, overrides: list[str], multirun: bool) -> None:
         except OSError as exc:
             raise ConfigError(f"cannot create run directories under '{run_dir.parent}' ({exc.strerror}); "
                               "expected paths.runs to be a writable folder") from exc
-
-
-class _JobAborted(BaseException):
-    """Carries a single run's error past Hydra's own error printing (which catches Exception)."""
-
-    def __init__(self, error: BaseException, run_dir: str):
-        super().__init__(str(error))
-        self.error = error
-        self.run_dir = run_dir
+        out_dir = out_dir or run_dir
+    return out_dir
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     import hydra
-    from hydra.core.hydra_config import HydraConfig
 
-    from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas, to_typed
-    from .runner import execute
+    from . import runner
+    from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas
 
     hydra_args = list(args.overrides)
     registry = _registry()
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
     multirun = "-m" in hydra_args or "--multirun" in hydra_args
+    out_dir = None
     if not (HYDRA_INFO_FLAGS & set(hydra_args)):
-        preflight(registry, _compose_overrides(hydra_args), multirun)
+        out_dir = preflight(registry, _compose_overrides(hydra_args), multirun)
+        # pin the folder Hydra will use, so that this process can read the results back even
+        # when the jobs ran in other processes (joblib) or on other machines (ray)
+        key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+        if not any(a.startswith(f"{key}=") for a in hydra_args):
+            hydra_args.append(f"{key}={out_dir}")
     _quiet_tensorflow()
+    runner.JOB_CONTEXT.update(registry=registry, multirun=multirun)
 
-    results = []
-    export_failures: list[str] = []
-
-    def task(cfg):
-        hc = HydraConfig.get()
-        name = hc.runtime.choices["experiment"]
-        try:
-            typed = to_typed(cfg, name, registry.experiment(name))
-            result = execute(typed, Path(hc.runtime.output_dir), registry, list(hc.overrides.task))
-            if typed.export.formats:
-                from tinkerflow.exporters.pipeline import export_run
-
-                report = export_run(result.run_dir, registry, typed.export.formats, typed.export.variants or None)
-                print_export_report(report)
-                if not report.ok:
-                    export_failures.append(str(result.run_dir))
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            if not multirun:
-                raise _JobAborted(exc, hc.runtime.output_dir) from exc
-            results.append((hc.runtime.output_dir, "failed", f"{type(exc).__name__}: {exc}"))
-            return None
-        results.append((str(result.run_dir), result.status, ""))
-        return result
-
-    main = hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME, version_base="1.3")(task)
+    main = hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME, version_base="1.3")(runner.train_job)
     saved_argv = sys.argv
     sys.argv = ["tinkerflow train", *hydra_args]
     try:
@@ -181,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .config import describe_config_error
 
         raise ConfigError(describe_config_error(exc)) from exc
-    except _JobAborted as aborted:
+    except runner.JobAborted as aborted:
         if isinstance(aborted.error, TinkerflowError) or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise aborted.error from None
         raise RunFailed(
@@ -190,17 +165,39 @@ def cmd_train(args: argparse.Namespace) -> int:
         ) from aborted.error
     finally:
         sys.argv = saved_argv
+    if out_dir is None:
+        return 0
+    return _summarise(Path(out_dir), multirun)
+
+
+def _summarise(out_dir: Path, multirun: bool) -> int:
+    """Exit code and a summary from what the jobs wrote (they may have run in other processes)."""
+    import json
+
+    from .report import collect
+
+    rows = collect(out_dir)[0] if multirun else []
+    runs = [Path(r["path"]) for r in rows] if multirun else [out_dir]
+    code = 0
+    export_failures = []
+    for run_dir in runs:
+        try:
+            formats = json.loads((run_dir / "export.json").read_text()).get("formats", {})
+        except (OSError, ValueError):
+            continue
+        if any(entry.get("status") != "passed" for entry in formats.values()):
+            export_failures.append(str(run_dir))
+    if multirun:
+        failed = [r for r in rows if r["status"] != "completed"]
+        print(f"multirun: {len(rows) - len(failed)} completed, {len(failed)} failed ({out_dir})", file=sys.stderr)
+        for r in failed:
+            print(f"  failed: {r['path']}: {r['error'] or r['status']}", file=sys.stderr)
+        code = 1 if failed else 0
     if export_failures:
         print(f"tinkerflow: training completed, but the export failed its checks for: {', '.join(export_failures)} "
               "(see export.json there)", file=sys.stderr)
-        return 1
-    if multirun and results:
-        failed = [r for r in results if r[1] != "completed"]
-        print(f"multirun: {len(results) - len(failed)} completed, {len(failed)} failed", file=sys.stderr)
-        for run_dir, _, error in failed:
-            print(f"  failed: {run_dir}: {error}", file=sys.stderr)
-        return 1 if failed else 0
-    return 0
+        code = 1
+    return code
 
 
 # -- tinkerflow sample --------------------------------------------------------------------

@@ -36,6 +36,83 @@ class RunResult:
     overrides: list = field(default_factory=list)
 
 
+class JobAborted(BaseException):
+    """Carries a single run's error past Hydra's own error printing (which catches Exception)."""
+
+    def __init__(self, error: BaseException, run_dir: str):
+        super().__init__(str(error))
+        self.error = error
+        self.run_dir = run_dir
+
+
+#: set by the CLI in the launching process; a launcher's worker process starts with the defaults
+JOB_CONTEXT: dict[str, Any] = {"registry": None, "multirun": True}
+
+
+def _job_registry() -> Registry:
+    if JOB_CONTEXT["registry"] is None:
+        from .config import register_schemas
+        from .plugins import make_plugin_manager
+
+        registry = make_plugin_manager()
+        register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
+        JOB_CONTEXT["registry"] = registry
+    return JOB_CONTEXT["registry"]
+
+
+def configure_threads() -> None:
+    """Split the machine's cores between the jobs a launcher runs at once (TF would otherwise
+    give every job all cores and the jobs would fight over them)."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+
+    launcher = HydraConfig.get().get("launcher", {}) or {}
+    parallel = launcher.get("n_jobs") if "n_jobs" in launcher else 1
+    cores = os.cpu_count() or 1
+    parallel = cores if parallel in (None, -1) else max(1, int(parallel))
+    if parallel <= 1:
+        return
+    threads = max(1, cores // min(parallel, cores))
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # this worker already ran a job: TF keeps the settings it started with
+
+
+def train_job(cfg) -> RunResult | None:
+    """The Hydra task: one job of ``tinkerflow train`` (also run inside launcher workers)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from .config import to_typed
+
+    hc = HydraConfig.get()
+    registry = _job_registry()
+    name = hc.runtime.choices["experiment"]
+    try:
+        configure_threads()
+        typed = to_typed(cfg, name, registry.experiment(name))
+        result = execute(typed, Path(hc.runtime.output_dir), registry, list(hc.overrides.task))
+        if typed.export.formats:
+            from tinkerflow.exporters.pipeline import export_run
+
+            from .cli import print_export_report
+
+            print_export_report(export_run(result.run_dir, registry, typed.export.formats,
+                                           typed.export.variants or None))
+        return result
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        if not JOB_CONTEXT["multirun"]:
+            raise JobAborted(exc, hc.runtime.output_dir) from exc
+        log.error("job %s failed: %s: %s", hc.job.num, type(exc).__name__, exc)
+        return None
+
+
 def seed_everything(seed: int, deterministic: bool) -> None:
     """Seed Python, NumPy, TensorFlow and Keras; optionally make TF ops deterministic."""
     from .tf_quiet import import_keras
@@ -79,6 +156,10 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         stage = "before_run"
         registry.hook.before_run(run=run)
         seed_everything(typed.seed, typed.trainer.deterministic)
+        import tensorflow as tf
+
+        run.update_info(threads={"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                                 "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
         experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run)
 
         stage = "load_data"

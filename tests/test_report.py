@@ -45,3 +45,17 @@ def test_report_of_something_that_is_not_a_sweep(tmp_path):
     assert missing.returncode == 2 and "sweep directory" in missing.stderr and missing.stderr.count("\n") == 1
     empty = run_cli("report", str(tmp_path), cwd=tmp_path)
     assert empty.returncode == 2 and "holds no job folders" in empty.stderr
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_with_split_threads(tmp_path):
+    import os
+
+    done = run_cli("train", "-m", "experiment.hidden=1,2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                   *SMOKE, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "multirun: 2 completed, 0 failed" in done.stderr
+    (sweep,) = (tmp_path / "runs" / "addition" / "multirun").iterdir()
+    for job in ("0", "1"):
+        info = json.loads((sweep / job / "run.json").read_text())
+        assert info["status"] == "completed"
+        assert info["threads"]["intra_op"] == max(1, (os.cpu_count() or 1) // 2)
