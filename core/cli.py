@@ -139,7 +139,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         # when the jobs ran in other processes (joblib) or on other machines (ray)
         key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
         if not any(a.startswith(f"{key}=") for a in hydra_args):
-            hydra_args.append(f"{key}={out_dir}")
+            quoted = str(out_dir).replace("\\", "\\\\").replace("'", "\\'")
+            hydra_args.append(f"{key}='{quoted}'")
     _quiet_tensorflow()
     runner.JOB_CONTEXT.update(registry=registry, multirun=multirun)
 

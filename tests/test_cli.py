@@ -233,3 +233,10 @@ def test_progress_is_a_rich_display_on_a_terminal(tmp_path):
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
     assert "━" in screen, "a rich progress bar"
     assert "2/2" in screen and "step 5/5" in screen and "val_loss=" in screen and "eta" in screen
+
+
+def test_runs_folder_with_spaces_and_commas(tmp_path):
+    runs = tmp_path / "my runs, v2"
+    result = run_cli("train", f"paths.runs='{runs}'", *SMOKE, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert read_run(only_run_dir(runs, "addition"))["status"] == "completed"
