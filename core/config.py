@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
@@ -268,6 +268,6 @@ def load_run_config(run_dir: Path) -> DictConfig:
         cfg = OmegaConf.load(path)
     except Exception as exc:
         raise ConfigError(f"{path}: cannot read the saved config ({exc}); expected Hydra's YAML") from exc
-    if not isinstance(cfg, DictConfig) or isinstance(cfg, ListConfig):
+    if not isinstance(cfg, DictConfig):
         raise ConfigError(f"{path}: expected a mapping")
     return cfg

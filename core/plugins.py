@@ -236,4 +236,11 @@ def _check_experiment(cls: Any, plugin_name: str) -> str:
 
 
 def _check_exporter(cls: Any, plugin_name: str) -> str:
+    from tinkerflow.exporters.base import Exporter
+
+    if not (isinstance(cls, type) and issubclass(cls, Exporter)):
+        raise PluginError(
+            f"plugin '{plugin_name}' registers {cls!r} as an exporter; "
+            "expected a subclass of tinkerflow.exporters.Exporter"
+        )
     return _check_name(cls, plugin_name, "exporter")

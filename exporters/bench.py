@@ -52,8 +52,6 @@ def inputs_for(experiment, batch: int) -> tuple[list[np.ndarray], list[np.ndarra
 def candidates(run, experiment, model, batch: int = 256) -> list[dict]:
     """Every runtime to time, as dicts with ``name``, ``variant``, ``single`` and ``batch`` callables
     (or ``node`` for tfjs, which is timed inside Node)."""
-    import keras
-
     from . import runtime
 
     single, batched = inputs_for(experiment, batch)
@@ -78,7 +76,6 @@ def candidates(run, experiment, model, batch: int = 256) -> list[dict]:
     for variant in exports.get("tfjs", []):
         rows.append({"name": "tfjs in Node (cpu)", "variant": variant, "node": run.export_dir / "tfjs" / variant,
                      "single_inputs": single, "batch_inputs": batched})
-    del keras
     return rows
 
 

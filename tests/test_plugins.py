@@ -92,6 +92,18 @@ def test_invalid_registrations_name_the_offender(registered, message):
         unregister_plugin(reg, "offender")
 
 
+def test_an_exporter_must_subclass_exporter():
+    reg = make_plugin_manager({})
+    plugin = make_plugin(register_exporters=lambda register: register(dict))
+    try:
+        register_plugin(reg, plugin, "bad-exporter")
+        assert "registers <class 'dict'> as an exporter; expected a subclass of tinkerflow.exporters.Exporter" in (
+            reg.plugins["bad-exporter"].error)
+        assert set(reg.exporters) == {"tfjs", "tflite"}
+    finally:
+        unregister_plugin(reg, "bad-exporter")
+
+
 def test_a_plugin_that_raises_is_reported_and_the_others_work():
     reg = make_plugin_manager({})
 
