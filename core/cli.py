@@ -91,18 +91,33 @@ def _expand_sweep(overrides: list[str]) -> list[list[str]] | None:
     return [job for batch in batches for job in batch]
 
 
-def preflight(registry, overrides: list[str], multirun: bool) -> str | None:
+def _sweep_parts(overrides: list[str]) -> tuple[list[list[str]] | None, list[str]]:
+    """The jobs of a basic sweep (None when a sweeper other than the basic one must expand
+    it, e.g. Optuna's ``interval(...)``), and the overrides every job shares."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    jobs = _expand_sweep(overrides)
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:
+        return jobs, overrides
+    return jobs, [o.input_line for o in parsed if not o.is_sweep_override()]
+
+
+def preflight(registry, overrides: list[str], multirun: bool) -> tuple[str | None, set[str]]:
     """Compose and validate the config of every job before Hydra creates any directory;
-    returns the run (or sweep) directory Hydra is to use."""
+    returns the run (or sweep) directory Hydra is to use and the training backends asked for."""
     from .config import compose_config, experiment_choice, to_typed
 
     out_dir = None
-    jobs = _expand_sweep(overrides) if multirun else [overrides]
-    for job in jobs or []:
+    backends: set[str] = set()
+    jobs, shared = _sweep_parts(overrides) if multirun else ([overrides], overrides)
+    for job in jobs or [shared]:
         name = experiment_choice(job)
         experiment_cls = registry.experiment(name)
         cfg = compose_config(job)
         typed = to_typed(cfg, name, experiment_cls)
+        backends.add(typed.trainer.backend)
         if typed.export.formats:
             from tinkerflow.exporters.pipeline import select_variants
 
@@ -119,7 +134,25 @@ def preflight(registry, overrides: list[str], multirun: bool) -> str | None:
             raise ConfigError(f"cannot create run directories under '{run_dir.parent}' ({exc.strerror}); "
                               "expected paths.runs to be a writable folder") from exc
         out_dir = out_dir or run_dir
-    return out_dir
+    return out_dir, backends
+
+
+def select_backend(backends: set[str]) -> None:
+    """Make Keras start on the training backend the jobs ask for (one per process)."""
+    if not backends:
+        return
+    if len(backends) > 1:
+        raise ConfigError(f"trainer.backend takes one value per sweep, got {', '.join(sorted(backends))}; "
+                          "expected a single backend (run one sweep per backend)")
+    backend = backends.pop()
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise ConfigError(f"trainer.backend={backend}, but Keras in this process already runs on "
+                              f"{keras.backend.backend()}; expected a fresh process (the tinkerflow command)")
+        return
+    os.environ["KERAS_BACKEND"] = backend
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -134,7 +167,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     multirun = "-m" in hydra_args or "--multirun" in hydra_args
     out_dir = None
     if not (HYDRA_INFO_FLAGS & set(hydra_args)):
-        out_dir = preflight(registry, _compose_overrides(hydra_args), multirun)
+        out_dir, backends = preflight(registry, _compose_overrides(hydra_args), multirun)
+        select_backend(backends)
         # pin the folder Hydra will use, so that this process can read the results back even
         # when the jobs ran in other processes (joblib) or on other machines (ray)
         key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
@@ -458,6 +492,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "takes_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     show_traceback = args.traceback or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    if args.command != "train" and "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "tensorflow"  # exporters and runtimes need TensorFlow
     try:
         return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
     except TinkerflowError as exc:
@@ -473,3 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

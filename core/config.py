@@ -74,7 +74,11 @@ class TrainerConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
     steps_per_execution: int = knob(1, min=1, help="batches per compiled training call")
-    jit_compile: bool = knob(False, help="compile train steps with XLA")
+    backend: str = knob("tensorflow", choices=["tensorflow", "jax"],
+                        help="Keras backend for training; exports always run on TensorFlow")
+    jit_compile: bool = knob(False, help="compile train steps with XLA (always on under JAX)")
+    loop: str = knob("auto", choices=["auto", "keras"],
+                     help="auto: on JAX, one compiled call per epoch for in-memory arrays; keras: model.fit")
     deterministic: bool = knob(True, help="deterministic TensorFlow ops (same seed, same metrics)")
     checkpoint_seconds: float = knob(60.0, min=0.0, help="save checkpoints/last.keras this often; 0 = only at the end")
     progress: str = knob("auto", choices=["auto", "rich", "plain", "none"], help="auto: rich on a terminal, plain lines otherwise")

@@ -7,7 +7,10 @@ model.keras, metrics.csv, run.json -> sample -> after_run.
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -60,20 +63,31 @@ def _job_registry() -> Registry:
     return JOB_CONTEXT["registry"]
 
 
-def configure_threads() -> None:
-    """Split the machine's cores between the jobs a launcher runs at once (TF would otherwise
-    give every job all cores and the jobs would fight over them)."""
-    import os
-
+def parallel_jobs() -> int:
+    """How many jobs the current Hydra launcher runs at once on this machine."""
     from hydra.core.hydra_config import HydraConfig
 
     launcher = HydraConfig.get().get("launcher", {}) or {}
-    parallel = launcher.get("n_jobs") if "n_jobs" in launcher else 1
     cores = os.cpu_count() or 1
-    parallel = cores if parallel in (None, -1) else max(1, int(parallel))
+    if "n_jobs" in launcher:  # joblib
+        n = launcher.get("n_jobs")
+        return cores if n in (None, -1) else max(1, min(int(n), cores))
+    return int(os.environ.get("TINKERFLOW_PARALLEL_JOBS", "1"))  # set by the ray launcher
+
+
+def configure_threads(backend: str) -> None:
+    """Split the machine's cores between the jobs a launcher runs at once (TF and XLA would
+    otherwise give every job all cores and the jobs would fight over them)."""
+    parallel = parallel_jobs()
     if parallel <= 1:
         return
+    cores = os.cpu_count() or 1
     threads = max(1, cores // min(parallel, cores))
+    if backend == "jax" and "--xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+        # read when JAX creates its CPU client, i.e. before this worker's first job computes
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                                   + ("true" if threads > 1 else "false")
+                                   + f" intra_op_parallelism_threads={threads}").strip()
     import tensorflow as tf
 
     try:
@@ -93,16 +107,12 @@ def train_job(cfg) -> RunResult | None:
     registry = _job_registry()
     name = hc.runtime.choices["experiment"]
     try:
-        configure_threads()
         typed = to_typed(cfg, name, registry.experiment(name))
+        configure_threads(typed.trainer.backend)
+        use_backend(typed.trainer.backend)
         result = execute(typed, Path(hc.runtime.output_dir), registry, list(hc.overrides.task))
         if typed.export.formats:
-            from tinkerflow.exporters.pipeline import export_run
-
-            from .cli import print_export_report
-
-            print_export_report(export_run(result.run_dir, registry, typed.export.formats,
-                                           typed.export.variants or None))
+            export_after_training(result.run_dir, registry, typed.export.formats, typed.export.variants)
         return result
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -111,6 +121,39 @@ def train_job(cfg) -> RunResult | None:
             raise JobAborted(exc, hc.runtime.output_dir) from exc
         log.error("job %s failed: %s: %s", hc.job.num, type(exc).__name__, exc)
         return None
+
+
+def use_backend(backend: str) -> None:
+    """Start Keras on ``backend`` in this process, or fail if it already runs on another."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+    from .tf_quiet import import_keras
+
+    current = import_keras().backend.backend()
+    if current != backend:
+        from .errors import ConfigError
+
+        raise ConfigError(f"trainer.backend={backend}, but Keras in this process already runs on {current}; "
+                          "expected a fresh process (the tinkerflow command starts one)")
+
+
+def export_after_training(run_dir: Path, registry: Registry, formats: list[str], variants: list[str]) -> None:
+    """Export a finished run; from a process on another backend, through ``tinkerflow export``
+    in a TensorFlow process (the converters need TensorFlow's graphs)."""
+    from .tf_quiet import import_keras
+
+    if import_keras().backend.backend() == "tensorflow":
+        from tinkerflow.exporters.pipeline import export_run
+
+        from .cli import print_export_report
+
+        print_export_report(export_run(run_dir, registry, formats, variants or None))
+        return
+    cmd = [sys.executable, "-m", "tinkerflow.core.cli", "export", str(run_dir), "--format", *formats]
+    if variants:
+        cmd += ["--quantize", *variants]
+    log.info("exporting in a TensorFlow process: %s", " ".join(cmd[3:]))
+    subprocess.run(cmd, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=False)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -158,7 +201,10 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         seed_everything(typed.seed, typed.trainer.deterministic)
         import tensorflow as tf
 
-        run.update_info(threads={"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        from .tf_quiet import import_keras
+
+        run.update_info(backend=import_keras().backend.backend(),
+                        threads={"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
         experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run)
 

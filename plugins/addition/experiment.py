@@ -100,7 +100,7 @@ class Addition(Experiment):
         model.compile(
             optimizer=self.optimizer(),
             loss="mse",
-            metrics=[_register_metric(), "mae"],
+            metrics=[_register_metric()],
             **self.compile_options(),
         )
         return model
