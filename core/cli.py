@@ -398,15 +398,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from .report import write_report
 
-    result = write_report(Path(args.sweep))
+    result = write_report(Path(args.sweep), _registry())
     table = Table(title=f"sweep {args.sweep}")
     for column in result["header"]:
-        table.add_column(column)
+        table.add_column(column.split(".")[-1] if column in result["swept"] else column.replace("_", " "))
     for row in result["body"]:
         style = "red" if "failed" in row else None
         table.add_row(*row, style=style)
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 200))
     console.print(table)
+    for warning in result["warnings"]:
+        print(f"tinkerflow: warning: {warning}", file=sys.stderr)
     console.print(f"wrote {', '.join(result['files'])} in {args.sweep}")
     return 0
 

@@ -193,6 +193,17 @@ class Experiment:
         """
         return {}
 
+    @classmethod
+    def sweep_report(cls, runs: list[dict], out_dir: Path) -> list[str]:
+        """Files comparing the finished runs of one sweep, for ``tinkerflow report``.
+
+        ``runs`` has one dict per completed job: ``job``, ``path`` (the run directory),
+        ``config`` (flattened, e.g. ``experiment.hidden``), ``metrics`` and ``samples`` (what
+        :meth:`sample` returned). Write figures into ``out_dir`` and return their file names;
+        the default adds nothing.
+        """
+        return []
+
     def custom_objects(self) -> dict:
         """Custom layers, losses and metrics the saved model needs to load (name -> object)."""
         return {}

@@ -50,6 +50,7 @@ def collect(sweep: Path) -> tuple[list[dict], list[str]]:
         configs.append(config)
         status = info.get("status") or ("pending" if not (job / ".hydra").exists() else "running")
         rows.append({"job": int(job.name), "path": str(job), "status": status, "config": config,
+                     "experiment": info.get("experiment"), "samples": info.get("samples") or {},
                      "metrics": info.get("metrics", {}), "epochs_run": info.get("epochs_run"),
                      "fit_s": (info.get("timings") or {}).get("fit_s"),
                      "error": (info.get("error") or {}).get("message")})
@@ -79,23 +80,41 @@ def table(rows: list[dict], swept: list[str]) -> tuple[list[str], list[list[str]
     return header, body
 
 
-def write_report(sweep: Path) -> dict:
-    """Write report.md, report.csv and val_loss.png into the sweep folder; return what was written."""
+def write_report(sweep: Path, registry=None) -> dict:
+    """Write report.md, report.csv, val_loss.png and the experiment's own comparison figures
+    (``Experiment.sweep_report``) into the sweep folder; return what was written."""
     sweep = Path(sweep)
     rows, swept = collect(sweep)
     header, body = table(rows, swept)
     buffer = io.StringIO()
     csv.writer(buffer).writerows([header, *body])
     write_atomic(sweep / "report.csv", buffer.getvalue())
+    plot = _val_loss_plot(sweep, rows, swept)
+    extra, warnings = _experiment_figures(sweep, rows, registry)
+    figures = [*([plot] if plot else []), *extra]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         md += ["", "Failed jobs:", *(f"- job {r['job']}: {r['error']}" for r in failed)]
+    if figures:
+        md += ["", "## Figures", "", *(f"![{name}]({name})" for name in figures)]
     write_atomic(sweep / "report.md", f"# Sweep {sweep.name}\n\n" + "\n".join(md) + "\n")
-    plot = _val_loss_plot(sweep, rows, swept)
-    return {"rows": rows, "swept": swept, "header": header, "body": body,
-            "files": ["report.md", "report.csv", *([plot] if plot else [])]}
+    return {"rows": rows, "swept": swept, "header": header, "body": body, "warnings": warnings,
+            "files": ["report.md", "report.csv", *figures]}
+
+
+def _experiment_figures(sweep: Path, rows: list[dict], registry) -> tuple[list[str], list[str]]:
+    done = [r for r in rows if r["status"] == "completed"]
+    names = {r["experiment"] for r in done}
+    if registry is None or len(names) != 1:
+        return [], []
+    name = names.pop()
+    try:
+        files = registry.experiment(name).sweep_report(done, sweep)
+        return [str(f) for f in files], []
+    except Exception as exc:  # the table and the common plots are still worth having
+        return [], [f"the {name} experiment's own figures failed: {type(exc).__name__}: {exc}"]
 
 
 def _val_loss_plot(sweep: Path, rows: list[dict], swept: list[str]) -> str | None:

@@ -38,6 +38,9 @@ def test_report_of_a_sweep_with_finished_failed_and_running_jobs(tmp_path):
     markdown = (sweep / "report.md").read_text()
     assert "| job | experiment.hidden | status |" in markdown and "job 1: killed by the test" in markdown
     assert (sweep / "val_loss.png").read_bytes()[:4] == b"\x89PNG"
+    for figure in ("error_surfaces.png", "cross_sections.png", "hidden_to_output_weights.png"):
+        assert (sweep / figure).read_bytes()[:4] == b"\x89PNG", figure
+        assert f"![{figure}]({figure})" in markdown
 
 
 def test_report_of_something_that_is_not_a_sweep(tmp_path):

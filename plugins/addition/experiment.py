@@ -171,6 +171,9 @@ class Addition(Experiment):
         plots.inner_workings(out_dir / "inner_workings.png", weights.reshape(-1), activations, float(bias[0]),
                              scale=float(cfg.max_sum) if cfg.scale_inputs else 1.0)
 
+        np.savez_compressed(out_dir / "sample_data.npz", axis=axis, surface=surface, a_values=a_values,
+                            section=section, cross=cross, weights=weights.reshape(-1), bias=bias,
+                            activations=activations)
         return {
             "predictions": predictions,
             "error_surface": {"mean_abs_error": float(surface.mean()), "max_abs_error": float(surface.max()),
@@ -179,8 +182,32 @@ class Addition(Experiment):
             "hidden_to_output_weights": [float(w) for w in weights.reshape(-1)],
             "output_bias": float(bias[0]),
             "hidden_activations_2_plus_2": [float(v) for v in activations],
-            "files": ["predictions.txt", "error_surface.png", "cross_section.png", "inner_workings.png"],
+            "files": ["predictions.txt", "error_surface.png", "cross_section.png", "inner_workings.png",
+                      "sample_data.npz"],
         }
+
+    @classmethod
+    def sweep_report(cls, runs: list[dict], out_dir: Path) -> list[str]:
+        """The post's comparisons across networks: error surfaces, the a + b = constant
+        cross-sections and the hidden-to-output weights of every finished job."""
+        from . import plots
+
+        networks = []
+        for run in runs:
+            path = Path(run["path"]) / "samples" / "sample_data.npz"
+            if not path.is_file():
+                continue
+            with np.load(path) as data:
+                networks.append({"hidden": run["config"].get("experiment.hidden"), "job": run["job"],
+                                 "max_sum": run["config"].get("experiment.max_sum"),
+                                 **{key: data[key] for key in data.files}})
+        if not networks:
+            return []
+        networks.sort(key=lambda n: (n["max_sum"], n["hidden"], n["job"]))
+        plots.surface_grid(out_dir / "error_surfaces.png", networks)
+        plots.cross_sections(out_dir / "cross_sections.png", networks)
+        plots.weights_grid(out_dir / "hidden_to_output_weights.png", networks)
+        return ["error_surfaces.png", "cross_sections.png", "hidden_to_output_weights.png"]
 
     def custom_objects(self) -> dict:
         return {"rounded_accuracy": _register_metric()}

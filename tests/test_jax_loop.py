@@ -1,0 +1,130 @@
+"""The JAX training backend: the whole-epoch loop against Keras itself, and the CLI on JAX.
+
+Keras picks its backend once per process and this test process runs on TensorFlow, so
+the JAX side runs in subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import only_run_dir, read_run, run_cli
+
+SMOKE = ["experiment.samples=200", "experiment.test_samples=50", "trainer.epochs=2", "trainer.checkpoint_seconds=0"]
+
+PRELUDE = """
+import json, os
+os.environ["KERAS_BACKEND"] = "jax"
+import numpy as np, keras
+from tinkerflow.core import jax_loop
+
+def data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(n, 3)).astype("float32")
+    return x, (x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32") + 0.1).astype("float32")
+
+def model(lr=0.01):
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+    m.compile(keras.optimizers.Adam(lr), "mse", metrics=["mae"])
+    return m
+
+class Weights(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.seen = []
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append([w.tolist() for w in self.model.get_weights()])
+"""
+
+
+def run_jax(body: str) -> dict:
+    code = PRELUDE + textwrap.dedent(body)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_validation_logs_equal_keras_evaluate_with_ragged_batches():
+    out = run_jax("""
+        m = model()
+        train, val = data(1010, 1), data(203, 2)   # neither divides into batches of 32
+        assert jax_loop.supports(m, train, val)
+        h = jax_loop.fit(m, train, val, epochs=3, batch_size=32, callbacks=[], seed=0)
+        ev = m.evaluate(*val, batch_size=32, verbose=0, return_dict=True)
+        print(json.dumps({"history": h.history, "evaluate": ev}))
+    """)
+    history, evaluated = out["history"], out["evaluate"]
+    assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
+    np.testing.assert_allclose(history["val_loss"][-1], evaluated["loss"], rtol=1e-5)
+    np.testing.assert_allclose(history["val_mae"][-1], evaluated["mae"], rtol=1e-5)
+
+
+def test_learning_rate_set_by_a_callback_is_used_from_the_next_epoch():
+    out = run_jax("""
+        m, seen = model(), Weights()
+        zero_after_first = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 if epoch == 0 else 0.0)
+        jax_loop.fit(m, data(256, 1), data(64, 2), epochs=3, batch_size=32, callbacks=[zero_after_first, seen], seed=0)
+        print(json.dumps({"seen": seen.seen, "lr": float(m.optimizer.learning_rate)}))
+    """)
+    first, second, third = ([np.asarray(w) for w in ws] for ws in out["seen"])
+    assert out["lr"] == 0.0
+    assert any(not np.allclose(a, b) for a, b in zip(first, [np.zeros_like(w) for w in first]))
+    for a, b, c in zip(first, second, third):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(b, c)
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    out = run_jax("""
+        m, seen = model(), Weights()
+        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=1e9, restore_best_weights=True)
+        h = jax_loop.fit(m, data(256, 1), data(64, 2), epochs=50, batch_size=32, callbacks=[stop, seen], seed=0)
+        print(json.dumps({"epochs": len(h.history["loss"]), "seen": seen.seen,
+                          "final": [w.tolist() for w in m.get_weights()]}))
+    """)
+    assert out["epochs"] == 2, "min_delta=1e9 means no epoch improves on the first"
+    for best, final in zip(out["seen"][0], out["final"]):
+        np.testing.assert_array_equal(np.asarray(best), np.asarray(final))
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    out = run_jax("""
+        runs = []
+        for seed in (3, 3, 4):
+            h = jax_loop.fit(model(), data(300, 1), data(64, 2), epochs=2, batch_size=32, callbacks=[], seed=seed)
+            runs.append(h.history["val_loss"])
+        print(json.dumps(runs))
+    """)
+    assert out[0] == out[1]
+    assert out[0] != out[2], "the seed drives the shuffle"
+
+
+def test_cli_trains_on_jax_and_exports_through_tensorflow(tmp_path):
+    result = run_cli("train", *SMOKE, "trainer.backend=jax", "export=tflite", "export.variants=[float32]", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path / "runs", "addition")
+    info = read_run(run_dir)
+    assert info["backend"] == "jax" and info["status"] == "completed" and info["epochs_run"] == 2
+    exported = json.loads((run_dir / "export.json").read_text())["formats"]["tflite"]["variants"]["float32"]
+    assert exported["status"] == "passed" and exported["parity"]["max_abs_diff"] < 1e-3
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["trainer.backend=jax,tensorflow"], "trainer.backend takes one value per sweep"),
+    (["trainer.backend=torch"], "trainer.backend"),
+])
+def test_backend_errors_are_one_line(tmp_path, overrides, expected):
+    multirun = ["-m"] if "," in overrides[0] else []
+    result = run_cli("train", *multirun, *SMOKE, *overrides, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("run.json"))
