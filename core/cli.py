@@ -104,20 +104,33 @@ def _sweep_parts(overrides: list[str]) -> tuple[list[list[str]] | None, list[str
     return jobs, [o.input_line for o in parsed if not o.is_sweep_override()]
 
 
-def preflight(registry, overrides: list[str], multirun: bool) -> tuple[str | None, set[str]]:
-    """Compose and validate the config of every job before Hydra creates any directory;
-    returns the run (or sweep) directory Hydra is to use and the training backends asked for."""
+@dataclasses.dataclass
+class Plan:
+    """What preflight learnt from composing every job: where Hydra will write, the training
+    backends asked for, and the launcher and sweeper that will run the jobs."""
+
+    out_dir: Path | None = None
+    backends: set[str] = dataclasses.field(default_factory=set)
+    launcher: dict = dataclasses.field(default_factory=dict)
+    sweeper: dict = dataclasses.field(default_factory=dict)
+    objective: tuple[str, bool] | None = None
+
+
+def preflight(registry, overrides: list[str], multirun: bool) -> Plan:
+    """Compose and validate the config of every job before Hydra creates any directory."""
+    from omegaconf import OmegaConf
+
     from .config import compose_config, experiment_choice, to_typed
 
-    out_dir = None
-    backends: set[str] = set()
+    plan = Plan()
     jobs, shared = _sweep_parts(overrides) if multirun else ([overrides], overrides)
     for job in jobs or [shared]:
         name = experiment_choice(job)
         experiment_cls = registry.experiment(name)
         cfg = compose_config(job)
         typed = to_typed(cfg, name, experiment_cls)
-        backends.add(typed.trainer.backend)
+        plan.backends.add(typed.trainer.backend)
+        plan.objective = (experiment_cls.objective, experiment_cls.objective_higher_is_better)
         if typed.export.formats:
             from tinkerflow.exporters.pipeline import select_variants
 
@@ -133,8 +146,34 @@ def preflight(registry, overrides: list[str], multirun: bool) -> tuple[str | Non
         except OSError as exc:
             raise ConfigError(f"cannot create run directories under '{run_dir.parent}' ({exc.strerror}); "
                               "expected paths.runs to be a writable folder") from exc
-        out_dir = out_dir or run_dir
-    return out_dir, backends
+        if plan.out_dir is None:
+            plan.out_dir = run_dir
+            plan.launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
+            plan.sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)
+    return plan
+
+
+def launcher_overrides(plan: Plan, hydra_args: list[str]) -> list[str]:
+    """Hydra overrides that make the chosen launcher and sweeper work with tinkerflow jobs."""
+    extra = []
+    given = {a.lstrip("+").split("=", 1)[0] for a in hydra_args}
+    if "ray" in str(plan.launcher.get("_target_", "")).lower():
+        init = (plan.launcher.get("ray") or {}).get("init") or {}
+        if init.get("address") and "hydra.launcher.ray.init.object_store_memory" not in given:
+            extra.append("++hydra.launcher.ray.init.object_store_memory=null")  # Ray refuses it for a running cluster
+        if plan.backends and "hydra.launcher.ray.init.runtime_env.env_vars.KERAS_BACKEND" not in given:
+            # Ray keeps separate worker pools per environment, so a worker never mixes backends
+            extra.append(f"++hydra.launcher.ray.init.runtime_env.env_vars.KERAS_BACKEND={next(iter(plan.backends))}")
+    if "optuna" in str(plan.sweeper.get("_target_", "")).lower() and plan.objective:
+        metric, higher = plan.objective
+        wanted = "maximize" if higher else "minimize"
+        direction = plan.sweeper.get("direction")
+        if "hydra.sweeper.direction" in given and str(direction).lower() != wanted:
+            raise ConfigError(f"hydra.sweeper.direction={direction}, but the experiment's objective {metric} is "
+                              f"better when {'higher' if higher else 'lower'}; expected hydra.sweeper.direction={wanted}")
+        if "hydra.sweeper.direction" not in given:
+            extra.append(f"hydra.sweeper.direction={wanted}")
+    return extra
 
 
 def select_backend(backends: set[str]) -> None:
@@ -161,14 +200,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import runner
     from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas
 
-    hydra_args = list(args.overrides)
+    hydra_args, resume = _pop_resume(list(args.overrides))
     registry = _registry()
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
     multirun = "-m" in hydra_args or "--multirun" in hydra_args
+    if resume and not multirun:
+        raise ConfigError("--resume continues a sweep; expected -m and the sweep's overrides")
     out_dir = None
     if not (HYDRA_INFO_FLAGS & set(hydra_args)):
-        out_dir, backends = preflight(registry, _compose_overrides(hydra_args), multirun)
-        select_backend(backends)
+        plan = preflight(registry, _compose_overrides(hydra_args), multirun)
+        select_backend(set(plan.backends))
+        out_dir = plan.out_dir
+        if resume:
+            out_dir = _resume_dir(resume, out_dir)
+            hydra_args = [a for a in hydra_args if not a.startswith("hydra.sweep.dir=")]
+            hydra_args.append("++hydra.job.env_set.TINKERFLOW_RESUME=1")
+            print(f"resuming sweep {out_dir}: jobs completed with the same config are skipped", file=sys.stderr)
+        if "ray" in str(plan.launcher.get("_target_", "")).lower():
+            out_dir = out_dir.resolve()  # Ray's workers start in another folder
+        hydra_args += launcher_overrides(plan, hydra_args)
         # pin the folder Hydra will use, so that this process can read the results back even
         # when the jobs ran in other processes (joblib) or on other machines (ray)
         key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
@@ -203,6 +253,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out_dir is None:
         return 0
     return _summarise(Path(out_dir), multirun)
+
+
+def _pop_resume(hydra_args: list[str]) -> tuple[list[str], str | None]:
+    """Take ``--resume SWEEP`` (or ``--resume=SWEEP``) out of the arguments meant for Hydra."""
+    rest, resume = [], None
+    items = iter(hydra_args)
+    for item in items:
+        if item == "--resume":
+            resume = next(items, None)
+            if resume is None:
+                raise ConfigError("--resume needs a sweep directory (or 'last'); expected --resume runs/<experiment>/multirun/<stamp>")
+        elif item.startswith("--resume="):
+            resume = item.split("=", 1)[1]
+        else:
+            rest.append(item)
+    return rest, resume
+
+
+def _resume_dir(resume: str, new_dir: Path) -> Path:
+    """The sweep folder ``--resume`` names; ``last`` is the newest sweep of the experiment."""
+    if resume == "last":
+        earlier = sorted(p for p in new_dir.parent.glob("*") if (p / "multirun.yaml").is_file())
+        if not earlier:
+            raise ConfigError(f"--resume last: no earlier sweep under '{new_dir.parent}'; expected one made by 'tinkerflow train -m'")
+        return earlier[-1]
+    folder = Path(resume)
+    if not (folder / "multirun.yaml").is_file():
+        raise ConfigError(f"--resume '{resume}' is not a sweep folder (no multirun.yaml); "
+                          "expected runs/<experiment>/multirun/<stamp> or 'last'")
+    return folder
 
 
 def _summarise(out_dir: Path, multirun: bool) -> int:

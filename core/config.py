@@ -174,6 +174,10 @@ def describe_config_error(exc: BaseException) -> str:
             return f"config key '{err.full_key}': {first}"
     text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
     text = text.split(" Config search path:")[0]
+    for group, option, extra in (("hydra/launcher", "ray", "ray"), ("hydra/sweeper", "optuna", "optuna")):
+        if f"Could not find '{group}/{option}'" in text:
+            return (f"{group}={option} is not installed; expected the optional dependencies: "
+                    f"pip install 'tinkerflow[{extra}]' (or make test, which installs them)")
     if "Could not override" in text and "To append" in text:
         key = text.split("'")[1]
         return f"unknown config key '{key}'; check the spelling (see --cfg job for the valid keys)"

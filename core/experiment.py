@@ -70,6 +70,9 @@ class Experiment:
         tests train every registered experiment with them.
     ``description``
         one line shown by ``tinkerflow plugins``.
+    ``objective``, ``objective_higher_is_better``
+        the run metric a hyperparameter search (``hydra/sweeper=optuna``) optimises; it
+        should be measured on validation data, never on the test set.
 
     The runner creates the instance with the validated, typed configs, then calls
     :meth:`load_data`, :meth:`build_model`, :meth:`fit`, :meth:`evaluate` and
@@ -86,6 +89,8 @@ class Experiment:
     export_metric_name: ClassVar[str] = "mse"
     export_metric_higher_is_better: ClassVar[bool] = False
     export_metric_margin: ClassVar[float] = 0.05
+    objective: ClassVar[str] = "best_val_loss"
+    objective_higher_is_better: ClassVar[bool] = False
 
     def __init__(self, config: ExperimentConfig, trainer: TrainerConfig, seed: int = 0,
                  run: "Run | None" = None):

@@ -63,26 +63,31 @@ def _job_registry() -> Registry:
     return JOB_CONTEXT["registry"]
 
 
-def parallel_jobs() -> int:
-    """How many jobs the current Hydra launcher runs at once on this machine."""
+def job_threads() -> int | None:
+    """The CPU threads this job may use when the launcher runs several jobs on one machine
+    at once (None: the job has the machine to itself)."""
     from hydra.core.hydra_config import HydraConfig
 
     launcher = HydraConfig.get().get("launcher", {}) or {}
     cores = os.cpu_count() or 1
     if "n_jobs" in launcher:  # joblib
         n = launcher.get("n_jobs")
-        return cores if n in (None, -1) else max(1, min(int(n), cores))
-    return int(os.environ.get("TINKERFLOW_PARALLEL_JOBS", "1"))  # set by the ray launcher
+        parallel = cores if n in (None, -1) else max(1, min(int(n), cores))
+        return max(1, cores // parallel) if parallel > 1 else None
+    if "ray" in str(launcher.get("_target_", "")).lower():
+        import ray
+
+        if ray.is_initialized():
+            return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+    return None
 
 
 def configure_threads(backend: str) -> None:
-    """Split the machine's cores between the jobs a launcher runs at once (TF and XLA would
-    otherwise give every job all cores and the jobs would fight over them)."""
-    parallel = parallel_jobs()
-    if parallel <= 1:
+    """Give each job the share of cores the launcher assigned it (TF and XLA would otherwise
+    give every job all cores and parallel jobs would fight over them)."""
+    threads = job_threads()
+    if threads is None:
         return
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // min(parallel, cores))
     if backend == "jax" and "--xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
         # read when JAX creates its CPU client, i.e. before this worker's first job computes
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
@@ -108,11 +113,20 @@ def train_job(cfg) -> RunResult | None:
     name = hc.runtime.choices["experiment"]
     try:
         typed = to_typed(cfg, name, registry.experiment(name))
-        configure_threads(typed.trainer.backend)
-        use_backend(typed.trainer.backend)
-        result = execute(typed, Path(hc.runtime.output_dir), registry, list(hc.overrides.task))
-        if typed.export.formats:
+        out_dir = Path(hc.runtime.output_dir)
+        result = earlier_result(out_dir, typed) if os.environ.get("TINKERFLOW_RESUME") == "1" else None
+        if result is not None:
+            log.info("job %s completed earlier with the same config: skipped (--resume)", hc.job.num)
+            exported = (out_dir / "export.json").is_file()
+        else:
+            use_backend(typed.trainer.backend)
+            configure_threads(typed.trainer.backend)
+            result = execute(typed, out_dir, registry, list(hc.overrides.task))
+            exported = False
+        if typed.export.formats and not exported:
             export_after_training(result.run_dir, registry, typed.export.formats, typed.export.variants)
+        if "optuna" in str(hc.sweeper.get("_target_", "")).lower():
+            return objective_value(result, registry.experiment(name))
         return result
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -121,6 +135,46 @@ def train_job(cfg) -> RunResult | None:
             raise JobAborted(exc, hc.runtime.output_dir) from exc
         log.error("job %s failed: %s: %s", hc.job.num, type(exc).__name__, exc)
         return None
+
+
+def _comparable(config: dict) -> dict:
+    return {k: v for k, v in (config or {}).items() if k != "paths"}
+
+
+def earlier_result(run_dir: Path, typed: TypedConfig) -> RunResult | None:
+    """For ``--resume``: the result of a run this folder already holds with the same config.
+
+    A failed, unfinished or differently configured earlier attempt is moved to
+    ``<sweep>/.attempts/<job>-<time>/`` (nothing is deleted) and None is returned, so
+    the job runs again.
+    """
+    run = Run(run_dir, typed.experiment_name)
+    if not run.info_path.is_file():
+        return None
+    try:
+        info = run.read_info()
+    except (OSError, ValueError):
+        info = {}
+    if info.get("status") == "completed" and _comparable(info.get("config")) == _comparable(typed.raw):
+        return RunResult(run_dir=run.path, experiment=typed.experiment_name, status="completed",
+                         metrics=info.get("metrics") or {}, overrides=info.get("overrides") or [])
+    aside = run_dir.parent / ".attempts" / f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside.mkdir(parents=True)
+    for item in run_dir.iterdir():
+        if item.name not in (".hydra", "run.log"):
+            item.rename(aside / item.name)
+    log.info("job %s: the earlier attempt (%s) moved to %s", run_dir.name, info.get("status") or "unreadable", aside)
+    return None
+
+
+def objective_value(result: RunResult, experiment_cls: type) -> float | None:
+    """The number a hyperparameter search optimises for this run (None: the search records a failure)."""
+    value = result.metrics.get(experiment_cls.objective)
+    if value is None:
+        log.error("the %s experiment names the objective '%s', but the run reported only: %s",
+                  experiment_cls.name, experiment_cls.objective, ", ".join(sorted(result.metrics)) or "nothing")
+        return None
+    return float(value)
 
 
 def use_backend(backend: str) -> None:

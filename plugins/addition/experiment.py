@@ -54,6 +54,8 @@ class Addition(Experiment):
     export_metric_name = "accuracy"
     export_metric_higher_is_better = True
     export_metric_margin = 0.02
+    objective = "best_val_rounded_accuracy"  # exact-match accuracy on validation data
+    objective_higher_is_better = True
     smoke_overrides = (
         "experiment.samples=200",
         "experiment.test_samples=50",

@@ -1,0 +1,167 @@
+"""Sweeps that survive and scale: resume, the Ray launcher on a real local cluster, Optuna."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import types
+from dataclasses import dataclass
+
+import pytest
+import yaml
+
+from conftest import BIN, read_run, run_cli
+from tinkerflow.core import Experiment, ExperimentConfig, Splits, hookimpl
+
+SMOKE = ["experiment.samples=200", "experiment.test_samples=50", "trainer.epochs=2", "trainer.checkpoint_seconds=0"]
+
+
+# -- resume: failed jobs run again, completed ones are kept ----------------------------------
+
+FITS: list[int] = []
+
+
+@dataclass
+class FlakyConfig(ExperimentConfig):
+    value: int = 0
+
+
+class Flaky(Experiment):
+    """Fails for the values listed in $FLAKY_FAIL; counts its fits."""
+
+    name = "flaky"
+    Config = FlakyConfig
+
+    def load_data(self):
+        import numpy as np
+
+        x = np.full((16, 1), float(self.config.value), "float32")
+        return Splits(train=(x, x), validation=(x, x))
+
+    def build_model(self):
+        import keras
+
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    def fit(self, model, data, callbacks):
+        FITS.append(self.config.value)
+        if str(self.config.value) in os.environ.get("FLAKY_FAIL", "").split(","):
+            raise RuntimeError(f"value {self.config.value} is flaky")
+        return super().fit(model, data, callbacks)
+
+
+@pytest.fixture
+def flaky_cli(monkeypatch):
+    from tinkerflow.core import cli
+    from tinkerflow.core.plugins import make_plugin_manager, register_plugin
+
+    plugin = types.ModuleType("flaky_plugin")
+    plugin.register_experiments = hookimpl(lambda register: register(Flaky))
+    registry = make_plugin_manager({})
+    register_plugin(registry, plugin, "flaky")
+    monkeypatch.setattr(cli, "_registry", lambda: registry)
+    FITS.clear()
+    return cli
+
+
+def test_resume_reruns_only_failed_jobs_and_keeps_the_failed_attempt(flaky_cli, tmp_path, monkeypatch, capsys):
+    sweep_args = ["train", "-m", "experiment=flaky", "experiment.value=1,2,3", f"paths.runs={tmp_path}",
+                  "trainer.epochs=2", "trainer.progress=none", "trainer.checkpoint_seconds=0"]
+    monkeypatch.setenv("FLAKY_FAIL", "2")
+    assert flaky_cli.main(sweep_args) == 1, "a failed job makes the sweep exit non-zero"
+    assert FITS == [1, 2, 3], "the failing job did not stop the others"
+    (sweep,) = (tmp_path / "flaky" / "multirun").iterdir()
+    assert [read_run(sweep / j)["status"] for j in "012"] == ["completed", "failed", "completed"]
+    kept = {j: (sweep / j / "model.keras").read_bytes() for j in "02"}
+    assert "1 failed" in capsys.readouterr().err
+
+    monkeypatch.delenv("FLAKY_FAIL")
+    FITS.clear()
+    assert flaky_cli.main([*sweep_args, "--resume", "last"]) == 0
+    assert FITS == [2], "only the failed job trains again"
+    assert [read_run(sweep / j)["status"] for j in "012"] == ["completed"] * 3
+    assert all((sweep / j / "model.keras").read_bytes() == kept[j] for j in "02")
+    (attempt,) = (sweep / ".attempts").iterdir()
+    assert attempt.name.startswith("1-") and json.loads((attempt / "run.json").read_text())["status"] == "failed"
+    assert "3 completed, 0 failed" in capsys.readouterr().err
+
+    FITS.clear()
+    changed = [a.replace("trainer.epochs=2", "trainer.epochs=3") for a in sweep_args]
+    assert flaky_cli.main([*changed, "--resume", str(sweep)]) == 0
+    assert FITS == [1, 2, 3], "a changed config is not the same job: all run again"
+    assert len(list((sweep / ".attempts").iterdir())) == 4
+
+
+def test_resume_errors_are_one_line(tmp_path):
+    for args, expected in [
+        (["--resume", str(tmp_path)], "is not a sweep folder"),
+        (["--resume", "last"], "no earlier sweep"),
+    ]:
+        result = run_cli("train", "-m", *SMOKE, "experiment.hidden=1,2", *args, cwd=tmp_path)
+        assert result.returncode == 2 and expected in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    single = run_cli("train", *SMOKE, "--resume", "last", cwd=tmp_path)
+    assert single.returncode == 2 and "expected -m" in single.stderr
+
+
+# -- Ray: a real local head on 127.0.0.1 -----------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = subprocess.run([str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                            "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+                           env=env, capture_output=True, text=True, timeout=180)
+    assert start.returncode == 0, start.stdout + start.stderr
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=180)
+
+
+def test_ray_launcher_runs_a_sweep_on_a_local_cluster(ray_head, tmp_path):
+    result = run_cli("train", "-m", "experiment.hidden=1,2", *SMOKE, "trainer.backend=jax", "hydra/launcher=ray",
+                     f"hydra.launcher.ray.init.address={ray_head}", cwd=tmp_path, env={"RAY_USAGE_STATS_ENABLED": "0"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "multirun: 2 completed, 0 failed" in result.stderr
+    assert "Connected to Ray cluster" in result.stderr and "(_run_job pid=" in result.stdout + result.stderr
+    (sweep,) = (tmp_path / "runs" / "addition" / "multirun").iterdir()
+    launcher = yaml.safe_load((sweep / "multirun.yaml").read_text())["hydra"]["launcher"]
+    assert "RayLauncher" in launcher["_target_"]
+    for job, hidden in (("0", 1), ("1", 2)):
+        info = read_run(sweep / job)
+        assert info["status"] == "completed" and info["config"]["experiment"]["hidden"] == hidden
+        assert info["backend"] == "jax", "the driver's backend reaches the Ray workers"
+        assert info["threads"]["intra_op"] == 1, "one CPU per Ray task, one thread per job"
+
+
+# -- Optuna: hyperparameter search on the experiment's objective ------------------------------
+
+def test_optuna_maximises_the_experiment_objective(tmp_path):
+    result = run_cli("train", "-m", *SMOKE, "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
+                     "hydra.sweeper.sampler.seed=1", "experiment.hidden=choice(1,2,4)",
+                     "trainer.learning_rate=tag(log, interval(0.001, 0.1))", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Directions: ['maximize']" in result.stdout + result.stderr
+    (sweep,) = (tmp_path / "runs" / "addition" / "multirun").iterdir()
+    values = [read_run(sweep / str(j))["metrics"]["best_val_rounded_accuracy"] for j in range(3)]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(values))
+    assert set(best["best_params"]) == {"experiment.hidden", "trainer.learning_rate"}
+
+
+def test_optuna_direction_against_the_objective_is_refused(tmp_path):
+    result = run_cli("train", "-m", *SMOKE, "hydra/sweeper=optuna", "hydra.sweeper.direction=minimize",
+                     "experiment.hidden=choice(1,2)", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "expected hydra.sweeper.direction=maximize" in result.stderr
