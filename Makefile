@@ -53,8 +53,9 @@ test: setup-test
 bench: setup-test
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-autosave $(PYTEST_ARGS)
 	$(BIN)/python tests/benchmarks/fit_speed.py
+	$(BIN)/python tests/benchmarks/study_speed.py
 
-lock: setup
+lock: setup-test
 	{ echo "# Pinned, tested dependency set for tinkerflow (used as pip constraints: pip install -c requirements.lock ...)."; \
 	  echo "# Regenerate after a tested upgrade: make lock"; \
 	  $(PIP) freeze --exclude-editable | grep -v '@ file'; } > $(LOCK)
