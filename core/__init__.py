@@ -6,7 +6,7 @@ The public contract for plugin authors is importable from here::
 """
 
 from .config import ExperimentConfig, TrainerConfig, knob
-from .errors import ConfigError, PluginError, RunDirError, RunFailed, TinkerflowError
+from .errors import ConfigError, DataError, PluginError, RunDirError, RunFailed, TinkerflowError
 from .experiment import Experiment, SampleOptions, Splits
 from .hookspecs import hookimpl
 from .plugins import Registry, make_plugin_manager
@@ -15,6 +15,7 @@ from .runner import RunResult
 
 __all__ = [
     "ConfigError",
+    "DataError",
     "Experiment",
     "ExperimentConfig",
     "PluginError",

@@ -102,6 +102,7 @@ class RootConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    data: Any = None
     debug: Any = None
 
 
@@ -116,6 +117,7 @@ class TypedConfig:
     paths: PathsConfig
     export: ExportConfig
     raw: dict
+    data: Any = None
 
 
 def register_schemas(experiments: dict[str, type]) -> None:
@@ -130,6 +132,8 @@ def register_schemas(experiments: dict[str, type]) -> None:
     yaml_names = _packaged_experiment_yaml()
     for name, cls in experiments.items():
         store.store(group="schema/experiment", name=name, node=cls.Config)
+        if getattr(cls, "Data", None) is not None:
+            store.store(group="schema/data", name=name, node=cls.Data)
         if name not in yaml_names:
             store.store(group="experiment", name=name, node=cls.Config)
 
@@ -197,7 +201,15 @@ def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> Typ
     paths = build_dataclass(PathsConfig, raw.get("paths") or {}, "paths")
     export = build_dataclass(ExportConfig, raw.get("export") or {}, "export")
     seed = check_value(_field_of(RootConfig, "seed"), int, raw.get("seed", 0), "seed")
-    return TypedConfig(experiment_name, seed, experiment, trainer, paths, export, raw)
+    data_cls = getattr(experiment_cls, "Data", None)
+    if data_cls is not None:
+        data = build_dataclass(data_cls, raw.get("data") or {}, "data")
+    elif raw.get("data"):
+        raise ConfigError(f"config key 'data': the {experiment_name} experiment takes no data settings; "
+                          "expected no data.* overrides")
+    else:
+        data = None
+    return TypedConfig(experiment_name, seed, experiment, trainer, paths, export, raw, data)
 
 
 def _field_of(cls: type, name: str) -> dataclasses.Field:

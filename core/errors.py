@@ -25,6 +25,10 @@ class PluginError(TinkerflowError):
     """A plugin failed to load, or registered something invalid."""
 
 
+class DataError(TinkerflowError):
+    """A data file or corpus is missing, empty, unreadable or in the wrong format."""
+
+
 class RunDirError(TinkerflowError):
     """A path given as a run directory is missing or is not a run."""
 

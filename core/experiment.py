@@ -63,6 +63,9 @@ class Experiment:
     ``Config``
         a dataclass deriving from :class:`ExperimentConfig`; its defaults are the
         experiment's defaults and it is the Hydra schema of the ``experiment`` node.
+    ``Data``
+        optionally, a dataclass for the root ``data`` node: where the data comes from
+        (``data.source=... data.path=...``); the instance is :attr:`data`.
     ``SampleOptions``
         a dataclass of options for :meth:`sample`, exposed as ``tinkerflow sample`` flags.
     ``smoke_overrides``
@@ -81,6 +84,7 @@ class Experiment:
 
     name: ClassVar[str]
     Config: ClassVar[type[ExperimentConfig]] = ExperimentConfig
+    Data: ClassVar[type | None] = None
     SampleOptions: ClassVar[type] = SampleOptions
     smoke_overrides: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
@@ -93,7 +97,8 @@ class Experiment:
     objective_higher_is_better: ClassVar[bool] = False
 
     def __init__(self, config: ExperimentConfig, trainer: TrainerConfig, seed: int = 0,
-                 run: "Run | None" = None):
+                 run: "Run | None" = None, data: Any = None):
+        self.data = data if data is not None or self.Data is None else self.Data()
         self.config = config
         self.trainer = trainer
         self.seed = seed

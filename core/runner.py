@@ -260,7 +260,7 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         run.update_info(backend=import_keras().backend.backend(),
                         threads={"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
-        experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run)
+        experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data)
 
         stage = "load_data"
         t = time.perf_counter()
@@ -315,7 +315,11 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         }
         timings["total_s"] = time.perf_counter() - started
         run.update_info(status="failed", finished=now_iso(), error=result.error, timings=_round(timings))
-        log.error("run failed during %s: %s: %s", stage, type(exc).__name__, exc)
+        from .errors import TinkerflowError
+
+        # a single run's user error is printed once, by the CLI; sweeps list it per job
+        level = logging.DEBUG if isinstance(exc, TinkerflowError) and not JOB_CONTEXT["multirun"] else logging.ERROR
+        log.log(level, "run failed during %s: %s: %s", stage, type(exc).__name__, exc)
         raise
     finally:
         try:
@@ -372,4 +376,4 @@ def open_run(run_path: Path | str, registry: Registry):
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
     typed = to_typed(load_run_config(run.path), run.experiment_name, experiment_cls)
     run.config = typed
-    return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run)
+    return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data)
