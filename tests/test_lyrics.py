@@ -92,6 +92,14 @@ def test_train_on_a_text_folder_with_glove_and_sample(tmp_path):
     unknown = run_cli("sample", str(run_dir), "--prompt", "xylophone quasar", cwd=tmp_path)
     assert unknown.returncode == 2 and "none of the prompt's words" in unknown.stderr
 
+    exported = run_cli("export", str(run_dir), "--format", "tflite", "tfjs", "--quantize", "float32", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    for fmt in ("tflite", "tfjs"):
+        record = json.loads((run_dir / "export.json").read_text())["formats"][fmt]["variants"]["float32"]
+        assert record["status"] == "passed" and record["parity"]["max_abs_diff"] < 1e-4, "the unrolled LSTM twin"
+        manifest = json.loads((run_dir / "export" / fmt / "float32" / "manifest.json").read_text())
+        assert manifest["vocabulary"] == vocab and manifest["preprocessing"]["window"] == 5
+
 
 @pytest.mark.parametrize("overrides, expected", [
     (["data.source=songs_csv"], "data.source=songs_csv needs data.path"),
