@@ -112,6 +112,21 @@ def test_bad_lyrics_input_is_one_line(tmp_path, overrides, expected):
     assert expected in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
 
 
+def test_bad_corpora_through_the_cli_are_one_line(tmp_path):
+    short = tmp_path / "short"
+    short.mkdir()
+    (short / "a.txt").write_text("\n\n".join(f"la la {i}" for i in range(10)))
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    for overrides, expected in [
+        ([f"data.path={short}", "data.source=text_folder"], "hold no window of 15 words"),
+        ([f"data.path={empty}", "data.source=songs_csv"], "has no 'text' column (columns: none)"),
+    ]:
+        result = run_cli("train", "experiment=lyrics", *overrides, cwd=tmp_path)
+        assert result.returncode == 2 and expected in result.stderr, result.stderr[-2000:]
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
 def test_data_settings_belong_to_experiments_that_take_them(tmp_path):
     result = run_cli("train", "data.source=fortunes", cwd=tmp_path)
     assert result.returncode == 2 and "unknown config key 'data.source'" in result.stderr
