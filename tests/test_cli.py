@@ -83,7 +83,7 @@ def test_example_plugin_trains_through_the_cli(tmp_path):
 
 
 BAD_TRAIN = [
-    (["experiment=nope"], "unknown experiment 'nope'; expected one of: addition, sine"),
+    (["experiment=nope"], "unknown experiment 'nope'; expected one of: addition, lyrics, sine"),
     (["experiment.foo=1"], "unknown config key 'experiment.foo'"),
     (["experiment.hidden=abc"], "config key 'experiment.hidden': Value 'abc' of type 'str' could not be converted to Integer"),
     (["experiment.hidden=0"], "experiment.hidden=0 is out of range: expected >= 1"),
