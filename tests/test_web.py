@@ -310,3 +310,70 @@ def test_serve_binds_to_loopback_and_serves_the_site(site):
         proc.wait(timeout=10)
     bad = run_cli("serve", str(out / "models"), cwd=out)
     assert bad.returncode == 2 and "has no index.html; expected a site built with 'tinkerflow web'" in bad.stderr
+
+
+# -- the lyrics page -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lyrics_run(tmp_path_factory):
+    from tinkerflow.exporters.pipeline import export_run
+
+    root = tmp_path_factory.mktemp("lyrics")
+    songs = root / "songs"
+    songs.mkdir()
+    verses = [f"hello world number {i}\nwe sing the song of {i % 7} again\nand again we go" for i in range(30)]
+    (songs / "all.txt").write_text("\n\n".join(verses), encoding="utf-8")
+    run_dir = train_in_process(root / "runs", "experiment=lyrics", "data.source=text_folder", f"data.path={songs}",
+                               "experiment.vocab_size=200", "experiment.lstm_units=16", "experiment.embedding_dim=8",
+                               "experiment.window=5", "trainer.epochs=60", "trainer.learning_rate=0.02",
+                               "trainer.early_stopping.enabled=false", "trainer.checkpoint_seconds=0")
+    assert export_run(run_dir, make_plugin_manager(), ["tfjs"], ["float32"]).ok
+    return run_dir
+
+
+def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_path):
+    from tinkerflow.core.runner import open_run
+    from tinkerflow.plugins.lyrics.generate import generate
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import make_server
+
+    out = tmp_path / "site"
+    report = build_site([lyrics_run], out, make_plugin_manager())
+    httpd = make_server(out, "127.0.0.1", 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    prompt = "<i>x</i> hello world"
+    try:
+        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html")
+        page.fill("#lyrics-prompt", prompt)
+        page.fill("#lyrics-temperature", "0")
+        page.fill("#lyrics-words", "25")
+        page.click("#lyrics-write")
+        from playwright.sync_api import expect
+
+        expect(page.locator("#widget")).to_have_attribute("data-done", "true", timeout=60_000)
+        words = json.loads(page.locator("#widget").get_attribute("data-words"))
+        text = page.locator("#lyrics-output").text_content()
+        assert page.locator("#lyrics-output i").count() == 0 and text.startswith("<i>x</i> hello world")
+        ms_per_word = float(page.locator("#widget").get_attribute("data-ms-per-word"))
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "lyrics-phone.png"), full_page=True)
+        page.fill("#lyrics-prompt", "zebra quasar")
+        page.click("#lyrics-write")
+        expect(page.locator("#lyrics-message")).to_contain_text("None of these words")
+        watched.close(base)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+    run, experiment = open_run(lyrics_run, make_plugin_manager())
+    model = run.load_model(experiment.custom_objects())
+    expected = generate(experiment.predictor(model), experiment.vocabulary(), prompt, 25,
+                        experiment.config.window, temperature=0.0)
+    assert words == expected, "greedy decoding in the browser writes the same words as Python"
+    assert len(set(words)) >= 3, f"a model that says more than one word makes the comparison mean something: {words}"
+    perf = ARTIFACTS / "perf.json"
+    record = json.loads(perf.read_text()) if perf.is_file() else {}
+    record["lyrics_ms_per_word"] = ms_per_word
+    perf.write_text(json.dumps(record, indent=2))
