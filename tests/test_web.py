@@ -331,7 +331,8 @@ def lyrics_run(tmp_path_factory):
     return run_dir
 
 
-def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_path):
+@pytest.mark.parametrize("backend", ["webgl", "cpu"])
+def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_path, backend):
     from tinkerflow.core.runner import open_run
     from tinkerflow.plugins.lyrics.generate import generate
     from tinkerflow.web_export import build_site
@@ -345,7 +346,8 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
     prompt = "<i>x</i> hello world"
     try:
         watched = Watched(browser, viewport={"width": 390, "height": 844})
-        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html")
+        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?backend={backend}")
+        assert page.locator("body").get_attribute("data-backend") == backend
         page.fill("#lyrics-prompt", prompt)
         page.fill("#lyrics-temperature", "0")
         page.fill("#lyrics-words", "25")
@@ -375,5 +377,5 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
     assert len(set(words)) >= 3, f"a model that says more than one word makes the comparison mean something: {words}"
     perf = ARTIFACTS / "perf.json"
     record = json.loads(perf.read_text()) if perf.is_file() else {}
-    record["lyrics_ms_per_word"] = ms_per_word
+    record[f"lyrics_ms_per_word_{backend}"] = ms_per_word
     perf.write_text(json.dumps(record, indent=2))
