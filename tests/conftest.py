@@ -80,3 +80,12 @@ def train_in_process(runs_root: Path, *overrides: str) -> Path:
     assert code == 0, f"tinkerflow train {' '.join(overrides)} exited {code}"
     runs = sorted(p.parent for p in Path(runs_root).glob("*/*/run.json"))
     return runs[-1]
+
+
+def one_unit_model():
+    """The smallest compiled Keras model (one input, one Dense unit) for throwaway experiments."""
+    import keras
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model

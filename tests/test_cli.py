@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import only_run_dir, read_run, run_cli, snapshot
+from conftest import one_unit_model, only_run_dir, read_run, run_cli, snapshot
 from tinkerflow.core import Experiment, ExperimentConfig, Splits, hookimpl
 
 SMOKE = ["experiment.samples=200", "experiment.test_samples=50", "trainer.epochs=2", "trainer.checkpoint_seconds=0"]
@@ -165,11 +165,7 @@ class Failing(Experiment):
         return Splits(train=(x, x), validation=(x, x))
 
     def build_model(self):
-        import keras
-
-        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-        model.compile(optimizer="sgd", loss="mse")
-        return model
+        return one_unit_model()
 
     def fit(self, model, data, callbacks):
         raise RuntimeError("the GPU caught fire")

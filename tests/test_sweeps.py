@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from conftest import BIN, read_run, run_cli
+from conftest import BIN, one_unit_model, read_run, run_cli
 from tinkerflow.core import Experiment, ExperimentConfig, Splits, hookimpl
 
 SMOKE = ["experiment.samples=200", "experiment.test_samples=50", "trainer.epochs=2", "trainer.checkpoint_seconds=0"]
@@ -41,11 +41,7 @@ class Flaky(Experiment):
         return Splits(train=(x, x), validation=(x, x))
 
     def build_model(self):
-        import keras
-
-        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-        model.compile(optimizer="sgd", loss="mse")
-        return model
+        return one_unit_model()
 
     def fit(self, model, data, callbacks):
         FITS.append(self.config.value)
