@@ -6,6 +6,11 @@ activations (linear, relu, relu6, elu, prelu, leakyrelu, sigmoid); a fused ``Tan
 run time with "Activation tanh has not been implemented for the CPU backend". Such nodes are
 split back into the fused op without the activation followed by the activation as its own op,
 which every backend runs.
+
+Grappler also fuses ``x @ W + y`` into a ``_FusedMatMul`` whose "bias" ``y`` is a whole
+tensor (an unrolled LSTM cell adds ``h @ U`` that way). The wasm backend accepts only a
+rank-1 bias ("_FusedMatMul only supports rank-1 bias but got rank 3"), so such nodes become
+``MatMul`` followed by ``AddV2`` (and the activation, if any).
 """
 
 from __future__ import annotations
@@ -26,10 +31,24 @@ def _encode(items: list[str]) -> list[str]:
     return [base64.b64encode(item.encode()).decode() for item in items]
 
 
+def _split_tensor_bias(node: dict, ops: list[str]) -> list[dict]:
+    """``_FusedMatMul(a, b, y)`` with a tensor ``y``: ``MatMul`` + ``AddV2`` (+ the activation)."""
+    dtype = node["attr"].get("T", {"type": "DT_FLOAT"})
+    activation = ops[1] if len(ops) > 1 else None
+    matmul = {"name": f"{node['name']}/matmul", "op": "MatMul", "input": node["input"][:2],
+              "attr": {key: node["attr"][key] for key in ("transpose_a", "transpose_b", "T") if key in node["attr"]}}
+    add_name = f"{node['name']}/add" if activation else node["name"]
+    out = [matmul, {"name": add_name, "op": "AddV2", "input": [matmul["name"], node["input"][2]], "attr": {"T": dtype}}]
+    if activation:
+        out.append({"name": node["name"], "op": activation, "input": [add_name], "attr": {"T": dtype}})
+    return out
+
+
 def unfuse_unsupported_activations(model_json: Path) -> list[str]:
     """Rewrite ``model.json`` in place; returns the names of the nodes that were split."""
     model = json.loads(Path(model_json).read_text())
     nodes = model["modelTopology"]["node"]
+    computed = {n["name"] for n in nodes if n.get("op") not in ("Const", "Placeholder")}
     rewritten, split = [], []
     for node in nodes:
         fused = node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s")
@@ -37,6 +56,11 @@ def unfuse_unsupported_activations(model_json: Path) -> list[str]:
             rewritten.append(node)
             continue
         ops = _decode(fused)
+        if (node["op"] == "_FusedMatMul" and ops[0] == "BiasAdd" and len(node["input"]) == 3
+                and node["input"][2].split(":")[0] in computed):
+            rewritten += _split_tensor_bias(node, ops)
+            split.append(node["name"])
+            continue
         activation = ops[-1] if len(ops) > 1 else None
         if activation is None or activation in TFJS_FUSED_ACTIVATIONS:
             rewritten.append(node)

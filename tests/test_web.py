@@ -331,7 +331,7 @@ def lyrics_run(tmp_path_factory):
     return run_dir
 
 
-@pytest.mark.parametrize("backend", ["webgl", "cpu"])
+@pytest.mark.parametrize("backend", ["webgl", "cpu", "wasm"])
 def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_path, backend):
     from tinkerflow.core.runner import open_run
     from tinkerflow.plugins.lyrics.generate import generate
