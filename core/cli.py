@@ -115,6 +115,10 @@ class Plan:
     sweeper: dict = dataclasses.field(default_factory=dict)
     objective: tuple[str, bool] | None = None
 
+    @property
+    def uses_ray(self) -> bool:
+        return "ray" in str(self.launcher.get("_target_", "")).lower()
+
 
 def preflight(registry, overrides: list[str], multirun: bool) -> Plan:
     """Compose and validate the config of every job before Hydra creates any directory."""
@@ -157,7 +161,7 @@ def launcher_overrides(plan: Plan, hydra_args: list[str]) -> list[str]:
     """Hydra overrides that make the chosen launcher and sweeper work with tinkerflow jobs."""
     extra = []
     given = {a.lstrip("+").split("=", 1)[0] for a in hydra_args}
-    if "ray" in str(plan.launcher.get("_target_", "")).lower():
+    if plan.uses_ray:
         init = (plan.launcher.get("ray") or {}).get("init") or {}
         if init.get("address") and "hydra.launcher.ray.init.object_store_memory" not in given:
             extra.append("++hydra.launcher.ray.init.object_store_memory=null")  # Ray refuses it for a running cluster
@@ -183,15 +187,9 @@ def select_backend(backends: set[str]) -> None:
     if len(backends) > 1:
         raise ConfigError(f"trainer.backend takes one value per sweep, got {', '.join(sorted(backends))}; "
                           "expected a single backend (run one sweep per backend)")
-    backend = backends.pop()
-    if "keras" in sys.modules:
-        import keras
+    from .runner import use_backend
 
-        if keras.backend.backend() != backend:
-            raise ConfigError(f"trainer.backend={backend}, but Keras in this process already runs on "
-                              f"{keras.backend.backend()}; expected a fresh process (the tinkerflow command)")
-        return
-    os.environ["KERAS_BACKEND"] = backend
+    use_backend(next(iter(backends)))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -216,7 +214,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             hydra_args = [a for a in hydra_args if not a.startswith("hydra.sweep.dir=")]
             hydra_args.append("++hydra.job.env_set.TINKERFLOW_RESUME=1")
             print(f"resuming sweep {out_dir}: jobs completed with the same config are skipped", file=sys.stderr)
-        if "ray" in str(plan.launcher.get("_target_", "")).lower():
+        if plan.uses_ray:
             out_dir = out_dir.resolve()  # Ray's workers start in another folder
         hydra_args += launcher_overrides(plan, hydra_args)
         # pin the folder Hydra will use, so that this process can read the results back even
