@@ -247,7 +247,8 @@ class Experiment:
     def deploy_info(self) -> dict:
         """What a web page or a phone app needs to use the exported model beyond its tensors:
         ``preprocessing``, ``postprocessing``, ``labels``, ``vocabulary``, ``generation``
-        settings, a ``description`` of each input and output. Goes into every deploy manifest."""
+        settings, a ``description`` of each input and output, the tfjs ``backend`` a page should
+        use when the viewer has not chosen one. Goes into every deploy manifest."""
         return {}
 
     # -- helpers -------------------------------------------------------------------------

@@ -131,13 +131,15 @@ class TFLiteModel:
     def _predict_general(self, inputs: tuple) -> Any:
         self._fast_shape = None
         self._in = self._out_copy = self._invoke_c = None  # no view may outlive a reallocation
-        for position, value in enumerate(inputs):
-            array = np.asarray(value, dtype=self._dtypes[position])
-            if array.shape != self._shapes[position]:
-                self.interpreter.resize_tensor_input(self._inputs[position], list(array.shape))
-                self.interpreter.allocate_tensors()
-                self._static = self._outputs_static()
-                self._shapes[position] = array.shape
+        arrays = [np.asarray(value, dtype=dtype) for value, dtype in zip(inputs, self._dtypes)]
+        resized = [p for p, array in enumerate(arrays) if array.shape != self._shapes[p]]
+        for position in resized:  # all inputs first: a batch size must agree across them
+            self.interpreter.resize_tensor_input(self._inputs[position], list(arrays[position].shape))
+            self._shapes[position] = arrays[position].shape
+        if resized:
+            self.interpreter.allocate_tensors()
+            self._static = self._outputs_static()
+        for position, array in enumerate(arrays):
             self.interpreter.set_tensor(self._inputs[position], array)
         self.interpreter.invoke()
         outputs = [self.interpreter.get_tensor(i) for i in self._outputs]

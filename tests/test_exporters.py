@@ -16,7 +16,7 @@ from tinkerflow.core.tf_quiet import import_keras
 keras = import_keras()
 
 from tinkerflow.exporters.base import ExportContext  # noqa: E402
-from tinkerflow.exporters.recurrent import unrolled_twin  # noqa: E402
+from tinkerflow.exporters.recurrent import state_width, unrolled_twin, window_stepper  # noqa: E402
 from tinkerflow.exporters.savedmodel import export_saved_model  # noqa: E402
 from tinkerflow.exporters.tfjs import TFJSExporter  # noqa: E402
 from tinkerflow.exporters.tflite import TFLiteExporter  # noqa: E402
@@ -79,6 +79,7 @@ MODELS = {"dense_softmax": dense_softmax, "dense_tanh": dense_tanh, "conv_classi
 
 
 def convert_and_run(exporter, model, x, tmp_path):
+    """``x``: one input array, or a list of arrays in the model's input order."""
     saved = tmp_path / "saved"
     inputs, outputs = export_saved_model(model, saved)
     context = ExportContext(model, None, saved, inputs, outputs, tmp_path)
@@ -87,7 +88,7 @@ def convert_and_run(exporter, model, x, tmp_path):
     result = exporter.convert(context, "float32", bundle)
     loaded = exporter.load(bundle, result)
     try:
-        return outputs, loaded.predict_named({inputs[0]: x})
+        return outputs, loaded.predict_named(dict(zip(inputs, x if isinstance(x, list) else [x])))
     finally:
         loaded.close()
 
@@ -142,6 +143,65 @@ def test_unrolled_twin_keeps_the_weights_and_outputs():
     twin = unrolled_twin(model)
     assert any(getattr(layer, "unroll", False) for layer in twin.layers)
     np.testing.assert_allclose(twin(tokens), model(tokens), atol=1e-6)
+
+
+def stacked_model(recurrent="LSTM", layers=2, mask_zero=False):
+    inputs = keras.Input((6,), dtype="int32", name="words")
+    x = keras.layers.Embedding(40, 5, mask_zero=mask_zero)(inputs)
+    for i in range(layers):
+        x = getattr(keras.layers, recurrent)(7, return_sequences=i < layers - 1)(x)
+    x = keras.layers.Dropout(0.3)(x)
+    return keras.Model(inputs, keras.layers.Dense(40, activation="softmax", name="next_word")(x))
+
+
+def read_window(stepper, windows):
+    window, width = state_width(stepper)
+    state = np.zeros((len(windows), window, width), "float32")
+    for t in range(windows.shape[1]):
+        probabilities, state = (np.asarray(v) for v in stepper([windows[:, t:t + 1], state]))
+    return probabilities
+
+
+@pytest.mark.parametrize("recurrent, layers", [("LSTM", 1), ("LSTM", 2), ("GRU", 2), ("SimpleRNN", 1)])
+def test_window_stepper_predicts_exactly_like_the_window_model(recurrent, layers):
+    model = stacked_model(recurrent, layers)
+    stepper = window_stepper(model)
+    assert [t.name for t in stepper.inputs] == ["token", "state"]
+    rng = np.random.default_rng(4)
+    windows = rng.integers(0, 40, size=(9, 6)).astype("int32")
+    np.testing.assert_allclose(read_window(stepper, windows), model(windows), atol=1e-6)
+
+    stream = rng.integers(0, 40, size=20).astype("int32")
+    window, width = state_width(stepper)
+    state = np.zeros((1, window, width), "float32")
+    for t, token in enumerate(stream):
+        probabilities, state = (np.asarray(v) for v in stepper([np.array([[token]], "int32"), state]))
+        if t >= window - 1:
+            np.testing.assert_allclose(probabilities, model(stream[None, t - window + 1:t + 1]), atol=1e-6,
+                                       err_msg=f"one step per token after {t + 1} tokens")
+
+
+@pytest.mark.parametrize("exporter_cls", [TFLiteExporter, TFJSExporter], ids=["tflite", "tfjs"])
+def test_window_stepper_runs_in_litert_and_tfjs(exporter_cls, tmp_path):
+    stepper = window_stepper(stacked_model())
+    rng = np.random.default_rng(5)
+    inputs = [rng.integers(0, 40, size=(3, 1)).astype("int32"),
+              rng.normal(size=(3, *state_width(stepper))).astype("float32")]
+    expected = [keras.ops.convert_to_numpy(v) for v in stepper(inputs)]
+    outputs, got = convert_and_run(exporter_cls(), stepper, inputs, tmp_path)
+    assert outputs == ["next_word", "next_state"]
+    for name, want in zip(outputs, expected):
+        np.testing.assert_allclose(got[name].reshape(want.shape), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("model, message", [
+    (lambda: stacked_model(mask_zero=True), "masks padding"),
+    (lambda: stacked_model(layers=0), "at least one LSTM"),
+    (lambda: keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(4, return_sequences=True)]), "return_sequences"),
+])
+def test_window_stepper_refuses_models_it_cannot_step(model, message):
+    with pytest.raises(ValueError, match=message):
+        window_stepper(model())
 
 
 def test_while_loop_lstm_is_refused_by_tflite_builtins(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from conftest import only_run_dir, read_run, run_cli
 from tinkerflow.core import DataError
 from tinkerflow.plugins.lyrics.experiment import load_glove
-from tinkerflow.plugins.lyrics.generate import distinct_2, generate, prompt_ids
+from tinkerflow.plugins.lyrics.generate import Stepper, distinct_2, generate, prompt_ids
 from tinkerflow.plugins.lyrics.tokens import NEWLINE, Vocabulary
 
 VOCAB = Vocabulary(["<pad>", "<unk>", NEWLINE, "i", "want", "to", "be", "free"])
@@ -96,9 +96,21 @@ def test_train_on_a_text_folder_with_glove_and_sample(tmp_path):
     assert exported.returncode == 0, exported.stderr[-3000:]
     for fmt in ("tflite", "tfjs"):
         record = json.loads((run_dir / "export.json").read_text())["formats"][fmt]["variants"]["float32"]
-        assert record["status"] == "passed" and record["parity"]["max_abs_diff"] < 1e-4, "the unrolled LSTM twin"
+        assert record["status"] == "passed" and record["parity"]["max_abs_diff"] < 1e-4, "the stepper converts"
         manifest = json.loads((run_dir / "export" / fmt / "float32" / "manifest.json").read_text())
         assert manifest["vocabulary"] == vocab and manifest["preprocessing"]["window"] == 5
+        assert manifest["stepping"]["state_shape"] == [5, 16] and [i["name"] for i in manifest["inputs"]] == ["token", "state"]
+        assert record["metric"]["exported"] == pytest.approx(record["metric"]["keras"], abs=1e-6)
+
+    from tinkerflow.core.plugins import make_plugin_manager
+    from tinkerflow.core.runner import open_run
+    from tinkerflow.exporters.runtime import load
+
+    run, experiment = open_run(run_dir, make_plugin_manager())
+    keras_words = generate(experiment.predictor(run.load_model()), experiment.vocab, "hello world", 20, 5, 0.0)
+    stepper = Stepper(load(run_dir / "export" / "tflite" / "float32").predict_named, experiment.state_shape)
+    assert generate(stepper, experiment.vocab, "hello world", 20, 5, 0.0) == keras_words
+    assert stepper.steps == 5 + 19, "the window is read once, then one step per word"
 
 
 @pytest.mark.parametrize("overrides, expected", [

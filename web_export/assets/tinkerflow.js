@@ -44,11 +44,16 @@ async function main() {
   variantSelect.addEventListener("change", () => reloadWith("variant", variantSelect.value));
 
   if (tf.wasm) tf.wasm.setWasmPaths(new URL("../../assets/wasm/", location.href).href);
+  const base = `tfjs/${variant}/`;
+  const manifest = await (await fetch(`${base}manifest.json`)).json();
   const backendSelect = document.getElementById("backend");
   const backend = params.get("backend");
-  if (backend && [...backendSelect.options].some((o) => o.value === backend)) {
+  const known = (name) => [...backendSelect.options].some((o) => o.value === name);
+  if (backend && known(backend)) {
     backendSelect.value = backend;
     await tf.setBackend(backend);
+  } else if (manifest.backend && known(manifest.backend)) {
+    await tf.setBackend(manifest.backend);  // "auto": the backend the experiment found fastest
   }
   backendSelect.addEventListener("change", () => reloadWith("backend", backendSelect.value));
   await tf.ready();
@@ -56,8 +61,6 @@ async function main() {
   document.body.dataset.backend = tf.getBackend();
   document.body.dataset.variant = variant;
 
-  const base = `tfjs/${variant}/`;
-  const manifest = await (await fetch(`${base}manifest.json`)).json();
   const model = await tf.loadGraphModel(`${base}model.json`);
   const outputs = manifest.outputs.map((o) => [o.name, o.node]);
   const intermediate = manifest.intermediate || {};

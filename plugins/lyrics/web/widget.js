@@ -1,10 +1,12 @@
 // The lyrics widget: writes word by word from a seed text, as tinkerflow's Python generator
-// does (same tokens, same window, greedy at temperature 0). All text goes in as textContent.
+// does (same tokens, same window, greedy at temperature 0). The model is the exported stepper
+// (manifest.stepping): one call per word, carrying a state. All text goes in as textContent.
 export async function mount(root, ctx) {
   const $ = (id) => root.querySelector(`#${id}`);
   const vocab = ctx.manifest.vocabulary;
   const pre = ctx.manifest.preprocessing;
   const gen = ctx.manifest.generation || {};
+  const [span, width] = ctx.manifest.stepping.state_shape;
   const index = new Map(vocab.map((token, i) => [token, i]));
   const banned = new Set(gen.never || [pre.pad_id, pre.unknown_id]);
   const prompt = $("lyrics-prompt");
@@ -65,16 +67,24 @@ export async function mount(root, ctx) {
     root.dataset.done = "false";
     const count = Math.max(1, Math.min(500, Number(words.value) || 1));
     const temp = Number(temperature.value);
-    let context = [...new Array(pre.window).fill(pre.pad_id), ...ids].slice(-pre.window);
+    const context = [...new Array(span).fill(pre.pad_id), ...ids].slice(-span);
     const written = [];
     const started = performance.now();
+    let state = new Float32Array(span * width);
+    let probs;
+    async function read(token) {
+      const result = await ctx.predict({ token: { data: [token], shape: [1, 1] },
+                                         state: { data: state, shape: [1, span, width] } });
+      probs = result.next_word.data;
+      state = result.next_state.data;
+    }
     try {
+      for (const token of context) await read(token);
       for (let n = 0; n < count; n++) {
-        const result = await ctx.predict({ words: { data: context, shape: [1, pre.window] } });
-        const next = choose(result.next_word.data, temp);
+        const next = choose(probs, temp);
         written.push(vocab[next]);
-        context = [...context.slice(1), next];
         show([...known, pre.newline_token, ...written]);
+        if (n + 1 < count) await read(next);
       }
     } finally {
       running = false;
