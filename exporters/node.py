@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -65,17 +66,19 @@ def install_tfjs(target: Path | None = None) -> Path:
 
 
 def _request(inputs: dict[str, np.ndarray], outputs: dict[str, str], repeat: int) -> dict:
-    return {
-        "inputs": {name: {"shape": list(np.shape(a)), "dtype": _tfjs_dtype(a), "data": np.asarray(a).ravel().tolist()}
-                   for name, a in inputs.items()},
-        "outputs": outputs,
-        "repeat": repeat,
-    }
+    request = {"inputs": {}, "outputs": outputs, "repeat": repeat}
+    for name, value in inputs.items():
+        dtype = _tfjs_dtype(value)
+        array = np.ascontiguousarray(value, dtype="uint8" if dtype == "bool" else dtype)
+        request["inputs"][name] = {"shape": list(array.shape), "dtype": dtype,
+                                   "base64": base64.b64encode(array.astype(array.dtype.newbyteorder("<")).tobytes()).decode()}
+    return request
 
 
 def _decode(reply: dict) -> dict:
-    reply["outputs"] = {name: np.asarray(o["data"], dtype="float32").reshape(o["shape"])
-                        for name, o in reply["outputs"].items()}
+    """Outputs arrive as little-endian bytes in base64 (exact, and far faster than JSON numbers)."""
+    reply["outputs"] = {name: np.frombuffer(base64.b64decode(o["base64"]), dtype=np.dtype(o["dtype"]).newbyteorder("<"))
+                        .astype(o["dtype"]).reshape(o["shape"]) for name, o in reply["outputs"].items()}
     return reply
 
 

@@ -125,3 +125,44 @@ def state_width(stepper: Any) -> tuple[int, int]:
     """``(W, S)``: the window and the per-window state size of a stepper's ``state`` input."""
     _, window, width = stepper.inputs[1].shape
     return int(window), int(width)
+
+
+def read_windows(step: Any, windows: Any, state_shape: tuple[int, int], chunk: int = 32) -> Any:
+    """The stepper's prediction for every row of ``windows`` (``(n, W)`` token ids), as the
+    window model would give: ``step([tokens (b, 1), state (b, W, S)]) -> (outputs, next_state)``.
+
+    Rows that continue the one before (``windows[i + 1, :-1] == windows[i, 1:]``, as the
+    windows of one text are) cost one step each instead of ``W``: the rows are cut into
+    chunks of at most ``chunk`` such windows, each chunk read as one token stream, all
+    chunks side by side in one batch.
+    """
+    import numpy as np
+
+    windows = np.asarray(windows, dtype="int32")
+    n, window = windows.shape
+    follows = np.concatenate([[False], np.all(windows[1:, :-1] == windows[:-1, 1:], axis=1)])
+    starts: list[int] = []
+    for i in range(n):
+        if not follows[i] or i - starts[-1] >= chunk:
+            starts.append(i)
+    bounds = list(zip(starts, starts[1:] + [n]))
+    longest = max(end - begin for begin, end in bounds)
+    streams = np.zeros((len(bounds), window + longest - 1), "int32")
+    for row, (begin, end) in enumerate(bounds):
+        streams[row, :window] = windows[begin]
+        streams[row, window:window + end - begin - 1] = windows[begin + 1:end, -1]
+    state = np.zeros((len(bounds), *state_shape), "float32")
+    results = None
+    for t in range(streams.shape[1]):
+        outputs, state = step([streams[:, t:t + 1], state])
+        state = np.asarray(state)
+        if t < window - 1:
+            continue
+        outputs = np.asarray(outputs)
+        if results is None:
+            results = np.zeros((n, *outputs.shape[1:]), outputs.dtype)
+        k = t - (window - 1)
+        for row, (begin, end) in enumerate(bounds):
+            if begin + k < end:
+                results[begin + k] = outputs[row]
+    return results

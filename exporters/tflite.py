@@ -60,6 +60,7 @@ class TFLiteExporter(Exporter):
 
 def _representative(context: ExportContext):
     names = context.input_names
+    dtypes = [str(t.dtype) for t in context.model.inputs]
 
     def batches():
         for batch in context.experiment.representative_data():
@@ -67,7 +68,7 @@ def _representative(context: ExportContext):
             if isinstance(batch, dict):
                 arrays = [batch[n] for n in names]
             for i in range(len(arrays[0])):
-                yield {name: np.asarray(a[i : i + 1], dtype="float32") for name, a in zip(names, arrays)}
+                yield {name: np.asarray(a[i : i + 1], dtype=dtype) for name, a, dtype in zip(names, arrays, dtypes)}
 
     return batches
 

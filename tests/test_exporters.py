@@ -16,7 +16,7 @@ from tinkerflow.core.tf_quiet import import_keras
 keras = import_keras()
 
 from tinkerflow.exporters.base import ExportContext  # noqa: E402
-from tinkerflow.exporters.recurrent import state_width, unrolled_twin, window_stepper  # noqa: E402
+from tinkerflow.exporters.recurrent import read_windows, state_width, unrolled_twin, window_stepper  # noqa: E402
 from tinkerflow.exporters.savedmodel import export_saved_model  # noqa: E402
 from tinkerflow.exporters.tfjs import TFJSExporter  # noqa: E402
 from tinkerflow.exporters.tflite import TFLiteExporter  # noqa: E402
@@ -179,6 +179,25 @@ def test_window_stepper_predicts_exactly_like_the_window_model(recurrent, layers
         if t >= window - 1:
             np.testing.assert_allclose(probabilities, model(stream[None, t - window + 1:t + 1]), atol=1e-6,
                                        err_msg=f"one step per token after {t + 1} tokens")
+
+
+def test_read_windows_streams_overlapping_windows():
+    model = stacked_model()
+    stepper = window_stepper(model)
+    rng = np.random.default_rng(6)
+    texts = [rng.integers(0, 40, size=n).astype("int32") for n in (30, 7, 12)]
+    windows = np.concatenate([np.lib.stride_tricks.sliding_window_view(t, 6) for t in texts]
+                             + [rng.integers(0, 40, size=(3, 6)).astype("int32")])
+    calls = []
+
+    def step(inputs):
+        calls.append(len(inputs[0]))
+        return stepper(inputs)
+
+    got = read_windows(step, windows, state_width(stepper), chunk=10)
+    np.testing.assert_allclose(got, model(windows), atol=1e-6)
+    assert len(calls) == 6 + 10 - 1, "chunks of at most 10 windows are read side by side"
+    assert calls[0] == 3 + 1 + 1 + 3, "25 windows in 3 chunks, 2 and 7 in one each, 3 lone ones"
 
 
 @pytest.mark.parametrize("exporter_cls", [TFLiteExporter, TFJSExporter], ids=["tflite", "tfjs"])

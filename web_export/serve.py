@@ -14,15 +14,24 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
                       ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json",
                       ".wasm": "application/wasm", ".bin": "application/octet-stream"}
 
+    quiet = False
+
     def log_message(self, format, *args):  # quieter than the default: one short line per request
-        print(f"{self.address_string()} {format % args}")
+        if not self.quiet:
+            print(f"{self.address_string()} {format % args}")
 
 
-def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000) -> http.server.ThreadingHTTPServer:
+class _QuietHandler(_Handler):
+    quiet = True
+
+
+def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,
+                quiet: bool = False) -> http.server.ThreadingHTTPServer:
+    """A threading HTTP server for the built site in ``folder``; ``quiet`` logs no requests."""
     folder = Path(folder)
     if not (folder / "index.html").is_file():
         raise TinkerflowError(f"'{folder}' has no index.html; expected a site built with 'tinkerflow web'")
-    handler = functools.partial(_Handler, directory=str(folder))
+    handler = functools.partial(_QuietHandler if quiet else _Handler, directory=str(folder))
     try:
         return http.server.ThreadingHTTPServer((host, port), handler)
     except OSError as exc:

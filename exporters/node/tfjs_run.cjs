@@ -1,12 +1,13 @@
 // Runs a TensorFlow.js graph model bundle in Node with the pinned @tensorflow/tfjs (CPU backend).
+// Tensor data travels as little-endian bytes in base64 (float32, int32, or bool as one byte each).
 //
 //   node tfjs_run.cjs <node_modules> <bundle_dir> <request.json>   one request from a file
 //   node tfjs_run.cjs <node_modules> <bundle_dir> --serve          one request per stdin line,
 //                                                                   one reply per stdout line
 //
-// request: {"inputs": {name: {"shape": [...], "dtype": "float32", "data": [...]}},
+// request: {"inputs": {name: {"shape": [...], "dtype": "float32", "base64": "..."}},
 //           "outputs": {name: node_name}, "repeat": 0}
-// prints:  {"outputs": {name: {"shape": [...], "data": [...]}}, "backend": "cpu",
+// prints:  {"outputs": {name: {"shape": [...], "dtype": "float32", "base64": "..."}}, "backend": "cpu",
 //           "timings_ms": [...] (when repeat > 0: one forward pass of the whole batch each)}
 "use strict";
 const fs = require("fs");
@@ -59,10 +60,17 @@ async function main() {
   process.stdout.write(JSON.stringify(reply));
 }
 
+function fromBase64(text, dtype) {
+  const bytes = new Uint8Array(Buffer.from(text, "base64"));  // a copy: aligned for the typed views
+  if (dtype === "int32") return new Int32Array(bytes.buffer);
+  if (dtype === "bool") return bytes;
+  return new Float32Array(bytes.buffer);
+}
+
 async function answer(tf, model, request) {
   const feeds = {};
   for (const [name, spec] of Object.entries(request.inputs)) {
-    feeds[name] = tf.tensor(spec.data, spec.shape, spec.dtype || "float32");
+    feeds[name] = tf.tensor(fromBase64(spec.base64, spec.dtype), spec.shape, spec.dtype);
   }
   const names = Object.keys(request.outputs);
   const nodes = names.map((n) => request.outputs[n]);
@@ -73,7 +81,9 @@ async function answer(tf, model, request) {
   const tensors = run();
   const outputs = {};
   for (let i = 0; i < names.length; i++) {
-    outputs[names[i]] = { shape: tensors[i].shape, data: Array.from(await tensors[i].data()) };
+    const data = await tensors[i].data();
+    outputs[names[i]] = { shape: tensors[i].shape, dtype: tensors[i].dtype === "bool" ? "uint8" : tensors[i].dtype,
+                          base64: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") };
   }
   tf.dispose(tensors);
   const timings = [];

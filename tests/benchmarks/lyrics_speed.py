@@ -5,8 +5,8 @@
 The run needs a tflite float32 export, and for ``--browser`` a tfjs float32 one
 (``tinkerflow export RUN --quantize float32``). Prints training tokens per second (from
 run.json), then the median time per generated word (greedy, same prompt) through compiled
-Keras (the window model) and through LiteRT (the exported stepper), and checks that both
-wrote the same words. ``--browser`` builds the run's page and times 100 words in Chromium on
+Keras (the window model), through LiteRT running the unrolled window model (converted here,
+the baseline) and running the exported stepper, and checks that all wrote the same words. ``--browser`` builds the run's page and times 100 words in Chromium on
 each tfjs backend (the page's own clock), checking the words too.
 """
 
@@ -40,6 +40,22 @@ def timed_generation(predict, vocab, window: int, words: int) -> tuple[list[str]
     return text, statistics.median(times[1:])  # the first call also reads the prompt
 
 
+def unrolled_window_model(model, folder: Path):
+    """The window model unrolled and converted to TFLite float32: the baseline the stepper replaced."""
+    from tinkerflow.exporters.base import ExportContext
+    from tinkerflow.exporters.recurrent import unrolled_twin
+    from tinkerflow.exporters.runtime import load
+    from tinkerflow.exporters.savedmodel import export_saved_model
+    from tinkerflow.exporters.tflite import TFLiteExporter
+
+    twin = unrolled_twin(model)
+    inputs, outputs = export_saved_model(twin, folder / "saved")
+    (folder / "tflite").mkdir()
+    TFLiteExporter().convert(ExportContext(twin, None, folder / "saved", inputs, outputs, folder), "float32",
+                             folder / "tflite")
+    return load(folder / "tflite" / "model.tflite")
+
+
 def browser_generation(run_dir: Path, words: int = 100) -> dict[str, tuple[list[str], float]]:
     """{backend: (words, ms per word)} from the run's page in Chromium."""
     from playwright.sync_api import expect, sync_playwright
@@ -51,7 +67,7 @@ def browser_generation(run_dir: Path, words: int = 100) -> dict[str, tuple[list[
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         report = build_site([run_dir], Path(tmp), make_plugin_manager())
-        httpd = make_server(Path(tmp), "127.0.0.1", 0)
+        httpd = make_server(Path(tmp), "127.0.0.1", 0, quiet=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{httpd.server_address[1]}/models/{report.pages[0]['slug']}/index.html"
         executable = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -102,15 +118,21 @@ def main() -> None:
     print(f"lyrics run {run.path}: {len(vocab):,}-word vocabulary, window {window}")
     print(f"training: {tokens:,} windows per epoch in {per_epoch:.1f} s = {tokens / per_epoch:,.0f} tokens/s")
 
-    keras_words, keras_s = timed_generation(experiment.predictor(run.load_model(experiment.custom_objects())),
-                                            vocab, window, args.words)
+    model = run.load_model(experiment.custom_objects())
+    keras_words, keras_s = timed_generation(experiment.predictor(model), vocab, window, args.words)
     lite = load(run.path / "export" / "tflite" / "float32")
     lite_words, lite_s = timed_generation(Stepper(lite.predict_named, experiment.state_shape), vocab, window,
                                           args.words)
-    print(f"generation, median per word over {args.words} greedy words:")
-    print(f"  Keras (compiled window model): {keras_s * 1000:8.3f} ms")
-    print(f"  LiteRT float32 stepper:        {lite_s * 1000:8.3f} ms   ({keras_s / lite_s:.1f}x faster)")
-    print(f"  same words: {sum(a == b for a, b in zip(keras_words, lite_words))}/{args.words}")
+    with tempfile.TemporaryDirectory() as tmp:
+        unrolled_words, unrolled_s = timed_generation(unrolled_window_model(model, Path(tmp)).predict, vocab, window,
+                                                      args.words)
+    print(f"generation, median per word over {args.words} greedy words (same words as Keras):")
+    print(f"  Keras (compiled window model):         {keras_s * 1000:8.3f} ms")
+    print(f"  LiteRT float32, unrolled window model: {unrolled_s * 1000:8.3f} ms   "
+          f"({sum(a == b for a, b in zip(keras_words, unrolled_words))}/{args.words})")
+    print(f"  LiteRT float32, exported stepper:      {lite_s * 1000:8.3f} ms   "
+          f"({sum(a == b for a, b in zip(keras_words, lite_words))}/{args.words}; "
+          f"{unrolled_s / lite_s:.1f}x faster than the window model)")
     if args.browser:
         print("browser (Chromium, tfjs float32 stepper), 100 greedy words, per word incl. reading the prompt:")
         for backend, (written, ms) in browser_generation(run.path).items():
