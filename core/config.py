@@ -17,6 +17,7 @@ Use :func:`knob` to declare such a field.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,7 @@ class RootConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     data: Any = None
+    model: Any = None
     debug: Any = None
 
 
@@ -118,6 +120,7 @@ class TypedConfig:
     export: ExportConfig
     raw: dict
     data: Any = None
+    model: Any = None
 
 
 def register_schemas(experiments: dict[str, type]) -> None:
@@ -134,6 +137,8 @@ def register_schemas(experiments: dict[str, type]) -> None:
         store.store(group="schema/experiment", name=name, node=cls.Config)
         if getattr(cls, "Data", None) is not None:
             store.store(group="schema/data", name=name, node=cls.Data)
+        for model_name, model_cls in getattr(cls, "Models", {}).items():
+            store.store(group="model", name=model_name, node=model_cls)
         if name not in yaml_names:
             store.store(group="experiment", name=name, node=cls.Config)
 
@@ -182,6 +187,10 @@ def describe_config_error(exc: BaseException) -> str:
         if f"Could not find '{group}/{option}'" in text:
             return (f"{group}={option} is not installed; expected the optional dependencies: "
                     f"pip install 'tinkerflow[{extra}]' (or make test, which installs them)")
+    missing = re.search(r"Could not find '([\w/]+)/([^']+)' Available options in '[^']+': (.*)$", text)
+    if missing and not missing.group(1).startswith("hydra"):
+        group, option, options = missing.groups()
+        return f"{group}={option} is not an option; expected one of: {', '.join(options.split())}"
     if "Could not override" in text and "To append" in text:
         key = text.split("'")[1]
         return f"unknown config key '{key}'; check the spelling (see --cfg job for the valid keys)"
@@ -209,7 +218,23 @@ def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> Typ
                           "expected no data.* overrides")
     else:
         data = None
-    return TypedConfig(experiment_name, seed, experiment, trainer, paths, export, raw, data)
+    return TypedConfig(experiment_name, seed, experiment, trainer, paths, export, raw, data,
+                       _model_config(raw.get("model"), experiment_name, getattr(experiment_cls, "Models", {})))
+
+
+def _model_config(values: Any, experiment_name: str, models: dict[str, type]) -> Any:
+    """The ``model`` node as the chosen architecture's dataclass (its ``name`` field says which)."""
+    if not models:
+        if values:
+            raise ConfigError(f"config key 'model': the {experiment_name} experiment has no model choices; "
+                              "expected no model=... or model.* overrides")
+        return None
+    values = dict(values or {})
+    name = values.get("name") or next(iter(models))
+    if name not in models:
+        raise ConfigError(f"model={name} is not a {experiment_name} model; expected one of: {', '.join(models)}")
+    values["name"] = name
+    return build_dataclass(models[name], values, "model")
 
 
 def _field_of(cls: type, name: str) -> dataclasses.Field:

@@ -66,6 +66,10 @@ class Experiment:
     ``Data``
         optionally, a dataclass for the root ``data`` node: where the data comes from
         (``data.source=... data.path=...``); the instance is :attr:`data`.
+    ``Models``
+        optionally, ``{name: dataclass}``: architectures to choose from with ``model=NAME``
+        (the root ``model`` node, ``model.KEY=...``); each dataclass has a ``name`` field
+        holding its key. The first is the default; the instance is :attr:`architecture`.
     ``SampleOptions``
         a dataclass of options for :meth:`sample`, exposed as ``tinkerflow sample`` flags.
     ``smoke_overrides``
@@ -85,6 +89,7 @@ class Experiment:
     name: ClassVar[str]
     Config: ClassVar[type[ExperimentConfig]] = ExperimentConfig
     Data: ClassVar[type | None] = None
+    Models: ClassVar[dict[str, type]] = {}
     SampleOptions: ClassVar[type] = SampleOptions
     smoke_overrides: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
@@ -97,8 +102,11 @@ class Experiment:
     objective_higher_is_better: ClassVar[bool] = False
 
     def __init__(self, config: ExperimentConfig, trainer: TrainerConfig, seed: int = 0,
-                 run: "Run | None" = None, data: Any = None):
+                 run: "Run | None" = None, data: Any = None, architecture: Any = None):
         self.data = data if data is not None or self.Data is None else self.Data()
+        if architecture is None and self.Models:
+            architecture = next(iter(self.Models.values()))()
+        self.architecture = architecture
         self.config = config
         self.trainer = trainer
         self.seed = seed

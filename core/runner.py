@@ -260,7 +260,7 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         run.update_info(backend=import_keras().backend.backend(),
                         threads={"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
-        experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data)
+        experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data, architecture=typed.model)
 
         stage = "load_data"
         t = time.perf_counter()
@@ -376,4 +376,4 @@ def open_run(run_path: Path | str, registry: Registry):
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
     typed = to_typed(load_run_config(run.path), run.experiment_name, experiment_cls)
     run.config = typed
-    return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data)
+    return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data, architecture=typed.model)

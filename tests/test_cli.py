@@ -90,7 +90,7 @@ BAD_TRAIN = [
     (["experiment.max_sum=1"], "experiment.max_sum=1 is out of range: expected >= 2"),
     (["trainer.epochs=-1"], "trainer.epochs=-1 is out of range: expected >= 1"),
     (["-m", "experiment.hidden=1,0"], "experiment.hidden=0 is out of range: expected >= 1"),
-    (["trainer=nope"], "Could not find 'trainer/nope' Available options in 'trainer': default"),
+    (["trainer=nope"], "trainer=nope is not an option; expected one of: default"),
     (["hydra/launcher=nope"], "Could not find 'hydra/launcher/nope'"),
     (["experiment"], "Error parsing override 'experiment'"),
     (["paths.runs=/proc/tinkerflow"], "cannot create run directories under '/proc/tinkerflow/addition'"),

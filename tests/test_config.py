@@ -60,7 +60,7 @@ BAD = [
     (["experiment.hiden=4"], "unknown config key 'experiment.hiden': AdditionConfig has no such field"),
     (["+experiment.hiden=4"], "unknown config key 'experiment.hiden'; expected one of: activation, hidden"),
     (["trainer.epoch=4"], "unknown config key 'trainer.epoch'"),
-    (["experiment=nope"], "Could not find 'experiment/nope'"),
+    (["experiment=nope"], "experiment=nope is not an option; expected one of: "),
     (["seed=-1"], "seed=-1 is out of range: expected >= 0"),
 ]
 
