@@ -381,3 +381,82 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
     record = json.loads(perf.read_text()) if perf.is_file() else {}
     record[f"lyrics_ms_per_word_{backend}"] = ms_per_word
     perf.write_text(json.dumps(record, indent=2))
+
+
+# -- the classifier page ----------------------------------------------------------------------------
+
+DOG, OTHER = "<i>dog", "not & dog"   # class folder names a page must show as text
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory):
+    from test_classifier import photo
+
+    from tinkerflow.exporters.pipeline import export_run
+
+    root = tmp_path_factory.mktemp("classifier")
+    for name, kind, offset in ((DOG, "mila", 0), (OTHER, "other", 1000)):
+        (root / "photos" / name).mkdir(parents=True)
+        for i in range(20):
+            photo(kind, offset + i).save(root / "photos" / name / f"{i}.jpg", quality=92)
+    run_dir = train_in_process(root / "runs", "experiment=classifier", f"data.path={root / 'photos'}",
+                               "experiment.image_size=32", "model.filters=[8,8,16]", "model.dense=16",
+                               "trainer.epochs=25", "trainer.batch_size=8", "trainer.learning_rate=0.003",
+                               "trainer.early_stopping.enabled=false", "trainer.checkpoint_seconds=0")
+    assert export_run(run_dir, make_plugin_manager(), ["tfjs"], ["float32"]).ok
+    return run_dir
+
+
+def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_run, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import expect
+    from test_classifier import photo
+
+    from tinkerflow.core.runner import open_run
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import make_server
+
+    turned = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 8                                        # stored sideways: viewers turn it upright
+    blend = Image.blend(photo("mila", 777, size=(160, 100)), photo("other", 778, size=(160, 100)), 0.45)
+    blend.save(turned, quality=92, exif=exif)              # half one class, half the other: no saturated 0 or 1
+    out = tmp_path / "site"
+    report = build_site([classifier_run], out, make_plugin_manager())
+    httpd = make_server(out, "127.0.0.1", 0, quiet=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    try:
+        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html")
+        widget = page.locator("#widget")
+        page.set_input_files("#classifier-file", str(turned))
+        expect(widget).to_have_attribute("data-done", "true", timeout=60_000)
+        label = widget.get_attribute("data-label")
+        browser_p = np.array(json.loads(widget.get_attribute("data-probabilities")))
+        rgba = page.evaluate("() => { const c = document.querySelector('#classifier-canvas');"
+                             " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }")
+        browser_x = np.array(rgba, "float32").reshape(1, 32, 32, 4)[..., :3]
+        assert page.locator("#classifier-label").text_content() == label
+        assert page.locator("#classifier-bars li").count() == 2 and page.locator("#widget i").count() == 0
+        assert DOG in page.locator("#classifier-bars").text_content(), "labels are shown as text"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "classifier-phone.png"), full_page=True)
+        (tmp_path / "notes.jpg").write_text("not a photo")
+        page.set_input_files("#classifier-file", str(tmp_path / "notes.jpg"))
+        expect(page.locator("#classifier-message")).to_contain_text("could not be read as an image")
+        watched.close(base)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+    run, experiment = open_run(classifier_run, make_plugin_manager())
+    core = experiment.export_model(run.load_model(experiment.custom_objects()))
+    _, x, _ = experiment.prepare_files(turned)
+    python_p = import_keras().ops.convert_to_numpy(core(x))[0]
+    assert label == experiment.classes[int(python_p.argmax())]
+    difference = np.abs(browser_x - x)
+    assert difference.mean() < 4 and np.percentile(difference, 99) < 40, \
+        "the page prepares the photo as Python does: upright (EXIF), centre square, smooth resize"
+    keras_on_browser_pixels = import_keras().ops.convert_to_numpy(core(browser_x))[0]
+    np.testing.assert_allclose(browser_p, keras_on_browser_pixels, atol=1e-4)
