@@ -272,4 +272,5 @@ class Classifier(Experiment):
                               "background": "transparent pixels composited over white",
                               "crop": "centre square", "resize": "bilinear, antialiased",
                               "scale": "none: RGB 0..255 (the model scales)"},
+            "backend": "wasm",  # measured here: 7-11 ms a photo, against 100+ ms on webgl without a GPU
         }

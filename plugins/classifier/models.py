@@ -55,8 +55,13 @@ def build_core(architecture, size: int, classes: int):
     else:
         x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(inputs)  # MobileNetV2's [-1, 1]
         base = mobilenet_base(architecture, size)
-        base.trainable = False
-        x = base(x, training=False)
+        scratch = architecture.weights.lower() == "none"
+        base.trainable = scratch  # pre-trained features stay frozen, batch norms in inference mode too
+        if scratch:  # MobileNetV2's batch-norm momentum (0.999) needs thousands of steps to settle
+            for layer in base.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.momentum = 0.9
+        x = base(x) if scratch else base(x, training=False)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
         if architecture.head_units:
             x = keras.layers.Dense(architecture.head_units, activation="relu", name="dense")(x)
