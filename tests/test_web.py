@@ -18,7 +18,9 @@ from tinkerflow.core.tf_quiet import import_keras
 
 ARTIFACTS = REPO / "test-artifacts" / "web"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"]
+                  "--disable-sync", "--no-first-run", "--disable-quic",
+                  # a synthetic camera, allowed without asking: pages with a camera button can be driven
+                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 @pytest.fixture(scope="module")
@@ -442,6 +444,13 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
         assert DOG in page.locator("#classifier-bars").text_content(), "labels are shown as text"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "classifier-phone.png"), full_page=True)
+        page.click("#classifier-camera")                    # Chromium's synthetic camera
+        expect(page.locator("#classifier-snap")).to_be_visible(timeout=30_000)
+        page.wait_for_function("() => document.querySelector('#classifier-video').videoWidth > 0")
+        predictions = int(page.locator("body").get_attribute("data-predictions"))
+        page.click("#classifier-snap")
+        expect(page.locator("body")).to_have_attribute("data-predictions", str(predictions + 1), timeout=30_000)
+        assert sum(json.loads(widget.get_attribute("data-probabilities"))) == pytest.approx(1, abs=1e-4)
         (tmp_path / "notes.jpg").write_text("not a photo")
         page.set_input_files("#classifier-file", str(tmp_path / "notes.jpg"))
         expect(page.locator("#classifier-message")).to_contain_text("could not be read as an image")
