@@ -252,6 +252,12 @@ class Experiment:
         out = np.asarray(predict(x), dtype="float64")
         return float(np.mean((out - np.asarray(y, dtype="float64")) ** 2))
 
+    def export_check(self, reference: dict, exported: dict, quantized: bool) -> dict | None:
+        """The experiment's own check of an export on the golden inputs: ``reference`` and
+        ``exported`` map output names to Keras' and the runtime's arrays. Return a record for
+        ``export.json`` whose ``error`` key, when set, fails the variant; None checks nothing."""
+        return None
+
     def deploy_info(self) -> dict:
         """What a web page or a phone app needs to use the exported model beyond its tensors:
         ``preprocessing``, ``postprocessing``, ``labels``, ``vocabulary``, ``generation``

@@ -7,7 +7,8 @@ For every format and variant:
    bundle in its real runtime (LiteRT for TFLite, tfjs in Node for TensorFlow.js);
 3. the experiment's own metric is measured through the bundle on validation data;
 4. the gate: a float variant must match Keras within the exporter's tolerance; a quantized
-   one must keep the metric within ``experiment.export_metric_margin`` of Keras';
+   one must keep the metric within ``experiment.export_metric_margin`` of Keras'; and the
+   experiment's own ``export_check`` on the golden outputs (e.g. the same labels) must pass;
 5. a variant that passes gets its deploy ``manifest.json`` and is renamed into
    ``<run>/export/<format>/<variant>/``; one that fails is removed and the earlier good
    export of that variant, if any, stays untouched.
@@ -39,6 +40,7 @@ from .savedmodel import export_saved_model
 log = logging.getLogger("tinkerflow.export")
 EXPORT_FILE = "export.json"
 MANIFEST = "manifest.json"
+MAX_EXAMPLE_VALUES = 4096
 
 
 @dataclass
@@ -153,6 +155,10 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
                   "higher_is_better": experiment.export_metric_higher_is_better}
         record.update(parity=parity, metric=metric, quantized=result.quantized, **({"notes": result.notes} if result.notes else {}))
         gate_error = _gate(exporter, variant, result, parity, metric, experiment.export_metric_margin, record)
+        checked = experiment.export_check(keras_out, exported, result.quantized)
+        if checked is not None:
+            record["check"] = checked
+            gate_error = gate_error or checked.get("error")
         if gate_error:
             raise TinkerflowError(gate_error)
         files = _file_records(staging, result.files)
@@ -221,7 +227,10 @@ def build_manifest(run: Run, experiment, exporter, context: ExportContext, resul
         if deploy.get("intermediate_layers"):
             deploy["intermediate"] = layer_output_nodes(model_json, deploy["intermediate_layers"])
     main_file = "model.json" if exporter.name == "tfjs" else files[0]["path"]
-    examples = {name: np.asarray(v).tolist() for name, v in zip(context.input_names, _as_list(experiment.example_inputs()))}
+    # the first golden row of each input, for pages without a widget of their own; big ones (an
+    # image) are left out: they would make every page load a larger manifest than model
+    examples = {name: np.asarray(v)[:1].tolist() for name, v in zip(context.input_names, _as_list(experiment.example_inputs()))
+                if np.asarray(v)[:1].size <= MAX_EXAMPLE_VALUES}
     return {
         "tinkerflow_manifest": 1,
         "experiment": experiment.name,

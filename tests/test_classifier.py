@@ -211,6 +211,7 @@ def test_export_float_and_int8_with_labels(trained, tmp_path):
         manifest = json.loads((trained / "export" / fmt / variant / "manifest.json").read_text())
         assert manifest["labels"] == ["mila", "not_mila"] and manifest["preprocessing"]["size"] == 32
         assert [i["name"] for i in manifest["inputs"]] == ["image"]
+        assert record["check"]["labels_agree"] >= 0.97 and record["check"]["images"] == 10, "all validation images"
     int8 = formats["tflite"]["variants"]["int8"]
     assert int8["quantized"] and int8["metric"]["keras"] - int8["metric"]["exported"] <= 0.03
     float32 = formats["tflite"]["variants"]["float32"]["files"][0]["bytes"]

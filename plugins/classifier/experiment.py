@@ -247,7 +247,7 @@ class Classifier(Experiment):
     def example_inputs(self) -> np.ndarray:
         if not hasattr(self, "splits"):
             self.load_data()
-        return self.found.images[self.splits["validation"][:4]].astype("float32")
+        return self.found.images[self.splits["validation"][:32]].astype("float32")
 
     def representative_data(self):
         """Training images, for int8 calibration."""
@@ -256,6 +256,18 @@ class Classifier(Experiment):
         train = self.splits["train"]
         for start in range(0, min(len(train), 200), 20):
             yield self.found.images[train[start:start + 20]].astype("float32")
+
+    def export_check(self, reference: dict, exported: dict, quantized: bool) -> dict:
+        """The exported model must give Keras' label for every golden image (a quantized one
+        for all but ``export_metric_margin`` of them)."""
+        keras_labels = np.asarray(reference["probabilities"]).argmax(axis=1)
+        labels = np.asarray(exported["probabilities"]).reshape(len(keras_labels), -1).argmax(axis=1)
+        agreement = float(np.mean(labels == keras_labels))
+        record: dict = {"labels_agree": agreement, "images": int(len(labels))}
+        if agreement < (1.0 - self.export_metric_margin if quantized else 1.0):
+            record["error"] = (f"the exported model gives Keras' label for {agreement:.0%} of {len(labels)} golden "
+                               f"images; expected {'nearly ' if quantized else ''}all")
+        return record
 
     def export_metric(self, predict, data: Splits) -> float:
         x, y = data.validation
