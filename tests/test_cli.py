@@ -10,6 +10,9 @@ import pytest
 
 from conftest import one_unit_model, only_run_dir, read_run, run_cli, snapshot
 from tinkerflow.core import Experiment, ExperimentConfig, Splits, hookimpl
+from tinkerflow.core.plugins import make_plugin_manager
+
+EXPERIMENTS = ", ".join(sorted(make_plugin_manager().experiments))
 
 SMOKE = ["experiment.samples=200", "experiment.test_samples=50", "trainer.epochs=2", "trainer.checkpoint_seconds=0"]
 
@@ -83,7 +86,7 @@ def test_example_plugin_trains_through_the_cli(tmp_path):
 
 
 BAD_TRAIN = [
-    (["experiment=nope"], "unknown experiment 'nope'; expected one of: addition, lyrics, sine"),
+    (["experiment=nope"], f"unknown experiment 'nope'; expected one of: {EXPERIMENTS}"),
     (["experiment.foo=1"], "unknown config key 'experiment.foo'"),
     (["experiment.hidden=abc"], "config key 'experiment.hidden': Value 'abc' of type 'str' could not be converted to Integer"),
     (["experiment.hidden=0"], "experiment.hidden=0 is out of range: expected >= 1"),
