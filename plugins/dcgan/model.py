@@ -1,0 +1,164 @@
+"""DCGAN in Keras, as in the TensorFlow DCGAN tutorial, with depth and width as knobs.
+
+The generator maps a latent vector (and, when conditional, a condition vector) through a
+dense layer to 4x4 feature maps, then doubles the size with transposed convolutions until
+the image size; the discriminator halves it with strided convolutions. Images are in
+[-1, 1]. ``DCGAN.train_step`` updates both networks on every batch (TensorFlow backend).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tinkerflow.core import DataError, knob
+
+BASE = 4
+
+
+@dataclass
+class GanModel:
+    name: str = knob("dcgan", help="model=dcgan: the tutorial's DCGAN")
+    latent_dim: int = knob(64, min=1, help="size of the latent vector")
+    width: int = knob(64, min=4, help="filters of the discriminator's first convolution; the generator mirrors it")
+    conditional: bool = knob(False, help="condition both networks on the data set's classes or attributes")
+    label_smoothing: float = knob(0.1, min=0.0, max=0.5, help="real labels become 1 - this for the discriminator")
+    noise: float = knob(0.0, min=0.0, max=1.0, help="std of Gaussian noise added to the discriminator's inputs")
+    dropout: float = knob(0.3, min=0.0, max=0.9, help="dropout in the discriminator")
+    learning_rate: float = knob(2e-4, gt=0.0, help="Adam's learning rate, both networks (beta_1 0.5)")
+
+
+def depth_for(size: int) -> int:
+    """Upsampling steps from 4x4 to ``size``; refuses sizes that are not 4 * 2^k (k >= 1)."""
+    depth = 0
+    while BASE * 2 ** depth < size:
+        depth += 1
+    if BASE * 2 ** depth != size or depth < 1:
+        valid = ", ".join(str(BASE * 2 ** k) for k in range(1, 7))
+        raise DataError(f"experiment.image_size={size} cannot be produced by doubling 4x4 feature maps; "
+                        f"expected one of: {valid}")
+    return depth
+
+
+def build_generator(m: GanModel, size: int, conditions: int):
+    import keras
+
+    depth = depth_for(size)
+    latent = keras.Input((m.latent_dim,), name="latent")
+    inputs = [latent]
+    x = latent
+    if conditions:
+        condition = keras.Input((conditions,), name="condition")
+        inputs.append(condition)
+        x = keras.layers.Concatenate(name="latent_and_condition")([latent, condition])
+    filters = m.width * 2 ** (depth - 1)
+    x = keras.layers.Dense(BASE * BASE * filters, use_bias=False, name="project")(x)
+    x = keras.layers.BatchNormalization(name="project_bn")(x)
+    x = keras.layers.LeakyReLU(0.2, name="project_act")(x)
+    x = keras.layers.Reshape((BASE, BASE, filters), name="to_maps")(x)
+    for i in range(depth - 1):
+        filters //= 2
+        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False, name=f"up_{i + 1}")(x)
+        x = keras.layers.BatchNormalization(name=f"up_{i + 1}_bn")(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"up_{i + 1}_act")(x)
+    image = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh", name="image")(x)
+    return keras.Model(inputs, image, name="generator")
+
+
+def build_discriminator(m: GanModel, size: int, conditions: int):
+    import keras
+
+    depth = depth_for(size)
+    image = keras.Input((size, size, 3), name="image")
+    inputs = [image]
+    x = image
+    if conditions:
+        condition = keras.Input((conditions,), name="condition")
+        inputs.append(condition)
+        plane = keras.layers.Dense(size * size, name="condition_plane")(condition)
+        plane = keras.layers.Reshape((size, size, 1), name="condition_map")(plane)
+        x = keras.layers.Concatenate(name="image_and_condition")([x, plane])
+    filters = m.width
+    for i in range(depth):
+        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", name=f"down_{i + 1}")(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"down_{i + 1}_act")(x)
+        x = keras.layers.Dropout(m.dropout, name=f"down_{i + 1}_dropout")(x)
+        filters *= 2
+    x = keras.layers.Flatten(name="flatten")(x)
+    logit = keras.layers.Dense(1, name="real")(x)
+    return keras.Model(inputs, logit, name="discriminator")
+
+
+def gan_class():
+    """The DCGAN model class (defined on first use: it needs Keras imported)."""
+    global DCGAN
+    if "DCGAN" in globals():
+        return DCGAN
+    import keras
+    import tensorflow as tf
+
+    @keras.saving.register_keras_serializable(package="tinkerflow.dcgan")
+    class DCGAN(keras.Model):
+        """Generator and discriminator trained against each other by :meth:`train_step`."""
+
+        def __init__(self, generator, discriminator, latent_dim: int, label_smoothing: float = 0.0,
+                     noise: float = 0.0, seed: int = 0, **kwargs):
+            super().__init__(**kwargs)
+            self.generator = generator
+            self.discriminator = discriminator
+            self.latent_dim = latent_dim
+            self.label_smoothing = label_smoothing
+            self.noise = noise
+            self.seed = seed
+            self.seed_generator = keras.random.SeedGenerator(seed)
+            self.conditional = len(generator.inputs) > 1
+
+        def compile(self, learning_rate: float = 2e-4, **kwargs):
+            super().compile(**kwargs)
+            self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
+            self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
+            self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+        def call(self, inputs, training=False):
+            return self.generator(inputs, training=training)
+
+        def _noisy(self, images):
+            if not self.noise:
+                return images
+            return images + self.noise * keras.random.normal(tf.shape(images), seed=self.seed_generator)
+
+        def train_step(self, data):
+            real, condition = data if self.conditional else (data, None)
+            batch = tf.shape(real)[0]
+            z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+            g_in = [z, condition] if self.conditional else z
+            with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+                fake = self.generator(g_in, training=True)
+                d_real = self.discriminator([self._noisy(real), condition] if self.conditional else self._noisy(real),
+                                            training=True)
+                d_fake = self.discriminator([self._noisy(fake), condition] if self.conditional else self._noisy(fake),
+                                            training=True)
+                d_loss = (self.loss_fn(tf.fill(tf.shape(d_real), 1.0 - self.label_smoothing), d_real)
+                          + self.loss_fn(tf.zeros_like(d_fake), d_fake))
+                g_loss = self.loss_fn(tf.ones_like(d_fake), d_fake)
+            d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+            g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
+            self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+            return {"d_loss": d_loss, "g_loss": g_loss, "d_real": tf.reduce_mean(tf.sigmoid(d_real)),
+                    "d_fake": tf.reduce_mean(tf.sigmoid(d_fake))}
+
+        def get_config(self):
+            return {"generator": keras.saving.serialize_keras_object(self.generator),
+                    "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                    "latent_dim": self.latent_dim, "label_smoothing": self.label_smoothing, "noise": self.noise,
+                    "seed": self.seed, "name": self.name}
+
+        @classmethod
+        def from_config(cls, config):
+            config = dict(config)
+            config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+            config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+            return cls(**config)
+
+    globals()["DCGAN"] = DCGAN
+    return DCGAN
