@@ -221,7 +221,8 @@ def build_manifest(run: Run, experiment, exporter, context: ExportContext, resul
         model_json = Path(files[0]["abs"]).parent / "model.json"
         signature = json.loads(model_json.read_text()).get("signature", {})
         for entry in inputs:
-            entry["node"] = signature.get("inputs", {}).get(entry["name"], {}).get("name", entry["name"])
+            spec = signature.get("inputs", {})
+            entry["node"] = (spec.get(entry["name"]) or spec.get(f"{entry['name']}:0") or {}).get("name", entry["name"])
         for entry in outputs:
             entry["node"] = signature.get("outputs", {}).get(entry["name"], {}).get("name")
         if deploy.get("intermediate_layers"):

@@ -166,7 +166,10 @@ class TFJSModel:
         except (OSError, ValueError) as exc:
             raise TinkerflowError(f"{self.folder}: no readable model.json ({exc}); expected a tfjs graph model bundle") from exc
         signature = model_json.get("signature") or {}
-        self.input_names = list(signature.get("inputs", {}))
+        # the converter keys some signatures by tensor name ("latent:0"): keep the plain name
+        self.input_nodes = {key.split(":")[0]: spec.get("name", key).split(":")[0]
+                            for key, spec in signature.get("inputs", {}).items()}
+        self.input_names = list(self.input_nodes)
         self.output_nodes = {name: spec["name"].split(":")[0] for name, spec in signature.get("outputs", {}).items()}
         self.output_names = list(self.output_nodes)
         self.runtime = "tfjs-node-cpu"
@@ -179,7 +182,7 @@ class TFJSModel:
 
         if self._worker is None:
             self._worker = TFJSWorker(self.folder)
-        feeds = {name: np.asarray(inputs[name]) for name in self.input_names}
+        feeds = {self.input_nodes[name]: np.asarray(inputs[name]) for name in self.input_names}
         return self._worker.run(feeds, self.output_nodes, repeat=repeat)
 
     def predict_named(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

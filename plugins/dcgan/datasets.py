@@ -172,7 +172,7 @@ def digits(d: DigitsData, size: int) -> ImageData:
 
     with gzip.open(mnist_file(), "rt") as handle:
         table = np.loadtxt(handle, delimiter=",", dtype="float32")
-    labels, pixels = table[:, 0].astype(int), table[:, 1:].reshape(-1, 28, 28)
+    labels, pixels = table[:, -1].astype(int), table[:, :-1].reshape(-1, 28, 28)  # 784 pixels, then the digit
     wanted = sorted(set(d.digits)) or list(range(10))
     if any(not 0 <= v <= 9 for v in wanted):
         raise DataError(f"data.digits={d.digits}; expected digits 0 to 9")

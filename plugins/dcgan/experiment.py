@@ -194,7 +194,7 @@ class Dcgan(Experiment):
 
         generator = model.generator
         pixels = keras.layers.Rescaling(127.5, offset=127.5, name="pixels")(generator.output)
-        self.reference_generator = keras.Model(generator.inputs, pixels, name="generator")
+        self.reference_generator = keras.Model(generator.input, pixels, name="generator")
         return self.reference_generator
 
     def example_inputs(self):

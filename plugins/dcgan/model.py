@@ -61,7 +61,7 @@ def build_generator(m: GanModel, size: int, conditions: int):
         x = keras.layers.BatchNormalization(name=f"up_{i + 1}_bn")(x)
         x = keras.layers.LeakyReLU(0.2, name=f"up_{i + 1}_act")(x)
     image = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh", name="image")(x)
-    return keras.Model(inputs, image, name="generator")
+    return keras.Model(inputs if conditions else latent, image, name="generator")
 
 
 def build_discriminator(m: GanModel, size: int, conditions: int):
@@ -85,7 +85,7 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
         filters *= 2
     x = keras.layers.Flatten(name="flatten")(x)
     logit = keras.layers.Dense(1, name="real")(x)
-    return keras.Model(inputs, logit, name="discriminator")
+    return keras.Model(inputs if conditions else image, logit, name="discriminator")
 
 
 def gan_class():

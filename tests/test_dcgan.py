@@ -1,0 +1,146 @@
+"""The dcgan experiment: its data sets (real ones included), the training film, conditional
+sampling, the export of the generator, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import only_run_dir, read_run, run_cli
+from tinkerflow.core import DataError
+from tinkerflow.plugins.dcgan import datasets as sets
+from tinkerflow.plugins.dcgan.model import depth_for
+
+
+def test_ellipses_are_the_posts_data_sets_and_reproducible():
+    white = sets.ellipses(sets.EllipsesData(style="opaque_white", count=20, seed=3), 16)
+    assert white.images.shape == (20, 16, 16, 3) and white.conditions is None
+    assert np.array_equal(white.images, sets.ellipses(sets.EllipsesData(style="opaque_white", count=20, seed=3), 16).images)
+    assert not np.array_equal(white.images, sets.ellipses(sets.EllipsesData(style="opaque_white", count=20, seed=4), 16).images)
+    grey = white.images.std(axis=-1).max()
+    assert grey < 1 and white.images[:, 0, 0].max() == 0, "white on black, nothing coloured"
+    colour = sets.ellipses(sets.EllipsesData(style="opaque_color", count=40, background="#102030"), 16)
+    assert colour.conditions.shape == (40, 8) and np.all(colour.conditions.sum(axis=1) == 1)
+    assert colour.condition_names[0] == "colour=red" and colour.groups["colour"][-1] == "pink"
+    assert tuple(colour.images[0, 0, 0]) == (16, 32, 48), "the background colour asked for"
+    red = colour.images[colour.conditions[:, 0] == 1]
+    assert red.reshape(-1, 3)[:, 0].max() > 200, "red ellipses are red"
+    outline = sets.ellipses(sets.EllipsesData(style="outline", count=5), 32)
+    assert outline.images[:, 0, 0].min() == 255, "outlines on white"
+    with pytest.raises(DataError, match="is not a colour"):
+        sets.ellipses(sets.EllipsesData(background="mauve"), 8)
+
+
+def test_real_offline_sets_emoji_and_digits():
+    faces = sets.emoji(sets.EmojiData(categories=["Smileys & Emotion"], skin_tones=False), 16)
+    assert len(faces.images) > 150 and faces.images.shape[1:] == (16, 16, 3)
+    assert faces.condition_names == ["category=Smileys & Emotion"]
+    assert np.median(faces.images[:, 0, 0]) == 255, "transparent corners become white"
+    both = sets.emoji(sets.EmojiData(), 8)
+    assert both.info["per_category"]["People & Body"] > 1000, "skin-tone variants included"
+    with pytest.raises(DataError, match="data.categories has 'Faces'; expected some of: .*Smileys & Emotion"):
+        sets.emoji(sets.EmojiData(categories=["Faces"]), 8)
+    digits = sets.digits(sets.DigitsData(), 32)
+    assert digits.images.shape == (5000, 32, 32, 3) and digits.conditions.shape == (5000, 10)
+    sevens = sets.digits(sets.DigitsData(digits=[7]), 16)
+    assert 400 < len(sevens.images) < 600 and sevens.condition_names == ["digit=7"]
+
+
+def cartoon_folder(folder: Path, n: int = 6, sizes=((24, 24),)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        size = sizes[i % len(sizes)]
+        Image.new("RGBA", size, (200, 50 * (i % 3), 30, 255)).save(folder / f"cs{i}.png")
+        (folder / f"cs{i}.csv").write_text(f'"hair_color", {i % 3}, 10\n"eye_color", {i % 2}, 5\n')
+    return folder
+
+
+def test_folder_with_cartoon_set_attributes(tmp_path):
+    folder = cartoon_folder(tmp_path / "cartoons", sizes=((24, 24), (30, 20)))
+    found = sets.folder(sets.FolderData(path=str(folder), attributes=["hair_color"]), 16, conditional=True)
+    assert found.images.shape == (6, 16, 16, 3) and found.info["sizes_found"] == 2
+    assert found.groups == {"hair_color": [str(v) for v in range(10)]}
+    assert found.conditions.shape == (6, 10) and found.conditions[4].argmax() == 1
+    with pytest.raises(DataError, match=r"have the sizes 24x24 \(e.g. cs0.png\), 30x20 \(e.g. cs1.png\); expected all 16x16"):
+        sets.folder(sets.FolderData(path=str(folder), resize=False), 16, conditional=False)
+    (folder / "cs3.csv").unlink()
+    with pytest.raises(DataError, match=r"1 image\(s\) have no attribute file beside them \(e.g. cs3.png"):
+        sets.folder(sets.FolderData(path=str(folder)), 16, conditional=True)
+    (folder / "cs3.csv").write_text('"hair_color", 1, 10\n')
+    with pytest.raises(DataError, match="cs3.csv has no attribute 'eye_color'"):
+        sets.folder(sets.FolderData(path=str(folder), attributes=["hair_color", "eye_color"]), 16, conditional=True)
+
+
+def test_image_sizes_the_architecture_can_produce():
+    assert [depth_for(s) for s in (8, 16, 32, 64)] == [1, 2, 3, 4]
+    with pytest.raises(DataError, match="experiment.image_size=28 cannot be produced .* expected one of: 8, 16, 32"):
+        depth_for(28)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+TINY = ["experiment=dcgan", "data=ellipses", "data.style=opaque_color", "data.count=128", "experiment.image_size=16",
+        "model.width=8", "model.latent_dim=8", "model.conditional=true", "trainer.batch_size=32", "trainer.epochs=3",
+        "trainer.checkpoint_seconds=0"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dcgan")
+    result = run_cli("train", *TINY, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return only_run_dir(root / "runs", "dcgan")
+
+
+def test_training_film_and_curves(trained):
+    info = read_run(trained)
+    frames = sorted((trained / "samples" / "film").glob("epoch_*.png"))
+    assert [f.name for f in frames] == ["epoch_001.png", "epoch_002.png", "epoch_003.png"]
+    assert Image.open(frames[0]).size == (4 * 16 + 5 * 2, 4 * 16 + 5 * 2), "a 4x4 grid"
+    gif = Image.open(trained / "samples" / "training.gif")
+    assert gif.n_frames == 3
+    assert len(info["samples"]["diversity"]) == 3 and info["metrics"]["final_diversity"] == info["samples"]["diversity"][-1]
+    assert (trained / "samples" / "curves.png").is_file()
+    assert json.loads((trained / "conditions.json").read_text())["columns"][:2] == ["colour=red", "colour=orange"]
+
+
+def test_conditional_sampling(trained, tmp_path):
+    result = run_cli("sample", str(trained), "--n", "8", "--seed", "3", "--condition", "colour=blue",
+                     "--out", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Image.open(tmp_path / "samples_n8_seed3.png").size == (4 * 16 + 5 * 2, 2 * 16 + 3 * 2)
+    bad = run_cli("sample", str(trained), "--condition", "colour=mauve", cwd=tmp_path)
+    assert bad.returncode == 2 and "--condition colour=mauve is not a condition of this run" in bad.stderr
+
+
+def test_export_of_the_generator(trained, tmp_path):
+    result = run_cli("export", str(trained), "--format", "tflite", "tfjs", "--quantize", "float32", "int8", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    formats = json.loads((trained / "export.json").read_text())["formats"]
+    manifest = json.loads((trained / "export" / "tfjs" / "float32" / "manifest.json").read_text())
+    assert [i["name"] for i in manifest["inputs"]] == ["latent", "condition"] and manifest["latent_dim"] == 8
+    assert manifest["outputs"][0]["shape"] == [None, 16, 16, 3] and manifest["conditions"]["groups"]["colour"][0] == "red"
+    assert formats["tflite"]["variants"]["float32"]["parity"]["max_abs_diff"] < 0.01, "pixels within 1/100 level"
+    int8 = formats["tflite"]["variants"]["int8"]
+    assert int8["status"] == "passed" and int8["metric"]["exported"] <= 8.0
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["experiment.image_size=24"], "experiment.image_size=24 cannot be produced by doubling 4x4 feature maps"),
+    (["data.count=10"], "10 images are fewer than one batch (trainer.batch_size=32)"),
+    (["data.style=opaque_white", "model.conditional=true"], "has nothing to condition on"),
+    (["data=folder", "data.path=/nonexistent"], "data.path='/nonexistent' is not a folder"),
+    (["data=nope"], "data=nope is not an option; expected one of: digits, ellipses, emoji, folder"),
+])
+def test_bad_dcgan_input_is_one_line(tmp_path, overrides, expected):
+    result = run_cli("train", "experiment=dcgan", "trainer.batch_size=32", "data.count=64", *overrides,
+                     "trainer.epochs=1", cwd=tmp_path)
+    if "data=folder" in overrides or "data=nope" in overrides:
+        result = run_cli("train", "experiment=dcgan", *overrides, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], lines
