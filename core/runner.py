@@ -278,7 +278,8 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         t = time.perf_counter()
         history = experiment.fit(model, data, callbacks)
         timings["fit_s"] = time.perf_counter() - t
-        epochs_run = len((history.history if history is not None else {}).get("loss", [])) or None
+        logged = history.history if history is not None else {}
+        epochs_run = max((len(v) for v in logged.values()), default=0) or None  # a GAN logs d_loss, g_loss
         if epochs_run:
             timings["seconds_per_epoch"] = timings["fit_s"] / epochs_run
 

@@ -469,3 +469,88 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
         "the page prepares the photo as Python does: upright (EXIF), centre square, smooth resize"
     keras_on_browser_pixels = import_keras().ops.convert_to_numpy(core(browser_x))[0]
     np.testing.assert_allclose(browser_p, keras_on_browser_pixels, atol=1e-4)
+
+
+# -- the generator page ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dcgan_run(tmp_path_factory):
+    from tinkerflow.exporters.pipeline import export_run
+
+    root = tmp_path_factory.mktemp("dcgan")
+    run_dir = train_in_process(root / "runs", "experiment=dcgan", "data.style=opaque_color", "data.count=128",
+                               "experiment.image_size=16", "model.width=8", "model.latent_dim=8",
+                               "model.conditional=true", "trainer.batch_size=32", "trainer.epochs=2",
+                               "trainer.checkpoint_seconds=0")
+    assert export_run(run_dir, make_plugin_manager(), ["tfjs"], ["float32"]).ok
+    return run_dir
+
+
+def tiles(page, canvas: str, n: int, across: int, size: int, gap: int = 2) -> np.ndarray:
+    rgba = np.array(page.evaluate(f"() => {{ const c = document.querySelector('{canvas}');"
+                                  " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"),
+                    "float64")
+    width = across * (size + gap) + gap
+    image = rgba.reshape(-1, width, 4)[..., :3]
+    return np.stack([image[gap + (k // across) * (size + gap):][:size, gap + (k % across) * (size + gap):][:, :size]
+                     for k in range(n)])
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    omega = np.arccos(np.clip(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), -1, 1))
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path):
+    from playwright.sync_api import expect
+
+    from tinkerflow.core.runner import open_run
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import make_server
+
+    run, experiment = open_run(dcgan_run, make_plugin_manager())
+    generator = experiment.export_model(run.load_model(experiment.custom_objects()))
+    keras = import_keras()
+
+    def python_pixels(latents, conditions):
+        out = generator([np.asarray(latents, "float32"), np.asarray(conditions, "float32")], training=False)
+        return np.clip(np.round(keras.ops.convert_to_numpy(out)), 0, 255)
+
+    out = tmp_path / "site"
+    report = build_site([dcgan_run], out, make_plugin_manager())
+    httpd = make_server(out, "127.0.0.1", 0, quiet=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    try:
+        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html")
+        widget = page.locator("#widget")
+        latents = json.loads(widget.get_attribute("data-latents"))
+        conditions = np.array(json.loads(widget.get_attribute("data-conditions")))
+        assert len(latents) == 16 and conditions.shape == (16, 8) and conditions.argmax(1).tolist() == [i % 8 for i in range(16)]
+        drawn = tiles(page, "#dcgan-grid", 16, 4, 16)
+        assert np.abs(drawn - python_pixels(latents, conditions)).max() <= 1, "the page draws the generator's pixels"
+
+        page.select_option("#dcgan-conditions select", "blue")
+        page.click("#dcgan-generate")
+        expect(widget).to_have_attribute("data-generated", "2")
+        blue = np.array(json.loads(widget.get_attribute("data-conditions")))
+        assert set(blue.argmax(1).tolist()) == {5}, "every image asks for blue"
+        latents = np.array(json.loads(widget.get_attribute("data-latents")))
+        box = page.locator("#dcgan-grid").bounding_box()
+        scale = box["width"] / (4 * 18 + 2)
+        for k in (0, 5):  # click the centres of tiles 1 and 6
+            page.mouse.click(box["x"] + (2 + (k % 4) * 18 + 8) * scale, box["y"] + (2 + (k // 4) * 18 + 8) * scale)
+        page.fill("#dcgan-walk-t", "0.5")
+        page.dispatch_event("#dcgan-walk-t", "input")
+        expect(widget).to_have_attribute("data-walk", json.dumps({"from": 0, "to": 5, "t": 0.5}).replace(" ", ""))
+        page.wait_for_timeout(200)
+        walked = tiles(page, "#dcgan-walk-image", 1, 1, 16)
+        middle = python_pixels([slerp(latents[0], latents[5], 0.5)], blue[:1])
+        assert np.abs(walked - middle).max() <= 1, "the walk is the spherical interpolation of the two latents"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dcgan-phone.png"), full_page=True)
+        watched.close(base)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
