@@ -114,9 +114,18 @@ def gan_class():
 
         def compile(self, learning_rate: float = 2e-4, **kwargs):
             super().compile(**kwargs)
+            self.learning_rate = learning_rate
             self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
             self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
             self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+        def get_compile_config(self):
+            return {"learning_rate": self.learning_rate}
+
+        def compile_from_config(self, config):
+            self.compile(**config)
+            self.d_optimizer.build(self.discriminator.trainable_variables)  # so that saved optimizer
+            self.g_optimizer.build(self.generator.trainable_variables)      # state loads into them
 
         def call(self, inputs, training=False):
             return self.generator(inputs, training=training)
