@@ -338,15 +338,12 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
     from tinkerflow.core.runner import open_run
     from tinkerflow.plugins.lyrics.generate import generate
     from tinkerflow.web_export import build_site
-    from tinkerflow.web_export.serve import make_server
+    from tinkerflow.web_export.serve import serving
 
     out = tmp_path / "site"
     report = build_site([lyrics_run], out, make_plugin_manager())
-    httpd = make_server(out, "127.0.0.1", 0)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
     prompt = "<i>x</i> hello world"
-    try:
+    with serving(out) as base:
         watched = Watched(browser, viewport={"width": 390, "height": 844})
         query = "" if backend == "auto" else f"?backend={backend}"
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html{query}")
@@ -369,9 +366,6 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
         page.click("#lyrics-write")
         expect(page.locator("#lyrics-message")).to_contain_text("None of these words")
         watched.close(base)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
     run, experiment = open_run(lyrics_run, make_plugin_manager())
     model = run.load_model(experiment.custom_objects())
@@ -416,7 +410,7 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
 
     from tinkerflow.core.runner import open_run
     from tinkerflow.web_export import build_site
-    from tinkerflow.web_export.serve import make_server
+    from tinkerflow.web_export.serve import serving
 
     turned = tmp_path / "turned.jpg"
     exif = Image.Exif()
@@ -425,10 +419,7 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
     blend.save(turned, quality=92, exif=exif)              # half one class, half the other: no saturated 0 or 1
     out = tmp_path / "site"
     report = build_site([classifier_run], out, make_plugin_manager())
-    httpd = make_server(out, "127.0.0.1", 0, quiet=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    try:
+    with serving(out) as base:
         watched = Watched(browser, viewport={"width": 390, "height": 844})
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html")
         widget = page.locator("#widget")
@@ -455,9 +446,6 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
         page.set_input_files("#classifier-file", str(tmp_path / "notes.jpg"))
         expect(page.locator("#classifier-message")).to_contain_text("could not be read as an image")
         watched.close(base)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
     run, experiment = open_run(classifier_run, make_plugin_manager())
     core = experiment.export_model(run.load_model(experiment.custom_objects()))
@@ -506,7 +494,7 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path):
 
     from tinkerflow.core.runner import open_run
     from tinkerflow.web_export import build_site
-    from tinkerflow.web_export.serve import make_server
+    from tinkerflow.web_export.serve import serving
 
     run, experiment = open_run(dcgan_run, make_plugin_manager())
     generator = experiment.export_model(run.load_model(experiment.custom_objects()))
@@ -518,10 +506,7 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path):
 
     out = tmp_path / "site"
     report = build_site([dcgan_run], out, make_plugin_manager())
-    httpd = make_server(out, "127.0.0.1", 0, quiet=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    try:
+    with serving(out) as base:
         watched = Watched(browser, viewport={"width": 390, "height": 844})
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html")
         widget = page.locator("#widget")
@@ -551,6 +536,3 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dcgan-phone.png"), full_page=True)
         watched.close(base)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

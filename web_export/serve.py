@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
@@ -36,3 +39,15 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,
         return http.server.ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         raise TinkerflowError(f"cannot listen on {host}:{port} ({exc.strerror}); expected a free port (--port)") from exc
+
+
+@contextmanager
+def serving(folder: Path, host: str = "127.0.0.1", port: int = 0, quiet: bool = True) -> Iterator[str]:
+    """The built site in ``folder`` served from a background thread; yields its base URL."""
+    httpd = make_server(folder, host, port, quiet)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{host}:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -34,38 +32,22 @@ def median_ms(call, x, repeats: int = 200) -> float:
 
 
 def browser_ms(run_dir: Path, photo: Path, repeats: int = 5) -> dict[str, float]:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tinkerflow.core.plugins import make_plugin_manager
-    from tinkerflow.web_export import build_site
-    from tinkerflow.web_export.serve import make_server
+    from pages import BACKENDS, page_opener
 
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        report = build_site([run_dir], Path(tmp), make_plugin_manager())
-        httpd = make_server(Path(tmp), "127.0.0.1", 0, quiet=True)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/models/{report.pages[0]['slug']}/index.html"
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=shutil.which("chromium") or shutil.which("chromium-browser"),
-                                            args=["--no-sandbox", "--disable-gpu"])
-                for backend in ("wasm", "cpu", "webgl"):
-                    page = browser.new_page()
-                    page.goto(f"{url}?backend={backend}&variant=float32")
-                    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
-                    timings = []
-                    for n in range(repeats + 1):  # the first also warms the backend up
-                        page.set_input_files("#classifier-file", [])
-                        page.set_input_files("#classifier-file", str(photo))
-                        expect(page.locator("body")).to_have_attribute("data-predictions", str(n + 1), timeout=60_000)
-                        timings.append(float(page.locator("body").get_attribute("data-last-prediction-ms")))
-                    results[backend] = statistics.median(timings[1:])
-                    page.close()
-                browser.close()
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
+    with page_opener(run_dir) as open_page:
+        for backend in BACKENDS:
+            page = open_page(backend)
+            timings = []
+            for n in range(repeats + 1):  # the first also warms the backend up
+                page.set_input_files("#classifier-file", [])
+                page.set_input_files("#classifier-file", str(photo))
+                expect(page.locator("body")).to_have_attribute("data-predictions", str(n + 1), timeout=60_000)
+                timings.append(float(page.locator("body").get_attribute("data-last-prediction-ms")))
+            results[backend] = statistics.median(timings[1:])
+            page.close()
     return results
 
 

@@ -12,10 +12,7 @@ backend in Chromium after warm-up.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,38 +28,22 @@ def median_ms(call, repeats: int = 50) -> float:
 
 
 def browser_ms(run_dir: Path, repeats: int = 7) -> dict[str, float]:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tinkerflow.core.plugins import make_plugin_manager
-    from tinkerflow.web_export import build_site
-    from tinkerflow.web_export.serve import make_server
+    from pages import BACKENDS, page_opener
 
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        report = build_site([run_dir], Path(tmp), make_plugin_manager())
-        httpd = make_server(Path(tmp), "127.0.0.1", 0, quiet=True)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/models/{report.pages[0]['slug']}/index.html"
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=shutil.which("chromium") or shutil.which("chromium-browser"),
-                                            args=["--no-sandbox", "--disable-gpu"])
-                for backend in ("wasm", "cpu", "webgl"):
-                    page = browser.new_page()
-                    page.goto(f"{url}?backend={backend}&variant=float32")
-                    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
-                    widget = page.locator("#widget")
-                    timings = []
-                    for n in range(repeats):  # the page generated once while loading: the warm-up
-                        page.click("#dcgan-generate")
-                        expect(widget).to_have_attribute("data-generated", str(n + 2), timeout=60_000)
-                        timings.append(float(widget.get_attribute("data-ms")))
-                    results[backend] = statistics.median(timings)
-                    page.close()
-                browser.close()
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
+    with page_opener(run_dir) as open_page:
+        for backend in BACKENDS:
+            page = open_page(backend)
+            widget = page.locator("#widget")
+            timings = []
+            for n in range(repeats):  # the page generated once while loading: the warm-up
+                page.click("#dcgan-generate")
+                expect(widget).to_have_attribute("data-generated", str(n + 2), timeout=60_000)
+                timings.append(float(widget.get_attribute("data-ms")))
+            results[backend] = statistics.median(timings)
+            page.close()
     return results
 
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -58,41 +56,25 @@ def unrolled_window_model(model, folder: Path):
 
 def browser_generation(run_dir: Path, words: int = 100) -> dict[str, tuple[list[str], float]]:
     """{backend: (words, ms per word)} from the run's page in Chromium."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tinkerflow.core.plugins import make_plugin_manager
-    from tinkerflow.web_export import build_site
-    from tinkerflow.web_export.serve import make_server
+    from pages import BACKENDS, page_opener
 
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        report = build_site([run_dir], Path(tmp), make_plugin_manager())
-        httpd = make_server(Path(tmp), "127.0.0.1", 0, quiet=True)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/models/{report.pages[0]['slug']}/index.html"
-        executable = shutil.which("chromium") or shutil.which("chromium-browser")
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
-                for backend in ("wasm", "cpu", "webgl"):
-                    page = browser.new_page()
-                    page.goto(f"{url}?backend={backend}&variant=float32")
-                    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
-                    page.fill("#lyrics-prompt", PROMPT)
-                    page.fill("#lyrics-temperature", "0")
-                    page.fill("#lyrics-words", str(words))
-                    timings = []
-                    for _ in range(3):  # the first run also warms up the backend
-                        page.click("#lyrics-write")
-                        expect(page.locator("#widget")).to_have_attribute("data-done", "true", timeout=120_000)
-                        timings.append(float(page.locator("#widget").get_attribute("data-ms-per-word")))
-                    written = json.loads(page.locator("#widget").get_attribute("data-words"))
-                    results[backend] = (written, statistics.median(timings[1:]))
-                    page.close()
-                browser.close()
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
+    with page_opener(run_dir) as open_page:
+        for backend in BACKENDS:
+            page = open_page(backend)
+            page.fill("#lyrics-prompt", PROMPT)
+            page.fill("#lyrics-temperature", "0")
+            page.fill("#lyrics-words", str(words))
+            timings = []
+            for _ in range(3):  # the first run also warms up the backend
+                page.click("#lyrics-write")
+                expect(page.locator("#widget")).to_have_attribute("data-done", "true", timeout=120_000)
+                timings.append(float(page.locator("#widget").get_attribute("data-ms-per-word")))
+            results[backend] = (json.loads(page.locator("#widget").get_attribute("data-words")),
+                                statistics.median(timings[1:]))
+            page.close()
     return results
 
 
