@@ -1,0 +1,1 @@
+"""The captioning experiment (being built): image-caption pairs and their tokens so far."""

@@ -1,0 +1,161 @@
+"""Image-caption pairs: Noto emoji with their names (offline default), or a folder of images
+with a COCO-style captions JSON; and the caption tokens.
+
+COCO's layout: ``{"images": [{"id": 1, "file_name": "a.jpg"}, ...],
+"annotations": [{"image_id": 1, "caption": "a dog on a sofa"}, ...]}``. Every image may
+have several captions; every pair is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinkerflow.core import DataError
+
+PAD, START, END, UNKNOWN = "<pad>", "<start>", "<end>", "<unk>"
+SPECIALS = (PAD, START, END, UNKNOWN)
+
+
+@dataclass
+class CaptionSet:
+    """Images (uint8, square) and, for each, one or more captions."""
+
+    images: np.ndarray                                  # (n, size, size, 3)
+    captions: list[list[str]]                           # per image
+    names: list[str] = field(default_factory=list)      # file or emoji name per image
+    info: dict = field(default_factory=dict)
+
+
+def words(caption: str) -> list[str]:
+    """Lower-case words: letters, digits and apostrophes; everything else separates."""
+    return re.findall(r"[a-z0-9']+", caption.lower())
+
+
+@dataclass
+class Vocabulary:
+    tokens: list[str]
+
+    def __post_init__(self):
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def build(cls, captions: list[str], size: int, min_count: int = 1) -> "Vocabulary":
+        if size < len(SPECIALS) + 1:
+            raise DataError(f"experiment.vocab_size={size} leaves no room for words; expected at least "
+                            f"{len(SPECIALS) + 1}")
+        counts = Counter(w for c in captions for w in words(c))
+        kept = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
+        return cls(list(SPECIALS) + kept[:size - len(SPECIALS)])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, caption: str, length: int) -> np.ndarray:
+        """``<start> words <end>`` padded or cut to ``length`` ids."""
+        ids = [self.index[START]] + [self.index.get(w, self.index[UNKNOWN]) for w in words(caption)]
+        ids = ids[:length - 1] + [self.index[END]]
+        return np.array(ids + [self.index[PAD]] * (length - len(ids)), "int32")
+
+    def decode(self, ids) -> str:
+        out = []
+        for i in ids:
+            token = self.tokens[int(i)]
+            if token == END:
+                break
+            if token not in (PAD, START):
+                out.append(token)
+        return " ".join(out)
+
+
+def _square(image, size: int) -> np.ndarray:
+    from PIL import Image
+
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    rgb = Image.alpha_composite(white, rgba).convert("RGB")
+    side = min(rgb.size)
+    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+    return np.asarray(rgb.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR))
+
+
+def emoji_captions(size: int, categories: list[str], modules: Path | None = None) -> CaptionSet:
+    """Noto emoji and their names: "DOG FACE" gives "dog face", its short names "dog" more captions."""
+    from PIL import Image
+
+    if modules is None:
+        from tinkerflow.exporters.node import node_modules
+
+        modules = node_modules()
+    root = Path(modules) / "emoji-datasource-google"
+    if not (root / "emoji.json").is_file():
+        raise DataError(f"the npm package emoji-datasource-google is not in {modules}; expected the README's "
+                        "set-up (npm ci in web_export/) to have installed it")
+    entries = [e for e in json.loads((root / "emoji.json").read_text(encoding="utf-8"))
+               if e.get("has_img_google") and e.get("name") and (not categories or e["category"] in categories)]
+    if not entries:
+        raise DataError(f"no emoji in the categories {categories}; expected names from emoji.json's categories")
+    images = np.stack([_square(Image.open(root / "img" / "google" / "64" / e["image"]), size) for e in entries])
+    captions = []
+    for e in entries:
+        texts = [e["name"].lower()] + [s.replace("_", " ") for s in e.get("short_names", [])]
+        captions.append(list(dict.fromkeys(t for t in texts if words(t))))
+    return CaptionSet(images, captions, [e["name"].lower() for e in entries],
+                      {"source": "emoji-datasource-google", "images": len(entries),
+                       "captions": sum(len(c) for c in captions)})
+
+
+def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> CaptionSet:
+    """Images from ``folder`` named by a COCO-style captions JSON."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder, captions_file = Path(folder), Path(captions_file)
+    if not folder.is_dir():
+        raise DataError(f"data.images='{folder}' is not a folder; expected the folder the captions JSON names files in")
+    try:
+        spec = json.loads(captions_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"captions file '{captions_file}' does not exist; expected a COCO-style captions JSON") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"captions file '{captions_file}' is not valid JSON ({exc}); expected COCO's layout") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("images"), list) \
+            or not isinstance(spec.get("annotations"), list):
+        raise DataError(f"captions file '{captions_file}' has no 'images' and 'annotations' lists; expected COCO's layout")
+    files = {}
+    for entry in spec["images"]:
+        if "id" not in entry or "file_name" not in entry:
+            raise DataError(f"captions file '{captions_file}': image entry {entry} lacks 'id' or 'file_name'")
+        files[entry["id"]] = entry["file_name"]
+    by_image: dict = {}
+    for note in spec["annotations"]:
+        text = str(note.get("caption", "")).strip()
+        if note.get("image_id") not in files:
+            raise DataError(f"captions file '{captions_file}': a caption names image_id {note.get('image_id')!r}, "
+                            "which 'images' does not list; expected every caption to name a listed image")
+        if not words(text):
+            raise DataError(f"captions file '{captions_file}': image {files[note['image_id']]} has an empty caption "
+                            f"({text!r}); expected words")
+        by_image.setdefault(note["image_id"], []).append(text)
+    missing = [files[i] for i in by_image if not (folder / files[i]).is_file()]
+    if missing:
+        raise DataError(f"{len(missing)} image(s) named in '{captions_file}' are not in '{folder}' (e.g. {missing[0]}); "
+                        "expected every captioned file to exist")
+    images, captions, names = [], [], []
+    for image_id, texts in by_image.items():
+        path = folder / files[image_id]
+        try:
+            with Image.open(path) as image:
+                images.append(_square(image, size))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"{path}: not a readable image ({' '.join(str(exc).split())[:80]}); expected a photo") from None
+        captions.append(texts)
+        names.append(files[image_id])
+    if not images:
+        raise DataError(f"captions file '{captions_file}' has no captions; expected at least one annotation")
+    return CaptionSet(np.stack(images), captions, names,
+                      {"source": str(captions_file), "images": len(images), "captions": sum(len(c) for c in captions)})

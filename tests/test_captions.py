@@ -1,0 +1,73 @@
+"""Caption data for the captioning experiment: Noto emoji names, COCO-style folders, tokens."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinkerflow.core import DataError
+from tinkerflow.plugins.captioning.captions import (END, PAD, START, UNKNOWN, Vocabulary, coco_captions,
+                                                    emoji_captions, words)
+
+
+def test_emoji_names_are_the_offline_captions():
+    animals = emoji_captions(32, ["Animals & Nature"])
+    assert animals.images.shape[1:] == (32, 32, 3) and len(animals.images) == len(animals.captions) > 100
+    dog = animals.names.index("dog face")
+    assert animals.captions[dog][0] == "dog face" and "dog" in animals.captions[dog], "its short name too"
+    assert np.median(animals.images[:, 0, 0]) == 255, "transparency over white"
+    with pytest.raises(DataError, match="no emoji in the categories"):
+        emoji_captions(8, ["Dinosaurs"])
+
+
+def write_coco(folder, captions, files=("a.png", "b.png")):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(files):
+        Image.new("RGB", (20, 10), (40 * i, 100, 200)).save(folder / name)
+    spec = {"images": [{"id": i + 1, "file_name": n} for i, n in enumerate(("a.png", "b.png"))],
+            "annotations": [{"image_id": i, "caption": c} for i, c in captions]}
+    (folder / "captions.json").write_text(json.dumps(spec))
+    return folder / "captions.json"
+
+
+def test_coco_style_folder(tmp_path):
+    path = write_coco(tmp_path / "photos", [(1, "A dog on a sofa."), (1, "a brown dog"), (2, "Two cats")])
+    found = coco_captions(tmp_path / "photos", path, 16)
+    assert found.images.shape == (2, 16, 16, 3) and found.names == ["a.png", "b.png"]
+    assert found.captions == [["A dog on a sofa.", "a brown dog"], ["Two cats"]]
+
+
+@pytest.mark.parametrize("captions, files, expected", [
+    ([(1, "a dog"), (3, "a cat")], ("a.png", "b.png"), "names image_id 3, which 'images' does not list"),
+    ([(1, "a dog"), (2, " ... ")], ("a.png", "b.png"), r"image b.png has an empty caption"),
+    ([(1, "a dog"), (2, "a cat")], ("a.png",), r"1 image\(s\) named in .* are not in .* \(e.g. b.png\)"),
+])
+def test_bad_captions_are_one_line(tmp_path, captions, files, expected):
+    path = write_coco(tmp_path / "photos", captions, files)
+    with pytest.raises(DataError, match=expected) as caught:
+        coco_captions(tmp_path / "photos", path, 16)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_image_that_is_not_an_image(tmp_path):
+    path = write_coco(tmp_path / "photos", [(1, "a dog"), (2, "a cat")])
+    (tmp_path / "photos" / "b.png").write_text("not a png")
+    with pytest.raises(DataError, match="b.png: not a readable image"):
+        coco_captions(tmp_path / "photos", path, 16)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(DataError, match="is not valid JSON"):
+        coco_captions(tmp_path / "photos", tmp_path / "broken.json", 16)
+
+
+def test_caption_tokens_with_start_end_and_a_capped_vocabulary():
+    assert words("A Dog's day-out, 2 times!") == ["a", "dog's", "day", "out", "2", "times"]
+    vocab = Vocabulary.build(["a dog face", "a cat face", "a dog"], size=6)
+    assert vocab.tokens == [PAD, START, END, UNKNOWN, "a", "dog"]
+    ids = vocab.encode("A cat and a dog", length=6)
+    assert vocab.decode(ids) == "a <unk> <unk> a" and ids[-1] == vocab.index[END]
+    assert vocab.encode("dog", 5).tolist() == [1, 5, 2, 0, 0]
+    with pytest.raises(DataError, match="experiment.vocab_size=4 leaves no room for words"):
+        Vocabulary.build(["a"], size=4)
