@@ -124,13 +124,14 @@ def preflight(registry, overrides: list[str], multirun: bool) -> Plan:
     """Compose and validate the config of every job before Hydra creates any directory."""
     from omegaconf import OmegaConf
 
-    from .config import compose_config, experiment_choice, to_typed
+    from .config import check_group_choices, compose_config, experiment_choice, to_typed
 
     plan = Plan()
     jobs, shared = _sweep_parts(overrides) if multirun else ([overrides], overrides)
     for job in jobs or [shared]:
         name = experiment_choice(job)
         experiment_cls = registry.experiment(name)
+        check_group_choices(job, name, experiment_cls)
         cfg = compose_config(job)
         typed = to_typed(cfg, name, experiment_cls)
         plan.backends.add(typed.trainer.backend)

@@ -303,6 +303,20 @@ def check_value(f: dataclasses.Field, hint: Any, value: Any, key: str) -> Any:
     return value
 
 
+def check_group_choices(overrides: Iterable[str], experiment_name: str, experiment_cls: type) -> None:
+    """``model=NAME`` and ``data=NAME`` must name one of this experiment's options (the groups
+    hold every experiment's options, so Hydra alone would offer the others' too)."""
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        options = {"model": getattr(experiment_cls, "Models", {}), "data": getattr(experiment_cls, "Datasets", {})}
+        if key in options and value and value != "null" and value not in options[key]:
+            if not options[key]:
+                raise ConfigError(f"{key}={value}: the {experiment_name} experiment has no {key} choices; "
+                                  f"expected no {key}=... override")
+            raise ConfigError(f"{key}={value} is not a {experiment_name} {key} option; expected one of: "
+                              f"{', '.join(sorted(options[key]))}")
+
+
 def experiment_choice(overrides: Iterable[str], default: str = "addition") -> str:
     """The experiment named by ``experiment=NAME`` among the overrides (the last one wins)."""
     name = default

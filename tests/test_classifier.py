@@ -232,7 +232,7 @@ def test_mobilenet_v2_from_scratch_with_fine_tuning(photos, tmp_path):
 @pytest.mark.parametrize("overrides, expected", [
     (["data.path=EMPTY"], "has no class folders; expected two or more subfolders"),
     (["experiment.positive_class=cat"], "experiment.positive_class=cat is not a class; expected one of: mila, not_mila"),
-    (["model=resnet"], "model=resnet is not an option; expected one of: mobilenet_v2, simple"),
+    (["model=resnet"], "model=resnet is not a classifier model option; expected one of: mobilenet_v2, simple"),
     (["model=mobilenet_v2", "model.weights=WRONG"], "does not fit MobileNetV2(alpha=0.35, include_top=False)"),
     (["model=mobilenet_v2", "model.weights=/no/such.h5"], "is neither imagenet, none nor an existing file"),
     (["model=mobilenet_v2", "model.alpha=0.6"], "model.alpha=0.6"),

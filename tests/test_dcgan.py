@@ -134,7 +134,7 @@ def test_export_of_the_generator(trained, tmp_path):
     (["data.count=10"], "10 images are fewer than one batch (trainer.batch_size=32)"),
     (["data.style=opaque_white", "model.conditional=true"], "has nothing to condition on"),
     (["data=folder", "data.path=/nonexistent"], "data.path='/nonexistent' is not a folder"),
-    (["data=nope"], "data=nope is not an option; expected one of: digits, ellipses, emoji, folder"),
+    (["data=nope"], "data=nope is not a dcgan data option; expected one of: digits, ellipses, emoji, folder"),
 ])
 def test_bad_dcgan_input_is_one_line(tmp_path, overrides, expected):
     result = run_cli("train", "experiment=dcgan", "trainer.batch_size=32", "data.count=64", *overrides,
