@@ -71,3 +71,41 @@ def test_caption_tokens_with_start_end_and_a_capped_vocabulary():
     assert vocab.encode("dog", 5).tolist() == [1, 5, 2, 0, 0]
     with pytest.raises(DataError, match="experiment.vocab_size=4 leaves no room for words"):
         Vocabulary.build(["a"], size=4)
+
+
+# -- decoding and scoring ----------------------------------------------------------------------------
+
+def toy_step(table):
+    """A decoder whose next-token distribution depends only on the last token."""
+    table = np.asarray(table, "float64")
+
+    def step(tokens, state):
+        return table[np.asarray(tokens)], state
+    return step
+
+
+def test_greedy_temperature_and_beam_decoding():
+    from tinkerflow.plugins.captioning.decode import beam_search, sample
+
+    # tokens: 0 start, 1 end, 2 "a", 3 "b"; from start "a" is likelier, but a -> end is unlikely
+    table = [[0, 0.0, 0.6, 0.4], [0, 1, 0, 0], [0, 0.3, 0.4, 0.3], [0, 0.9, 0.05, 0.05]]
+    step = toy_step(table)
+    assert sample(step, np.zeros((1, 1)), start=0, end=1, max_length=3) == [2, 2, 2], "greedy loops on 'a'"
+    draws = {tuple(sample(step, np.zeros((1, 1)), 0, 1, 6, temperature=1.0, seed=s)) for s in range(20)}
+    assert len(draws) > 3, "sampling gives several captions, as the post saw"
+    assert sample(step, None, 0, 1, 6, temperature=1.0, seed=4) == sample(step, None, 0, 1, 6, temperature=1.0, seed=4)
+    best = beam_search(step, [np.zeros((1, 2))], start=0, end=1, max_length=6, width=2, length_penalty=0.0)
+    assert best[0][0] == [3] and best[0][1] == pytest.approx(np.log(0.4 * 0.9)), "b then end beats a a a ..."
+
+
+def test_corpus_bleu_against_hand_computed_values():
+    from tinkerflow.plugins.captioning.bleu import corpus_bleu
+
+    same = [["a", "dog", "on", "a", "sofa"]]
+    assert corpus_bleu(same, [same]) == pytest.approx(1.0)
+    assert corpus_bleu([["a", "cat"]], [[["a", "dog"]]], max_n=1) == pytest.approx(0.5)
+    # unigrams 4/4, bigrams 1/3 (only "a dog"), brevity exp(1 - 6/4)
+    hyp, ref = ["a", "dog", "on", "sofa"], ["a", "dog", "sits", "on", "the", "sofa"]
+    expected = np.exp(1 - 6 / 4) * np.sqrt(4 / 4 * 1 / 3)
+    assert corpus_bleu([hyp], [[ref]], max_n=2) == pytest.approx(expected)
+    assert corpus_bleu([["x"]], [[["y"]]]) == 0.0
