@@ -51,7 +51,7 @@ def beam_search(step: Step, state: Any, start: int, end: int, max_length: int, w
         logp = np.log(np.maximum(np.asarray(p, "float64"), 1e-12))
         logp[:, list(banned)] = -np.inf
         candidates = []
-        for i, (tokens, score) in enumerate(beams):
+        for i, (_, score) in enumerate(beams):
             for token in np.argsort(-logp[i])[:width]:
                 candidates.append((score + logp[i, token], i, int(token)))
         candidates.sort(key=lambda c: -c[0])
