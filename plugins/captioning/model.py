@@ -1,0 +1,69 @@
+"""The captioner: a CNN encoder and a GRU decoder with attention over image regions.
+
+As in the TensorFlow tutorial the decoder attends to a grid of encoder features; here the
+attention reads the GRU's output at each step (Luong style), so the decoder's one-step
+function — ``token, state, regions -> probabilities, state`` — computes exactly what the
+training model computes for every position. That step function is what browsers and
+phones run in their decoding loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def build_captioner(vocab_size: int, image_size: int, caption_length: int, units: int = 128,
+                    embedding_dim: int = 64, filters: tuple[int, ...] = (32, 64, 128)) -> dict[str, Any]:
+    """``{"train": model, "encoder": model, "step": model}`` sharing their layers.
+
+    train: ``[image (s, s, 3) 0..255, tokens (caption_length - 1,)] -> next-token probabilities``;
+    encoder: ``image -> [regions (r, units), state (units,)]``;
+    step: ``[token (1,), state (units,), regions (r, units)] -> [probabilities (vocab,), next_state]``.
+    """
+    import keras
+
+    image = keras.Input((image_size, image_size, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255, name="scale")(image)
+    for i, f in enumerate(filters):
+        x = keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv_{i + 1}")(x)
+        x = keras.layers.MaxPooling2D(name=f"pool_{i + 1}")(x)
+    side = image_size // 2 ** len(filters)
+    if side < 1:
+        raise ValueError(f"image_size={image_size} is too small for {len(filters)} pooling steps")
+    x = keras.layers.Reshape((side * side, filters[-1]), name="grid")(x)
+    regions = keras.layers.Dense(units, activation="relu", name="regions")(x)
+    pooled = keras.layers.GlobalAveragePooling1D(name="summary")(regions)
+    first_state = keras.layers.Dense(units, activation="tanh", name="first_state")(pooled)
+
+    embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+    gru = keras.layers.GRU(units, return_sequences=True, name="decoder")
+    attention = keras.layers.Attention(name="attention")
+    join = keras.layers.Concatenate(name="join")
+    head = keras.layers.Dense(vocab_size, activation="softmax", name="next_token")
+
+    tokens = keras.Input((caption_length - 1,), dtype="int32", name="tokens")
+    sequence = gru(embedding(tokens), initial_state=first_state)
+    probabilities = head(join([sequence, attention([sequence, regions])]))
+    train = keras.Model([image, tokens], probabilities, name="captioner")
+    encoder = keras.Model(image, [regions, first_state], name="encoder")
+
+    token = keras.Input((1,), dtype="int32", name="token")
+    state = keras.Input((units,), name="state")
+    region_input = keras.Input((side * side, units), name="regions")
+
+    class DecoderStep(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.cell = gru.cell  # tracked, so exports carry its weights
+
+        def call(self, embedded, state):
+            output, new_state = self.cell(embedded[:, 0], [state], training=False)
+            new_state = new_state[0] if isinstance(new_state, (list, tuple)) else new_state
+            return output[:, None], new_state
+
+    output, next_state = DecoderStep(name="decoder_step")(embedding(token), state)
+    step_probabilities = head(join([output, attention([output, region_input])]))
+    step_probabilities = keras.layers.Reshape((vocab_size,), name="probabilities")(step_probabilities)
+    next_state = keras.layers.Identity(name="next_state")(next_state)
+    step = keras.Model([token, state, region_input], [step_probabilities, next_state], name="decoder_step")
+    return {"train": train, "encoder": encoder, "step": step}
