@@ -113,26 +113,11 @@ def test_corpus_bleu_against_hand_computed_values():
 
 # -- the captioner ---------------------------------------------------------------------------------
 
-def test_the_decoder_step_computes_what_the_training_model_computes():
-    from tinkerflow.plugins.captioning.model import build_captioner
-
-    nets = build_captioner(vocab_size=30, image_size=16, caption_length=7, units=12, embedding_dim=6, filters=(4, 8))
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, size=(3, 16, 16, 3)).astype("float32")
-    tokens = rng.integers(0, 30, size=(3, 6)).astype("int32")
-    full = np.asarray(nets["train"]([images, tokens]))
-    regions, state = (np.asarray(v) for v in nets["encoder"](images))
-    assert regions.shape == (3, 16, 12) and state.shape == (3, 12)
-    for t in range(6):
-        probabilities, state = (np.asarray(v) for v in nets["step"]([tokens[:, t:t + 1], state, regions]))
-        np.testing.assert_allclose(probabilities, full[:, t], atol=1e-5, err_msg=f"position {t}")
-
-
 def test_a_tiny_captioner_learns_to_name_colours():
     import keras
 
     from tinkerflow.plugins.captioning.decode import beam_search, sample
-    from tinkerflow.plugins.captioning.model import build_captioner
+    from tinkerflow.plugins.captioning.model import build_captioner, caption_step
 
     colours = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (30, 60, 220)}
     shapes = {"square": lambda yy, xx: (abs(yy - 8) < 5) & (abs(xx - 8) < 5),
@@ -147,23 +132,40 @@ def test_a_tiny_captioner_learns_to_name_colours():
             captions.append(f"a {colour} {shape}")
     vocab = Vocabulary.build(captions, size=20)
     ids = np.stack([vocab.encode(c, 6) for c in captions])
-    nets = build_captioner(len(vocab), 16, 6, units=32, embedding_dim=16, filters=(8, 16))
     keras.utils.set_random_seed(0)
-    model = nets["train"]
+    model = build_captioner(len(vocab), 16, 6, units=32, embedding_dim=16, filters=(8, 16))
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(ignore_class=0))
     x = np.repeat(np.stack(images).astype("float32"), 8, axis=0)
     y = np.repeat(ids, 8, axis=0)
     model.fit([x, y[:, :-1]], y[:, 1:], epochs=60, batch_size=16, verbose=0)
 
+    step_model = caption_step(model, vocab.index[START])
+
     def step(token, state):
-        probabilities, h = nets["step"]([np.asarray(token)[:, None].astype("int32"), state[0], state[1]])
-        return np.asarray(probabilities), [np.asarray(h), state[1]]
+        image, h = state
+        probabilities, h = step_model([image, np.asarray(token)[:, None].astype("int32"), h])
+        return np.asarray(probabilities), [image, np.asarray(h)]
 
     written = []
     for image in images:
-        regions, h = (np.asarray(v) for v in nets["encoder"](image[None].astype("float32")))
-        greedy = vocab.decode(sample(step, [h, regions], vocab.index[START], vocab.index[END], 6))
-        best = beam_search(step, [h, regions], vocab.index[START], vocab.index[END], 6, width=3)
+        state = [image[None].astype("float32"), np.zeros((1, 32), "float32")]
+        greedy = vocab.decode(sample(step, state, vocab.index[START], vocab.index[END], 6))
+        best = beam_search(step, state, vocab.index[START], vocab.index[END], 6, width=3)
         assert vocab.decode(best[0][0]) == greedy, "on a task this easy the best beam is the greedy caption"
         written.append(greedy)
     assert written == captions
+
+
+def test_the_exported_caption_step_starts_from_the_image_and_carries_its_state():
+    from tinkerflow.plugins.captioning.model import build_captioner, caption_step
+
+    train = build_captioner(vocab_size=30, image_size=16, caption_length=7, units=12, embedding_dim=6, filters=(4, 8))
+    step = caption_step(train, start_id=1)
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 255, size=(2, 16, 16, 3)).astype("float32")
+    tokens = np.concatenate([np.ones((2, 1), "int32"), rng.integers(4, 30, size=(2, 5)).astype("int32")], axis=1)
+    full = np.asarray(train([images, tokens]))
+    state = rng.normal(size=(2, 12)).astype("float32")  # ignored at <start>
+    for t in range(6):
+        probabilities, state = (np.asarray(v) for v in step([images, tokens[:, t:t + 1], state]))
+        np.testing.assert_allclose(probabilities, full[:, t], atol=1e-5, err_msg=f"position {t}")

@@ -9,17 +9,11 @@ phones run in their decoding loop.
 
 from __future__ import annotations
 
-from typing import Any
-
 
 def build_captioner(vocab_size: int, image_size: int, caption_length: int, units: int = 128,
-                    embedding_dim: int = 64, filters: tuple[int, ...] = (32, 64, 128)) -> dict[str, Any]:
-    """``{"train": model, "encoder": model, "step": model}`` sharing their layers.
-
-    train: ``[image (s, s, 3) 0..255, tokens (caption_length - 1,)] -> next-token probabilities``;
-    encoder: ``image -> [regions (r, units), state (units,)]``;
-    step: ``[token (1,), state (units,), regions (r, units)] -> [probabilities (vocab,), next_state]``.
-    """
+                    embedding_dim: int = 64, filters: tuple[int, ...] = (32, 64, 128)):
+    """The training model: ``[image (s, s, 3) 0..255, tokens (caption_length - 1,)] ->
+    next-token probabilities`` (teacher forcing); :func:`caption_step` makes its decoder step."""
     import keras
 
     image = keras.Input((image_size, image_size, 3), name="image")
@@ -44,26 +38,51 @@ def build_captioner(vocab_size: int, image_size: int, caption_length: int, units
     tokens = keras.Input((caption_length - 1,), dtype="int32", name="tokens")
     sequence = gru(embedding(tokens), initial_state=first_state)
     probabilities = head(join([sequence, attention([sequence, regions])]))
-    train = keras.Model([image, tokens], probabilities, name="captioner")
-    encoder = keras.Model(image, [regions, first_state], name="encoder")
+    return keras.Model([image, tokens], probabilities, name="captioner")
 
+
+def caption_step(train, start_id: int):
+    """One model for export: ``[image, token (1,), state (units,)] -> [probabilities, next_state]``.
+
+    It encodes the image on every call and, when ``token`` is ``<start>``, begins from the
+    image's first state instead of ``state``: a page or an app only loops
+    ``p, state = step(image, token, state)`` from ``token = <start>`` and a zero state.
+    """
+    import keras
+    from keras import ops
+
+    image = keras.Input(train.get_layer("scale").input.shape[1:], name="image")
+    x = image
+    for layer in train.layers:
+        if layer.name == "scale" or layer.name.startswith(("conv_", "pool_")) or layer.name in ("grid", "regions"):
+            x = layer(x)
+    regions = x
+    first_state = train.get_layer("first_state")(train.get_layer("summary")(regions))
+    units = first_state.shape[-1]
     token = keras.Input((1,), dtype="int32", name="token")
     state = keras.Input((units,), name="state")
-    region_input = keras.Input((side * side, units), name="regions")
+
+    class StartOrCarry(keras.layers.Layer):
+        def call(self, token, first, carried):
+            starting = ops.cast(ops.equal(token, start_id), "float32")
+            return starting * first + (1.0 - starting) * carried
+
+    begun = StartOrCarry(name="start_or_carry")(token, first_state, state)
+    gru, attention = train.get_layer("decoder"), train.get_layer("attention")
 
     class DecoderStep(keras.layers.Layer):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
-            self.cell = gru.cell  # tracked, so exports carry its weights
+            self.cell = gru.cell
 
         def call(self, embedded, state):
             output, new_state = self.cell(embedded[:, 0], [state], training=False)
             new_state = new_state[0] if isinstance(new_state, (list, tuple)) else new_state
             return output[:, None], new_state
 
-    output, next_state = DecoderStep(name="decoder_step")(embedding(token), state)
-    step_probabilities = head(join([output, attention([output, region_input])]))
-    step_probabilities = keras.layers.Reshape((vocab_size,), name="probabilities")(step_probabilities)
+    output, next_state = DecoderStep(name="decoder_step")(train.get_layer("embedding")(token), begun)
+    joined = train.get_layer("join")([output, attention([output, regions])])
+    vocab = train.get_layer("next_token").units
+    probabilities = keras.layers.Reshape((vocab,), name="probabilities")(train.get_layer("next_token")(joined))
     next_state = keras.layers.Identity(name="next_state")(next_state)
-    step = keras.Model([token, state, region_input], [step_probabilities, next_state], name="decoder_step")
-    return {"train": train, "encoder": encoder, "step": step}
+    return keras.Model([image, token, state], [probabilities, next_state], name="caption_step")
