@@ -169,3 +169,60 @@ def test_the_exported_caption_step_starts_from_the_image_and_carries_its_state()
     for t in range(6):
         probabilities, state = (np.asarray(v) for v in step([images, tokens[:, t:t + 1], state]))
         np.testing.assert_allclose(probabilities, full[:, t], atol=1e-5, err_msg=f"position {t}")
+
+
+# -- the experiment through the command line ------------------------------------------------------------
+
+def colour_photos(folder):
+    """Photos of coloured shapes with COCO-style captions, two per photo."""
+    folder.mkdir(parents=True, exist_ok=True)
+    colours = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (30, 60, 220)}
+    yy, xx = np.mgrid[0:24, 0:24]
+    spec = {"images": [], "annotations": []}
+    k = 0
+    for colour, rgb in colours.items():
+        for shape, mask in (("square", (abs(yy - 12) < 7) & (abs(xx - 12) < 7)),
+                            ("dot", (yy - 12) ** 2 + (xx - 12) ** 2 < 30)):
+            for copy in range(4):
+                k += 1
+                image = np.full((24, 24, 3), 250, "uint8")
+                image[np.roll(mask, copy - 2, axis=1)] = rgb
+                Image.fromarray(image).save(folder / f"{k}.png")
+                spec["images"].append({"id": k, "file_name": f"{k}.png"})
+                spec["annotations"] += [{"image_id": k, "caption": f"a {colour} {shape}"},
+                                        {"image_id": k, "caption": f"{colour} {shape}"}]
+    (folder / "captions.json").write_text(json.dumps(spec))
+    return folder
+
+
+def test_captioning_trains_samples_and_exports(tmp_path):
+    from conftest import only_run_dir, read_run, run_cli
+
+    photos = colour_photos(tmp_path / "photos")
+    result = run_cli("train", "experiment=captioning", "data=coco", f"data.images={photos}",
+                     f"data.captions={photos / 'captions.json'}", "experiment.image_size=16",
+                     "experiment.caption_length=5", "experiment.units=32", "experiment.embedding_dim=16",
+                     "experiment.validation=0.25", "experiment.test=0.25", "trainer.epochs=80", "trainer.batch_size=8",
+                     "trainer.learning_rate=0.01", "trainer.early_stopping.enabled=false",
+                     "trainer.checkpoint_seconds=0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "runs", "captioning")
+    info = read_run(run_dir)
+    assert info["data"]["images_per_split"] == {"validation": 6, "test": 6, "train": 12}
+    assert info["metrics"]["test_bleu1"] > 0.8, "held-out photos of the same colours and shapes get their words"
+    first = info["samples"]["captions"][0]
+    assert set(first) == {"image", "greedy", "beam", "sampled"} and len(first["sampled"]) == 3
+    assert (run_dir / "samples" / "captions.png").is_file()
+
+    exported = run_cli("export", str(run_dir), "--format", "tflite", "tfjs", "--quantize", "float32", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    manifest = json.loads((run_dir / "export" / "tfjs" / "float32" / "manifest.json").read_text())
+    assert [i["name"] for i in manifest["inputs"]] == ["image", "token", "state"]
+    assert manifest["special_ids"] == {"<pad>": 0, "<start>": 1, "<end>": 2, "<unk>": 3}
+    record = json.loads((run_dir / "export.json").read_text())["formats"]["tflite"]["variants"]["float32"]
+    assert record["metric"]["exported"] == pytest.approx(record["metric"]["keras"], abs=1e-6)
+    assert record["metric"]["keras"] > 0.7, "next-token accuracy (the first word after <start> is a or a colour)"
+
+    bad = run_cli("train", "experiment=captioning", "data=coco", f"data.images={photos}",
+                  f"data.captions={tmp_path / 'none.json'}", cwd=tmp_path)
+    assert bad.returncode == 2 and "captions file" in bad.stderr and "does not exist" in bad.stderr

@@ -1,1 +1,12 @@
-"""The captioning experiment (being built): image-caption pairs and their tokens so far."""
+"""The captioning experiment plugin: an image captioner (and, later, the game of telephone)."""
+
+from tinkerflow.core import hookimpl
+
+from .experiment import Captioning, CaptioningConfig
+
+__all__ = ["Captioning", "CaptioningConfig"]
+
+
+@hookimpl
+def register_experiments(register):
+    register(Captioning)
