@@ -226,3 +226,36 @@ def test_captioning_trains_samples_and_exports(tmp_path):
     bad = run_cli("train", "experiment=captioning", "data=coco", f"data.images={photos}",
                   f"data.captions={tmp_path / 'none.json'}", cwd=tmp_path)
     assert bad.returncode == 2 and "captions file" in bad.stderr and "does not exist" in bad.stderr
+
+
+def test_text_to_image_paints_a_caption(tmp_path):
+    from conftest import only_run_dir, read_run, run_cli
+
+    from tinkerflow.plugins.captioning.painter import bag_of_words
+
+    vocab = Vocabulary.build(["a red dot", "red square"], size=10)
+    bag = bag_of_words("A red, red thing", vocab)
+    assert bag[vocab.index["red"]] == pytest.approx(2 / 3) and bag[vocab.index["a"]] == pytest.approx(1 / 3)
+    assert bag.sum() == pytest.approx(1.0), "unknown words are left out"
+
+    photos = colour_photos(tmp_path / "photos")
+    result = run_cli("train", "experiment=text_to_image", "data=coco", f"data.images={photos}",
+                     f"data.captions={photos / 'captions.json'}", "experiment.image_size=16", "model.width=8",
+                     "model.latent_dim=8", "model.condition_embedding=8", "trainer.batch_size=16", "trainer.epochs=2",
+                     "trainer.checkpoint_seconds=0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "runs", "text_to_image")
+    assert read_run(run_dir)["data"]["pairs"] == 48, "every caption of every photo is a pair"
+    conditions = json.loads((run_dir / "conditions.json").read_text())
+    assert conditions["vocabulary"][:4] == [PAD, START, END, UNKNOWN] and len(conditions["film_captions"]) == 16
+    painted = run_cli("sample", str(run_dir), "--text", "a blue dot", "--n", "4", "--out", str(tmp_path / "out"),
+                      cwd=tmp_path)
+    assert painted.returncode == 0, painted.stderr[-2000:]
+    assert Image.open(tmp_path / "out" / "samples_n4_seed0.png").size == (4 * 16 + 5 * 2, 16 + 2 * 2)
+    unknown = run_cli("sample", str(run_dir), "--text", "purple hexagon", cwd=tmp_path)
+    assert unknown.returncode == 2 and "none of the words of 'purple hexagon'" in unknown.stderr
+    exported = run_cli("export", str(run_dir), "--format", "tflite", "--quantize", "float32", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    manifest = json.loads((run_dir / "export" / "tflite" / "float32" / "manifest.json").read_text())
+    assert manifest["vocabulary"] == conditions["vocabulary"] and [i["name"] for i in manifest["inputs"]] == [
+        "latent", "condition"]

@@ -25,6 +25,7 @@ class GanModel:
     noise: float = knob(0.0, min=0.0, max=1.0, help="std of Gaussian noise added to the discriminator's inputs")
     dropout: float = knob(0.3, min=0.0, max=0.9, help="dropout in the discriminator")
     learning_rate: float = knob(2e-4, gt=0.0, help="Adam's learning rate, both networks (beta_1 0.5)")
+    condition_embedding: int = knob(0, min=0, help="project the condition to this size first (0: use it as it is)")
 
 
 def depth_for(size: int) -> int:
@@ -49,7 +50,7 @@ def build_generator(m: GanModel, size: int, conditions: int):
     if conditions:
         condition = keras.Input((conditions,), name="condition")
         inputs.append(condition)
-        x = keras.layers.Concatenate(name="latent_and_condition")([latent, condition])
+        x = keras.layers.Concatenate(name="latent_and_condition")([latent, _embedded(condition, m)])
     filters = m.width * 2 ** (depth - 1)
     x = keras.layers.Dense(BASE * BASE * filters, use_bias=False, name="project")(x)
     x = keras.layers.BatchNormalization(name="project_bn")(x)
@@ -74,7 +75,7 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
     if conditions:
         condition = keras.Input((conditions,), name="condition")
         inputs.append(condition)
-        plane = keras.layers.Dense(size * size, name="condition_plane")(condition)
+        plane = keras.layers.Dense(size * size, name="condition_plane")(_embedded(condition, m))
         plane = keras.layers.Reshape((size, size, 1), name="condition_map")(plane)
         x = keras.layers.Concatenate(name="image_and_condition")([x, plane])
     filters = m.width
@@ -86,6 +87,14 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
     x = keras.layers.Flatten(name="flatten")(x)
     logit = keras.layers.Dense(1, name="real")(x)
     return keras.Model(inputs if conditions else image, logit, name="discriminator")
+
+
+def _embedded(condition, m: GanModel):
+    import keras
+
+    if not m.condition_embedding:
+        return condition
+    return keras.layers.Dense(m.condition_embedding, use_bias=False, name="condition_embedding")(condition)
 
 
 def gan_class():

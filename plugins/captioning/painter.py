@@ -1,0 +1,114 @@
+"""EXPERIMENTS.md section 6's other player: a text-to-image generator (the "painter").
+
+It is the dcgan experiment's conditional DCGAN with a caption as the condition: the
+caption's words as a normalised bag of words over the vocabulary. The generator's first
+dense layer turns that vector into the mean of learned word vectors, so the condition is an
+embedding of the caption's tokens, learned adversarially on the same image-caption pairs the
+captioner uses (every caption of an image is one training pair).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinkerflow.core import DataError, knob
+from tinkerflow.plugins.dcgan.datasets import ImageData
+from tinkerflow.plugins.dcgan.experiment import Dcgan, DcganConfig, DcganSampleOptions
+from tinkerflow.plugins.dcgan.model import GanModel
+
+from . import captions as caps
+from .experiment import CocoCaptionData, EmojiCaptionData
+
+
+@dataclass
+class TextToImageConfig(DcganConfig):
+    vocab_size: int = knob(2000, min=5, help="most frequent caption words kept (the rest are left out)")
+
+
+@dataclass
+class TextToImageSampleOptions(DcganSampleOptions):
+    text: str = knob("", help="the caption to paint (empty: the 16 filmed training captions in turn)")
+
+
+def bag_of_words(text: str, vocab: caps.Vocabulary) -> np.ndarray:
+    """The caption as word frequencies over ``vocab`` (special tokens and unknown words left out)."""
+    vector = np.zeros(len(vocab), "float32")
+    for word in caps.words(text):
+        if word in vocab.index and word not in caps.SPECIALS:
+            vector[vocab.index[word]] += 1.0
+    total = vector.sum()
+    return vector / total if total else vector
+
+
+class TextToImage(Dcgan):
+    name = "text_to_image"
+    description = "A text-to-image DCGAN conditioned on captions (the telephone game's painter)"
+    Config = TextToImageConfig
+    Datasets = {"emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
+    Models = {"dcgan": GanModel}
+    SampleOptions = TextToImageSampleOptions
+    smoke_overrides = ("data.categories=[Flags]", "experiment.image_size=8", "model.width=4", "model.latent_dim=4",
+                       "trainer.batch_size=32", "trainer.epochs=1", "trainer.checkpoint_seconds=0")
+    config: TextToImageConfig
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.architecture.conditional = True  # the caption is always the condition
+
+    def read_images(self) -> ImageData:
+        from .experiment import Captioning
+
+        reader = Captioning(Captioning.Config(image_size=self.config.image_size), self.trainer, self.seed,
+                            data=self.data)
+        found = reader.read_pairs()
+        vocab = caps.Vocabulary.build([c for cs in found.captions for c in cs], self.config.vocab_size)
+        rows = [(i, c) for i, cs in enumerate(found.captions) for c in cs]
+        conditions = np.stack([bag_of_words(c, vocab) for _, c in rows])
+        self.film_captions = [c for _, c in rows[:: max(1, len(rows) // 16)]][:16]
+        self.words = vocab.tokens
+        return ImageData(found.images[[i for i, _ in rows]], conditions, [f"word={w}" for w in vocab.tokens], {},
+                         {**found.info, "pairs": len(rows), "vocabulary": len(vocab)})
+
+    def load_data(self):
+        splits = super().load_data()
+        self.conditions = {**self.conditions, "vocabulary": self.words, "film_captions": self.film_captions}
+        if self.run is not None:
+            (self.run.path / "conditions.json").write_text(json.dumps(self.conditions), encoding="utf-8")
+        return splits
+
+    @property
+    def vocab(self) -> caps.Vocabulary:
+        return caps.Vocabulary(self.conditions["vocabulary"])
+
+    def film_inputs(self, n: int = 16, seed: int | None = None, condition: str = ""):
+        """Latent vectors and the captions' bags of words: ``condition`` (a caption) for all, or
+        the filmed training captions in turn."""
+        rng = np.random.default_rng(self.config.film_seed if seed is None else seed)
+        z = rng.normal(size=(n, self.architecture.latent_dim)).astype("float32")
+        texts = [condition] * n if condition else [self.conditions["film_captions"][i % len(
+            self.conditions["film_captions"])] for i in range(n)]
+        bags = np.stack([bag_of_words(t, self.vocab) for t in texts])
+        if condition and not bags.any():
+            raise DataError(f"none of the words of {condition!r} is in the painter's {len(self.vocab)}-word "
+                            "vocabulary; expected at least one known word")
+        return [z, bags]
+
+    def sample(self, model, out_dir, options=None):
+        options = options or TextToImageSampleOptions()
+        options.condition = options.text
+        summary = super().sample(model, out_dir, options)
+        summary["text"] = options.text or self.conditions["film_captions"][:options.n]
+        return summary
+
+    def deploy_info(self) -> dict:
+        info = super().deploy_info()
+        info["description"]["condition"] = "the caption's words as frequencies over the vocabulary (sum 1)"
+        info["conditions"] = {"columns": [], "groups": {}}
+        info["vocabulary"] = self.conditions["vocabulary"]
+        info["text_encoding"] = {"tokenize": "lower-case runs of letters, digits and apostrophes",
+                                 "vector": "count of each vocabulary word (specials and unknown words left out), "
+                                           "divided by the total"}
+        return info
