@@ -557,7 +557,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("install-tfjs", help="install the pinned npm @tensorflow/tfjs used for checks and pages")
     p.add_argument("--target", help="folder to install into (default: next to the package, or the user cache)")
     p.set_defaults(func=cmd_install_tfjs)
+    _plugin_commands(sub)
     return parser
+
+
+def _plugin_commands(sub) -> None:
+    """Commands that plugins add through the ``register_commands`` hook (a disabled plugin is
+    reported by the command that uses the registry, not here)."""
+    from .plugins import make_plugin_manager
+
+    registry = make_plugin_manager()
+
+    def add_command(name: str, help: str, configure, run_command) -> None:
+        if name in sub.choices:
+            raise TinkerflowError(f"a plugin adds the command '{name}', which exists already; expected a new name")
+        parser = sub.add_parser(name, help=help)
+        configure(parser)
+        parser.set_defaults(func=lambda args: run_command(args, registry))
+
+    registry.hook.register_commands(add_command=add_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

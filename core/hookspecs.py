@@ -65,6 +65,17 @@ def extra_callbacks(run: Any, experiment: Any) -> list | None:
 
 
 @hookspec
+def register_commands(add_command: Callable[..., None]) -> None:
+    """Add commands to the ``tinkerflow`` command line.
+
+    Call ``add_command(name, help, configure, run)``: ``configure(parser)`` adds the
+    command's arguments to its ``argparse`` parser, ``run(args, registry)`` does the work and
+    returns the exit code. A :class:`tinkerflow.core.TinkerflowError` it raises becomes the
+    usual one-line error. Names of built-in commands cannot be taken.
+    """
+
+
+@hookspec
 def before_run(run: Any) -> None:
     """Called when a run starts, once its directory exists and before data is loaded.
 

@@ -259,3 +259,38 @@ def test_text_to_image_paints_a_caption(tmp_path):
     manifest = json.loads((run_dir / "export" / "tflite" / "float32" / "manifest.json").read_text())
     assert manifest["vocabulary"] == conditions["vocabulary"] and [i["name"] for i in manifest["inputs"]] == [
         "latent", "condition"]
+
+
+def test_telephone_plays_games_and_writes_the_report(tmp_path):
+    from conftest import only_run_dir, run_cli
+
+    photos = colour_photos(tmp_path / "photos")
+    data = ["data=coco", f"data.images={photos}", f"data.captions={photos / 'captions.json'}",
+            "experiment.image_size=16", "trainer.checkpoint_seconds=0"]
+    captioner = run_cli("train", "experiment=captioning", *data, "experiment.caption_length=5", "experiment.units=16",
+                        "experiment.embedding_dim=8", "trainer.epochs=3", cwd=tmp_path)
+    painter = run_cli("train", "experiment=text_to_image", *data, "model.width=8", "model.latent_dim=8",
+                      "model.condition_embedding=8", "trainer.batch_size=16", "trainer.epochs=1", cwd=tmp_path)
+    assert captioner.returncode == 0 and painter.returncode == 0, captioner.stderr[-2000:] + painter.stderr[-2000:]
+    c_run, p_run = only_run_dir(tmp_path / "runs", "captioning"), only_run_dir(tmp_path / "runs", "text_to_image")
+    start = photos / "1.png"
+    args = ["telephone", "--image", str(start), "--text", "a <b>red</b> square", "--captioner", str(c_run),
+            "--painter", str(p_run), "--out", str(tmp_path / "game")]
+    result = run_cli(*args, "--rounds", "3", "--games", "2", "--seed", "5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "game" / "telephone.json").read_text())
+    assert [g["seed"] for g in summary["games"]] == [5, 6] and len(summary["mean_overlap_per_round"]) == 3
+    first = summary["games"][0]["rounds"]
+    assert first[0]["painted"] == "a <b>red</b> square" and first[1]["painted"] == first[0]["caption"]
+    assert all((tmp_path / "game" / r["image"]).is_file() for g in summary["games"] for r in g["rounds"])
+    page = (tmp_path / "game" / "telephone.html").read_text()
+    assert "a &lt;b&gt;red&lt;/b&gt; square" in page and "<b>red" not in page, "texts are escaped"
+    again = run_cli(*args, "--rounds", "3", "--games", "2", "--seed", "5", "--out", str(tmp_path / "again"),
+                    cwd=tmp_path)
+    assert again.returncode == 0
+    assert json.loads((tmp_path / "again" / "telephone.json").read_text())["games"] == summary["games"], \
+        "the same seeds play the same games"
+    for bad, expected in ((["--rounds", "0"], "--rounds 0; expected at least 1"),
+                          (["--captioner", str(p_run)], "is a text_to_image run; expected a captioning run")):
+        refused = run_cli(*args, *bad, cwd=tmp_path)
+        assert refused.returncode == 2 and expected in refused.stderr

@@ -12,3 +12,11 @@ __all__ = ["Captioning", "CaptioningConfig", "TextToImage"]
 def register_experiments(register):
     register(Captioning)
     register(TextToImage)
+
+
+@hookimpl
+def register_commands(add_command):
+    from . import telephone
+
+    add_command("telephone", "play AI telephone between a captioning run and a text_to_image run",
+                telephone.configure, telephone.command)
