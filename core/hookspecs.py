@@ -66,12 +66,13 @@ def extra_callbacks(run: Any, experiment: Any) -> list | None:
 
 @hookspec
 def register_commands(add_command: Callable[..., None]) -> None:
-    """Add commands to the ``tinkerflow`` command line.
+    """Add commands to the ``tinkerflow`` command line; called when the command line is built.
 
-    Call ``add_command(name, help, configure, run)``: ``configure(parser)`` adds the
-    command's arguments to its ``argparse`` parser, ``run(args, registry)`` does the work and
-    returns the exit code. A :class:`tinkerflow.core.TinkerflowError` it raises becomes the
-    usual one-line error. Names of built-in commands cannot be taken.
+    :param add_command: call ``add_command(name, help, configure, run)``: ``configure(parser)``
+        adds the command's arguments to its ``argparse`` parser, ``run(args, registry)`` does
+        the work and returns the exit code. A :class:`tinkerflow.core.TinkerflowError` it
+        raises becomes the usual one-line error. Built-in command names cannot be taken.
+    :returns: nothing.
     """
 
 
