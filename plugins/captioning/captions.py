@@ -73,34 +73,26 @@ class Vocabulary:
         return " ".join(out)
 
 
-def _square(image, size: int) -> np.ndarray:
-    from PIL import Image
+def square(image, size: int) -> np.ndarray:
+    """A PIL image as the captioner sees it: the classifier's preparation (upright, over
+    white, centre square, ``size`` pixels)."""
+    from tinkerflow.plugins.classifier.images import prepare
 
-    rgba = image.convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    rgb = Image.alpha_composite(white, rgba).convert("RGB")
-    side = min(rgb.size)
-    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
-    return np.asarray(rgb.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR))
+    return prepare(image, size)
 
 
 def emoji_captions(size: int, categories: list[str], modules: Path | None = None) -> CaptionSet:
     """Noto emoji and their names: "DOG FACE" gives "dog face", its short names "dog" more captions."""
     from PIL import Image
 
-    if modules is None:
-        from tinkerflow.exporters.node import node_modules
+    from tinkerflow.plugins.dcgan.datasets import emoji_root
 
-        modules = node_modules()
-    root = Path(modules) / "emoji-datasource-google"
-    if not (root / "emoji.json").is_file():
-        raise DataError(f"the npm package emoji-datasource-google is not in {modules}; expected the README's "
-                        "set-up (npm ci in web_export/) to have installed it")
+    root = emoji_root(modules)
     entries = [e for e in json.loads((root / "emoji.json").read_text(encoding="utf-8"))
                if e.get("has_img_google") and e.get("name") and (not categories or e["category"] in categories)]
     if not entries:
         raise DataError(f"no emoji in the categories {categories}; expected names from emoji.json's categories")
-    images = np.stack([_square(Image.open(root / "img" / "google" / "64" / e["image"]), size) for e in entries])
+    images = np.stack([square(Image.open(root / "img" / "google" / "64" / e["image"]), size) for e in entries])
     captions = []
     for e in entries:
         texts = [e["name"].lower()] + [s.replace("_", " ") for s in e.get("short_names", [])]
@@ -150,7 +142,7 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
         path = folder / files[image_id]
         try:
             with Image.open(path) as image:
-                images.append(_square(image, size))
+                images.append(square(image, size))
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"{path}: not a readable image ({' '.join(str(exc).split())[:80]}); expected a photo") from None
         captions.append(texts)

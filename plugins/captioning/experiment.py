@@ -241,7 +241,7 @@ class Captioning(Experiment):
         for f in files:
             try:
                 with Image.open(f) as image:
-                    images.append(caps._square(image, self.config.image_size))
+                    images.append(caps.square(image, self.config.image_size))
                     names.append(str(f))
             except (UnidentifiedImageError, OSError):
                 continue

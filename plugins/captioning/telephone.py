@@ -59,7 +59,7 @@ def play(captioner_run: Path, painter_run: Path, image: Path, text: str, rounds:
     size = captioner.config.image_size
     try:
         with Image.open(image) as start:
-            first = caps._square(start, size)
+            first = caps.square(start, size)
     except FileNotFoundError:
         raise DataError(f"--image {image} does not exist; expected the start photo") from None
     except OSError as exc:

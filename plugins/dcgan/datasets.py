@@ -123,10 +123,8 @@ def _rgba_over_white(image) -> np.ndarray:
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
-def emoji(d: EmojiData, size: int, modules: Path | None = None) -> ImageData:
-    """Noto emoji PNGs (64x64) over white; the condition is the emoji's category."""
-    from PIL import Image
-
+def emoji_root(modules: Path | None = None) -> Path:
+    """The npm package emoji-datasource-google (``emoji.json`` and ``img/google/64/*.png``)."""
     if modules is None:
         from tinkerflow.exporters.node import node_modules
 
@@ -135,6 +133,14 @@ def emoji(d: EmojiData, size: int, modules: Path | None = None) -> ImageData:
     if not (root / "emoji.json").is_file():
         raise DataError(f"the npm package emoji-datasource-google is not in {modules}; expected the README's "
                         "set-up (npm ci in web_export/) to have installed it")
+    return root
+
+
+def emoji(d: EmojiData, size: int, modules: Path | None = None) -> ImageData:
+    """Noto emoji PNGs (64x64) over white; the condition is the emoji's category."""
+    from PIL import Image
+
+    root = emoji_root(modules)
     entries = json.loads((root / "emoji.json").read_text(encoding="utf-8"))
     known = sorted({e["category"] for e in entries})
     unknown = [c for c in d.categories if c not in known]
