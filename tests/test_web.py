@@ -536,3 +536,69 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dcgan-phone.png"), full_page=True)
         watched.close(base)
+
+
+# -- the captioner page and telephone in the browser ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def telephone_runs(tmp_path_factory):
+    from test_captions import colour_photos
+
+    from tinkerflow.exporters.pipeline import export_run
+
+    root = tmp_path_factory.mktemp("telephone")
+    photos = colour_photos(root / "photos")
+    data = ["data=coco", f"data.images={photos}", f"data.captions={photos / 'captions.json'}",
+            "experiment.image_size=16", "trainer.checkpoint_seconds=0"]
+    captioner = train_in_process(root / "runs", "experiment=captioning", *data, "experiment.caption_length=5",
+                                 "experiment.units=16", "experiment.embedding_dim=8", "trainer.epochs=30",
+                                 "trainer.batch_size=8", "trainer.learning_rate=0.01",
+                                 "trainer.early_stopping.enabled=false")
+    painter = train_in_process(root / "runs", "experiment=text_to_image", *data, "model.width=8", "model.latent_dim=8",
+                               "model.condition_embedding=8", "trainer.batch_size=16", "trainer.epochs=3")
+    for run_dir in (captioner, painter):
+        assert export_run(run_dir, make_plugin_manager(), ["tfjs"], ["float32"]).ok
+    return photos, captioner, painter
+
+
+def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, telephone_runs, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    from tinkerflow.core.runner import open_run
+    from tinkerflow.plugins.captioning import captions as caps
+    from tinkerflow.plugins.captioning.telephone import play
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import serving
+
+    photos, captioner, painter = telephone_runs
+    start = photos / "5.png"
+    run, experiment = open_run(captioner, make_plugin_manager())
+    model = run.load_model(experiment.custom_objects())
+    with Image.open(start) as image:
+        expected_caption = experiment.greedy(model, caps.square(image, 16)[None].astype("float32"))[0]
+    game = play(captioner, painter, start, "a <b>red</b> dot", rounds=3, games=1, seed=2, out=tmp_path / "game",
+                registry=make_plugin_manager(), temperature=0.0)
+    expected_game = [r["caption"] for r in game["games"][0]["rounds"]]
+
+    out = tmp_path / "site"
+    report = build_site([captioner, painter], out, make_plugin_manager())
+    slug = next(p["slug"] for p in report.pages if p["experiment"] == "captioning")
+    with serving(out) as base:
+        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        page = watched.open_ready(f"{base}models/{slug}/index.html")
+        widget = page.locator("#widget")
+        page.set_input_files("#captioner-file", str(start))
+        expect(widget).to_have_attribute("data-done", "true", timeout=60_000)
+        assert widget.get_attribute("data-caption") == expected_caption, "greedy caption as in Python"
+        expect(page.locator("#telephone")).to_be_visible()
+        page.fill("#telephone-text", "a <b>red</b> dot")
+        page.fill("#telephone-rounds", "3")
+        page.fill("#telephone-seed", "2")
+        page.click("#telephone-play")
+        expect(widget).to_have_attribute("data-telephone", "done", timeout=60_000)
+        assert json.loads(widget.get_attribute("data-telephone-captions")) == expected_game, \
+            "the same seed plays the same game in the browser as in Python"
+        assert page.locator("#telephone-rounds-list li").count() == 3 and page.locator("#widget b").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "telephone-phone.png"), full_page=True)
+        watched.close(base)

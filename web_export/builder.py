@@ -67,6 +67,10 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
             raise TinkerflowError("none of the runs has a tfjs export that passed its checks; "
                                   "expected at least one (run 'tinkerflow export RUN --format tfjs')")
         (staging / "index.html").write_text(_index(report.pages))
+        # what a widget may use from the other pages of the site (the captioner plays with a painter)
+        (staging / "site.json").write_text(json.dumps({"pages": [
+            {"slug": p["slug"], "experiment": p["experiment"], "run": p["run"],
+             "default_variant": safe_name(p["variants"][0]["name"])} for p in report.pages]}))
         (staging / MARKER).write_text("built by tinkerflow web\n")
         _swap_in(staging, out)
     finally:

@@ -20,6 +20,34 @@ from tinkerflow.core import DataError
 
 from . import captions as caps
 from .decode import sample
+from .painter import bag_of_words
+
+
+def portable_normal(seed: int, count: int) -> np.ndarray:
+    """Standard normal numbers from mulberry32 uniforms and Box-Muller, exactly as the page's
+    ``portableNormal`` (web_export/assets/images.js) draws them: the painter's latent vectors,
+    so a game in Python and in the browser paint from the same numbers."""
+    import math
+
+    a = seed & 0xFFFFFFFF
+
+    def uniform() -> float:
+        nonlocal a
+        a = (a + 0x6D2B79F5) & 0xFFFFFFFF
+        t = ((a ^ (a >> 15)) * (1 | a)) & 0xFFFFFFFF
+        t = ((t + (((t ^ (t >> 7)) * (61 | t)) & 0xFFFFFFFF)) & 0xFFFFFFFF) ^ t
+        return ((t ^ (t >> 14)) & 0xFFFFFFFF) / 4294967296
+
+    out = np.empty(count, "float32")
+    for i in range(count):
+        u1, u2 = 1 - uniform(), uniform()
+        out[i] = math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2)
+    return out
+
+
+def round_seed(seed: int, game: int, round_: int) -> int:
+    """The seed of a round's latent vector and sampled words (the page uses the same)."""
+    return (seed + game) * 1000 + round_
 
 
 def overlap(text: str, original: str) -> float:
@@ -75,22 +103,21 @@ def play(captioner_run: Path, painter_run: Path, image: Path, text: str, rounds:
     Image.fromarray(first).save(out / "start.png")
     played = []
     for game in range(games):
-        rng_seed = seed + game
         current, rounds_out = text, []
         for r in range(1, rounds + 1):
-            latent, condition = painter.film_inputs(1, seed=rng_seed * 1000 + r, condition=current) \
-                if _paintable(current, painter) else painter.film_inputs(1, seed=rng_seed * 1000 + r)
+            latent = portable_normal(round_seed(seed, game, r), painter.architecture.latent_dim)[None]
+            condition = bag_of_words(current, painter.vocab)[None]  # zeros when no word is known
             pixels = np.clip(np.round(np.asarray(generator([latent, condition], training=False))[0]), 0, 255)
             painting = np.asarray(Image.fromarray(pixels.astype("uint8")).resize((size, size), Image.BILINEAR))
             said = vocab.decode(sample(step, state_for(painting), ids[caps.START], ids[caps.END],
-                                       captioner.config.caption_length - 1, temperature, seed=rng_seed * 1000 + r,
+                                       captioner.config.caption_length - 1, temperature, seed=round_seed(seed, game, r),
                                        banned=banned))
             name = f"game{game + 1}_round{r}.png"
             Image.fromarray(pixels.astype("uint8")).save(out / name)
             rounds_out.append({"round": r, "painted": current, "image": name, "caption": said,
                                "overlap_with_start": round(overlap(said, text), 4)})
             current = said
-        played.append({"game": game + 1, "seed": rng_seed, "rounds": rounds_out})
+        played.append({"game": game + 1, "seed": seed + game, "rounds": rounds_out})
     per_round = [round(float(np.mean([g["rounds"][r]["overlap_with_start"] for g in played])), 4)
                  for r in range(rounds)]
     summary = {"start": {"image": "start.png", "text": text}, "captioner": str(c_run.path), "painter": str(p_run.path),
@@ -101,10 +128,6 @@ def play(captioner_run: Path, painter_run: Path, image: Path, text: str, rounds:
     (out / "telephone.md").write_text(_markdown(summary), encoding="utf-8")
     (out / "telephone.html").write_text(_html(summary), encoding="utf-8")
     return summary
-
-
-def _paintable(text: str, painter) -> bool:
-    return any(w in painter.vocab.index for w in caps.words(text))
 
 
 def _markdown(s: dict) -> str:

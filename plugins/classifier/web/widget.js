@@ -2,6 +2,8 @@
 // (EXIF orientation, white behind transparency, centre square, smooth resize to the model's
 // size), classified on this page, and shown with a probability per label. Labels go in as
 // textContent; the photo never leaves the browser.
+import { prepareImage } from "../../../assets/images.js";
+
 export async function mount(root, ctx) {
   const $ = (id) => root.querySelector(`#${id}`);
   const { manifest } = ctx;
@@ -11,7 +13,6 @@ export async function mount(root, ctx) {
   const outputName = manifest.outputs[0].name;
   const canvas = $("classifier-canvas");
   canvas.width = canvas.height = size;
-  const draw = canvas.getContext("2d", { willReadFrequently: true });
   const message = $("classifier-message");
 
   function say(text) {
@@ -20,19 +21,7 @@ export async function mount(root, ctx) {
   }
 
   async function classify(source, width, height) {
-    const side = Math.min(width, height);
-    draw.fillStyle = "#ffffff";
-    draw.fillRect(0, 0, size, size);
-    draw.imageSmoothingEnabled = true;
-    draw.imageSmoothingQuality = "high";
-    draw.drawImage(source, Math.floor((width - side) / 2), Math.floor((height - side) / 2), side, side, 0, 0, size, size);
-    const rgba = draw.getImageData(0, 0, size, size).data;
-    const rgb = new Float32Array(size * size * 3);
-    for (let i = 0, j = 0; i < rgba.length; i += 4) {
-      rgb[j++] = rgba[i];
-      rgb[j++] = rgba[i + 1];
-      rgb[j++] = rgba[i + 2];
-    }
+    const rgb = prepareImage(source, width, height, size, canvas);
     const result = await ctx.predict({ [inputName]: { data: rgb, shape: [1, size, size, 3] } });
     show(Array.from(result[outputName].data));
   }

@@ -1,0 +1,120 @@
+// The captioner widget: captions a photo word by word with the exported caption step
+// (greedy, as Python's greedy decoding), and, when the site also has a text_to_image page,
+// plays AI telephone: paint the text, caption the painting, again, as `tinkerflow telephone`
+// does with the same seed. All text goes in as textContent.
+import { paintRGB, portableNormal, prepareImage, rgbOf } from "../../../assets/images.js";
+
+export async function mount(root, ctx) {
+  const $ = (id) => root.querySelector(`#${id}`);
+  const { manifest, tf } = ctx;
+  const size = manifest.preprocessing.size;
+  const vocab = manifest.vocabulary;
+  const ids = manifest.special_ids;
+  const length = manifest.decoding.caption_length - 1;
+  const units = manifest.decoding.state_size;
+  const banned = new Set([ids["<pad>"], ids["<start>"], ids["<unk>"]]);
+  const canvas = $("captioner-canvas");
+  const message = $("captioner-message");
+  let image = null;
+
+  async function caption(rgb) {
+    let token = ids["<start>"];
+    let state = new Float32Array(units);
+    const words = [];
+    for (let t = 0; t < length; t++) {
+      const result = await ctx.predict({ image: { data: rgb, shape: [1, size, size, 3] },
+                                         token: { data: [token], shape: [1, 1] },
+                                         state: { data: state, shape: [1, units] } });
+      const p = result.probabilities.data;
+      let best = -1;
+      for (let i = 0; i < p.length; i++) if (!banned.has(i) && (best < 0 || p[i] > p[best])) best = i;
+      if (best === ids["<end>"]) break;
+      words.push(vocab[best]);
+      token = best;
+      state = result.next_state.data;
+    }
+    return words.join(" ");
+  }
+
+  $("captioner-file").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    root.dataset.done = "false";
+    message.hidden = true;
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch {
+      message.textContent = "This file could not be read as an image.";
+      message.hidden = false;
+      return;
+    }
+    image = prepareImage(bitmap, bitmap.width, bitmap.height, size, canvas);
+    bitmap.close();
+    const text = await caption(image);
+    $("captioner-caption").textContent = text || "(nothing)";
+    root.dataset.caption = text;
+    root.dataset.done = "true";
+  });
+
+  const site = await fetch("../../site.json").then((r) => (r.ok ? r.json() : { pages: [] })).catch(() => ({ pages: [] }));
+  const painterPage = site.pages.find((p) => p.experiment === "text_to_image");
+  if (!painterPage) return;
+  const base = `../${painterPage.slug}/tfjs/${painterPage.default_variant}/`;
+  const painterManifest = await (await fetch(`${base}manifest.json`)).json();
+  const painter = await tf.loadGraphModel(`${base}model.json`);
+  const painterIndex = new Map(painterManifest.vocabulary.map((w, i) => [w, i]));
+  const painterSize = painterManifest.outputs[0].shape[1];
+  const latentDim = painterManifest.latent_dim;
+  const nodes = Object.fromEntries(painterManifest.inputs.map((i) => [i.name, i.node.split(":")[0]]));
+  $("telephone-painter").textContent = `${painterPage.experiment} ${painterPage.run}`;
+  $("telephone").hidden = false;
+
+  function bagOfWords(text) {
+    const vector = new Float32Array(painterManifest.vocabulary.length);
+    let total = 0;
+    for (const word of text.toLowerCase().match(/[a-z0-9']+/g) || []) {
+      if (painterIndex.has(word) && !(word in ids)) { vector[painterIndex.get(word)] += 1; total += 1; }
+    }
+    if (total) for (let i = 0; i < vector.length; i++) vector[i] /= total;
+    return vector;
+  }
+
+  async function paint(text, seed) {
+    const feeds = { [nodes.latent]: tf.tensor(portableNormal(seed, latentDim), [1, latentDim]),
+                    [nodes.condition]: tf.tensor(bagOfWords(text), [1, painterManifest.vocabulary.length]) };
+    const output = painter.execute(feeds, painterManifest.outputs[0].node);
+    const pixels = await output.data();
+    tf.dispose([output, ...Object.values(feeds)]);
+    return pixels;
+  }
+
+  $("telephone-play").addEventListener("click", async () => {
+    const list = $("telephone-rounds-list");
+    list.replaceChildren();
+    root.dataset.telephone = "playing";
+    const seed = Number($("telephone-seed").value) || 0;
+    const rounds = Math.max(1, Math.min(20, Number($("telephone-rounds").value) || 1));
+    let text = $("telephone-text").value || root.dataset.caption || "";
+    const said = [];
+    for (let r = 1; r <= rounds; r++) {
+      const pixels = await paint(text, seed * 1000 + r);
+      const item = document.createElement("li");
+      const shown = document.createElement("canvas");
+      paintRGB(pixels, painterSize, shown);
+      const small = document.createElement("canvas");
+      small.width = small.height = size;
+      const draw = small.getContext("2d", { willReadFrequently: true });
+      draw.imageSmoothingEnabled = true;
+      draw.drawImage(shown, 0, 0, size, size);
+      text = await caption(rgbOf(draw.getImageData(0, 0, size, size).data));
+      const words = document.createElement("p");
+      words.textContent = text || "(nothing)";
+      item.append(shown, words);
+      list.append(item);
+      said.push(text);
+    }
+    root.dataset.telephoneCaptions = JSON.stringify(said);
+    root.dataset.telephone = "done";
+  });
+}
