@@ -1,17 +1,21 @@
 """Captioning speed: captions per second (greedy, beam) and the time of one telephone round.
 
-    .venv/bin/python tests/benchmarks/captioning_speed.py runs/captioning/<run> [runs/text_to_image/<run>]
+    .venv/bin/python tests/benchmarks/captioning_speed.py runs/captioning/<run> [runs/text_to_image/<run>] [--browser]
 
 Greedy captions are timed one image at a time (as a page writes them) and as a batch;
 beam search one image at a time. With a painter run, one telephone round (paint the
 caption, caption the painting) is timed too. Medians over the run's test images.
+``--browser`` (both runs exported to tfjs) times the captioner page in Chromium on each tfjs
+backend: one greedy caption of a photo, and one telephone round, by the page's own clock.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 
 def timed(call, repeats: int) -> float:
@@ -29,6 +33,7 @@ def main() -> None:
     parser.add_argument("captioner")
     parser.add_argument("painter", nargs="?")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--browser", action="store_true", help="also time the page in Chromium")
     args = parser.parse_args()
 
     import numpy as np
@@ -85,6 +90,58 @@ def main() -> None:
                           0.8, seed=k, banned=banned)
 
         print(f"one telephone round (paint + caption): {timed(round_trip, args.repeats) * 1000:.1f} ms")
+    if args.browser:
+        from PIL import Image
+
+        with tempfile.TemporaryDirectory() as tmp:
+            photo = Path(tmp) / "photo.png"
+            Image.fromarray(images[0].astype("uint8")).save(photo)
+            for backend, (caption_ms, round_ms) in browser_ms(run.path, args.painter, photo).items():
+                line = f"Chromium {backend:6s}: one caption {caption_ms:7.1f} ms"
+                print(line + (f", one telephone round {round_ms:7.1f} ms" if round_ms is not None else ""))
+
+
+def browser_ms(captioner: Path, painter: str | None, photo: Path, repeats: int = 5) -> dict:
+    import shutil
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from pages import BACKENDS
+    from tinkerflow.core.plugins import make_plugin_manager
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import serving
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        report = build_site([captioner] + ([painter] if painter else []), Path(tmp), make_plugin_manager())
+        slug = next(p["slug"] for p in report.pages if p["experiment"] == "captioning")
+        with serving(Path(tmp)) as base, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium") or shutil.which("chromium-browser"),
+                                        args=["--no-sandbox", "--disable-gpu"])
+            for backend in BACKENDS:
+                page = browser.new_page()
+                page.goto(f"{base}models/{slug}/index.html?backend={backend}&variant=float32")
+                expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+                widget = page.locator("#widget")
+                captions = []
+                for _ in range(repeats + 1):  # the first warms the backend up
+                    page.set_input_files("#captioner-file", [])
+                    page.set_input_files("#captioner-file", str(photo))
+                    expect(widget).to_have_attribute("data-done", "true", timeout=60_000)
+                    captions.append(float(widget.get_attribute("data-caption-ms")))
+                round_ms = None
+                if painter:
+                    page.fill("#telephone-text", "face")
+                    page.fill("#telephone-rounds", "5")
+                    for _ in range(2):  # the first game warms the painter up
+                        page.evaluate("() => { delete document.querySelector('#widget').dataset.telephone; }")
+                        page.click("#telephone-play")
+                        expect(widget).to_have_attribute("data-telephone", "done", timeout=120_000)
+                    round_ms = float(widget.get_attribute("data-round-ms"))
+                results[backend] = (statistics.median(captions[1:]), round_ms)
+                page.close()
+            browser.close()
+    return results
 
 
 if __name__ == "__main__":

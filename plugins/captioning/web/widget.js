@@ -51,7 +51,9 @@ export async function mount(root, ctx) {
     }
     image = prepareImage(bitmap, bitmap.width, bitmap.height, size, canvas);
     bitmap.close();
+    const started = performance.now();
     const text = await caption(image);
+    root.dataset.captionMs = (performance.now() - started).toFixed(3);
     $("captioner-caption").textContent = text || "(nothing)";
     root.dataset.caption = text;
     root.dataset.done = "true";
@@ -97,6 +99,7 @@ export async function mount(root, ctx) {
     const rounds = Math.max(1, Math.min(20, Number($("telephone-rounds").value) || 1));
     let text = $("telephone-text").value || root.dataset.caption || "";
     const said = [];
+    const started = performance.now();
     for (let r = 1; r <= rounds; r++) {
       const pixels = await paint(text, seed * 1000 + r);
       const item = document.createElement("li");
@@ -114,6 +117,7 @@ export async function mount(root, ctx) {
       list.append(item);
       said.push(text);
     }
+    root.dataset.roundMs = ((performance.now() - started) / rounds).toFixed(3);
     root.dataset.telephoneCaptions = JSON.stringify(said);
     root.dataset.telephone = "done";
   });
