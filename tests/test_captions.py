@@ -290,7 +290,19 @@ def test_telephone_plays_games_and_writes_the_report(tmp_path):
     assert again.returncode == 0
     assert json.loads((tmp_path / "again" / "telephone.json").read_text())["games"] == summary["games"], \
         "the same seeds play the same games"
+    others = colour_photos(tmp_path / "others")
+    spec = json.loads((others / "captions.json").read_text())
+    for note in spec["annotations"]:
+        note["caption"] = "zebra quartz " + str(note["image_id"] % 3)
+    (others / "captions.json").write_text(json.dumps(spec))
+    stranger = run_cli("train", "experiment=text_to_image", "data=coco", f"data.images={others}",
+                       f"data.captions={others / 'captions.json'}", "experiment.image_size=16", "model.width=4",
+                       "model.latent_dim=4", "trainer.batch_size=16", "trainer.epochs=1", "paths.runs=strangers",
+                       "trainer.checkpoint_seconds=0", cwd=tmp_path)
+    assert stranger.returncode == 0, stranger.stderr[-2000:]
+    stranger_run = only_run_dir(tmp_path / "strangers", "text_to_image")
     for bad, expected in ((["--rounds", "0"], "--rounds 0; expected at least 1"),
-                          (["--captioner", str(p_run)], "is a text_to_image run; expected a captioning run")):
+                          (["--captioner", str(p_run)], "is a text_to_image run; expected a captioning run"),
+                          (["--painter", str(stranger_run)], "trained on different vocabularies (no word in common)")):
         refused = run_cli(*args, *bad, cwd=tmp_path)
         assert refused.returncode == 2 and expected in refused.stderr

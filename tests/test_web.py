@@ -575,8 +575,16 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
     start = photos / "5.png"
     run, experiment = open_run(captioner, make_plugin_manager())
     model = run.load_model(experiment.custom_objects())
+    from tinkerflow.plugins.captioning.decode import beam_search
+
     with Image.open(start) as image:
-        expected_caption = experiment.greedy(model, caps.square(image, 16)[None].astype("float32"))[0]
+        prepared = caps.square(image, 16)
+    expected_caption = experiment.greedy(model, prepared[None].astype("float32"))[0]
+    step, state_for = experiment.stepper(model)
+    ids = experiment.vocab.index
+    best = beam_search(step, state_for(prepared), ids[caps.START], ids[caps.END], 4, width=3,
+                       banned=(ids[caps.PAD], ids[caps.START], ids[caps.UNKNOWN]))
+    expected_beam = experiment.vocab.decode(best[0][0])
     game = play(captioner, painter, start, "a <b>red</b> dot", rounds=3, games=1, seed=2, out=tmp_path / "game",
                 registry=make_plugin_manager(), temperature=0.0)
     expected_game = [r["caption"] for r in game["games"][0]["rounds"]]
@@ -591,6 +599,11 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
         page.set_input_files("#captioner-file", str(start))
         expect(widget).to_have_attribute("data-done", "true", timeout=60_000)
         assert widget.get_attribute("data-caption") == expected_caption, "greedy caption as in Python"
+        page.select_option("#captioner-decoding", "beam")
+        page.set_input_files("#captioner-file", [])
+        page.set_input_files("#captioner-file", str(start))
+        expect(widget).to_have_attribute("data-done", "true", timeout=60_000)
+        assert widget.get_attribute("data-caption") == expected_beam, "beam search as in Python"
         expect(page.locator("#telephone")).to_be_visible()
         page.fill("#telephone-text", "a <b>red</b> dot")
         page.fill("#telephone-rounds", "3")

@@ -36,6 +36,53 @@ export async function mount(root, ctx) {
     return words.join(" ");
   }
 
+  // As tinkerflow.plugins.captioning.decode.beam_search: the best `width` continuations of
+  // the open captions each step, scores are summed log-probabilities, a finished caption
+  // ranks by score / length ** 0.7.
+  async function beamCaption(rgb, width = 3, penalty = 0.7) {
+    let beams = [{ tokens: [], score: 0 }];
+    let images = rgb;
+    let state = new Float32Array(units);
+    const finished = [];
+    for (let t = 0; t < length; t++) {
+      const n = beams.length;
+      const result = await ctx.predict({
+        image: { data: images, shape: [n, size, size, 3] },
+        token: { data: beams.map((b) => (b.tokens.length ? b.tokens[b.tokens.length - 1] : ids["<start>"])), shape: [n, 1] },
+        state: { data: state, shape: [n, units] },
+      });
+      const p = result.probabilities.data;
+      const v = vocab.length;
+      const candidates = [];
+      beams.forEach((beam, i) => {
+        const logp = Array.from(p.subarray(i * v, (i + 1) * v), (x, k) => (banned.has(k) ? -Infinity : Math.log(Math.max(x, 1e-12))));
+        const order = logp.map((_, k) => k).sort((a, b) => logp[b] - logp[a]).slice(0, width);
+        for (const k of order) candidates.push({ score: beam.score + logp[k], row: i, token: k });
+      });
+      candidates.sort((a, b) => b.score - a.score);
+      const kept = [];
+      const rows = [];
+      for (const c of candidates) {
+        if (c.token === ids["<end>"]) finished.push({ tokens: beams[c.row].tokens, score: c.score });
+        else { kept.push({ tokens: [...beams[c.row].tokens, c.token], score: c.score }); rows.push(c.row); }
+        if (kept.length === width) break;
+      }
+      beams = kept;
+      if (!kept.length || (finished.length >= width && Math.max(...finished.map((f) => f.score)) > kept[0].score)) break;
+      const next = new Float32Array(rows.length * units);
+      const nextImages = new Float32Array(rows.length * size * size * 3);
+      rows.forEach((row, j) => {
+        next.set(result.next_state.data.subarray(row * units, (row + 1) * units), j * units);
+        nextImages.set(images.subarray(row * size * size * 3, (row + 1) * size * size * 3), j * size * size * 3);
+      });
+      state = next;
+      images = nextImages;
+    }
+    const ranked = [...finished, ...beams].map((b) => ({ ...b, rank: b.score / Math.max(1, b.tokens.length) ** penalty }));
+    ranked.sort((a, b) => b.rank - a.rank);
+    return ranked.length ? ranked[0].tokens.map((k) => vocab[k]).join(" ") : "";
+  }
+
   $("captioner-file").addEventListener("change", async (event) => {
     const file = event.target.files[0];
     if (!file) return;
@@ -52,7 +99,7 @@ export async function mount(root, ctx) {
     image = prepareImage(bitmap, bitmap.width, bitmap.height, size, canvas);
     bitmap.close();
     const started = performance.now();
-    const text = await caption(image);
+    const text = $("captioner-decoding").value === "beam" ? await beamCaption(image) : await caption(image);
     root.dataset.captionMs = (performance.now() - started).toFixed(3);
     $("captioner-caption").textContent = text || "(nothing)";
     root.dataset.caption = text;
