@@ -1,19 +1,21 @@
-"""Keras callbacks the runner adds to every run: progress display, metrics.csv, checkpoints."""
+"""Keras callbacks the runner adds to every run: progress display and metrics.csv (the
+checkpoints are :mod:`tinkerflow.core.resume`'s)."""
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import sys
 import time
 from pathlib import Path
 
+from .rundir import write_atomic
 from .tf_quiet import import_keras
 
 keras = import_keras()
 
-from .rundir import save_model_atomic
 
 log = logging.getLogger("tinkerflow.train")
 
@@ -25,13 +27,32 @@ def _fmt(value: float) -> str:
 
 
 class MetricsCSV(keras.callbacks.Callback):
-    """Append one row per epoch to ``metrics.csv`` (epoch, every logged metric, seconds)."""
+    """Append one row per epoch to ``metrics.csv`` (epoch, every logged metric, seconds).
 
-    def __init__(self, path: Path):
+    With ``keep_epochs`` (a resumed run) the rows of those first epochs are kept and the
+    rows of any later epoch, trained again now, are dropped."""
+
+    def __init__(self, path: Path, keep_epochs: int = 0):
         super().__init__()
         self.path = Path(path)
         self._columns: list[str] | None = None
         self._started = 0.0
+        if keep_epochs and self.path.is_file():
+            self._keep(keep_epochs)
+
+    def _keep(self, epochs: int) -> None:
+        with self.path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = reader.fieldnames
+            rows = [row for row in reader if row.get("epoch", "").isdigit() and int(row["epoch"]) <= epochs]
+        if not columns:
+            return
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(self.path, buffer.getvalue())
+        self._columns = list(columns)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -48,30 +69,6 @@ class MetricsCSV(keras.callbacks.Callback):
             if new_file:
                 writer.writeheader()
             writer.writerow(row)
-
-
-class TimedCheckpoint(keras.callbacks.Callback):
-    """Save ``checkpoints/last.keras`` at most every ``seconds`` and when training ends.
-
-    The file is written to a temporary name and renamed, so it is never half-written.
-    """
-
-    def __init__(self, folder: Path, seconds: float):
-        super().__init__()
-        self.folder = Path(folder)
-        self.seconds = seconds
-        self._last = time.monotonic()
-
-    def _save(self):
-        save_model_atomic(self.model, self.folder / "last.keras")
-        self._last = time.monotonic()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.seconds > 0 and time.monotonic() - self._last >= self.seconds:
-            self._save()
-
-    def on_train_end(self, logs=None):
-        self._save()
 
 
 class ProgressDisplay(keras.callbacks.Callback):

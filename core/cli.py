@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError, RunFailed, TinkerflowError
+from .errors import ConfigError, RunDirError, RunFailed, TinkerflowError
 
 HYDRA_INFO_FLAGS = {"--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
 HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-name", "-cn",
@@ -120,7 +120,7 @@ class Plan:
         return "ray" in str(self.launcher.get("_target_", "")).lower()
 
 
-def preflight(registry, overrides: list[str], multirun: bool) -> Plan:
+def preflight(registry, overrides: list[str], multirun: bool, resuming: bool = False) -> Plan:
     """Compose and validate the config of every job before Hydra creates any directory."""
     from omegaconf import OmegaConf
 
@@ -144,7 +144,7 @@ def preflight(registry, overrides: list[str], multirun: bool) -> Plan:
 
         HydraConfig.instance().set_config(cfg)
         run_dir = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
-        if not multirun and (run_dir / "run.json").exists():
+        if not multirun and (run_dir / "run.json").exists() and not resuming:
             raise ConfigError(f"hydra.run.dir='{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
         try:
             run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -204,13 +204,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
     multirun = "-m" in hydra_args or "--multirun" in hydra_args
     if resume and not multirun:
-        raise ConfigError("--resume continues a sweep; expected -m and the sweep's overrides")
+        hydra_args = _single_resume_args(resume, hydra_args)
     out_dir = None
     if not (HYDRA_INFO_FLAGS & set(hydra_args)):
-        plan = preflight(registry, _compose_overrides(hydra_args), multirun)
+        plan = preflight(registry, _compose_overrides(hydra_args), multirun, resuming=bool(resume))
         select_backend(set(plan.backends))
         out_dir = plan.out_dir
-        if resume:
+        if resume and multirun:
             out_dir = _resume_dir(resume, out_dir)
             hydra_args = [a for a in hydra_args if not a.startswith("hydra.sweep.dir=")]
             hydra_args.append("++hydra.job.env_set.TINKERFLOW_RESUME=1")
@@ -262,12 +262,41 @@ def _pop_resume(hydra_args: list[str]) -> tuple[list[str], str | None]:
         if item == "--resume":
             resume = next(items, None)
             if resume is None:
-                raise ConfigError("--resume needs a sweep directory (or 'last'); expected --resume runs/<experiment>/multirun/<stamp>")
+                raise ConfigError("--resume needs a run or sweep directory (or 'last'); expected --resume runs/<experiment>/<stamp>")
         elif item.startswith("--resume="):
             resume = item.split("=", 1)[1]
         else:
             rest.append(item)
     return rest, resume
+
+
+def _single_resume_args(resume: str, hydra_args: list[str]) -> list[str]:
+    """Hydra arguments that continue the run in folder ``resume`` (``last``: the newest run
+    under ``runs/``) with the overrides it was started with."""
+    if hydra_args:
+        raise ConfigError(f"--resume of a single run takes no overrides (got {' '.join(hydra_args)}); "
+                          "expected 'tinkerflow train --resume RUN' (a sweep: -m and its overrides)")
+    if resume == "last":
+        found = sorted((p.parent for p in Path("runs").glob("*/20*/run.json")), key=lambda p: p.name)
+        if not found:
+            raise ConfigError("--resume last: no run under 'runs/'; expected one made by 'tinkerflow train'")
+        folder = found[-1]
+    else:
+        folder = Path(resume)
+    if (folder / "multirun.yaml").is_file():
+        raise ConfigError(f"--resume '{resume}' is a sweep; expected -m and the sweep's overrides to resume it")
+    from .rundir import Run
+
+    run = Run.open(folder)
+    info = run.read_info()
+    if info.get("status") == "completed":
+        raise RunDirError(f"'{folder}' holds a completed run; expected an unfinished one to resume")
+    overrides = info.get("overrides")
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise RunDirError(f"{run.info_path}: no list of 'overrides'; expected the record a run writes")
+    quoted = str(folder).replace("\\", "\\\\").replace("'", "\\'")
+    print(f"resuming the run in {folder}", file=sys.stderr)
+    return [*overrides, f"hydra.run.dir='{quoted}'", "++hydra.job.env_set.TINKERFLOW_RESUME=1"]
 
 
 def _resume_dir(resume: str, new_dir: Path) -> Path:

@@ -81,7 +81,7 @@ class TrainerConfig:
     loop: str = knob("auto", choices=["auto", "keras"],
                      help="auto: on JAX, one compiled call per epoch for in-memory arrays; keras: model.fit")
     deterministic: bool = knob(True, help="deterministic TensorFlow ops (same seed, same metrics)")
-    checkpoint_seconds: float = knob(60.0, min=0.0, help="save checkpoints/last.keras this often; 0 = only at the end")
+    checkpoint_seconds: float = knob(0.0, min=0.0, help="write the resume checkpoint after an epoch at most this often; 0 = after every epoch")
     progress: str = knob("auto", choices=["auto", "rich", "plain", "none"], help="auto: rich on a terminal, plain lines otherwise")
 
 

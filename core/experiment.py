@@ -117,6 +117,13 @@ class Experiment:
         self.trainer = trainer
         self.seed = seed
         self.run = run
+        #: on a resumed run, the checkpoint it continues from (see :meth:`resume_into`)
+        self.resumed: Any = None
+        #: anything the experiment needs to know on resuming; saved in every checkpoint
+        self.checkpoint_extra: dict = {}
+        #: the run's checkpoint callback (``epochs`` completed, ``history`` across resumes)
+        self.checkpoint: Any = None
+        self._resume_loaded = False
 
     # -- data and model ----------------------------------------------------------------
 
@@ -174,17 +181,35 @@ class Experiment:
             ))
         return callbacks
 
+    def resume_into(self, model: "keras.Model") -> int:
+        """The epoch training starts from: 0 for a new run; on a resumed run (the first call
+        only) the checkpoint's weights and optimizer state are loaded into ``model`` and its
+        epoch is returned (``trainer.epochs`` when training had already stopped early).
+
+        A :meth:`fit` of its own calls this before training and passes the result to
+        ``model.fit(initial_epoch=...)``; the runner restores everything else."""
+        point = self.resumed
+        if point is None or self._resume_loaded:
+            return 0 if point is None else point.epoch
+        point.load_into(model)
+        self._resume_loaded = True
+        return max(point.epoch, self.trainer.epochs) if point.stopped else point.epoch
+
     def fit(self, model: "keras.Model", data: Splits, callbacks: list) -> "keras.callbacks.History":
         """Train ``model`` for at most ``trainer.epochs`` epochs: ``model.fit``, or on the JAX
         backend with in-memory arrays the whole-epoch loop of :mod:`tinkerflow.core.jax_loop`
-        (same batches and callbacks, several times faster on small models)."""
+        (same batches and callbacks, several times faster on small models). A resumed run
+        starts after its checkpoint's epoch (:meth:`resume_into`)."""
         from . import jax_loop
 
+        start = self.resume_into(model)
         if self.trainer.loop == "auto" and jax_loop.supports(model, data.train, data.validation):
             return jax_loop.fit(model, data.train, data.validation, epochs=self.trainer.epochs,
-                                batch_size=self.trainer.batch_size, callbacks=callbacks, seed=self.seed)
+                                batch_size=self.trainer.batch_size, callbacks=callbacks, seed=self.seed,
+                                initial_epoch=start)
         kwargs: dict[str, Any] = {
             "epochs": self.trainer.epochs,
+            "initial_epoch": start,
             "callbacks": callbacks,
             "verbose": 0,
         }

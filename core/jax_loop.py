@@ -38,10 +38,11 @@ def supports(model: Any, train: Any, validation: Any) -> bool:
 
 
 def fit(model: Any, train: tuple, validation: tuple | None, *, epochs: int, batch_size: int,
-        callbacks: list, seed: int, shuffle: bool = True):
+        callbacks: list, seed: int, shuffle: bool = True, initial_epoch: int = 0):
     """Train like ``model.fit(x, y, batch_size, epochs, validation_data, shuffle)`` and return
     its ``History``. Batches are drawn from a fresh permutation every epoch (seeded by
-    ``seed``); the last batch of an epoch may be smaller, as in Keras."""
+    ``seed`` and the epoch's index, so a run resumed at ``initial_epoch`` draws the same ones);
+    the last batch of an epoch may be smaller, as in Keras."""
     import jax
     import jax.numpy as jnp
     import keras
@@ -94,7 +95,7 @@ def fit(model: Any, train: tuple, validation: tuple | None, *, epochs: int, batc
     model.stop_training = False
     key = jax.random.PRNGKey(seed)
     callback_list.on_train_begin()
-    for index in range(epochs):
+    for index in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(index)
         state = _read_state(model)
         state, logs, val_logs = epoch(state, jax.random.fold_in(key, index))

@@ -114,14 +114,16 @@ def train_job(cfg) -> RunResult | None:
     try:
         typed = to_typed(cfg, name, registry.experiment(name))
         out_dir = Path(hc.runtime.output_dir)
-        result = earlier_result(out_dir, typed) if os.environ.get("TINKERFLOW_RESUME") == "1" else None
+        resume = os.environ.get("TINKERFLOW_RESUME") == "1"
+        result = earlier_result(out_dir, typed) if resume else None
         if result is not None:
-            log.info("job %s completed earlier with the same config: skipped (--resume)", hc.job.num)
+            log.info("%s completed earlier with the same config: skipped (--resume)",
+                     f"job {hc.job.num}" if JOB_CONTEXT["multirun"] else f"the run in {out_dir}")
             exported = (out_dir / "export.json").is_file()
         else:
             use_backend(typed.trainer.backend)
             configure_threads(typed.trainer.backend)
-            result = execute(typed, out_dir, registry, list(hc.overrides.task))
+            result = execute(typed, out_dir, registry, list(hc.overrides.task), resume=resume)
             exported = False
         if typed.export.formats and not exported:
             export_after_training(result.run_dir, registry, typed.export.formats, typed.export.variants)
@@ -144,20 +146,25 @@ def _comparable(config: dict) -> dict:
 def earlier_result(run_dir: Path, typed: TypedConfig) -> RunResult | None:
     """For ``--resume``: the result of a run this folder already holds with the same config.
 
-    A failed, unfinished or differently configured earlier attempt is moved to
-    ``<sweep>/.attempts/<job>-<time>/`` (nothing is deleted) and None is returned, so
-    the job runs again.
+    None when the folder holds no run, or an unfinished (killed, interrupted, failed) run
+    of the same config, which :func:`execute` then continues from its checkpoint. An
+    earlier attempt with another config, or an unreadable record, is moved to
+    ``<parent>/.attempts/<name>-<time>/`` (nothing is deleted) and None is returned, so
+    the job runs again from the start.
     """
     run = Run(run_dir, typed.experiment_name)
     if not run.info_path.is_file():
         return None
     try:
         info = run.read_info()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RunDirError):
         info = {}
-    if info.get("status") == "completed" and _comparable(info.get("config")) == _comparable(typed.raw):
+    same = bool(info) and _comparable(info.get("config")) == _comparable(typed.raw)
+    if same and info.get("status") == "completed":
         return RunResult(run_dir=run.path, experiment=typed.experiment_name, status="completed",
                          metrics=info.get("metrics") or {}, overrides=info.get("overrides") or [])
+    if same:
+        return None
     aside = run_dir.parent / ".attempts" / f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     aside.mkdir(parents=True)
     for item in run_dir.iterdir():
@@ -222,32 +229,50 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: list[str] | None = None) -> RunResult:
+def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: list[str] | None = None,
+            resume: bool = False) -> RunResult:
     """Train one experiment into ``run_dir`` and record everything in it.
 
     A failed run still leaves ``run.json`` with ``status: failed`` and the error; the
-    exception is re-raised for the caller to report.
+    exception is re-raised for the caller to report. With ``resume``, an unfinished run of
+    the same config in ``run_dir`` (killed, interrupted or failed) continues from its last
+    checkpoint (:mod:`tinkerflow.core.resume`); without a checkpoint it starts over there.
     """
+    from .resume import ResumePoint
+
     run = Run(run_dir, typed.experiment_name)
     run.config = typed
-    if run.info_path.exists() and run.read_info().get("status") is not None:
-        raise RunDirError(f"'{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
+    earlier = run.read_info() if run.info_path.exists() else {}
+    point = None
+    if earlier.get("status") is not None:
+        if not resume:
+            raise RunDirError(f"'{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
+        check_resumable(run, earlier, typed)
+        point = ResumePoint.read(run.checkpoints_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     result = RunResult(run_dir=run.path, experiment=typed.experiment_name, overrides=list(overrides or []))
     timings: dict[str, float] = {}
     started = time.perf_counter()
     stage = "start"
-    run.update_info(
-        experiment=typed.experiment_name,
-        status="running",
-        started=now_iso(),
-        overrides=result.overrides,
-        seed=typed.seed,
-        config=typed.raw,
-        versions=versions(),
-        git=git_state(),
-        host=socket.gethostname(),
-    )
+    if earlier.get("status") is not None:
+        resumes = list(earlier.get("resumes") or [])
+        resumes.append({"at": now_iso(), "after_epoch": point.epoch if point else 0, "was": earlier.get("status"),
+                        "error": (earlier.get("error") or {}).get("message")})
+        run.update_info(status="running", error=None, finished=None, resumes=resumes, versions=versions(),
+                        git=git_state(), host=socket.gethostname())
+        log.info("resuming %s after epoch %d", run.path, point.epoch if point else 0)
+    else:
+        run.update_info(
+            experiment=typed.experiment_name,
+            status="running",
+            started=now_iso(),
+            overrides=result.overrides,
+            seed=typed.seed,
+            config=typed.raw,
+            versions=versions(),
+            git=git_state(),
+            host=socket.gethostname(),
+        )
     experiment_cls = registry.experiment(typed.experiment_name)
     try:
         stage = "before_run"
@@ -261,6 +286,7 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
                         threads={"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
         experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data, architecture=typed.model)
+        experiment.resumed = point
 
         stage = "load_data"
         t = time.perf_counter()
@@ -274,11 +300,11 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         timings["build_s"] = time.perf_counter() - t
 
         stage = "fit"
-        callbacks = _callbacks(run, experiment, registry)
+        callbacks = _callbacks(run, experiment, registry, point)
         t = time.perf_counter()
         history = experiment.fit(model, data, callbacks)
-        timings["fit_s"] = time.perf_counter() - t
-        logged = history.history if history is not None else {}
+        timings["fit_s"] = time.perf_counter() - t + (earlier.get("timings") or {}).get("fit_s", 0.0) * bool(point)
+        logged = experiment.checkpoint.history or getattr(history, "history", None) or {}
         epochs_run = max((len(v) for v in logged.values()), default=0) or None  # a GAN logs d_loss, g_loss
         if epochs_run:
             timings["seconds_per_epoch"] = timings["fit_s"] / epochs_run
@@ -286,7 +312,7 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         stage = "evaluate"
         t = time.perf_counter()
         metrics = experiment.evaluate(model, data)
-        metrics.update(_history_summary(history, typed.trainer.early_stopping.monitor))
+        metrics.update(_history_summary(logged, typed.trainer.early_stopping.monitor))
         timings["evaluate_s"] = time.perf_counter() - t
         result.metrics = metrics
 
@@ -330,23 +356,31 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
     return result
 
 
-def _callbacks(run: Run, experiment: Any, registry: Registry) -> list:
-    from .callbacks import MetricsCSV, TimedCheckpoint, progress_display
+def _callbacks(run: Run, experiment: Any, registry: Registry, point: Any = None) -> list:
+    """The experiment's and plugins' callbacks, then metrics.csv, the resume checkpoint (after
+    every callback whose progress it saves) and the progress display."""
+    from .callbacks import MetricsCSV, progress_display
+    from .resume import ResumeCheckpoint
 
     extra = [cb for group in registry.hook.extra_callbacks(run=run, experiment=experiment) if group for cb in group]
-    return [
-        *experiment.callbacks(),
-        *extra,
-        MetricsCSV(run.metrics_path),
-        TimedCheckpoint(run.checkpoints_dir, experiment.trainer.checkpoint_seconds),
-        progress_display(experiment.trainer.progress, label=run.experiment_name),
-    ]
+    callbacks = [*experiment.callbacks(), *extra, MetricsCSV(run.metrics_path, keep_epochs=point.epoch if point else 0)]
+    experiment.checkpoint = ResumeCheckpoint(run.checkpoints_dir, experiment.trainer.checkpoint_seconds, callbacks,
+                                             experiment=experiment, point=point)
+    return [*callbacks, experiment.checkpoint, progress_display(experiment.trainer.progress, label=run.experiment_name)]
 
 
-def _history_summary(history: Any, monitor: str) -> dict[str, float]:
+def check_resumable(run: Run, info: dict, typed: TypedConfig) -> None:
+    """Refuse to resume a completed run, or one trained with another config."""
+    if info.get("status") == "completed":
+        raise RunDirError(f"'{run.path}' holds a completed run; expected an unfinished one to resume")
+    if _comparable(info.get("config")) != _comparable(typed.raw):
+        raise RunDirError(f"'{run.path}' was started with another config; expected the same overrides to resume it "
+                          f"(they were: {' '.join(info.get('overrides') or []) or 'none'})")
+
+
+def _history_summary(logs: dict, monitor: str) -> dict[str, float]:
     """The epoch that was best for ``monitor`` and the validation metrics at that epoch."""
-    logs = getattr(history, "history", None) or {}
-    values = logs.get(monitor)
+    values = (logs or {}).get(monitor)
     if not values:
         return {}
     higher_is_better = "acc" in monitor or "auc" in monitor

@@ -81,7 +81,7 @@ def test_training_learns_to_add_and_writes_a_complete_run(tmp_path):
     assert len(rows) == info["epochs_run"] == 80
     assert {"epoch", "loss", "val_loss", "val_rounded_accuracy", "seconds"} <= set(rows[0])
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
-    assert (run_dir / "checkpoints" / "last.keras").is_file()
+    assert json.loads((run_dir / "checkpoints" / "state.json").read_text())["epoch"] == 80
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     assert "run completed" in (run_dir / "run.log").read_text()
 

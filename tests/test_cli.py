@@ -43,7 +43,7 @@ def test_train_writes_a_run_directory_and_nothing_else(trained):
     info = read_run(run_dir)
     assert info["status"] == "completed" and info["epochs_run"] == 2
     assert info["overrides"] == SMOKE
-    for name in ("run.json", "run.log", "metrics.csv", "model.keras", "checkpoints/last.keras",
+    for name in ("run.json", "run.log", "metrics.csv", "model.keras", "checkpoints/state.json",
                  ".hydra/config.yaml", ".hydra/overrides.yaml", "samples/predictions.txt"):
         assert (run_dir / name).is_file(), name
     assert "run completed" in result.stderr

@@ -18,7 +18,7 @@ from tinkerflow.core import Experiment, ExperimentConfig, Splits, hookimpl
 SMOKE = ["experiment.samples=200", "experiment.test_samples=50", "trainer.epochs=2", "trainer.checkpoint_seconds=0"]
 
 
-# -- resume: failed jobs run again, completed ones are kept ----------------------------------
+# -- resume: failed jobs run again, completed ones are kept ---------------------------------
 
 FITS: list[int] = []
 
@@ -64,7 +64,7 @@ def flaky_cli(monkeypatch):
     return cli
 
 
-def test_resume_reruns_only_failed_jobs_and_keeps_the_failed_attempt(flaky_cli, tmp_path, monkeypatch, capsys):
+def test_resume_reruns_only_failed_jobs_and_keeps_their_record(flaky_cli, tmp_path, monkeypatch, capsys):
     sweep_args = ["train", "-m", "experiment=flaky", "experiment.value=1,2,3", f"paths.runs={tmp_path}",
                   "trainer.epochs=2", "trainer.progress=none", "trainer.checkpoint_seconds=0"]
     monkeypatch.setenv("FLAKY_FAIL", "2")
@@ -81,15 +81,16 @@ def test_resume_reruns_only_failed_jobs_and_keeps_the_failed_attempt(flaky_cli, 
     assert FITS == [2], "only the failed job trains again"
     assert [read_run(sweep / j)["status"] for j in "012"] == ["completed"] * 3
     assert all((sweep / j / "model.keras").read_bytes() == kept[j] for j in "02")
-    (attempt,) = (sweep / ".attempts").iterdir()
-    assert attempt.name.startswith("1-") and json.loads((attempt / "run.json").read_text())["status"] == "failed"
+    (resume,) = read_run(sweep / "1")["resumes"]
+    assert resume["was"] == "failed" and resume["error"] == "value 2 is flaky", "the failure stays on record"
+    assert not (sweep / ".attempts").exists()
     assert "3 completed, 0 failed" in capsys.readouterr().err
 
     FITS.clear()
     changed = [a.replace("trainer.epochs=2", "trainer.epochs=3") for a in sweep_args]
     assert flaky_cli.main([*changed, "--resume", str(sweep)]) == 0
     assert FITS == [1, 2, 3], "a changed config is not the same job: all run again"
-    assert len(list((sweep / ".attempts").iterdir())) == 4
+    assert len(list((sweep / ".attempts").iterdir())) == 3, "each earlier attempt is set aside, not deleted"
 
 
 def test_resume_errors_are_one_line(tmp_path):
@@ -99,8 +100,8 @@ def test_resume_errors_are_one_line(tmp_path):
     ]:
         result = run_cli("train", "-m", *SMOKE, "experiment.hidden=1,2", *args, cwd=tmp_path)
         assert result.returncode == 2 and expected in result.stderr and result.stderr.count("\n") == 1, result.stderr
-    single = run_cli("train", *SMOKE, "--resume", "last", cwd=tmp_path)
-    assert single.returncode == 2 and "expected -m" in single.stderr
+    single = run_cli("train", "--resume", "last", cwd=tmp_path)
+    assert single.returncode == 2 and "no run under 'runs/'" in single.stderr
 
 
 # -- Ray: a real local head on 127.0.0.1 -----------------------------------------------------

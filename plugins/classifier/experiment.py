@@ -138,18 +138,21 @@ class Classifier(Experiment):
         base's top layers unfrozen at ``model.fine_tune_learning_rate``."""
         import keras
 
-        history = super().fit(model, data, callbacks)
+        resumed_phase = (self.resumed.extra if self.resumed else {}).get("fine_tune_from")
+        history = super().fit(model, data, callbacks) if resumed_phase is None else None
         arch = self.architecture
         if not fine_tune(model.get_layer("classifier"), arch):
             return history
         self.compile(model, keras.optimizers.Adam(arch.fine_tune_learning_rate))
-        done = len(history.history.get("loss", []))
+        if resumed_phase is not None:
+            done = resumed_phase
+        else:
+            done = self.checkpoint.epochs if self.checkpoint else len(history.history.get("loss", []))
+        self.checkpoint_extra["fine_tune_from"] = done
+        start = max(done, self.resume_into(model))
         x, y = data.train
-        second = model.fit(x, y, batch_size=self.trainer.batch_size, shuffle=True, validation_data=data.validation,
-                           epochs=done + arch.fine_tune_epochs, initial_epoch=done, callbacks=callbacks, verbose=0)
-        for key, values in second.history.items():
-            history.history.setdefault(key, []).extend(values)
-        return history
+        return model.fit(x, y, batch_size=self.trainer.batch_size, shuffle=True, validation_data=data.validation,
+                         epochs=done + arch.fine_tune_epochs, initial_epoch=start, callbacks=callbacks, verbose=0)
 
     def evaluate(self, model, data: Splits) -> dict[str, float]:
         metrics = super().evaluate(model, data)

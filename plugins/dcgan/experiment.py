@@ -147,8 +147,9 @@ class Dcgan(Experiment):
 
     def fit(self, model, data: Splits, callbacks: list):
         x, conditions = data.train
+        start = self.resume_into(model)
         return model.fit(x, conditions, batch_size=self.trainer.batch_size, epochs=self.trainer.epochs,
-                         callbacks=callbacks, shuffle=True, verbose=0)
+                         initial_epoch=start, callbacks=callbacks, shuffle=True, verbose=0)
 
     def evaluate(self, model, data: Splits) -> dict[str, float]:
         scores = getattr(getattr(self, "film", None), "scores", [])

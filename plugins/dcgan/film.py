@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinkerflow.core.rundir import write_atomic
+
 
 def to_pixels(images) -> np.ndarray:
     """Generator output in [-1, 1] -> uint8."""
@@ -51,15 +53,25 @@ def film_callback(generator_inputs, reference: np.ndarray, folder: Path):
             self.scores: list[float] = []
 
         def on_epoch_end(self, epoch, logs=None):
+            import io
+
             from PIL import Image
 
             pixels = to_pixels(self.model.generator(generator_inputs, training=False))
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(grid(pixels)).save(folder / f"epoch_{epoch + 1:03d}.png")
+            png = io.BytesIO()
+            Image.fromarray(grid(pixels)).save(png, format="PNG")
+            write_atomic(folder / f"epoch_{epoch + 1:03d}.png", png.getvalue())
+            del self.scores[epoch:]
             self.scores.append(round(diversity(pixels, reference), 4))
             if logs is not None:
                 logs["diversity"] = self.scores[-1]
-            (folder / "film.json").write_text(json.dumps({"diversity": self.scores}), encoding="utf-8")
+            write_atomic(folder / "film.json", json.dumps({"diversity": self.scores}))
+
+        def resume_state(self) -> dict:
+            return {"scores": self.scores}
+
+        def restore_state(self, state: dict) -> None:
+            self.scores = [float(v) for v in state.get("scores", [])]
 
     return Film()
 

@@ -133,8 +133,14 @@ def gan_class():
 
         def compile_from_config(self, config):
             self.compile(**config)
-            self.d_optimizer.build(self.discriminator.trainable_variables)  # so that saved optimizer
-            self.g_optimizer.build(self.generator.trainable_variables)      # state loads into them
+            self.build_optimizers()
+
+        def build_optimizers(self):
+            """Create both optimizers' variables, so that saved optimizer state loads into them."""
+            if not self.d_optimizer.built:
+                self.d_optimizer.build(self.discriminator.trainable_variables)
+            if not self.g_optimizer.built:
+                self.g_optimizer.build(self.generator.trainable_variables)
 
         def call(self, inputs, training=False):
             return self.generator(inputs, training=training)

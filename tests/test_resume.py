@@ -1,0 +1,241 @@
+"""Resume after a crash: real training processes killed with SIGKILL, then continued.
+
+Counts the kills survived and checks that no epoch is trained twice beyond the one in
+flight, that the record is whole and that the finished model is as good as an
+uninterrupted run's; also restores early stopping, optimizer and random states in
+process, and resumes a sweep whose own process was killed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TINKERFLOW, read_run, run_cli
+
+RUN = ["experiment=addition", "experiment.samples=2000", "experiment.test_samples=500", "trainer.epochs=60",
+       "trainer.early_stopping.enabled=false", "trainer.progress=plain"]
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([TINKERFLOW, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for(ready, process: subprocess.Popen, timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    raise AssertionError(f"the process did not get there within {timeout} s")
+
+
+def _kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def _epochs(run_dir: Path) -> list[int]:
+    with (run_dir / "metrics.csv").open(newline="") as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def _losses(run_dir: Path) -> list[float]:
+    with (run_dir / "metrics.csv").open(newline="") as handle:
+        return [float(row["loss"]) for row in csv.DictReader(handle)]
+
+
+def _checkpoint_epoch(run_dir: Path) -> int:
+    state = run_dir / "checkpoints" / "state.json"
+    return json.loads(state.read_text())["epoch"] if state.is_file() else 0
+
+
+def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
+    reference = run_cli("train", *RUN, "hydra.run.dir=reference", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    expected = read_run(tmp_path / "reference")
+
+    run_dir = tmp_path / "killed"
+    chooser = random.Random(20261123)
+    kills, retrained = 0, []
+    process = _start(["train", *RUN, f"hydra.run.dir={run_dir}"], tmp_path)
+    def training(attempt: int):
+        def ready():
+            try:
+                return (run_dir / "metrics.csv").is_file() and len(read_run(run_dir).get("resumes") or []) == attempt
+            except (OSError, ValueError):
+                return False
+        return ready
+
+    while kills < 3:
+        if not _wait_for(training(kills), process):
+            break
+        time.sleep(chooser.uniform(0.2, 2.5))
+        if process.poll() is not None:
+            break
+        _kill(process)
+        kills += 1
+        assert read_run(run_dir)["status"] == "running", "SIGKILL leaves the record of a run in progress"
+        rows, saved = len(_epochs(run_dir)), _checkpoint_epoch(run_dir)
+        retrained.append(rows - saved)
+        process = _start(["train", "--resume", str(run_dir)], tmp_path)
+    assert process.wait(timeout=300) == 0, process.stderr.read()[-2000:]
+    assert kills == 3, "the run finished before it could be killed three times; lengthen it"
+
+    info = read_run(run_dir)
+    assert info["status"] == "completed" and info["epochs_run"] == 60
+    assert len(info["resumes"]) == kills and all(r["was"] == "running" for r in info["resumes"])
+    assert _epochs(run_dir) == list(range(1, 61)), "metrics.csv holds every epoch once"
+    assert all(n <= 1 for n in retrained), f"epochs trained again beyond the one in flight: {retrained}"
+    losses = _losses(run_dir)
+    for resume in info["resumes"]:
+        after = resume["after_epoch"]
+        if 0 < after < len(losses):
+            assert losses[after] < 1.5 * losses[after - 1], "training went on from the checkpoint, not from scratch"
+    ours, theirs = info["metrics"]["test_mae"], expected["metrics"]["test_mae"]
+    assert ours < max(1.5 * theirs, theirs + 0.05), f"resumed run test_mae {ours} vs uninterrupted {theirs}"
+    load = run_cli("sample", str(run_dir), cwd=tmp_path)
+    assert load.returncode == 0, load.stderr
+    leftovers = [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".tmp-")]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.name not in leftovers) == [
+        "epoch-00060.weights.h5", "state.json"]
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path):
+    done = run_cli("train", "experiment=addition", "debug=smoke", "hydra.run.dir=done", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "done").rglob("*") if p.is_file()}
+    for args, message in [
+        (["--resume", "done"], "holds a completed run; expected an unfinished one"),
+        (["--resume", "done", "trainer.epochs=3"], "takes no overrides"),
+        (["--resume", str(tmp_path / "nowhere")], "does not exist"),
+        (["--resume"], "needs a run or sweep directory"),
+    ]:
+        result = run_cli("train", *args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "done").rglob("*") if p.is_file()}
+
+    state = tmp_path / "done" / "checkpoints" / "state.json"
+    info = read_run(tmp_path / "done")
+    info["status"] = "running"
+    (tmp_path / "done" / "run.json").write_text(json.dumps(info))
+    state.write_text("{not json")
+    record = (tmp_path / "done" / "run.json").read_bytes()
+    result = run_cli("train", "--resume", "done", cwd=tmp_path)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tinkerflow: error:")]
+    assert result.returncode == 2 and len(errors) == 1 and "state.json: cannot read it" in errors[0], result.stderr
+    assert result.stderr.strip().splitlines()[-1] == errors[0]
+    assert (tmp_path / "done" / "run.json").read_bytes() == record, "a refused resume changes nothing"
+
+
+def test_checkpoint_restores_optimizer_early_stopping_and_random_states(tmp_path):
+    import keras
+
+    from tinkerflow.core.resume import ResumeCheckpoint, ResumePoint
+
+    def model():
+        keras.utils.set_random_seed(1)
+        m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8), keras.layers.Dropout(0.5, seed=3),
+                              keras.layers.Dense(1)])
+        m.compile("adam", "mse")
+        return m
+
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    y = x.sum(axis=1)
+    first = model()
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=50, restore_best_weights=True)
+    checkpoint = ResumeCheckpoint(tmp_path, 0.0, [stop])  # the weights of the last epoch, not the best
+    at_epoch_end = []
+    keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: at_epoch_end.append(first.get_weights()))
+    first.fit(x, y, epochs=4, callbacks=[stop, keep, checkpoint], verbose=0)
+    np.random.rand(3)  # the generators move on after the checkpoint; a resume must rewind them
+    expected_numpy = np.random.get_state()[1].copy()
+
+    point = ResumePoint.read(tmp_path)
+    assert point.epoch == 4 and len(point.history["loss"]) == 4
+    second = model()
+    point.load_into(second)
+    assert int(second.optimizer.iterations.numpy()) == int(first.optimizer.iterations.numpy()) == 8
+    for a, b in zip(first.optimizer.variables, second.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(at_epoch_end[-1], second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    restored_stop = keras.callbacks.EarlyStopping(monitor="loss", patience=50, restore_best_weights=True)
+    resumed = ResumeCheckpoint(tmp_path, 0.0, [restored_stop], point=point)
+    resumed.set_model(second)
+    restored_stop.on_train_begin()
+    resumed.on_train_begin()
+    assert (restored_stop.best, restored_stop.best_epoch, restored_stop.wait) == (stop.best, stop.best_epoch, stop.wait)
+    for a, b in zip(stop.best_weights, restored_stop.best_weights):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(np.random.get_state()[1], expected_numpy)
+    assert np.array_equal(np.random.get_state()[1], point.rng["numpy"][1]), "the NumPy state is the checkpoint's"
+    seeds = [v for v in second.non_trainable_variables if "seed_generator_state" in v.path]
+    originals = [v for v in first.non_trainable_variables if "seed_generator_state" in v.path]
+    assert seeds and all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(seeds, originals))
+    history = second.fit(x, y, epochs=6, initial_epoch=point.epoch, callbacks=[restored_stop, resumed], verbose=0)
+    assert len(history.history["loss"]) == 2 and len(resumed.history["loss"]) == 6
+    assert ResumePoint.read(tmp_path).epoch == 6
+
+
+def test_a_sweep_killed_mid_job_reruns_only_unfinished_jobs(tmp_path):
+    args = ["train", "-m", "experiment=addition", "experiment.hidden=2,3,4", "experiment.samples=2000",
+            "experiment.test_samples=200", "trainer.epochs=40", "trainer.early_stopping.enabled=false",
+            "trainer.progress=none", f"paths.runs={tmp_path / 'runs'}"]
+    process = _start(args, tmp_path)
+    sweeps = tmp_path / "runs" / "addition" / "multirun"
+    deadline = time.monotonic() + 180
+    while not list(sweeps.glob("*/1/metrics.csv")):
+        assert process.poll() is None and time.monotonic() < deadline, "the sweep ended before its second job trained"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    _kill(process)
+    (sweep,) = sweeps.iterdir()
+    assert read_run(sweep / "0")["status"] == "completed" and read_run(sweep / "1")["status"] == "running"
+    first_job = (sweep / "0" / "model.keras").read_bytes()
+    saved = _checkpoint_epoch(sweep / "1")
+
+    resumed = run_cli(*args, "--resume", str(sweep), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (sweep / "0" / "model.keras").read_bytes() == first_job, "the completed job was not trained again"
+    assert "job 0 completed earlier" in resumed.stderr
+    assert [read_run(sweep / j)["status"] for j in "012"] == ["completed"] * 3
+    (resume,) = read_run(sweep / "1")["resumes"]
+    assert resume["after_epoch"] == saved
+    assert all(_epochs(sweep / j) == list(range(1, 41)) for j in "012")
+    assert "resumes" not in read_run(sweep / "2")
+    assert not (sweep / ".attempts").exists(), "nothing had to be set aside"
+
+
+@pytest.mark.parametrize("stage", ["after training", "before the first epoch"])
+def test_resume_when_the_checkpoint_is_at_either_end(tmp_path, stage):
+    done = run_cli("train", *RUN[:3], "trainer.epochs=3", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "run"
+    info = read_run(run_dir)
+    info["status"] = "running"
+    (run_dir / "run.json").write_text(json.dumps(info))
+    (run_dir / "model.keras").unlink()
+    if stage == "before the first epoch":
+        for item in (run_dir / "checkpoints").iterdir():
+            item.unlink()
+    result = run_cli("train", "--resume", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    info = read_run(run_dir)
+    assert info["status"] == "completed" and info["epochs_run"] == 3 and (run_dir / "model.keras").is_file()
+    assert info["resumes"][0]["after_epoch"] == (3 if stage == "after training" else 0)
+    assert _epochs(run_dir) == [1, 2, 3]
