@@ -27,7 +27,8 @@ def _fmt(value: float) -> str:
 
 
 class MetricsCSV(keras.callbacks.Callback):
-    """Append one row per epoch to ``metrics.csv`` (epoch, every logged metric, seconds).
+    """``metrics.csv``: one row per epoch (epoch, every logged metric, seconds), the whole
+    file rewritten through a rename after every epoch, so it is never cut off mid-row.
 
     With ``keep_epochs`` (a resumed run) the rows of those first epochs are kept and the
     rows of any later epoch, trained again now, are dropped."""
@@ -35,24 +36,15 @@ class MetricsCSV(keras.callbacks.Callback):
     def __init__(self, path: Path, keep_epochs: int = 0):
         super().__init__()
         self.path = Path(path)
-        self._columns: list[str] | None = None
+        self._columns: list[str] = []
+        self._rows: list[dict] = []
         self._started = 0.0
         if keep_epochs and self.path.is_file():
-            self._keep(keep_epochs)
-
-    def _keep(self, epochs: int) -> None:
-        with self.path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames
-            rows = [row for row in reader if row.get("epoch", "").isdigit() and int(row["epoch"]) <= epochs]
-        if not columns:
-            return
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        write_atomic(self.path, buffer.getvalue())
-        self._columns = list(columns)
+            with self.path.open(newline="") as handle:
+                reader = csv.DictReader(handle)
+                self._columns = list(reader.fieldnames or [])
+                self._rows = [row for row in reader
+                              if (row.get("epoch") or "").isdigit() and int(row["epoch"]) <= keep_epochs]
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -61,14 +53,14 @@ class MetricsCSV(keras.callbacks.Callback):
         logs = dict(logs or {})
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in sorted(logs.items())}}
         row["seconds"] = round(time.perf_counter() - self._started, 6)
-        new_file = self._columns is None
-        if new_file:
+        if not self._columns:
             self._columns = list(row)
-        with self.path.open("w" if new_file else "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self._columns, extrasaction="ignore")
-            if new_file:
-                writer.writeheader()
-            writer.writerow(row)
+        self._rows.append(row)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self._columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self._rows)
+        write_atomic(self.path, buffer.getvalue())
 
 
 class ProgressDisplay(keras.callbacks.Callback):

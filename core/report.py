@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from .errors import RunDirError
-from .rundir import write_atomic
+from .rundir import save_figure, write_atomic
 
 
 def _flatten(prefix: str, value, out: dict) -> None:
@@ -144,6 +144,6 @@ def _val_loss_plot(sweep: Path, rows: list[dict], swept: list[str]) -> str | Non
     ax.set_title(f"validation loss per epoch, sweep {sweep.name}")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(sweep / "val_loss.png")
+    save_figure(fig, sweep / "val_loss.png")
     plt.close(fig)
     return "val_loss.png"

@@ -58,6 +58,25 @@ def save_model_atomic(model: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def save_figure(figure: Any, path: Path, **options: Any) -> None:
+    """``figure.savefig(path)`` through :func:`write_atomic` (the format from the suffix)."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", **options)
+    write_atomic(path, buffer.getvalue())
+
+
+def save_image(image: Any, path: Path, **options: Any) -> None:
+    """A PIL image's ``save(path)`` through :func:`write_atomic` (the format from the suffix)."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format={"jpg": "JPEG"}.get(Path(path).suffix.lstrip(".").lower(), Path(path).suffix.lstrip(".").upper()),
+               **options)
+    write_atomic(path, buffer.getvalue())
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
     write_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import Experiment, ExperimentConfig, SampleOptions, Splits, knob
+from tinkerflow.core.rundir import write_atomic
 
 
 @dataclass
@@ -154,7 +155,7 @@ class Addition(Experiment):
             ok = round(float(guess)) == a + b
             lines.append(f"{a} + {b} = {guess:.2f}  (true {a + b}, error {guess - (a + b):+.2f}, {'right' if ok else 'wrong'})")
             predictions.append({"a": a, "b": b, "prediction": float(guess), "correct": ok})
-        (out_dir / "predictions.txt").write_text("\n".join(lines) + "\n")
+        write_atomic(out_dir / "predictions.txt", "\n".join(lines) + "\n")
 
         half = cfg.max_sum // 2
         axis = np.unique(np.linspace(0, half, min(options.grid, half + 1)).round().astype(int))

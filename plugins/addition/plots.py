@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tinkerflow.core.rundir import save_figure
 
 
 def _pyplot():
@@ -28,7 +29,7 @@ def error_surface(path: Path, axis: np.ndarray, surface: np.ndarray, title: str)
     ax.set_ylabel("b")
     ax.set_title(f"error surface, {title}\n(white line: error 0.5, inside it the rounded answer is right)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -44,7 +45,7 @@ def cross_section(path: Path, a_values: np.ndarray, errors: np.ndarray, total: i
     ax.set_title(f"cross-section along a + b = {total}")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -64,7 +65,7 @@ def inner_workings(path: Path, weights: np.ndarray, activations: np.ndarray, bia
         ax.set_xticks(units)
         ax.axhline(0, color="black", lw=0.5)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -105,7 +106,7 @@ def surface_grid(path: Path, networks: list[dict]) -> None:
         ax.tick_params(labelsize=6)
     fig.suptitle("|prediction - (a + b)| over (a, b); white line: error 0.5", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -125,7 +126,7 @@ def cross_sections(path: Path, networks: list[dict]) -> None:
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("prediction - true sum (green: rounds right)")
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -143,5 +144,5 @@ def weights_grid(path: Path, networks: list[dict]) -> None:
         ax.tick_params(labelsize=6)
     fig.suptitle("hidden-to-output weights per network", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)

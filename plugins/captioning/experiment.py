@@ -22,6 +22,7 @@ from . import captions as caps
 from .bleu import corpus_bleu
 from .decode import beam_search, sample
 from .model import build_captioner, caption_step
+from tinkerflow.core.rundir import save_figure, write_atomic
 
 
 def compiled(model):
@@ -104,7 +105,7 @@ class Captioning(Experiment):
         vocab = caps.Vocabulary.build(train_captions, self.config.vocab_size)
         if saved is not None:
             saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps({"tokens": vocab.tokens}, ensure_ascii=False), encoding="utf-8")
+            write_atomic(saved, json.dumps({"tokens": vocab.tokens}, ensure_ascii=False))
         return vocab
 
     @cached_property
@@ -225,7 +226,7 @@ class Captioning(Experiment):
                                               seed=options.seed + k, banned=banned)) for k in range(options.samples)]
             results.append({"image": name, "greedy": greedy, "beam": self.vocab.decode(beams[0][0]),
                             "sampled": drawn})
-        (out_dir / "captions.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+        write_atomic(out_dir / "captions.json", json.dumps(results, indent=1, ensure_ascii=False))
         self._plot(images[:options.count], results, out_dir / "captions.png")
         distinct = np.mean([len(set(r["sampled"])) for r in results]) if options.samples else 0.0
         return {"captions": results, "distinct_sampled_per_image": round(float(distinct), 2),
@@ -266,7 +267,7 @@ class Captioning(Experiment):
             ax.imshow(np.asarray(image, "uint8"))
             ax.set_title(f"{r['greedy']}\nbeam: {r['beam']}", fontsize=7)
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110)
         plt.close(fig)
 
     # -- export ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from tinkerflow.plugins.dcgan.model import GanModel
 
 from . import captions as caps
 from .experiment import CocoCaptionData, EmojiCaptionData
+from tinkerflow.core.rundir import write_atomic
 
 
 @dataclass
@@ -76,7 +77,7 @@ class TextToImage(Dcgan):
         splits = super().load_data()
         self.conditions = {**self.conditions, "vocabulary": self.words, "film_captions": self.film_captions}
         if self.run is not None:
-            (self.run.path / "conditions.json").write_text(json.dumps(self.conditions), encoding="utf-8")
+            write_atomic(self.run.path / "conditions.json", json.dumps(self.conditions))
         return splits
 
     @property

@@ -21,6 +21,7 @@ from tinkerflow.core import DataError
 from . import captions as caps
 from .decode import sample
 from .painter import bag_of_words
+from tinkerflow.core.rundir import save_image, write_atomic
 
 
 def portable_normal(seed: int, count: int) -> np.ndarray:
@@ -100,7 +101,7 @@ def play(captioner_run: Path, painter_run: Path, image: Path, text: str, rounds:
     ids = vocab.index
     banned = (ids[caps.PAD], ids[caps.START], ids[caps.UNKNOWN])
     out.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(first).save(out / "start.png")
+    save_image(Image.fromarray(first), out / "start.png")
     played = []
     for game in range(games):
         current, rounds_out = text, []
@@ -113,7 +114,7 @@ def play(captioner_run: Path, painter_run: Path, image: Path, text: str, rounds:
                                        captioner.config.caption_length - 1, temperature, seed=round_seed(seed, game, r),
                                        banned=banned))
             name = f"game{game + 1}_round{r}.png"
-            Image.fromarray(pixels.astype("uint8")).save(out / name)
+            save_image(Image.fromarray(pixels.astype("uint8")), out / name)
             rounds_out.append({"round": r, "painted": current, "image": name, "caption": said,
                                "overlap_with_start": round(overlap(said, text), 4)})
             current = said
@@ -124,9 +125,9 @@ def play(captioner_run: Path, painter_run: Path, image: Path, text: str, rounds:
                "shared_vocabulary": round(shared, 4), "temperature": temperature, "games": played,
                "mean_overlap_per_round": per_round,
                "final_captions": sorted({g["rounds"][-1]["caption"] for g in played})}
-    (out / "telephone.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    (out / "telephone.md").write_text(_markdown(summary), encoding="utf-8")
-    (out / "telephone.html").write_text(_html(summary), encoding="utf-8")
+    write_atomic(out / "telephone.json", json.dumps(summary, indent=1))
+    write_atomic(out / "telephone.md", _markdown(summary))
+    write_atomic(out / "telephone.html", _html(summary))
     return summary
 
 

@@ -20,6 +20,7 @@ from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptio
 from . import images as imgs
 from . import insight
 from .models import MobileNetV2Model, SimpleModel, build_core, fine_tune
+from tinkerflow.core.rundir import write_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
 
@@ -93,7 +94,7 @@ class Classifier(Experiment):
             saved = self.run.path / "classes.json"
             if not saved.is_file():
                 saved.parent.mkdir(parents=True, exist_ok=True)
-                saved.write_text(json.dumps({"classes": found.classes}), encoding="utf-8")
+                write_atomic(saved, json.dumps({"classes": found.classes}))
             elif json.loads(saved.read_text(encoding="utf-8"))["classes"] != found.classes:
                 raise DataError(f"the class folders are now {found.classes}, the run was trained on "
                                 f"{json.loads(saved.read_text(encoding='utf-8'))['classes']}; expected the same classes")
@@ -239,7 +240,7 @@ class Classifier(Experiment):
         titles = [f"{Path(p['file']).name[:18]}: {p['class']} {p['probability']:.2f}" for p in predictions[shown]]
         insight.plot_gallery(x[shown].astype("uint8"), titles, out_dir / "what_it_sees.png",
                              insight.grad_cam(core, x[shown]) if heat else None)
-        (out_dir / "predictions.json").write_text(json.dumps(predictions, indent=1), encoding="utf-8")
+        write_atomic(out_dir / "predictions.json", json.dumps(predictions, indent=1))
         return {"predictions": predictions, "skipped": skipped, "files": ["predictions.json", "what_it_sees.png"]}
 
     # -- export ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tinkerflow.core.rundir import save_figure
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
@@ -76,7 +77,7 @@ def plot_confusion(matrix: np.ndarray, names: list[str], path: Path) -> None:
     for (i, j), value in np.ndenumerate(matrix):
         ax.text(j, i, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -104,5 +105,5 @@ def plot_gallery(images: np.ndarray, titles: list[str], path: Path, heat: np.nda
             ax.imshow(heat[k], cmap="jet", alpha=0.45, vmin=0, vmax=1)
             ax.set_title("Grad-CAM", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

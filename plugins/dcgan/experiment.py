@@ -22,6 +22,7 @@ from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptio
 from . import datasets as sets
 from . import film
 from .model import GanModel, build_discriminator, build_generator, gan_class
+from tinkerflow.core.rundir import save_image, write_atomic
 
 
 @dataclass
@@ -92,7 +93,7 @@ class Dcgan(Experiment):
         self.conditions = {"columns": found.condition_names if conditional else [],
                            "groups": found.groups if conditional else {}}
         if self.run is not None:
-            (self.run.path / "conditions.json").write_text(json.dumps(self.conditions), encoding="utf-8")
+            write_atomic(self.run.path / "conditions.json", json.dumps(self.conditions))
         self.reference = found.images[np.random.default_rng(0).permutation(len(found.images))[:16]]
         x = found.images.astype("float32") / 127.5 - 1.0
         train = (x, found.conditions) if conditional else (x, None)
@@ -168,7 +169,7 @@ class Dcgan(Experiment):
         pixels = film.to_pixels(model.generator(self.film_inputs(options.n, options.seed, options.condition),
                                                 training=False))
         name = f"samples_n{options.n}_seed{options.seed}.png"
-        Image.fromarray(film.grid(pixels, columns=min(options.n, 4 if options.n <= 16 else 8))).save(out_dir / name)
+        save_image(Image.fromarray(film.grid(pixels, columns=min(options.n, 4 if options.n <= 16 else 8))), out_dir / name)
         summary = {"n": options.n, "seed": options.seed, "condition": options.condition, "files": [name]}
         film_dir = self.run.samples_dir / "film" if self.run is not None else None
         if options == DcganSampleOptions() and film_dir is not None and film_dir.is_dir():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core.rundir import write_atomic
+from tinkerflow.core.rundir import save_figure, save_image, write_atomic
 
 
 def to_pixels(images) -> np.ndarray:
@@ -85,7 +85,7 @@ def stitch(folder: Path, out: Path, scale: int = 3, ms_per_frame: int = 250) -> 
         return []
     images = [Image.open(f).convert("RGB") for f in frames]
     images = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in images]
-    images[0].save(out / "training.gif", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+    save_image(images[0], out / "training.gif", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
     names = ["training.gif"]
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg:
@@ -117,5 +117,5 @@ def plot_curves(history: dict, scores: list[float], path: Path) -> None:
     right.set_xlabel("epoch")
     right.set_title("diversity (1 = as varied as the data)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

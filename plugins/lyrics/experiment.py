@@ -19,6 +19,7 @@ from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptio
 from . import corpus as corpora
 from .generate import distinct_2, generate
 from .tokens import NEWLINE, Vocabulary, detokenize, tokenize, windows
+from tinkerflow.core.rundir import write_atomic
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Lyrics(Experiment):
         vocab = Vocabulary.build(train_tokens, self.config.vocab_size)
         if saved is not None:
             saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps({"tokens": vocab.tokens}, ensure_ascii=False), encoding="utf-8")
+            write_atomic(saved, json.dumps({"tokens": vocab.tokens}, ensure_ascii=False))
         return vocab
 
     @cached_property
@@ -201,7 +202,7 @@ class Lyrics(Experiment):
                              temperature, options.top_k, options.seed)
             text = detokenize(words)
             name = f"lyrics_t{temperature:g}.txt"
-            (out_dir / name).write_text(f"{prompt}\n{text}\n", encoding="utf-8")
+            write_atomic(out_dir / name, f"{prompt}\n{text}\n")
             samples.append({"temperature": temperature, "file": name, "distinct_2": round(distinct_2(words), 4),
                             "lines": text.count("\n") + 1, "text": text})
         return {"prompt": prompt, "words": options.words, "top_k": options.top_k, "seed": options.seed,

@@ -1,0 +1,192 @@
+"""Atomic artefacts: a write that fails or a process that is killed never leaves a file that
+looks valid but is cut short.
+
+Real ``tinkerflow train``, ``export`` and ``web`` processes are killed with SIGKILL at
+random moments; after every kill each artefact is opened by the reader made for it (JSON,
+Keras and HDF5 files, LiteRT, images, CSV, HTML) and every file a deploy manifest lists is
+checked against its recorded size and SHA-256. Temporary names start with a dot; they are
+the only files allowed to be incomplete.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import TINKERFLOW, read_run, run_cli
+
+TRAIN = ["experiment=addition", "experiment.samples=2000", "experiment.test_samples=200", "trainer.epochs=40",
+         "trainer.early_stopping.enabled=false", "trainer.progress=none"]
+
+
+def whole_files(root: Path) -> int:
+    """Open every artefact under ``root`` with its own reader; returns how many were checked."""
+    from PIL import Image
+
+    checked = 0
+    for path in sorted(Path(root).rglob("*")):
+        parts = path.relative_to(root).parts
+        if not path.is_file() or path.name == "run.log" or any(p.startswith(".") and p != ".hydra" for p in parts):
+            continue
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".json":
+                json.loads(path.read_text())
+            elif suffix == ".yaml":
+                yaml.safe_load(path.read_text())
+            elif suffix == ".keras":
+                with zipfile.ZipFile(path) as archive:
+                    assert archive.testzip() is None
+            elif suffix == ".h5":
+                import h5py
+
+                with h5py.File(path, "r") as handle:
+                    handle.visit(lambda name: None)
+            elif suffix == ".npz":
+                with np.load(path, allow_pickle=False) as saved:
+                    [saved[name] for name in saved.files]
+            elif suffix == ".tflite":
+                from tinkerflow.exporters.runtime import TFLiteModel
+
+                TFLiteModel(path).close()
+            elif suffix in (".png", ".gif"):
+                with Image.open(path) as image:
+                    image.verify()
+            elif suffix == ".csv":
+                with path.open(newline="") as handle:
+                    rows = list(csv.reader(handle))
+                assert rows and all(len(row) == len(rows[0]) for row in rows), "a row is cut short"
+            elif suffix == ".html":
+                assert path.read_text().rstrip().endswith("</html>"), "the page is cut short"
+            else:
+                continue
+        except Exception as exc:
+            raise AssertionError(f"{path} is not whole: {type(exc).__name__}: {exc}") from exc
+        checked += 1
+    for manifest in Path(root).rglob("manifest.json"):
+        if any(p.startswith(".") for p in manifest.relative_to(root).parts):
+            continue
+        for record in json.loads(manifest.read_text()).get("files", []):
+            data = (manifest.parent / record["path"]).read_bytes()
+            assert len(data) == record["bytes"] and hashlib.sha256(data).hexdigest() == record["sha256"], record
+            checked += 1
+    return checked
+
+
+def _kill_at_random(args: list[str], cwd: Path, chooser: random.Random, low: float, high: float) -> bool:
+    """Start ``tinkerflow ARGS``, SIGKILL it after a random delay; False if it ended first."""
+    process = subprocess.Popen([TINKERFLOW, *args], cwd=cwd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        process.wait(timeout=chooser.uniform(low, high))
+        return False
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        return True
+
+
+def test_killed_train_export_and_web_leave_only_whole_files(tmp_path):
+    chooser = random.Random(7)
+    run_dir, site = tmp_path / "run", tmp_path / "site"
+    kills, checked = 0, 0
+    train = ["train", *TRAIN, f"hydra.run.dir={run_dir}"]
+    for _ in range(3):
+        if _kill_at_random(train, tmp_path, chooser, 3.0, 9.0):
+            kills += 1
+            checked += whole_files(run_dir) if run_dir.exists() else 0
+        train = ["train", "--resume", str(run_dir)] if (run_dir / "run.json").is_file() else train
+    finished = run_cli(*train, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+
+    export = ["export", str(run_dir), "--format", "tflite", "tfjs", "--quantize", "float32", "float16"]
+    for _ in range(4):
+        kills += _kill_at_random(export, tmp_path, chooser, 2.0, 12.0)
+        checked += whole_files(run_dir)
+    assert run_cli(*export, cwd=tmp_path).returncode == 0
+    record = json.loads((run_dir / "export.json").read_text())
+    assert {v["status"] for f in record["formats"].values() for v in f["variants"].values()} == {"passed"}
+
+    web = ["web", str(run_dir), "--out", str(site), "--force"]
+    assert run_cli(*web, cwd=tmp_path).returncode == 0
+    pages_before = (site / "index.html").read_text()
+    for _ in range(3):
+        kills += _kill_at_random(web, tmp_path, chooser, 0.5, 3.0)
+        if site.exists():
+            checked += whole_files(site)
+            assert (site / "index.html").read_text() == pages_before
+    assert kills >= 6, f"only {kills} kills landed before the processes finished"
+    checked += whole_files(run_dir) + whole_files(site)
+    assert read_run(run_dir)["status"] == "completed"
+    print(f"\n{kills} kills; {checked} files checked whole")
+
+
+@pytest.mark.parametrize("failure", ["fsync", "write"])
+def test_a_write_that_fails_keeps_the_old_file(tmp_path, monkeypatch, failure):
+    from tinkerflow.core import rundir
+
+    target = tmp_path / "run.json"
+    rundir.write_json_atomic(target, {"status": "completed"})
+    before = target.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if failure == "fsync":
+        monkeypatch.setattr(rundir.os, "fsync", disk_full)
+    else:
+        real_fdopen = rundir.os.fdopen
+
+        class HalfWriter:
+            def __init__(self, handle):
+                self.handle = handle
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.handle.close()
+
+            def write(self, data):
+                self.handle.write(data[: len(data) // 2])
+                disk_full()
+
+        monkeypatch.setattr(rundir.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    with pytest.raises(OSError, match="No space left"):
+        rundir.write_json_atomic(target, {"status": "failed", "padding": "x" * 10000})
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"], "no temporary file is left behind"
+
+
+def test_a_model_save_that_fails_keeps_the_old_model(tmp_path, monkeypatch):
+    import keras
+
+    from tinkerflow.core.rundir import save_model_atomic
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    target = tmp_path / "model.keras"
+    save_model_atomic(model, target)
+    before = target.read_bytes()
+
+    def interrupted(self, path, *args, **kwargs):
+        Path(path).write_bytes(before[: len(before) // 3])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(model), "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_model_atomic(model, target)
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
