@@ -18,7 +18,6 @@ import os
 import random
 import signal
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
