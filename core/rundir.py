@@ -198,6 +198,10 @@ class Run:
         try:
             return keras.saving.load_model(self.model_path, custom_objects=custom_objects, safe_mode=True)
         except Exception as exc:
+            if "arbitrary code execution" in str(exc):
+                raise RunDirError(f"{self.model_path}: it carries Python code (a Lambda layer or similar), which "
+                                  "Keras safe mode refuses to load; expected a model.keras saved by 'tinkerflow train'"
+                                  ) from exc
             detail = " ".join(str(exc).split())[:200]
             raise RunDirError(
                 f"{self.model_path}: cannot load it ({type(exc).__name__}: {detail}); "

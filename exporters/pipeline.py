@@ -262,6 +262,9 @@ def _file_records(folder: Path, names: list[str]) -> list[dict]:
     records = []
     for name in names:
         path = folder / name
+        if Path(name).is_absolute() or ".." in Path(name).parts or not path.is_file() or path.is_symlink():
+            raise TinkerflowError(f"the exporter lists '{name}' among its files; expected names of files it wrote "
+                                  "inside its own folder")
         records.append({"path": name, "bytes": path.stat().st_size,
                         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "abs": str(path)})
     return records

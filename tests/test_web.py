@@ -7,12 +7,14 @@ import json
 import re
 import shutil
 import threading
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import REPO, run_cli, snapshot, train_in_process
+from tinkerflow.core import hookimpl
 from tinkerflow.core.plugins import make_plugin_manager
 from tinkerflow.core.tf_quiet import import_keras
 
@@ -615,3 +617,132 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
         assert page.locator("#telephone-rounds-list li").count() == 3 and page.locator("#widget b").count() == 1
         page.screenshot(path=str(ARTIFACTS / "telephone-phone.png"), full_page=True)
         watched.close(base)
+
+
+# -- markup through every text path ---------------------------------------------------------------
+
+def _evil(token: str) -> str:
+    """``token`` dressed as markup that would show up as an element of class 'pwned' (and set
+    ``window.pwned`` or fetch a missing image) if a page ever parsed it as HTML."""
+    forms = ('<img/src=x/class=pwned/onerror=pwned=1>{}', '<script>pwned=1</script>{}', '"><b/class=pwned>{}')
+    return forms[len(token) % len(forms)].format(token)
+
+
+def _poison(run_dir: Path, vocabulary_keys=("vocabulary", "labels", "positive_label")) -> None:
+    """Markup in what a run shows: its vocabulary or labels in every export manifest, its config,
+    data description, metrics and versions in run.json, a metrics.csv column."""
+    def dress(value):
+        if isinstance(value, str) and not (value.startswith("<") and value.endswith(">")) and value != "\n":
+            return _evil(value)
+        return value
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {k: ([dress(v) for v in value] if isinstance(value, list) and k in vocabulary_keys
+                        else dress(value) if k in vocabulary_keys else walk(value)) for k, value in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    for manifest in (run_dir / "export").rglob("manifest.json"):
+        manifest.write_text(json.dumps(walk(json.loads(manifest.read_text()))))
+    info = json.loads((run_dir / "run.json").read_text())
+    info["config"]["experiment"][_evil("knob")] = _evil("value")
+    info["data"] = {**(info.get("data") or {}), _evil("source"): _evil("a corpus line")}
+    info["metrics"] = {_evil("metric"): 1.0, **info["metrics"]}
+    info["versions"] = {**info["versions"], _evil("package"): _evil("1.0")}
+    (run_dir / "run.json").write_text(json.dumps(info))
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    (run_dir / "metrics.csv").write_text("\n".join([rows[0] + "," + _evil("val_metric").replace(",", ";")]
+                                                   + [row + ",0.5" for row in rows[1:]]) + "\n")
+
+
+def test_markup_in_every_text_path_stays_text_in_chromium(browser, lyrics_run, classifier_run, telephone_runs,
+                                                         tmp_path):
+    """Corpus words, labels, captions, config values, data descriptions, metric names, run folder
+    names: each carries markup into a real page, which must show it as text and run none of it."""
+    from playwright.sync_api import expect
+
+    from tinkerflow.core.plugins import register_plugin
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import serving
+
+    photos, captioner, painter = telephone_runs
+    runs = {}
+    for name, source in (("lyrics", lyrics_run), ("classifier", classifier_run), ("captioning", captioner),
+                         ("text_to_image", painter)):
+        runs[name] = tmp_path / "runs" / name / _evil(f"run-{name}").replace("/", "|")
+        shutil.copytree(source, runs[name])
+        _poison(runs[name])
+    out = tmp_path / "site"
+    report = build_site(list(runs.values()), out, make_plugin_manager())
+    slugs = {p["experiment"]: p["slug"] for p in report.pages}
+    assert len(slugs) == 4 and all("<" not in s and "/" not in s for s in slugs.values())
+
+    def clean(page, where: str) -> str:
+        assert page.locator(".pwned").count() == 0, f"{where}: markup became elements"
+        assert page.evaluate("() => window.pwned") is None, f"{where}: a script ran"
+        return page.locator("body").inner_text()
+
+    dialogs = []
+    payloads = 0
+    with serving(out) as base:
+        watched = Watched(browser, viewport={"width": 1000, "height": 900})
+        watched.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page = watched.open_ready(f"{base}models/{slugs['lyrics']}/index.html")
+        page.goto(f"{base}index.html")
+        text = clean(page, "index")
+        assert _evil("run-lyrics").replace("/", "|") in text
+        payloads += 1
+
+        page = watched.open_ready(f"{base}models/{slugs['lyrics']}/index.html")
+        page.fill("#lyrics-prompt", f"{_evil('hello')} {_evil('world')}")
+        page.fill("#lyrics-temperature", "0")
+        page.fill("#lyrics-words", "12")
+        page.click("#lyrics-write")
+        expect(page.locator("#widget")).to_have_attribute("data-done", "true", timeout=60_000)
+        words = json.loads(page.locator("#widget").get_attribute("data-words"))
+        text = clean(page, "lyrics")
+        assert all(w in text for w in words if w != "\n") and any("pwned" in w for w in words)
+        for shown in ("knob", "value", "source", "a corpus line", "metric", "package", "1.0"):
+            assert _evil(shown) in text, f"{shown} is shown as text"
+        payloads += 7 + len(words)
+
+        page = watched.open_ready(f"{base}models/{slugs['classifier']}/index.html")
+        from test_classifier import photo
+
+        photo("mila", 3).save(tmp_path / "dog.jpg", quality=92)
+        page.set_input_files("#classifier-file", str(tmp_path / "dog.jpg"))
+        expect(page.locator("#widget")).to_have_attribute("data-done", "true", timeout=60_000)
+        text = clean(page, "classifier")
+        assert _evil(DOG) in text and _evil(OTHER) in text
+        payloads += 2
+
+        page = watched.open_ready(f"{base}models/{slugs['captioning']}/index.html")
+        page.set_input_files("#captioner-file", str(photos / "5.png"))
+        expect(page.locator("#widget")).to_have_attribute("data-done", "true", timeout=60_000)
+        caption = page.locator("#widget").get_attribute("data-caption")
+        assert "pwned" in caption and caption in clean(page, "captioner")
+        page.fill("#telephone-text", f"{_evil('red')} {_evil('dot')}")
+        page.fill("#telephone-rounds", "2")
+        page.click("#telephone-play")
+        expect(page.locator("#widget")).to_have_attribute("data-telephone", "done", timeout=60_000)
+        captions = json.loads(page.locator("#widget").get_attribute("data-telephone-captions"))
+        text = clean(page, "telephone")
+        assert all(c in text for c in captions)
+        payloads += 2 + len(captions)
+        watched.close(base)
+    assert not dialogs, dialogs
+
+    from tinkerflow.core import Experiment
+
+    class Named(Experiment):
+        name = "<b>pwned</b>"
+
+    plugin = types.ModuleType("evil_plugin")
+    plugin.register_experiments = hookimpl(lambda register: register(Named))
+    registry = make_plugin_manager({})
+    register_plugin(registry, plugin, "evil")
+    assert "expected lowercase letters, digits and underscores" in registry.plugins["evil"].error
+    assert Named.name not in registry.experiments, "an experiment name is never markup: it is refused"
+    print(f"\n{payloads} injected texts shown as text, none ran")

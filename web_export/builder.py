@@ -108,6 +108,9 @@ def _passed_tfjs(run) -> list[dict]:
     variants = formats.get("tfjs", {}).get("variants", {})
     passed = []
     for name, record in variants.items():
+        if name != safe_name(name):
+            raise TinkerflowError(f"{path}: tfjs variant name {name!r} is not a plain folder name; expected the "
+                                  "record 'tinkerflow export' writes")
         folder = run.export_dir / "tfjs" / name
         if record.get("status") == "passed" and (folder / "manifest.json").is_file():
             passed.append({"name": name, "bytes": sum(f["bytes"] for f in record.get("files", [])),

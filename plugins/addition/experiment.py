@@ -200,7 +200,7 @@ class Addition(Experiment):
             path = Path(run["path"]) / "samples" / "sample_data.npz"
             if not path.is_file():
                 continue
-            with np.load(path) as data:
+            with np.load(path, allow_pickle=False) as data:
                 networks.append({"hidden": run["config"].get("experiment.hidden"), "job": run["job"],
                                  "max_sum": run["config"].get("experiment.max_sum"),
                                  **{key: data[key] for key in data.files}})

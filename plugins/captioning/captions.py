@@ -122,7 +122,11 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
     for entry in spec["images"]:
         if "id" not in entry or "file_name" not in entry:
             raise DataError(f"captions file '{captions_file}': image entry {entry} lacks 'id' or 'file_name'")
-        files[entry["id"]] = entry["file_name"]
+        name = entry["file_name"]
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise DataError(f"captions file '{captions_file}': image file_name {name!r} is not a path inside the "
+                            "images folder; expected a relative name such as 'a.jpg'")
+        files[entry["id"]] = name
     by_image: dict = {}
     for note in spec["annotations"]:
         text = str(note.get("caption", "")).strip()

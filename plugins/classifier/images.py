@@ -126,7 +126,7 @@ def read_lfw(size: int) -> ImageSet:
     from PIL import Image
 
     try:
-        grey = np.load(lfw_file())
+        grey = np.load(lfw_file(), allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read the LFW subset ({exc}); expected scikit-image's lfw_subset.npy") from None
     if grey.ndim != 3 or len(grey) != 200:
