@@ -32,6 +32,11 @@ class CaptionSet:
     info: dict = field(default_factory=dict)
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def words(caption: str) -> list[str]:
     """Lower-case words: letters, digits and apostrophes; everything else separates."""
     return re.findall(r"[a-z0-9']+", caption.lower())
@@ -120,8 +125,9 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
         raise DataError(f"captions file '{captions_file}' has no 'images' and 'annotations' lists; expected COCO's layout")
     files = {}
     for entry in spec["images"]:
-        if "id" not in entry or "file_name" not in entry:
-            raise DataError(f"captions file '{captions_file}': image entry {entry} lacks 'id' or 'file_name'")
+        if not isinstance(entry, dict) or "file_name" not in entry or not isinstance(entry.get("id"), (int, str)):
+            raise DataError(f"captions file '{captions_file}': image entry {_short(entry)} lacks a whole-number or "
+                            "text 'id' or a 'file_name'; expected COCO's layout")
         name = entry["file_name"]
         if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
             raise DataError(f"captions file '{captions_file}': image file_name {name!r} is not a path inside the "
@@ -129,9 +135,12 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
         files[entry["id"]] = name
     by_image: dict = {}
     for note in spec["annotations"]:
-        text = str(note.get("caption", "")).strip()
-        if note.get("image_id") not in files:
-            raise DataError(f"captions file '{captions_file}': a caption names image_id {note.get('image_id')!r}, "
+        if not isinstance(note, dict) or not isinstance(note.get("caption"), str):
+            raise DataError(f"captions file '{captions_file}': annotation {_short(note)} has no text 'caption'; "
+                            "expected COCO's layout")
+        text = note["caption"].strip()
+        if not isinstance(note.get("image_id"), (int, str)) or note["image_id"] not in files:
+            raise DataError(f"captions file '{captions_file}': a caption names image_id {_short(note.get('image_id'))}, "
                             "which 'images' does not list; expected every caption to name a listed image")
         if not words(text):
             raise DataError(f"captions file '{captions_file}': image {files[note['image_id']]} has an empty caption "

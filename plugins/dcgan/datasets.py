@@ -194,18 +194,22 @@ def digits(d: DigitsData, size: int) -> ImageData:
 def read_attributes(path: Path) -> dict[str, tuple[str, int]]:
     """A Cartoon Set attribute file: lines ``"name", value, number_of_values``."""
     rows = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.reader(handle, skipinitialspace=True):
-            if not row:
-                continue
-            if len(row) != 3:
-                raise DataError(f"{path}: line {row} is not 'name, value, number of values'; expected Cartoon "
-                                "Set's attribute format")
-            try:
-                rows[row[0].strip().strip('"')] = (row[1].strip(), int(row[2]))
-            except ValueError:
-                raise DataError(f"{path}: line {row} has no whole number of values; expected Cartoon Set's "
-                                "attribute format") from None
+    try:
+        lines = list(csv.reader(path.read_text(encoding="utf-8").splitlines(), skipinitialspace=True))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read it as UTF-8 CSV ({' '.join(str(exc).split())[:80]}); expected Cartoon "
+                        "Set's attribute format") from None
+    for row in lines:
+        if not row:
+            continue
+        if len(row) != 3:
+            raise DataError(f"{path}: line {str(row)[:80]} is not 'name, value, number of values'; expected Cartoon "
+                            "Set's attribute format")
+        try:
+            rows[row[0].strip().strip('"')] = (row[1].strip(), int(row[2]))
+        except ValueError:
+            raise DataError(f"{path}: line {str(row)[:80]} has no whole number of values; expected Cartoon Set's "
+                            "attribute format") from None
     return rows
 
 
