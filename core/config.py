@@ -193,6 +193,10 @@ def describe_config_error(exc: BaseException) -> str:
     if missing and not missing.group(1).startswith("hydra"):
         group, option, options = missing.groups()
         return f"{group}={option} is not an option; expected one of: {', '.join(options.split())}"
+    parse = re.match(r"Error parsing override '(.*)' (.*?) See https?://\S+ for details$", text)
+    if parse:
+        return (f"cannot read the override '{parse.group(1)}' ({parse.group(2)}); expected key=value, "
+                "e.g. trainer.epochs=10 (quote values holding spaces or brackets)")
     if "Could not override" in text and "To append" in text:
         key = text.split("'")[1]
         return f"unknown config key '{key}'; check the spelling (see --cfg job for the valid keys)"

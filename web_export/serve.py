@@ -32,6 +32,8 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,
                 quiet: bool = False) -> http.server.ThreadingHTTPServer:
     """A threading HTTP server for the built site in ``folder``; ``quiet`` logs no requests."""
     folder = Path(folder)
+    if not 0 <= port <= 65535:
+        raise TinkerflowError(f"--port {port} is out of range; expected a port from 0 to 65535")
     if not (folder / "index.html").is_file():
         raise TinkerflowError(f"'{folder}' has no index.html; expected a site built with 'tinkerflow web'")
     handler = functools.partial(_QuietHandler if quiet else _Handler, directory=str(folder))

@@ -1,0 +1,205 @@
+"""Every input a user can get wrong, answered: one row per input, each run through the real
+``tinkerflow`` command in a workspace holding a finished, exported run and a built site.
+Each row asserts the exit code, that stderr is one line holding the expected message, and
+that no file saved before the command changed or disappeared.
+
+``docs/bad-inputs.md`` is this table; regenerate it with
+``.venv/bin/python tests/test_bad_inputs.py > docs/bad-inputs.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import REPO, run_cli  # noqa: E402
+
+DOC = REPO / "docs" / "bad-inputs.md"
+
+
+@dataclass
+class Row:
+    area: str
+    what: str
+    args: list[str]
+    message: str
+    code: int = 2
+    setup: str = ""
+    env: dict | None = None
+
+
+def _bad_files(ws: Path) -> None:
+    """The broken data files the rows point at (made once, before any snapshot)."""
+    bad = ws / "bad"
+    (bad / "latin1").mkdir(parents=True)
+    (bad / "latin1" / "song.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    (bad / "empty_texts").mkdir()
+    (bad / "no_text.csv").write_text("artist,song\nx,y\n")
+    (bad / "one_class" / "mila").mkdir(parents=True)
+    (bad / "one_class" / "mila" / "a.jpg").write_bytes(b"x")
+    for name in ("mila", "other"):
+        (bad / "unreadable" / name).mkdir(parents=True)
+        (bad / "unreadable" / name / "a.jpg").write_bytes(b"not a jpeg")
+    (bad / "images").mkdir()
+    (bad / "captions_broken.json").write_text("{\"images\": [")
+    (bad / "captions_unlisted.json").write_text(json.dumps(
+        {"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 7, "caption": "a dot"}]}))
+    (bad / "no_images").mkdir()
+    (bad / "no_images" / "notes.txt").write_text("no images here")
+    from PIL import Image
+
+    (bad / "faces").mkdir()
+    Image.new("RGB", (8, 8)).save(bad / "faces" / "a.png")
+    (bad / "faces" / "a.csv").write_text('"hair", 1\n')
+    (bad / "weights.h5").write_bytes(b"not weights")
+    (bad / "not_a_run").mkdir()
+    (bad / "a_file").write_text("x")
+    (bad / "corrupt_record").mkdir()
+    (bad / "corrupt_record" / "run.json").write_text("{\"experiment\": ")
+    (bad / "plugin" / "broken_plugin-0.1.dist-info").mkdir(parents=True)
+    (bad / "plugin" / "broken_plugin-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (bad / "plugin" / "broken_plugin-0.1.dist-info" / "entry_points.txt").write_text(
+        "[tinkerflow]\nbroken = broken_plugin\n")
+    (bad / "plugin" / "broken_plugin.py").write_text("raise ImportError('this plugin is broken')\n")
+    (bad / "not_a_site").mkdir()
+    (bad / "not_a_site" / "keep.txt").write_text("mine")
+
+
+LYRICS = ["train", "experiment=lyrics", "debug=smoke"]
+CLASSIFIER = ["train", "experiment=classifier", "debug=smoke"]
+
+ROWS = [
+    # -- configs
+    Row("config", "an experiment no plugin provides", ["train", "experiment=nope"],
+        "unknown experiment 'nope'; expected one of"),
+    Row("config", "a value of the wrong type", ["train", "trainer.epochs=abc"], "config key 'trainer.epochs': Value 'abc' of type 'str' could not be converted to Integer"),
+    Row("config", "a number out of range", ["train", "trainer.epochs=0"], "trainer.epochs=0 is out of range: expected >= 1"),
+    Row("config", "a key the schema lacks", ["train", "experiment.nope=1"], "unknown config key 'experiment.nope': AdditionConfig has no such field"),
+    Row("config", "a value outside the choices", ["train", "trainer.optimizer=adamx"], "trainer.optimizer='adamx': expected one of adam, adamw, sgd, rmsprop"),
+    Row("config", "another experiment's data set", ["train", "experiment=addition", "data=emoji"], "data=emoji: the addition experiment has no data choices"),
+    Row("config", "an override without '='", ["train", "trainer.epochs"], "cannot read the override 'trainer.epochs' (missing EQUAL at '<EOF>'); expected key=value"),
+    Row("config", "an interpolation to nothing", ["train", "trainer.epochs=${nope}"], "config key 'trainer.epochs': Interpolation key 'nope' not found"),
+    Row("config", "two backends in one sweep", ["train", "-m", "trainer.backend=tensorflow,jax"],
+        "trainer.backend takes one value per sweep"),
+    # -- command-line arguments
+    Row("cli", "an unknown command", ["frobnicate"], "invalid choice: 'frobnicate'"),
+    Row("cli", "an unknown export format", ["export", "{run}", "--format", "onnx"], "unknown export format 'onnx'; expected one of: tfjs, tflite"),
+    Row("cli", "an unknown quantization", ["export", "{run}", "--quantize", "int3"], "none of the variants int3 exists for format 'tfjs'; expected one of"),
+    Row("cli", "a port out of range", ["serve", "{site}", "--port", "99999"], "--port 99999 is out of range"),
+    Row("cli", "--resume without a folder", ["train", "--resume"], "--resume needs a run or sweep directory"),
+    Row("cli", "--resume with overrides", ["train", "--resume", "{run}", "trainer.epochs=3"],
+        "--resume of a single run takes no overrides"),
+    Row("cli", "an option the experiment's sample lacks", ["sample", "{run}", "--nope", "1"], "unknown option '--nope'; expected one of: --pairs"),
+    # -- data files
+    Row("data", "lyrics: a songs CSV that does not exist", [*LYRICS, "data.source=songs_csv", "data.path=bad/missing.csv"],
+        "songs CSV 'bad/missing.csv' does not exist"),
+    Row("data", "lyrics: a songs CSV without a text column", [*LYRICS, "data.source=songs_csv", "data.path=bad/no_text.csv"],
+        "has no 'text' column"),
+    Row("data", "lyrics: a text file not in UTF-8", [*LYRICS, "data.source=text_folder", "data.path=bad/latin1"],
+        "is not UTF-8 (byte 0xe9"),
+    Row("data", "lyrics: a text folder without .txt files", [*LYRICS, "data.source=text_folder", "data.path=bad/empty_texts"],
+        "holds no .txt files"),
+    Row("data", "classifier: a single class folder", [*CLASSIFIER, "data.path=bad/one_class"],
+        "has one class folder (mila); expected two or more subfolders"),
+    Row("data", "classifier: class folders without a readable image", [*CLASSIFIER, "data.path=bad/unreadable"],
+        "hold no readable image"),
+    Row("data", "classifier: a weights file that is not one", [*CLASSIFIER, "model=mobilenet_v2",
+                                                               "model.weights=bad/weights.h5"], "does not fit MobileNetV2"),
+    Row("data", "captioning: a captions file that is not JSON",
+        ["train", "experiment=captioning", "debug=smoke", "data=coco", "data.images=bad/images",
+         "data.captions=bad/captions_broken.json"], "is not valid JSON"),
+    Row("data", "captioning: a caption naming an unlisted image",
+        ["train", "experiment=captioning", "debug=smoke", "data=coco", "data.images=bad/images",
+         "data.captions=bad/captions_unlisted.json"], "which 'images' does not list"),
+    Row("data", "dcgan: a folder without images", ["train", "experiment=dcgan", "debug=smoke", "data=folder",
+                                                   "data.path=bad/no_images"], "holds no images"),
+    Row("data", "dcgan: an attribute file in another format",
+        ["train", "experiment=dcgan", "debug=smoke", "data=folder", "data.path=bad/faces", "data.resize=true",
+         "model.conditional=true"], "is not 'name, value, number of values'"),
+    # -- plugins
+    Row("plugin", "a plugin that fails to import, asked for", ["train", "experiment=broken"],
+        "unknown experiment 'broken'", env={"PYTHONPATH": "{ws}/bad/plugin"}),
+    # -- run directories
+    Row("run", "a run folder that does not exist", ["sample", "runs/addition/nope"], "does not exist"),
+    Row("run", "a file where a run folder belongs", ["sample", "bad/a_file"], "is a file; expected a run directory"),
+    Row("run", "a folder that is not a run", ["sample", "bad/not_a_run"], "is not a run: it has no run.json"),
+    Row("run", "a run.json that is not JSON", ["sample", "bad/corrupt_record"], "cannot read it"),
+    Row("run", "training into a folder that holds a run", ["train", "experiment=addition", "hydra.run.dir={run}"],
+        "already holds a run"),
+    Row("run", "resuming a completed run", ["train", "--resume", "{run}"], "holds a completed run"),
+    Row("run", "exporting a run that failed", ["export", "{failed}"], "has status 'failed'; expected a completed run to export"),
+    # -- exports and web builds
+    Row("web", "a site from a run without a tfjs export", ["web", "{failed}", "--out", "bad/site_a"],
+        "none of the runs has a tfjs export that passed its checks"),
+    Row("web", "a site into a folder that is not a site", ["web", "{run}", "--out", "bad/not_a_site", "--force"],
+        "is not a site built by tinkerflow"),
+    Row("web", "a site into a folder that has one, without --force", ["web", "{run}", "--out", "{site}"],
+        "pass --force to replace the site there"),
+    Row("web", "a site where a file is", ["web", "{run}", "--out", "bad/a_file"], "is a file; expected a folder"),
+    Row("web", "serving a folder that does not exist", ["serve", "bad/nowhere"], "'bad/nowhere' has no index.html; expected a site built with 'tinkerflow web'"),
+]
+
+
+def markdown() -> str:
+    lines = ["# Bad inputs and what tinkerflow answers", "",
+             "Every row is a test (`tests/test_bad_inputs.py`): the command exits with the code shown, prints one "
+             "line holding the message, and changes no file that was saved before it. `{run}` is a finished run, "
+             "`{failed}` a run that failed, `{site}` a built site.", "",
+             "| area | input | command | exit | message (part) |", "| --- | --- | --- | --- | --- |"]
+    for row in ROWS:
+        command = " ".join(["tinkerflow", *row.args]).replace("|", "\\|")
+        lines.append(f"| {row.area} | {row.what} | `{command}` | {row.code} | {row.message.replace('|', chr(92) + '|')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("workspace")
+    done = run_cli("train", "experiment=addition", "debug=smoke", "hydra.run.dir=runs/addition/done",
+                   "export=tfjs", "export.variants=[float32]", cwd=ws)
+    assert done.returncode == 0, done.stderr[-2000:]
+    failed = run_cli("train", "experiment=lyrics", "debug=smoke", "data.source=songs_csv", "data.path=nowhere.csv",
+                     "hydra.run.dir=runs/lyrics/failed", cwd=ws)
+    assert failed.returncode == 2
+    site = run_cli("web", "runs/addition/done", "--out", "site", cwd=ws)
+    assert site.returncode == 0, site.stderr
+    _bad_files(ws)
+    return ws
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{r.area}: {r.what}" for r in ROWS])
+def test_bad_input_is_answered_in_one_line_and_loses_nothing(workspace, row):
+    values = {"run": "runs/addition/done", "failed": "runs/lyrics/failed", "site": "site", "ws": str(workspace)}
+    args = [a.format(**values) if "{" in a and "${" not in a else a for a in row.args]
+    env = {k: v.format(**values) for k, v in (row.env or {}).items()}
+    before = _digest(workspace)
+    result = run_cli(*args, cwd=workspace, env=env, timeout=300)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if ": error: " in line]
+    assert result.returncode == row.code, f"exit {result.returncode}: {result.stderr[-1500:]}"
+    assert len(errors) == 1 and row.message in errors[0], result.stderr[-1500:]
+    assert "Traceback" not in result.stderr
+    after = _digest(workspace)
+    assert {k: v for k, v in after.items() if k in before} == before, "a saved file changed"
+    assert set(before) <= set(after), f"saved files disappeared: {sorted(set(before) - set(after))}"
+
+
+def test_the_docs_table_is_this_table():
+    assert DOC.read_text() == markdown(), "regenerate: .venv/bin/python tests/test_bad_inputs.py > docs/bad-inputs.md"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())
