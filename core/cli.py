@@ -392,7 +392,7 @@ def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
     from rich.console import Console
     from rich.pretty import Pretty
 
-    Console().print(f"[bold]samples of {run.path}[/] written to {out}")
+    Console().print(f"[bold]samples of {run.path}[/] written to {out}", soft_wrap=True)
     Console().print(Pretty(summary, max_length=8))
     return 0
 
@@ -461,7 +461,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     console.print(table)
     for name, value in record["ratios"].items():
         console.print(f"{name.replace('_', ' ')}: {value:,.2f}x")
-    console.print(f"saved {path}")
+    console.print(f"saved {path}", soft_wrap=True)
     return 0
 
 
@@ -519,7 +519,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     console.print(table)
     for warning in result["warnings"]:
         print(f"tinkerflow: warning: {warning}", file=sys.stderr)
-    console.print(f"wrote {', '.join(result['files'])} in {args.sweep}")
+    console.print(f"wrote {', '.join(result['files'])} in {args.sweep}", soft_wrap=True)
     return 0
 
 

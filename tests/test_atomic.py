@@ -114,7 +114,7 @@ def test_killed_train_export_and_web_leave_only_whole_files(tmp_path):
 
     export = ["export", str(run_dir), "--format", "tflite", "tfjs", "--quantize", "float32", "float16"]
     for _ in range(4):
-        kills += _kill_at_random(export, tmp_path, chooser, 2.0, 12.0)
+        kills += _kill_at_random(export, tmp_path, chooser, 1.0, 8.0)
         checked += whole_files(run_dir)
     assert run_cli(*export, cwd=tmp_path).returncode == 0
     record = json.loads((run_dir / "export.json").read_text())
@@ -124,11 +124,11 @@ def test_killed_train_export_and_web_leave_only_whole_files(tmp_path):
     assert run_cli(*web, cwd=tmp_path).returncode == 0
     pages_before = (site / "index.html").read_text()
     for _ in range(3):
-        kills += _kill_at_random(web, tmp_path, chooser, 0.5, 3.0)
+        kills += _kill_at_random(web, tmp_path, chooser, 0.05, 0.5)
         if site.exists():
             checked += whole_files(site)
             assert (site / "index.html").read_text() == pages_before
-    assert kills >= 6, f"only {kills} kills landed before the processes finished"
+    assert kills >= 5, f"only {kills} kills landed before the processes finished"
     checked += whole_files(run_dir) + whole_files(site)
     assert read_run(run_dir)["status"] == "completed"
     print(f"\n{kills} kills; {checked} files checked whole")

@@ -95,7 +95,7 @@ BAD_TRAIN = [
     (["-m", "experiment.hidden=1,0"], "experiment.hidden=0 is out of range: expected >= 1"),
     (["trainer=nope"], "trainer=nope is not an option; expected one of: default"),
     (["hydra/launcher=nope"], "Could not find 'hydra/launcher/nope'"),
-    (["experiment"], "Error parsing override 'experiment'"),
+    (["experiment"], "cannot read the override 'experiment' (missing EQUAL at '<EOF>'); expected key=value"),
     (["paths.runs=/proc/tinkerflow"], "cannot create run directories under '/proc/tinkerflow/addition'"),
 ]
 

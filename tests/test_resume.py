@@ -22,7 +22,7 @@ import pytest
 
 from conftest import TINKERFLOW, read_run, run_cli
 
-RUN = ["experiment=addition", "experiment.samples=2000", "experiment.test_samples=500", "trainer.epochs=60",
+RUN = ["experiment=addition", "experiment.samples=2000", "experiment.test_samples=500", "trainer.epochs=120",
        "trainer.early_stopping.enabled=false", "trainer.progress=plain"]
 
 
@@ -83,7 +83,7 @@ def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
     while kills < 3:
         if not _wait_for(training(kills), process):
             break
-        time.sleep(chooser.uniform(0.2, 2.5))
+        time.sleep(chooser.uniform(0.2, 2.0))
         if process.poll() is not None:
             break
         _kill(process)
@@ -96,9 +96,9 @@ def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
     assert kills == 3, "the run finished before it could be killed three times; lengthen it"
 
     info = read_run(run_dir)
-    assert info["status"] == "completed" and info["epochs_run"] == 60
+    assert info["status"] == "completed" and info["epochs_run"] == 120
     assert len(info["resumes"]) == kills and all(r["was"] == "running" for r in info["resumes"])
-    assert _epochs(run_dir) == list(range(1, 61)), "metrics.csv holds every epoch once"
+    assert _epochs(run_dir) == list(range(1, 121)), "metrics.csv holds every epoch once"
     assert all(n <= 1 for n in retrained), f"epochs trained again beyond the one in flight: {retrained}"
     losses = _losses(run_dir)
     for resume in info["resumes"]:
@@ -107,11 +107,13 @@ def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
             assert losses[after] < 1.5 * losses[after - 1], "training went on from the checkpoint, not from scratch"
     ours, theirs = info["metrics"]["test_mae"], expected["metrics"]["test_mae"]
     assert ours < max(1.5 * theirs, theirs + 0.05), f"resumed run test_mae {ours} vs uninterrupted {theirs}"
+    print(f"\n{kills} kills survived; epochs trained again per kill: {retrained}; "
+          f"test_mae {ours:.4f} resumed vs {theirs:.4f} uninterrupted")
     load = run_cli("sample", str(run_dir), cwd=tmp_path)
     assert load.returncode == 0, load.stderr
     leftovers = [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".tmp-")]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.name not in leftovers) == [
-        "epoch-00060.weights.h5", "state.json"]
+        "epoch-00120.weights.h5", "state.json"]
 
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path):
