@@ -241,3 +241,31 @@ def test_resume_when_the_checkpoint_is_at_either_end(tmp_path, stage):
     assert info["status"] == "completed" and info["epochs_run"] == 3 and (run_dir / "model.keras").is_file()
     assert info["resumes"][0]["after_epoch"] == (3 if stage == "after training" else 0)
     assert _epochs(run_dir) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("args, kill_after, total", [
+    (["experiment=dcgan", "data.count=256", "experiment.image_size=16", "model.width=8", "trainer.epochs=12"], 4, 12),
+    (["experiment=classifier", "model=mobilenet_v2", "model.weights=none", "model.alpha=0.35", "experiment.image_size=32",
+      "model.fine_tune_layers=10", "model.fine_tune_epochs=4", "trainer.epochs=4",
+      "trainer.early_stopping.enabled=false"], 6, 8),
+], ids=["dcgan with two optimizers and its film", "classifier killed in its fine-tuning phase"])
+def test_experiments_with_their_own_fit_resume(tmp_path, args, kill_after, total):
+    run_dir = tmp_path / "run"
+    process = _start(["train", *args, "trainer.progress=none", f"hydra.run.dir={run_dir}"], tmp_path)
+    reached = _wait_for(lambda: (run_dir / "metrics.csv").is_file() and len(_epochs(run_dir)) >= kill_after,
+                        process, timeout=300)
+    assert reached, "the run ended before it could be killed"
+    _kill(process)
+    saved = _checkpoint_epoch(run_dir)
+    assert saved >= kill_after - 1
+    resumed = run_cli("train", "--resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    info = read_run(run_dir)
+    assert info["status"] == "completed" and info["epochs_run"] == total
+    assert info["resumes"][0]["after_epoch"] == saved and _epochs(run_dir) == list(range(1, total + 1))
+    state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
+    if "experiment=dcgan" in args:
+        film = json.loads((run_dir / "samples" / "film" / "film.json").read_text())["diversity"]
+        assert len(film) == total and len(list((run_dir / "samples" / "film").glob("epoch_*.png"))) == total
+    else:
+        assert state["extra"] == {"fine_tune_from": 4}, "the second phase knows where it began"
