@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from tinkerflow.core.errors import TinkerflowError
-from tinkerflow.core.rundir import Run, now_iso, write_json_atomic
+from tinkerflow.core.rundir import Run, now_iso, replace_folder, write_json_atomic
 
 from .base import ExportContext, VariantResult
 from .savedmodel import export_saved_model
@@ -271,18 +270,13 @@ def _file_records(folder: Path, names: list[str]) -> list[dict]:
 
 
 def _replace(staging: Path, target: Path) -> None:
-    """Swap ``staging`` in for ``target`` with renames: ``target`` is never half-written."""
+    """Put a copy of ``staging`` where ``target`` is (see :func:`replace_folder`): ``target`` is
+    never half-written."""
     target.parent.mkdir(parents=True, exist_ok=True)
     keep = Path(tempfile.mkdtemp(prefix=f".final-{target.name}-", dir=target.parent))
     shutil.rmtree(keep)
     shutil.copytree(staging, keep)
-    old = None
-    if target.exists():
-        old = target.with_name(f".old-{target.name}-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(keep, target)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_folder(keep, target)
 
 
 def _write_export_json(run: Run, report: ExportReport) -> None:

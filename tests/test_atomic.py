@@ -189,3 +189,28 @@ def test_a_model_save_that_fails_keeps_the_old_model(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_model_atomic(model, target)
     assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_a_folder_is_swapped_in_whole(tmp_path):
+    import sys
+
+    from tinkerflow.core.rundir import _exchange, replace_folder
+
+    target, new = tmp_path / "site", tmp_path / ".site-building"
+    for folder, text in ((target, "old"), (new, "new")):
+        folder.mkdir()
+        (folder / "index.html").write_text(text)
+    replace_folder(new, target)
+    assert (target / "index.html").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "the old folder is gone, nothing is left aside"
+    fresh = tmp_path / ".fresh"
+    fresh.mkdir()
+    replace_folder(fresh, tmp_path / "first")
+    assert (tmp_path / "first").is_dir() and not fresh.exists()
+    if sys.platform == "linux":
+        a, b = tmp_path / "a", tmp_path / "b"
+        for folder in (a, b):
+            folder.mkdir()
+            (folder / "name").write_text(folder.name)
+        assert _exchange(a, b), "Linux swaps two folders in one step"
+        assert (a / "name").read_text() == "b" and (b / "name").read_text() == "a"

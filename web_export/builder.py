@@ -5,13 +5,13 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
+from tinkerflow.core.rundir import replace_folder
 
 from .curves import training_charts
 from .html import esc, json_for_script, page, safe_name
@@ -72,7 +72,7 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
             {"slug": p["slug"], "experiment": p["experiment"], "run": p["run"],
              "default_variant": safe_name(p["variants"][0]["name"])} for p in report.pages]}))
         (staging / MARKER).write_text("built by tinkerflow web\n")
-        _swap_in(staging, out)
+        replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
@@ -87,16 +87,6 @@ def _check_target(out: Path, force: bool) -> None:
         if not (out / MARKER).is_file():
             raise TinkerflowError(f"'{out}' is not a site built by tinkerflow (no {MARKER}); "
                                   "refusing to replace it, expected an empty folder or an earlier site")
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}-old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _passed_tfjs(run) -> list[dict]:
