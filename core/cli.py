@@ -631,6 +631,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"tinkerflow: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the file system said no: permissions, a full disk, a path that vanished
+        if show_traceback:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"tinkerflow: error: {exc.strerror or exc}{where}; expected a readable, writable path with free space "
+              "(--traceback shows where)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("tinkerflow: interrupted", file=sys.stderr)
         return 130

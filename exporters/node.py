@@ -53,10 +53,14 @@ def install_tfjs(target: Path | None = None) -> Path:
         raise TinkerflowError("npm is not installed; install Node.js and npm (e.g. apt-get install nodejs npm)")
     source = package_dir()
     target = Path(target) if target else (source if os.access(source, os.W_OK) else CACHE)
-    target.mkdir(parents=True, exist_ok=True)
-    if target != source:
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(source / name, target / name)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        if target != source:
+            for name in ("package.json", "package-lock.json"):
+                shutil.copy(source / name, target / name)
+    except OSError as exc:
+        raise TinkerflowError(f"cannot write to '{target}' ({exc.strerror}); expected a writable folder for "
+                              "--target") from None
     done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=target,
                           capture_output=True, text=True)
     if done.returncode != 0:

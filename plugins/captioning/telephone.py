@@ -62,9 +62,9 @@ def _players(captioner_run: Path, painter_run: Path, registry):
     captioner_dir, captioner = open_run(captioner_run, registry)
     painter_dir, painter = open_run(painter_run, registry)
     if captioner.name != "captioning":
-        raise DataError(f"--captioner {captioner_run} is a {captioner.name} run; expected a captioning run")
+        raise DataError(f"--captioner {captioner_run} is a run of the {captioner.name} experiment; expected a captioning run")
     if painter.name != "text_to_image":
-        raise DataError(f"--painter {painter_run} is a {painter.name} run; expected a text_to_image run")
+        raise DataError(f"--painter {painter_run} is a run of the {painter.name} experiment; expected a text_to_image run")
     said = set(captioner.vocab.tokens) - set(caps.SPECIALS)
     known = said & set(painter.vocab.tokens)
     if not known:
