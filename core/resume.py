@@ -11,9 +11,10 @@ After every completed epoch (at most every ``trainer.checkpoint_seconds``) the r
                              of the two files above
 
 Each file is written under a temporary name and renamed; ``state.json`` is renamed last
-and older files are removed after it, so whenever the process dies ``state.json`` names
-complete files. ``tinkerflow train --resume RUN`` rebuilds the experiment from the run's
-config, loads the weights, restores the states and trains on from the next epoch.
+and older files (and temporary ones a killed process left) are removed after it, so
+whenever the process dies ``state.json`` names complete files. ``tinkerflow train --resume
+RUN`` rebuilds the experiment from the run's config, loads the weights, restores the
+states and trains on from the next epoch.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RunDirError
-from .rundir import write_atomic, write_json_atomic
+from .rundir import save_model_atomic, write_atomic, write_json_atomic
 from .tf_quiet import import_keras
 
 keras = import_keras()
@@ -204,12 +205,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         epoch = self.epochs
         self.folder.mkdir(parents=True, exist_ok=True)
         weights = f"epoch-{epoch:05d}.weights.h5"
-        tmp = self.folder / f".tmp-{weights}"
-        try:
-            self.model.save_weights(tmp)
-            tmp.replace(self.folder / weights)
-        finally:
-            tmp.unlink(missing_ok=True)
+        save_model_atomic(self.model, self.folder / weights, weights_only=True)
         callbacks, best = {}, None
         for index, callback in enumerate(self.others):
             state, arrays = _callback_state(callback)
@@ -231,8 +227,8 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             "rng": capture_rng(self.model),
             "extra": dict(getattr(self.experiment, "checkpoint_extra", None) or {}),
         })
-        for stale in self.folder.iterdir():
-            if stale.name not in (STATE_FILE, weights, best) and not stale.name.startswith(".tmp-"):
+        for stale in self.folder.iterdir():  # older checkpoints, and temporary files of a killed process
+            if stale.name not in (STATE_FILE, weights, best):
                 stale.unlink(missing_ok=True)
         self._saved_epoch = epoch
         self._last = time.monotonic()

@@ -78,13 +78,14 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
-def save_model_atomic(model: Any, path: Path) -> None:
-    """Save a Keras model under a temporary name in the same folder, then rename it."""
+def save_model_atomic(model: Any, path: Path, weights_only: bool = False) -> None:
+    """Save a Keras model (with ``weights_only``, its and its optimizers' variables to a
+    ``.weights.h5`` path) under a temporary name in the same folder, then rename it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    tmp = path.with_name(f".tmp-{path.name}")
     try:
-        model.save(tmp)
+        (model.save_weights if weights_only else model.save)(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -303,7 +303,8 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         callbacks = _callbacks(run, experiment, registry, point)
         t = time.perf_counter()
         history = experiment.fit(model, data, callbacks)
-        timings["fit_s"] = time.perf_counter() - t + (earlier.get("timings") or {}).get("fit_s", 0.0) * bool(point)
+        earlier_fit = (earlier.get("timings") or {}).get("fit_s", 0.0) if point else 0.0
+        timings["fit_s"] = earlier_fit + time.perf_counter() - t
         logged = experiment.checkpoint.history or getattr(history, "history", None) or {}
         epochs_run = max((len(v) for v in logged.values()), default=0) or None  # a GAN logs d_loss, g_loss
         if epochs_run:

@@ -56,6 +56,21 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) 
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def start_cli(args: list[str], cwd: Path, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """Start the installed ``tinkerflow`` command in its own process group (see :func:`kill_group`)."""
+    return subprocess.Popen([TINKERFLOW, *args], cwd=cwd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+                            start_new_session=True)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL a process started by :func:`start_cli` and everything it started."""
+    import signal
+
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
 def read_run(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "run.json").read_text())
 

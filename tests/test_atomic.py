@@ -14,9 +14,7 @@ import csv
 import errno
 import hashlib
 import json
-import os
 import random
-import signal
 import subprocess
 import zipfile
 from pathlib import Path
@@ -25,7 +23,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import TINKERFLOW, read_run, run_cli
+from conftest import kill_group, read_run, run_cli, start_cli
 
 TRAIN = ["experiment=addition", "experiment.samples=2000", "experiment.test_samples=200", "trainer.epochs=40",
          "trainer.early_stopping.enabled=false", "trainer.progress=none"]
@@ -87,15 +85,12 @@ def whole_files(root: Path) -> int:
 
 def _kill_at_random(args: list[str], cwd: Path, chooser: random.Random, low: float, high: float) -> bool:
     """Start ``tinkerflow ARGS``, SIGKILL it after a random delay; False if it ended first."""
-    process = subprocess.Popen([TINKERFLOW, *args], cwd=cwd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = start_cli(args, cwd)
     try:
         process.wait(timeout=chooser.uniform(low, high))
         return False
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        kill_group(process)
         return True
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,16 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINKERFLOW, read_run, run_cli
+from conftest import kill_group, read_run, run_cli, start_cli
 
 RUN = ["experiment=addition", "experiment.samples=2000", "experiment.test_samples=500", "trainer.epochs=120",
        "trainer.early_stopping.enabled=false", "trainer.progress=plain"]
-
-
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen([TINKERFLOW, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def _wait_for(ready, process: subprocess.Popen, timeout: float = 120) -> bool:
@@ -41,11 +33,6 @@ def _wait_for(ready, process: subprocess.Popen, timeout: float = 120) -> bool:
             return False
         time.sleep(0.05)
     raise AssertionError(f"the process did not get there within {timeout} s")
-
-
-def _kill(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
 
 
 def _epochs(run_dir: Path) -> list[int]:
@@ -71,7 +58,7 @@ def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
     run_dir = tmp_path / "killed"
     chooser = random.Random(20261123)
     kills, retrained = 0, []
-    process = _start(["train", *RUN, f"hydra.run.dir={run_dir}"], tmp_path)
+    process = start_cli(["train", *RUN, f"hydra.run.dir={run_dir}"], tmp_path, subprocess.PIPE)
     def training(attempt: int):
         def ready():
             try:
@@ -86,12 +73,12 @@ def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
         time.sleep(chooser.uniform(0.2, 2.0))
         if process.poll() is not None:
             break
-        _kill(process)
+        kill_group(process)
         kills += 1
         assert read_run(run_dir)["status"] == "running", "SIGKILL leaves the record of a run in progress"
         rows, saved = len(_epochs(run_dir)), _checkpoint_epoch(run_dir)
         retrained.append(rows - saved)
-        process = _start(["train", "--resume", str(run_dir)], tmp_path)
+        process = start_cli(["train", "--resume", str(run_dir)], tmp_path, subprocess.PIPE)
     assert process.wait(timeout=300) == 0, process.stderr.read()[-2000:]
     assert kills == 3, "the run finished before it could be killed three times; lengthen it"
 
@@ -111,9 +98,7 @@ def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
           f"test_mae {ours:.4f} resumed vs {theirs:.4f} uninterrupted")
     load = run_cli("sample", str(run_dir), cwd=tmp_path)
     assert load.returncode == 0, load.stderr
-    leftovers = [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".tmp-")]
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.name not in leftovers) == [
-        "epoch-00120.weights.h5", "state.json"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch-00120.weights.h5", "state.json"]
 
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path):
@@ -198,14 +183,14 @@ def test_a_sweep_killed_mid_job_reruns_only_unfinished_jobs(tmp_path):
     args = ["train", "-m", "experiment=addition", "experiment.hidden=2,3,4", "experiment.samples=2000",
             "experiment.test_samples=200", "trainer.epochs=40", "trainer.early_stopping.enabled=false",
             "trainer.progress=none", f"paths.runs={tmp_path / 'runs'}"]
-    process = _start(args, tmp_path)
+    process = start_cli(args, tmp_path)
     sweeps = tmp_path / "runs" / "addition" / "multirun"
     deadline = time.monotonic() + 180
     while not list(sweeps.glob("*/1/metrics.csv")):
         assert process.poll() is None and time.monotonic() < deadline, "the sweep ended before its second job trained"
         time.sleep(0.05)
     time.sleep(0.5)
-    _kill(process)
+    kill_group(process)
     (sweep,) = sweeps.iterdir()
     assert read_run(sweep / "0")["status"] == "completed" and read_run(sweep / "1")["status"] == "running"
     first_job = (sweep / "0" / "model.keras").read_bytes()
@@ -251,11 +236,11 @@ def test_resume_when_the_checkpoint_is_at_either_end(tmp_path, stage):
 ], ids=["dcgan with two optimizers and its film", "classifier killed in its fine-tuning phase"])
 def test_experiments_with_their_own_fit_resume(tmp_path, args, kill_after, total):
     run_dir = tmp_path / "run"
-    process = _start(["train", *args, "trainer.progress=none", f"hydra.run.dir={run_dir}"], tmp_path)
+    process = start_cli(["train", *args, "trainer.progress=none", f"hydra.run.dir={run_dir}"], tmp_path)
     reached = _wait_for(lambda: (run_dir / "metrics.csv").is_file() and len(_epochs(run_dir)) >= kill_after,
                         process, timeout=300)
     assert reached, "the run ended before it could be killed"
-    _kill(process)
+    kill_group(process)
     saved = _checkpoint_epoch(run_dir)
     assert saved >= kill_after - 1
     resumed = run_cli("train", "--resume", str(run_dir), cwd=tmp_path)

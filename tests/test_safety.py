@@ -125,11 +125,3 @@ def test_captions_cannot_name_images_outside_their_folder(tmp_path, name):
                                     "annotations": [{"image_id": 1, "caption": "a red dot"}]}))
     with pytest.raises(DataError, match="not a path inside the images folder"):
         coco_captions(tmp_path / "images", captions, 16)
-
-
-def test_serve_binds_to_loopback_unless_asked(tmp_path):
-    from tinkerflow.core.cli import build_parser
-
-    args = build_parser().parse_args(["serve", str(tmp_path)])
-    assert args.host == "127.0.0.1"
-
