@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError, RunDirError, RunFailed, TinkerflowError
+from .errors import ConfigError, RunFailed, TinkerflowError
 
 HYDRA_INFO_FLAGS = {"--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
 HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-name", "-cn",
@@ -144,8 +144,7 @@ def preflight(registry, overrides: list[str], multirun: bool, resuming: bool = F
 
         HydraConfig.instance().set_config(cfg)
         run_dir = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
-        if not multirun and (run_dir / "run.json").exists() and not resuming:
-            raise ConfigError(f"hydra.run.dir='{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
+        check_run_dir(run_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", resuming or multirun)
         try:
             run_dir.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -156,6 +155,26 @@ def preflight(registry, overrides: list[str], multirun: bool, resuming: bool = F
             plan.launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
             plan.sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)
     return plan
+
+
+#: what a folder may hold before a run starts in it (a start that died before run.json)
+STARTED_ONLY = {".lock", ".hydra", "run.log"}
+
+
+def check_run_dir(run_dir: Path, key: str, reuse: bool) -> None:
+    """Refuse a run folder that is the current folder (or holds it), or — unless ``reuse``
+    (resume, a sweep's folder) — one that holds a run or any other files."""
+    if run_dir.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise ConfigError(f"{key}='{run_dir}' is the current folder or one holding it; expected a folder of the "
+                          "run's own, e.g. runs/<experiment>/<name> (runs never write into the current folder)")
+    if reuse or not run_dir.is_dir():
+        return
+    if (run_dir / "run.json").exists() or (run_dir / "run.json").is_symlink():
+        raise ConfigError(f"{key}='{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
+    others = sorted(p.name for p in run_dir.iterdir() if p.name not in STARTED_ONLY)
+    if others:
+        raise ConfigError(f"{key}='{run_dir}' holds other files ({', '.join(others[:3])}); expected a new or "
+                          "empty directory for the run")
 
 
 def launcher_overrides(plan: Plan, hydra_args: list[str]) -> list[str]:
@@ -194,17 +213,33 @@ def select_backend(backends: set[str]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from .lock import run_lock
+
+    hydra_args, resume = _pop_resume(list(args.overrides))
+    multirun = "-m" in hydra_args or "--multirun" in hydra_args
+    with contextlib.ExitStack() as held:
+        if resume and not multirun:
+            folder = _resume_folder(resume, hydra_args)
+            if _report_completed(folder):  # resume is idempotent: a finished run is left as it is
+                return 0
+            held.enter_context(run_lock(folder))
+            if _report_completed(folder):
+                return 0
+            hydra_args = _single_resume_args(folder)
+        return _train(hydra_args, multirun, resume, held)
+
+
+def _train(hydra_args: list[str], multirun: bool, resume: str | None, held) -> int:
     import hydra
 
     from . import runner
     from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas
+    from .lock import run_lock
 
-    hydra_args, resume = _pop_resume(list(args.overrides))
     registry = _registry()
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
-    multirun = "-m" in hydra_args or "--multirun" in hydra_args
-    if resume and not multirun:
-        hydra_args = _single_resume_args(resume, hydra_args)
     out_dir = None
     if not (HYDRA_INFO_FLAGS & set(hydra_args)):
         plan = preflight(registry, _compose_overrides(hydra_args), multirun, resuming=bool(resume))
@@ -215,6 +250,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             hydra_args = [a for a in hydra_args if not a.startswith("hydra.sweep.dir=")]
             hydra_args.append("++hydra.job.env_set.TINKERFLOW_RESUME=1")
             print(f"resuming sweep {out_dir}: jobs completed with the same config are skipped", file=sys.stderr)
+        # the folder's owner from here on: a second train, export or sample of it is refused,
+        # and nothing in it changes before this process holds it
+        out_dir.mkdir(parents=True, exist_ok=True)
+        held.enter_context(run_lock(out_dir))
+        check_run_dir(out_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", bool(resume) or multirun)
         if plan.uses_ray:
             out_dir = out_dir.resolve()  # Ray's workers start in another folder
         hydra_args += launcher_overrides(plan, hydra_args)
@@ -270,9 +310,8 @@ def _pop_resume(hydra_args: list[str]) -> tuple[list[str], str | None]:
     return rest, resume
 
 
-def _single_resume_args(resume: str, hydra_args: list[str]) -> list[str]:
-    """Hydra arguments that continue the run in folder ``resume`` (``last``: the newest run
-    under ``runs/``) with the overrides it was started with."""
+def _resume_folder(resume: str, hydra_args: list[str]) -> Path:
+    """The run folder ``--resume`` names (``last``: the newest run under ``runs/``)."""
     if hydra_args:
         raise ConfigError(f"--resume of a single run takes no overrides (got {' '.join(hydra_args)}); "
                           "expected 'tinkerflow train --resume RUN' (a sweep: -m and its overrides)")
@@ -287,13 +326,32 @@ def _single_resume_args(resume: str, hydra_args: list[str]) -> list[str]:
         raise ConfigError(f"--resume '{resume}' is a sweep; expected -m and the sweep's overrides to resume it")
     from .rundir import Run
 
+    Run.open(folder)
+    return folder
+
+
+def _report_completed(folder: Path) -> bool:
+    """For an idempotent ``--resume``: say so, with its metrics, when ``folder`` holds a
+    completed run (a pre-empted job started again with the same command exits 0)."""
+    from .rundir import Run
+
+    info = Run.open(folder).read_info()
+    if info.get("status") != "completed":
+        return False
+    print(f"'{folder}' holds a completed run; nothing to resume", file=sys.stderr)
+    for key, value in (info.get("metrics") or {}).items():
+        print(f"  {key} = {value:.6g}")
+    return True
+
+
+def _single_resume_args(folder: Path) -> list[str]:
+    """Hydra arguments that continue the run in ``folder`` with the overrides it was started
+    with — only those of tinkerflow's own config tree (:func:`replayable_overrides`)."""
+    from .config import replayable_overrides
+    from .rundir import Run
+
     run = Run.open(folder)
-    info = run.read_info()
-    if info.get("status") == "completed":
-        raise RunDirError(f"'{folder}' holds a completed run; expected an unfinished one to resume")
-    overrides = info.get("overrides")
-    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
-        raise RunDirError(f"{run.info_path}: no list of 'overrides'; expected the record a run writes")
+    overrides = replayable_overrides(run.read_info().get("overrides"), run.info_path)
     quoted = str(folder).replace("\\", "\\\\").replace("'", "\\'")
     print(f"resuming the run in {folder}", file=sys.stderr)
     return [*overrides, f"hydra.run.dir='{quoted}'", "++hydra.job.env_set.TINKERFLOW_RESUME=1"]
@@ -315,8 +373,7 @@ def _resume_dir(resume: str, new_dir: Path) -> Path:
 
 def _summarise(out_dir: Path, multirun: bool) -> int:
     """Exit code and a summary from what the jobs wrote (they may have run in other processes)."""
-    import json
-
+    from .records import read_export_record
     from .report import collect
 
     rows = collect(out_dir)[0] if multirun else []
@@ -325,8 +382,8 @@ def _summarise(out_dir: Path, multirun: bool) -> int:
     export_failures = []
     for run_dir in runs:
         try:
-            formats = json.loads((run_dir / "export.json").read_text()).get("formats", {})
-        except (OSError, ValueError):
+            formats = read_export_record(run_dir / "export.json").get("formats", {})
+        except TinkerflowError:
             continue
         if any(entry.get("status") != "passed" for entry in formats.values()):
             export_failures.append(str(run_dir))
@@ -381,6 +438,13 @@ def _parse_scalar(raw: str) -> Any:
 
 
 def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
+    from .lock import run_lock
+
+    with run_lock(args.run):
+        return _sample(args, extra)
+
+
+def _sample(args: argparse.Namespace, extra: list[str]) -> int:
     from .runner import open_run
 
     run, experiment = open_run(args.run, _registry())
@@ -437,6 +501,13 @@ def print_export_report(report) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from .lock import run_lock
+
+    with run_lock(args.run):
+        return _bench(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
     from .runner import open_run
 
     registry = _registry()

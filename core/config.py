@@ -11,12 +11,17 @@ root :class:`RootConfig`. Constraints live next to the fields, in ``field`` meta
 ``choices``
     the allowed values of a string.
 
+Every number must be finite (NaN and infinities are refused: ``nan < 0`` is false, so a
+NaN would slip past any bound), and an integer must fit in a signed 32-bit value unless its
+``max`` says otherwise (TensorFlow takes int32 shapes and counts).
+
 Use :func:`knob` to declare such a field.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -98,7 +103,7 @@ class ExportConfig:
 
 @dataclass
 class RootConfig:
-    seed: int = knob(0, min=0, help="seed for Python, NumPy, TensorFlow and Keras")
+    seed: int = knob(0, min=0, max=2**32 - 1, help="seed for Python, NumPy, TensorFlow and Keras")
     experiment: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -205,10 +210,9 @@ def describe_config_error(exc: BaseException) -> str:
 
 def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> TypedConfig:
     """Validate a composed config against the schemas and return dataclass instances."""
-    body = {k: v for k, v in cfg.items() if k != "hydra"} if isinstance(cfg, DictConfig) else cfg
-    node = OmegaConf.create(body)
     try:
-        raw = OmegaConf.to_container(node, resolve=True)
+        body = {k: v for k, v in cfg.items() if k != "hydra"} if isinstance(cfg, DictConfig) else cfg
+        raw = OmegaConf.to_container(OmegaConf.create(body), resolve=True)
     except OmegaConfBaseException as exc:
         raise ConfigError(describe_config_error(exc)) from exc
     experiment = build_dataclass(experiment_cls.Config, raw.get("experiment") or {}, "experiment")
@@ -277,6 +281,7 @@ def build_dataclass(cls: type, values: Any, prefix: str) -> Any:
         raise ConfigError(f"config '{prefix}': {exc}") from exc
 
 
+INT_LIMIT = 2**31 - 1
 _EXPECTED = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
@@ -293,9 +298,18 @@ def check_value(f: dataclasses.Field, hint: Any, value: Any, key: str) -> Any:
         value = float(value)
     if base in _EXPECTED and (type(value) is not base):
         raise ConfigError(f"{key}={value!r}: expected {_EXPECTED[base]}")
-    if typing.get_origin(base) is list and not isinstance(value, list):
-        raise ConfigError(f"{key}={value!r}: expected a list")
+    if typing.get_origin(base) is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}={value!r}: expected a list")
+        item = (typing.get_args(base) or (Any,))[0]
+        if item in _EXPECTED:
+            plain = dataclasses.field()
+            value = [check_value(plain, item, v, f"{key}[{i}]") for i, v in enumerate(value)]
     meta = f.metadata
+    if base is float and not math.isfinite(value):
+        raise ConfigError(f"{key}={value!r}: expected a finite number")
+    if base is int and not isinstance(value, bool) and "max" not in meta and abs(value) > INT_LIMIT:
+        raise ConfigError(f"{key}={value!r} is out of range: expected at most {INT_LIMIT} in size")
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(f"{key}={value!r}: expected one of {', '.join(map(str, meta['choices']))}")
     if "min" in meta and value < meta["min"]:
@@ -332,11 +346,66 @@ def experiment_choice(overrides: Iterable[str], default: str = "addition") -> st
 
 def load_run_config(run_dir: Path) -> DictConfig:
     """The composed config saved by Hydra in a run directory."""
+    from .records import MAX_BYTES
+
     path = Path(run_dir) / ".hydra" / "config.yaml"
     try:
+        if path.is_file() and path.stat().st_size > MAX_BYTES:
+            raise ValueError(f"{path.stat().st_size:,} bytes, more than {MAX_BYTES:,}")
         cfg = OmegaConf.load(path)
     except Exception as exc:
         raise ConfigError(f"{path}: cannot read the saved config ({exc}); expected Hydra's YAML") from exc
     if not isinstance(cfg, DictConfig):
         raise ConfigError(f"{path}: expected a mapping")
+    calls = [line.strip() for line in path.read_text(errors="replace").splitlines() if _RESOLVER_CALL.search(line)]
+    if calls:
+        raise ConfigError(f"{path}: {calls[0][:80]!r} calls a resolver; expected the plain values a run saves "
+                          "(a run folder is data, never code)")
     return cfg
+
+
+#: the top-level keys a user can set without ``hydra.``: the only ones a run folder may replay
+REPLAYABLE_ROOTS = frozenset({f.name for f in dataclasses.fields(RootConfig)} | {"sweep"})
+_RESOLVER_CALL = re.compile(r"\$\{\s*[\w.\-]+\s*:")
+
+
+def replayable_overrides(overrides: Any, source: Path) -> list[str]:
+    """The overrides a run folder recorded, checked before they are handed to Hydra again.
+
+    A run folder may come from elsewhere, and Hydra overrides can do more than set values
+    (``hydra.callbacks`` with a ``_target_`` runs any Python function). Only overrides of
+    tinkerflow's own config tree are replayed (:data:`REPLAYABLE_ROOTS`: experiment,
+    trainer, data, model, export, paths, seed ...); an override of ``hydra.*``, one whose
+    value holds an instantiation key (``_target_`` and the like) or calls a resolver
+    (``${oc.env:...}``), or one that cannot be parsed is refused in one line naming it.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"{source}: no list of 'overrides'; expected the record a run writes")
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            parsed = parser.parse_override(text)
+        except Exception as exc:
+            raise ConfigError(f"{source}: cannot read the recorded override {text!r}; expected key=value") from exc
+        root = parsed.key_or_group.split(".")[0].split("/")[0]
+        why = None
+        if root not in REPLAYABLE_ROOTS or parsed.package is not None:
+            why = f"'{text.split('=', 1)[0].lstrip('+~')}' is not a key of tinkerflow's config"
+        elif _instantiation_key(parsed.value()) or re.search(r"\b_(target|args|partial|recursive|convert)_\b", text):
+            why = "its value names something to instantiate"
+        elif _RESOLVER_CALL.search(text):
+            why = "its value calls a resolver"
+        if why:
+            raise ConfigError(f"{source}: the recorded override {text!r} is refused ({why}); expected overrides of "
+                              f"{', '.join(sorted(REPLAYABLE_ROOTS))} only (a run folder is data, never code)")
+    return list(overrides)
+
+
+def _instantiation_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(str(k).startswith("_") and str(k).endswith("_") or _instantiation_key(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_instantiation_key(v) for v in value)
+    return False

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from .errors import RunDirError
+from .records import read_run_record
 from .rundir import save_figure, write_atomic
 
 
@@ -39,12 +40,10 @@ def collect(sweep: Path) -> tuple[list[dict], list[str]]:
     """One row per job and the config keys that vary between jobs (the swept values)."""
     rows, configs = [], []
     for job in job_dirs(sweep):
-        info = {}
-        if (job / "run.json").is_file():
-            try:
-                info = json.loads((job / "run.json").read_text())
-            except ValueError:
-                info = {"status": "unreadable"}
+        try:
+            info = read_run_record(job / "run.json")
+        except RunDirError:
+            info = {"status": "unreadable"}
         config: dict = {}
         _flatten("", info.get("config") or _saved_config(job), config)
         configs.append(config)

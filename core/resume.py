@@ -19,7 +19,6 @@ states and trains on from the next epoch.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RunDirError
+from .records import read_checkpoint_state
 from .rundir import save_model_atomic, write_atomic, write_json_atomic
 from .tf_quiet import import_keras
 
@@ -66,16 +66,12 @@ class ResumePoint:
         """The checkpoint in ``folder``; None when there is none. A state file that cannot be
         read, or names a missing weights file, is a one-line error."""
         path = Path(folder) / STATE_FILE
-        if not path.is_file():
+        state = read_checkpoint_state(path)
+        if state is None:
             return None
-        try:
-            state = json.loads(path.read_text())
-            point = cls(folder=Path(folder), epoch=int(state["epoch"]), weights=str(state["weights"]),
-                        history=dict(state.get("history") or {}), callbacks=dict(state.get("callbacks") or {}),
-                        rng=dict(state.get("rng") or {}), extra=dict(state.get("extra") or {}),
-                        stopped=bool(state.get("stopped")), best_weights=state.get("best_weights"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RunDirError(f"{path}: cannot read it ({exc}); expected the checkpoint state a run writes") from exc
+        point = cls(folder=Path(folder), epoch=state.epoch, weights=state.weights, history=state.history,
+                    callbacks=state.callbacks, rng=state.rng, extra=state.extra, stopped=state.stopped,
+                    best_weights=state.best_weights)
         for name in (point.weights, point.best_weights):
             if name and (Path(name).name != name or not (point.folder / name).is_file()):
                 raise RunDirError(f"{path} names '{name}', which is not in {point.folder}; expected the checkpoint's own files")

@@ -7,7 +7,8 @@
     run.json         status, error, versions, seed, git sha, timings, final metrics
     metrics.csv      one row per epoch
     model.keras      the trained model
-    checkpoints/     last.keras, written during training
+    checkpoints/     the resume checkpoint, written during training
+    .lock            held by the process writing the run (core/lock.py)
     samples/         the experiment's plots, generated text and images
     export/          exported bundles (tfjs, tflite) and their manifests
 """
@@ -76,6 +77,85 @@ def _exchange(a: Path, b: Path) -> bool:
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     at_fdcwd, rename_exchange = -100, 2
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def regular_files(folder: Path, root: Path) -> list[Path]:
+    """Every file under ``folder``, each a regular file resolving inside ``root``.
+
+    A run folder or a bundle may come from elsewhere: a symbolic link (to ``/etc/passwd``,
+    say), a device, a FIFO or a socket among the files to copy is refused in one line
+    naming it, so that nothing from outside ``root`` is ever copied into a site or bundle.
+    """
+    import stat
+
+    folder, root = Path(folder), Path(root).resolve()
+    paths = [folder]
+    for top, dirs, names in os.walk(folder):
+        paths += [Path(top) / name for name in sorted(dirs) + sorted(names)]
+    found = []
+    for path in paths:
+        mode = path.lstat().st_mode
+        inside = path.resolve().is_relative_to(root)
+        if stat.S_ISDIR(mode) and inside:
+            continue
+        if not stat.S_ISREG(mode) or not inside:
+            kind = "a symbolic link" if stat.S_ISLNK(mode) else (
+                "outside the run" if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file")
+            raise RunDirError(f"'{path}' is {kind}; expected only regular files inside '{root}' "
+                              "(links, devices and pipes are never copied)")
+        found.append(path)
+    return found
+
+
+def copy_regular(source: Path, target: Path) -> None:
+    """Copy one regular file without following a link at ``source`` (see :func:`regular_files`)."""
+    import stat
+
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise RunDirError(f"'{source}' is not a regular file; expected only regular files to copy")
+        with open(target, "wb") as out:
+            shutil.copyfileobj(handle, out)
+
+
+def copy_tree_regular(folder: Path, target: Path, root: Path) -> None:
+    """Copy ``folder`` to a new ``target``: regular files inside ``root`` only."""
+    folder, target = Path(folder), Path(target)
+    files = regular_files(folder, root)
+    target.mkdir(parents=True)
+    for path in files:
+        destination = target / path.relative_to(folder)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        copy_regular(path, destination)
+
+
+#: what a killed process can leave: export work folders, folders being swapped, temporary files
+LEFTOVER_PREFIXES = (".staging-", ".work-", ".final-", ".tmp-")
+
+
+def clear_leftovers(run_path: Path) -> list[Path]:
+    """Remove what killed processes left in a run (``.staging-*``, ``.work-*``, ``.final-*``
+    and ``.NAME-old-PID`` folders under ``export/``, temporary ``.NAME.*.tmp`` and
+    ``.tmp-*`` files); called by the commands that own the run. Returns what was removed."""
+    run_path = Path(run_path)
+    places = [run_path, run_path / "samples", run_path / "export"]
+    places += [p for p in (run_path / "export").glob("*") if p.is_dir() and not p.is_symlink()]
+    removed = []
+    for place in places:
+        if not place.is_dir() or place.is_symlink():
+            continue
+        for item in place.iterdir():
+            name = item.name
+            if not (name.startswith(LEFTOVER_PREFIXES) or (name.startswith(".") and name.endswith(".tmp"))
+                    or (name.startswith(".") and "-old-" in name)):
+                continue
+            if item.is_dir() and not item.is_symlink():
+                shutil.rmtree(item, ignore_errors=True)
+            else:
+                item.unlink(missing_ok=True)
+            removed.append(item)
+    return removed
 
 
 def save_model_atomic(model: Any, path: Path, weights_only: bool = False) -> None:
@@ -186,15 +266,10 @@ class Run:
 
     # -- run.json ------------------------------------------------------------------------
     def read_info(self) -> dict:
-        try:
-            info = json.loads(self.info_path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise RunDirError(f"{self.info_path}: cannot read it ({exc}); expected the JSON a run writes") from exc
-        if not isinstance(info, dict):
-            raise RunDirError(f"{self.info_path}: expected a JSON object")
-        return info
+        """``run.json`` checked by :func:`~.records.read_run_record` (``{}`` before it exists)."""
+        from .records import read_run_record
+
+        return read_run_record(self.info_path)
 
     def update_info(self, **fields: Any) -> dict:
         info = self.read_info()

@@ -21,6 +21,7 @@ import numpy as np
 
 from .config import TypedConfig
 from .errors import RunDirError
+from .lock import LENT_LOCK, run_lock
 from .plugins import Registry
 from .rundir import Run, git_state, now_iso, save_model_atomic, versions
 
@@ -115,18 +116,19 @@ def train_job(cfg) -> RunResult | None:
         typed = to_typed(cfg, name, registry.experiment(name))
         out_dir = Path(hc.runtime.output_dir)
         resume = os.environ.get("TINKERFLOW_RESUME") == "1"
-        result = earlier_result(out_dir, typed) if resume else None
-        if result is not None:
-            log.info("%s completed earlier with the same config: skipped (--resume)",
-                     f"job {hc.job.num}" if JOB_CONTEXT["multirun"] else f"the run in {out_dir}")
-            exported = (out_dir / "export.json").is_file()
-        else:
-            use_backend(typed.trainer.backend)
-            configure_threads(typed.trainer.backend)
-            result = execute(typed, out_dir, registry, list(hc.overrides.task), resume=resume)
-            exported = False
-        if typed.export.formats and not exported:
-            export_after_training(result.run_dir, registry, typed.export.formats, typed.export.variants)
+        with run_lock(out_dir):
+            result = earlier_result(out_dir, typed) if resume else None
+            if result is not None:
+                log.info("%s completed earlier with the same config: skipped (--resume)",
+                         f"job {hc.job.num}" if JOB_CONTEXT["multirun"] else f"the run in {out_dir}")
+                exported = (out_dir / "export.json").is_file()
+            else:
+                use_backend(typed.trainer.backend)
+                configure_threads(typed.trainer.backend)
+                result = execute(typed, out_dir, registry, list(hc.overrides.task), resume=resume)
+                exported = False
+            if typed.export.formats and not exported:
+                export_after_training(result.run_dir, registry, typed.export.formats, typed.export.variants)
         if "optuna" in str(hc.sweeper.get("_target_", "")).lower():
             return objective_value(result, registry.experiment(name))
         return result
@@ -214,7 +216,9 @@ def export_after_training(run_dir: Path, registry: Registry, formats: list[str],
     if variants:
         cmd += ["--quantize", *variants]
     log.info("exporting in a TensorFlow process: %s", " ".join(cmd[3:]))
-    subprocess.run(cmd, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=False)
+    # this process holds the run's lock and lends it to the export it waits for
+    subprocess.run(cmd, env={**os.environ, "KERAS_BACKEND": "tensorflow", LENT_LOCK: str(Path(run_dir).resolve())},
+                   check=False)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:

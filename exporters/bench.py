@@ -7,7 +7,6 @@ pytest-benchmark suite in ``tests/benchmarks`` times the same callables.
 from __future__ import annotations
 
 import functools
-import json
 import statistics
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import now_iso, versions, write_json_atomic
 
 
@@ -90,10 +90,7 @@ def _bare_invoke(path: Path, x: np.ndarray) -> Callable[[], None]:
 
 
 def _passed_exports(run) -> dict[str, list[str]]:
-    path = run.path / "export.json"
-    if not path.is_file():
-        return {}
-    formats = json.loads(path.read_text()).get("formats", {})
+    formats = read_export_record(run.path / "export.json").get("formats", {})
     return {fmt: [v for v, rec in entry.get("variants", {}).items() if rec.get("status") == "passed"]
             for fmt, entry in formats.items()}
 

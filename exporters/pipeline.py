@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from tinkerflow.core.errors import TinkerflowError
-from tinkerflow.core.rundir import Run, now_iso, replace_folder, write_json_atomic
+from tinkerflow.core.lock import run_lock
+from tinkerflow.core.records import read_export_record
+from tinkerflow.core.rundir import Run, clear_leftovers, copy_tree_regular, now_iso, replace_folder, write_json_atomic
 
 from .base import ExportContext, VariantResult
 from .savedmodel import export_saved_model
@@ -83,9 +85,14 @@ def export_run(run_path: Path | str, registry, formats: list[str] | None = None,
                quantize: list[str] | None = None) -> ExportReport:
     """Export a completed run; see the module docstring. Raises for unusable input, records
     per-variant failures in the report and in ``export.json``."""
+    chosen = select_variants(registry, formats, quantize)
+    with run_lock(run_path):
+        return _export_locked(run_path, registry, chosen)
+
+
+def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]]) -> ExportReport:
     from tinkerflow.core.runner import open_run
 
-    chosen = select_variants(registry, formats, quantize)
     run, experiment = open_run(run_path, registry)
     status = run.read_info().get("status")
     if status != "completed":
@@ -96,6 +103,8 @@ def export_run(run_path: Path | str, registry, formats: list[str] | None = None,
     golden = _as_list(experiment.example_inputs())
 
     report = ExportReport(run.path)
+    journal = ExportJournal(run)
+    clear_leftovers(run.path)
     run.export_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".work-", dir=run.export_dir) as work:
         work = Path(work)
@@ -115,17 +124,20 @@ def export_run(run_path: Path | str, registry, formats: list[str] | None = None,
                 continue
             for variant in variants:
                 record = _export_variant(run, experiment, exporter, context, variant, golden_named,
-                                         keras_out, keras_metric, data)
+                                         keras_out, keras_metric, data, journal)
                 record["converter_versions"] = versions
                 report.results.setdefault(fmt, {})[variant] = record
+                journal.record(fmt, variant, record)
                 log.info("%s/%s: %s%s", fmt, variant, record["status"],
                          f" ({record['error']})" if record.get("error") else "")
-    _write_export_json(run, report)
+    for fmt, variants in report.results.items():  # formats whose converter was missing
+        for variant, record in variants.items():
+            journal.record(fmt, variant, record)
     return report
 
 
 def _export_variant(run: Run, experiment, exporter, context: ExportContext, variant: str,
-                    golden: dict, keras_out: dict, keras_metric: float, data) -> dict:
+                    golden: dict, keras_out: dict, keras_metric: float, data, journal: "ExportJournal") -> dict:
     started = time.perf_counter()
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{exporter.name}-{variant}-", dir=run.export_dir))
     record: dict[str, Any] = {"status": "failed", "exported": now_iso()}
@@ -163,6 +175,9 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
         files = _file_records(staging, result.files)
         manifest = build_manifest(run, experiment, exporter, context, result, parity, metric, files)
         write_json_atomic(staging / MANIFEST, manifest)
+        # export.json never vouches for files that are being replaced: a kill between these
+        # steps leaves the variant recorded as "replacing", with no files claimed
+        journal.record(exporter.name, variant, {"status": "replacing", "exported": record["exported"]})
         _replace(staging, run.export_dir / exporter.name / variant)
         record.update(status="passed", files=[{**f, "path": f"{exporter.name}/{variant}/{f['path']}"} for f in files],
                       manifest=f"{exporter.name}/{variant}/{MANIFEST}")
@@ -275,29 +290,30 @@ def _replace(staging: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     keep = Path(tempfile.mkdtemp(prefix=f".final-{target.name}-", dir=target.parent))
     shutil.rmtree(keep)
-    shutil.copytree(staging, keep)
+    copy_tree_regular(staging, keep, staging)
     replace_folder(keep, target)
 
 
-def _write_export_json(run: Run, report: ExportReport) -> None:
-    path = run.path / EXPORT_FILE
-    try:
-        import json
+class ExportJournal:
+    """``export.json``, rewritten (atomically) after every change to a variant's folder, so
+    that what it says is true of the files whenever the process dies."""
 
-        existing = json.loads(path.read_text()) if path.is_file() else {}
-    except ValueError:
-        existing = {}
-    formats = existing.get("formats", {})
-    for fmt, variants in report.results.items():
-        entry = formats.setdefault(fmt, {"variants": {}})
-        for variant, record in variants.items():
-            for f in record.get("files", []):
-                f.pop("abs", None)
-            entry["variants"][variant] = record
+    def __init__(self, run: Run):
+        self.run = run
+        self.path = run.path / EXPORT_FILE
+        self.formats = read_export_record(self.path).get("formats", {})
+
+    def record(self, fmt: str, variant: str, record: dict) -> None:
+        entry = self.formats.setdefault(fmt, {"variants": {}})
+        entry.setdefault("variants", {})[variant] = {
+            **record, "files": [{k: v for k, v in f.items() if k != "abs"} for f in record.get("files", [])]}
+        if not entry["variants"][variant]["files"]:
+            del entry["variants"][variant]["files"]
         statuses = [v["status"] for v in entry["variants"].values()]
         entry["status"] = "passed" if all(s == "passed" for s in statuses) else (
             "partial" if any(s == "passed" for s in statuses) else "failed")
-    write_json_atomic(path, {"run": run.path.name, "experiment": run.experiment_name, "updated": now_iso(), "formats": formats})
+        write_json_atomic(self.path, {"run": self.run.path.name, "experiment": self.run.experiment_name,
+                                      "updated": now_iso(), "formats": self.formats})
 
 
 def _as_list(value) -> list:

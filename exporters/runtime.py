@@ -205,8 +205,13 @@ def load(path: Path | str, runtime: str | None = None):
     if not path.exists():
         raise TinkerflowError(f"'{path}' does not exist; expected a .tflite file, a tfjs bundle or an export variant folder")
     if path.is_dir() and (path / "manifest.json").is_file():
-        manifest = json.loads((path / "manifest.json").read_text())
-        return load(path / manifest["file"], runtime)
+        from tinkerflow.core.records import read_manifest
+
+        name = read_manifest(path / "manifest.json")["file"]
+        if Path(name).name != name or name.startswith("."):
+            raise TinkerflowError(f"{path / 'manifest.json'} names the file {name!r}; expected a file name in its "
+                                  "own folder")
+        return load(path / name, runtime)
     if path.suffix == ".tflite":
         return TFLiteModel(path, runtime)
     if path.name == "model.json":

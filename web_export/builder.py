@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
-from tinkerflow.core.rundir import replace_folder
+from tinkerflow.core.lock import run_lock
+from tinkerflow.core.records import read_bench_record, read_export_record
+from tinkerflow.core.rundir import copy_regular, regular_files, replace_folder
 
 from .curves import training_charts
 from .html import esc, json_for_script, page, safe_name
@@ -59,8 +61,9 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
             shutil.copy(wasm_dist / binary, staging / "assets" / "wasm" / binary)
         used: set[str] = set()
         for run_path in runs:
-            run, experiment = open_run(run_path, registry)
-            entry = _model_page(run, experiment, staging, used, report)
+            with run_lock(run_path, shared=True):
+                run, experiment = open_run(run_path, registry)
+                entry = _model_page(run, experiment, staging, used, report)
             if entry:
                 report.pages.append(entry)
         if not report.pages:
@@ -79,6 +82,12 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
 
 
 def _check_target(out: Path, force: bool) -> None:
+    if out.is_symlink():
+        raise TinkerflowError(f"'{out}' is a symbolic link; expected a folder path for the site (the link's "
+                              "target is not replaced)")
+    if out.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise TinkerflowError(f"--out '{out}' is the current folder or one holding it; expected a folder of the "
+                              "site's own, e.g. --out site")
     if out.is_file():
         raise TinkerflowError(f"'{out}' is a file; expected a folder for the site")
     if out.exists() and any(out.iterdir()):
@@ -91,10 +100,7 @@ def _check_target(out: Path, force: bool) -> None:
 
 def _passed_tfjs(run) -> list[dict]:
     path = run.path / "export.json"
-    try:
-        formats = json.loads(path.read_text()).get("formats", {}) if path.is_file() else {}
-    except ValueError as exc:
-        raise TinkerflowError(f"{path}: not valid JSON ({exc}); expected the record 'tinkerflow export' writes") from exc
+    formats = read_export_record(path).get("formats", {})
     variants = formats.get("tfjs", {}).get("variants", {})
     passed = []
     for name, record in variants.items():
@@ -130,9 +136,9 @@ def _model_page(run, experiment, site: Path, used: set[str], report: SiteReport)
         source = run.export_dir / "tfjs" / variant["name"]
         target = folder / "tfjs" / safe_name(variant["name"])
         target.mkdir(parents=True)
-        for item in source.iterdir():
-            if item.is_file() and item.name == safe_name(item.name):
-                shutil.copy(item, target / item.name)
+        for item in regular_files(source, run.path):
+            if item.parent == source and item.name == safe_name(item.name):
+                copy_regular(item, target / item.name)
     widget = _widget_dir(experiment)
     fragment = ""
     if widget:
@@ -142,7 +148,7 @@ def _model_page(run, experiment, site: Path, used: set[str], report: SiteReport)
                 shutil.copy(widget / name, folder / "widget" / name)
         fragment = (widget / "widget.html").read_text() if (widget / "widget.html").is_file() else ""
     info = run.read_info()
-    bench = _read_json(run.path / "bench.json")
+    bench = read_bench_record(run.path / "bench.json")
     config = {
         "experiment": run.experiment_name,
         "run": run.path.name,
@@ -172,13 +178,6 @@ def _model_page(run, experiment, site: Path, used: set[str], report: SiteReport)
     return {"slug": slug, "experiment": run.experiment_name, "run": run.path.name,
             "description": type(experiment).description, "metrics": info.get("metrics", {}),
             "variants": variants, "widget": bool(widget)}
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _table(rows: list[tuple], head: tuple | None = None) -> str:

@@ -1,13 +1,20 @@
-"""``tinkerflow serve``: preview a built site over HTTP (loopback by default)."""
+"""``tinkerflow serve``: preview a built site over HTTP (loopback by default).
+
+It serves the site's regular files and nothing else: no folder listings (a folder answers
+with its ``index.html`` or 404), no dotfiles or dot-folders, nothing a symbolic link points
+to outside the site, and a path that cannot be decoded (``%00``, bad UTF-8) gets 400.
+"""
 
 from __future__ import annotations
 
 import functools
 import http.server
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from tinkerflow.core.errors import TinkerflowError
 
@@ -19,6 +26,24 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     quiet = False
 
+    def send_head(self):
+        try:
+            self._file = site_file(Path(self.directory), self.path)
+        except ValueError:
+            self.send_error(400, "Bad request path")
+            return None
+        if self._file is None:
+            self.send_error(404, "Not found")
+            return None
+        return super().send_head()
+
+    def translate_path(self, path):
+        return str(self._file)
+
+    def list_directory(self, path):
+        self.send_error(404, "Not found")
+        return None
+
     def log_message(self, format, *args):  # quieter than the default: one short line per request
         if not self.quiet:
             print(f"{self.address_string()} {format % args}")
@@ -26,6 +51,26 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 class _QuietHandler(_Handler):
     quiet = True
+
+
+def site_file(root: Path, url_path: str) -> Path | None:
+    """The file (or folder with an ``index.html``) of ``root`` that ``url_path`` names, or
+    None when it names nothing the server may show; ValueError for an undecodable path."""
+    text = unquote(urlsplit(url_path).path, errors="strict")
+    if "\x00" in text or "\\" in text:
+        raise ValueError(url_path)
+    parts = [part for part in text.split("/") if part]
+    if any(part.startswith(".") for part in parts):
+        return None
+    root = root.resolve()
+    candidate = root.joinpath(*parts)
+    shown = candidate / "index.html" if candidate.is_dir() else candidate
+    try:
+        if not shown.resolve().is_relative_to(root) or not stat.S_ISREG(shown.stat().st_mode):
+            return None
+    except OSError:
+        return None
+    return candidate
 
 
 def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,

@@ -120,6 +120,9 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
         raise DataError(f"captions file '{captions_file}' does not exist; expected a COCO-style captions JSON") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise DataError(f"captions file '{captions_file}' is not valid JSON ({exc}); expected COCO's layout") from None
+    except RecursionError:
+        raise DataError(f"captions file '{captions_file}' nests its values too deeply to read; expected COCO's "
+                        "layout (a few levels)") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("images"), list) \
             or not isinstance(spec.get("annotations"), list):
         raise DataError(f"captions file '{captions_file}' has no 'images' and 'annotations' lists; expected COCO's layout")

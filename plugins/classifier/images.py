@@ -8,6 +8,7 @@ centre square cropped, resized with Pillow's antialiasing bilinear filter.
 from __future__ import annotations
 
 import importlib.util
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,17 @@ def read_image(path: Path, size: int, max_pixels: int) -> np.ndarray:
         raise ValueError(f"corrupt ({' '.join(str(exc).split())[:80]})") from None
 
 
+def _check_regular(path: Path) -> None:
+    """Raise ``ValueError`` (skip it) for a FIFO, socket, device, dangling link or link loop:
+    opening a FIFO would wait forever."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ValueError(f"unreadable ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError("not a regular file")
+
+
 def read_folder(folder: str | Path, size: int, max_pixels: int) -> ImageSet:
     """Every readable image under ``folder/<class>/``; unreadable files are skipped and counted."""
     folder = Path(folder)
@@ -83,8 +95,9 @@ def read_folder(folder: str | Path, size: int, max_pixels: int) -> ImageSet:
     skipped: Counter = Counter()
     examples: list[str] = []
     for index, name in enumerate(classes):
-        for path in sorted(p for p in (folder / name).rglob("*") if p.is_file() and not p.name.startswith(".")):
+        for path in sorted(p for p in (folder / name).rglob("*") if not p.name.startswith(".") and not p.is_dir()):
             try:
+                _check_regular(path)
                 images.append(read_image(path, size, max_pixels))
             except ValueError as exc:
                 reason = str(exc).split(" (")[0]

@@ -220,6 +220,10 @@ def folder(d: FolderData, size: int, conditional: bool) -> ImageData:
     if root is None or not root.is_dir():
         raise DataError(f"data.path={d.path!r} is not a folder; expected data=folder data.path=<folder of images>")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    odd = next((p for p in files if not p.is_file()), None)  # a FIFO would block Image.open forever
+    if odd is not None:
+        raise DataError(f"{odd}: not a regular file (a pipe, device, dangling link or link loop); expected only "
+                        "images in the folder")
     if not files:
         raise DataError(f"'{root}' holds no images; expected PNG or JPEG files")
     images, sizes = [], {}

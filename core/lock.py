@@ -1,0 +1,114 @@
+"""One writer per run folder.
+
+Whoever writes into a run folder — ``train`` (and ``--resume``), ``export``, ``sample``,
+``bench`` — first holds an exclusive lock on ``<run>/.lock``; ``web`` holds a shared one
+while it copies the run's exports (several sites can be built from one run at once, but
+never while an export rewrites it). The lock is the kernel's (``flock``): it goes away with
+the process holding it, so a run killed with SIGKILL can be resumed at once. A second
+writer is refused in one line naming the process that holds the folder.
+
+Locks are re-entrant within a process: the CLI takes a run's lock before Hydra writes
+``.hydra/`` and the job running in the same process takes it again.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import RunDirError
+
+LOCK_FILE = ".lock"
+#: a folder whose lock the parent process holds for this one (``train`` on JAX runs its
+#: export in a TensorFlow subprocess while it waits)
+LENT_LOCK = "TINKERFLOW_LENT_LOCK"
+
+_held: dict[Path, list] = {}   # folder -> [fd, count, shared]
+_guard = threading.Lock()
+
+
+def _holder(fd: int) -> str:
+    """Which process holds the lock on ``fd``'s file (from Linux' /proc/locks)."""
+    info = os.fstat(fd)
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        fields = line.split()
+        if "->" in fields or len(fields) < 6 or fields[1] != "FLOCK":
+            continue
+        device, _, inode = fields[5].rpartition(":")
+        if inode.isdigit() and int(inode) == info.st_ino:
+            pid = fields[4]
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                command = ""
+            shown = " ".join(Path(w).name if i == 0 else w for i, w in enumerate(command.split()[1:3]))
+            return f"process {pid}" + (f" ({shown} ...)" if shown else "")
+    return "another process"
+
+
+@contextmanager
+def run_lock(folder: Path | str, shared: bool = False) -> Iterator[None]:
+    """Hold ``folder``'s lock while the block runs (``shared``: a reader's lock).
+
+    Raises :class:`RunDirError`, naming the process that holds the folder, when another
+    process has it. The lock file stays empty: taking the lock changes no file.
+    """
+    key = Path(folder).resolve()
+    if os.environ.get(LENT_LOCK) == str(key):
+        yield
+        return
+    with _guard:
+        entry = _held.get(key)
+        if entry is not None:
+            entry[1] += 1
+    if entry is not None:
+        try:
+            yield
+        finally:
+            _release(key)
+        return
+    path = key / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if not key.is_dir() or (shared and exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM)):
+            yield  # nothing to guard: the command reports a missing folder; nobody can write a read-only one
+            return
+        raise RunDirError(f"cannot open the lock {path} ({exc.strerror}); expected a writable run folder") from exc
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise RunDirError(f"'{folder}' is in use by {holder}; expected it to finish first (a killed process "
+                          "releases the folder at once)") from None
+    with _guard:
+        _held[key] = [fd, 1, shared]
+    try:
+        yield
+    finally:
+        _release(key)
+
+
+def _release(key: Path) -> None:
+    with _guard:
+        entry = _held[key]
+        entry[1] -= 1
+        if entry[1]:
+            return
+        del _held[key]
+    os.close(entry[0])  # closing the last descriptor releases the flock
+
+
+def holds(folder: Path | str) -> bool:
+    """Whether this process holds ``folder``'s lock."""
+    return Path(folder).resolve() in _held

@@ -1,0 +1,241 @@
+"""Readers for the JSON records tinkerflow writes into run folders and sites.
+
+A run folder may come from elsewhere — a colleague's zip, a download, a cluster — so every
+record read back is data to be checked, never trusted: each kind of file has one reader
+here that caps its size, parses it, and validates its shape with a pydantic model. A file
+that is too big, not JSON, or of the wrong shape is one :class:`~.errors.RunDirError` line
+naming the file and the field. Fields a reader does not name are kept as they are (the
+records grow), but the fields the project uses have their types checked.
+
+=============== ======================= =====================================
+file            written by              reader
+=============== ======================= =====================================
+run.json        tinkerflow train        :func:`read_run_record`
+export.json     tinkerflow export       :func:`read_export_record`
+bench.json      tinkerflow bench        :func:`read_bench_record`
+manifest.json   tinkerflow export       :func:`read_manifest`
+site.json       tinkerflow web          :func:`read_site_record`
+state.json      resume checkpoints      :func:`read_checkpoint_state`
+=============== ======================= =====================================
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import RunDirError
+
+#: the largest record read back; a real one is a few KB (state.json: a few hundred KB)
+MAX_BYTES = 16 * 1024 * 1024
+
+
+class Record(BaseModel):
+    """A record's known fields, type-checked; unknown fields are kept as they are."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class ErrorInfo(Record):
+    stage: str | None = None
+    type: str | None = None
+    message: str | None = None
+    traceback: str | None = None
+
+
+class RunRecord(Record):
+    """``run.json``: what a run is and how it ended."""
+
+    experiment: str | None = None
+    status: str | None = None
+    overrides: list[str] = Field(default_factory=list)
+    seed: int | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+    samples: dict[str, Any] = Field(default_factory=dict)
+    resumes: list[dict[str, Any]] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    epochs_run: int | None = None
+
+
+class FileEntry(Record):
+    path: str
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class MetricEntry(Record):
+    name: str
+    keras: float
+    exported: float
+    higher_is_better: bool = True
+
+
+class VariantRecord(Record):
+    status: str
+    error: str | None = None
+    files: list[FileEntry] = Field(default_factory=list)
+    parity: dict[str, float] = Field(default_factory=dict)
+    metric: MetricEntry | None = None
+    manifest: str | None = None
+
+
+class FormatRecord(Record):
+    status: str | None = None
+    variants: dict[str, VariantRecord] = Field(default_factory=dict)
+
+
+class ExportRecord(Record):
+    """``export.json``: every exported format and variant, with its files and checks."""
+
+    run: str | None = None
+    experiment: str | None = None
+    formats: dict[str, FormatRecord] = Field(default_factory=dict)
+
+
+class BenchRow(Record):
+    name: str
+    variant: str
+    single_s: float
+    batch_s: float | None = None
+    throughput_per_s: float | None = None
+
+
+class BenchRecord(Record):
+    """``bench.json``: inference timings per runtime and variant."""
+
+    batch: int
+    rows: list[BenchRow] = Field(default_factory=list)
+    ratios: dict[str, float] = Field(default_factory=dict)
+
+
+class TensorEntry(Record):
+    name: str
+    shape: list[int | None]
+    dtype: str
+
+
+class Manifest(Record):
+    """``manifest.json`` of an export variant: what a page or an app needs to use it."""
+
+    tinkerflow_manifest: int
+    experiment: str
+    format: str
+    variant: str
+    file: str
+    files: list[FileEntry]
+    inputs: list[TensorEntry] = Field(default_factory=list)
+    outputs: list[TensorEntry] = Field(default_factory=list)
+
+
+class SitePage(Record):
+    slug: str
+    experiment: str
+    run: str
+    default_variant: str
+
+
+class SiteRecord(Record):
+    """``site.json``: the pages of a built site (what a widget may use from the others)."""
+
+    pages: list[SitePage]
+
+
+class CheckpointState(Record):
+    """``checkpoints/state.json``: where a killed run continues from."""
+
+    epoch: int = Field(ge=0)
+    weights: str
+    best_weights: str | None = None
+    stopped: bool = False
+    history: dict[str, list[float]] = Field(default_factory=dict)
+    callbacks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    rng: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+R = TypeVar("R", bound=Record)
+
+
+def load_json(path: Path, expected: str, max_bytes: int = MAX_BYTES) -> Any:
+    """The JSON value in ``path``: a one-line error when it is not a regular file, is larger
+    than ``max_bytes``, or is not JSON; ``expected`` says what should have been there."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise RunDirError(f"{path} is not a regular file; expected {expected}")
+        if size > max_bytes:
+            raise RunDirError(f"{path} is {size:,} bytes, more than the {max_bytes:,} a record may have; expected {expected}")
+        with path.open("rb") as handle:
+            text = handle.read(max_bytes + 1)
+        return json.loads(text)
+    except RunDirError:
+        raise
+    except (OSError, ValueError, RecursionError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise RunDirError(f"{path}: cannot read it ({' '.join(detail.split())[:160]}); expected {expected}") from exc
+
+
+def validate(path: Path, value: Any, model: type[R], expected: str) -> R:
+    """``value`` checked against ``model``; a one-line error names the first wrong field."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        got = first.get("input")
+        shown = type(got).__name__ if isinstance(got, (dict, list)) else repr(got)[:60]
+        raise RunDirError(f"{path}: field '{where}': {first['msg'].lower()} (got {shown}); expected {expected}") from None
+
+
+def read_record(path: Path, model: type[R], expected: str, missing_ok: bool = False) -> R | None:
+    """Read and validate one record; ``missing_ok``: None when the file does not exist."""
+    path = Path(path)
+    if missing_ok and not path.exists() and not path.is_symlink():
+        return None
+    return validate(path, load_json(path, expected), model, expected)
+
+
+def as_dict(record: Record) -> dict:
+    """A validated record as the plain dict the rest of the project passes around."""
+    return record.model_dump(mode="python", exclude_unset=True)
+
+
+def read_run_record(path: Path) -> dict:
+    """``run.json`` as a dict (``{}`` when there is none yet)."""
+    record = read_record(path, RunRecord, "the run.json 'tinkerflow train' writes", missing_ok=True)
+    return as_dict(record) if record is not None else {}
+
+
+def read_export_record(path: Path, missing_ok: bool = True) -> dict:
+    """``export.json`` as a dict (``{}`` when the run was never exported)."""
+    record = read_record(path, ExportRecord, "the export.json 'tinkerflow export' writes", missing_ok=missing_ok)
+    return as_dict(record) if record is not None else {}
+
+
+def read_bench_record(path: Path) -> dict:
+    """``bench.json`` as a dict (``{}`` when the run was never benchmarked)."""
+    record = read_record(path, BenchRecord, "the bench.json 'tinkerflow bench' writes", missing_ok=True)
+    return as_dict(record) if record is not None else {}
+
+
+def read_manifest(path: Path) -> dict:
+    """A variant's ``manifest.json`` as a dict."""
+    return as_dict(read_record(path, Manifest, "the manifest.json 'tinkerflow export' writes"))
+
+
+def read_site_record(path: Path) -> dict:
+    """A site's ``site.json`` as a dict."""
+    return as_dict(read_record(path, SiteRecord, "the site.json 'tinkerflow web' writes"))
+
+
+def read_checkpoint_state(path: Path) -> CheckpointState | None:
+    """A resume checkpoint's ``state.json`` (None when there is none)."""
+    return read_record(path, CheckpointState, "the checkpoint state a run writes", missing_ok=True)
