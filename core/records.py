@@ -134,11 +134,14 @@ class Manifest(Record):
     outputs: list[TensorEntry] = Field(default_factory=list)
 
 
+PLAIN_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+
+
 class SitePage(Record):
-    slug: str
+    slug: str = Field(pattern=PLAIN_NAME)
     experiment: str
     run: str
-    default_variant: str
+    default_variant: str = Field(pattern=PLAIN_NAME)
 
 
 class SiteRecord(Record):

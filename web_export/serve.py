@@ -81,6 +81,10 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,
         raise TinkerflowError(f"--port {port} is out of range; expected a port from 0 to 65535")
     if not (folder / "index.html").is_file():
         raise TinkerflowError(f"'{folder}' has no index.html; expected a site built with 'tinkerflow web'")
+    if (folder / "site.json").exists():
+        from tinkerflow.core.records import read_site_record
+
+        read_site_record(folder / "site.json")
     handler = functools.partial(_QuietHandler if quiet else _Handler, directory=str(folder))
     try:
         return http.server.ThreadingHTTPServer((host, port), handler)

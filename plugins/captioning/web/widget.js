@@ -107,7 +107,9 @@ export async function mount(root, ctx) {
   });
 
   const site = await fetch("../../site.json").then((r) => (r.ok ? r.json() : { pages: [] })).catch(() => ({ pages: [] }));
-  const painterPage = site.pages.find((p) => p.experiment === "text_to_image");
+  const plain = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;  // site.json is data: only plain folder names make URLs
+  const painterPage = (site.pages || []).find((p) => p.experiment === "text_to_image"
+    && plain.test(String(p.slug)) && plain.test(String(p.default_variant)));
   if (!painterPage) return;
   const base = `../${painterPage.slug}/tfjs/${painterPage.default_variant}/`;
   const painterManifest = await (await fetch(`${base}manifest.json`)).json();

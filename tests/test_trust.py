@@ -1,0 +1,233 @@
+"""A run folder or a site from elsewhere is data, never code (docs/threat-model.md).
+
+Real commands against folders made hostile the way a stranger's zip could be: links out of
+the run, FIFOs, a second process writing the same run, a server asked for what is not the
+site's. The one-line answers to broken records are rows of tests/test_bad_inputs.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import kill_group, read_run, run_cli, start_cli
+
+LONG = ["experiment=addition", "experiment.samples=2000", "experiment.test_samples=200", "trainer.epochs=400",
+        "trainer.early_stopping.enabled=false", "trainer.progress=none"]
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _checkpoint_epoch(run_dir: Path) -> int:
+    try:
+        return json.loads((run_dir / "checkpoints" / "state.json").read_text())["epoch"]
+    except (OSError, ValueError):
+        return 0
+
+
+def _wait_until(event, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 600
+    while not event():
+        assert process.poll() is None, f"the process ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within 600 s"
+        time.sleep(0.05)
+
+
+def test_only_regular_files_inside_the_run_are_ever_copied(tmp_path):
+    from tinkerflow.core.errors import RunDirError
+    from tinkerflow.core.rundir import copy_tree_regular, regular_files
+
+    run = tmp_path / "run"
+    bundle = run / "export" / "tfjs" / "float32"
+    bundle.mkdir(parents=True)
+    (bundle / "model.json").write_text("{}")
+    (bundle / "shard.bin").write_bytes(b"\0" * 8)
+    assert [p.name for p in regular_files(bundle, run)] == ["model.json", "shard.bin"]
+    copy_tree_regular(bundle, tmp_path / "copy", run)
+    assert _digest(tmp_path / "copy") == _digest(bundle)
+
+    hostile = {
+        "a link to /etc/passwd": lambda p: p.symlink_to("/etc/passwd"),
+        "a link to a file of the run": lambda p: p.symlink_to(bundle / "model.json"),
+        "a link to a folder outside": lambda p: p.symlink_to("/etc", target_is_directory=True),
+        "a FIFO": lambda p: os.mkfifo(p),
+        "a dangling link": lambda p: p.symlink_to(tmp_path / "nowhere"),
+    }
+    for what, make in hostile.items():
+        bad = bundle / "extra"
+        make(bad)
+        with pytest.raises(RunDirError, match=r"'.*extra' is (a symbolic link|not a regular file); expected only "
+                                              "regular files inside"):
+            regular_files(bundle, run)
+        with pytest.raises(RunDirError):
+            copy_tree_regular(bundle, tmp_path / f"copy-{len(what)}", run)
+        bad.unlink()
+
+
+def test_a_site_never_carries_a_file_from_outside_its_runs(tmp_path):
+    run = tmp_path / "run"
+    done = run_cli("train", "experiment=addition", "debug=smoke", f"hydra.run.dir={run}", "export=tfjs",
+                   "export.variants=[float32]", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run / "export" / "tfjs" / "float32" / "group1-shard9of9.bin").symlink_to("/etc/passwd")
+    refused = run_cli("web", str(run), "--out", "site", cwd=tmp_path)
+    assert refused.returncode == 2 and "is a symbolic link; expected only regular files" in refused.stderr
+    assert not (tmp_path / "site").exists() and not list(tmp_path.glob(".site-building-*"))
+    secret = Path("/etc/passwd").read_bytes()
+    (run / "export" / "tfjs" / "float32" / "group1-shard9of9.bin").unlink()
+    built = run_cli("web", str(run), "--out", "site", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert all(p.read_bytes() != secret for p in (tmp_path / "site").rglob("*") if p.is_file())
+
+
+def test_serve_answers_only_with_the_sites_regular_files(tmp_path):
+    from tinkerflow.web_export.serve import serving
+
+    site = tmp_path / "site"
+    (site / "models" / "a").mkdir(parents=True)
+    (site / "assets").mkdir()
+    (site / "index.html").write_text("<html>home</html>")
+    (site / "models" / "a" / "index.html").write_text("<html>a</html>")
+    (site / "assets" / "app.js").write_text("export {};")
+    (site / ".tinkerflow-site").write_text("built")
+    (site / ".hidden").mkdir()
+    (site / ".hidden" / "x.txt").write_text("hidden")
+    (site / "passwd").symlink_to("/etc/passwd")
+    (site / "etc").symlink_to("/etc", target_is_directory=True)
+    os.mkfifo(site / "fifo")
+    (site / "alias.js").symlink_to(site / "assets" / "app.js")
+
+    def get(path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(base + path.lstrip("/"), timeout=60) as reply:
+                return reply.status, reply.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    with serving(site) as base:
+        assert get("/") == (200, b"<html>home</html>")
+        assert get("/models/a/") == (200, b"<html>a</html>")
+        assert get("/assets/app.js") == (200, b"export {};")
+        assert get("/alias.js") == (200, b"export {};"), "a link that stays inside the site is served"
+        assert get("/models/a")[0] == 200, "a folder without its slash is redirected to it"
+        for path in ["/models/", "/assets/", "/.tinkerflow-site", "/.hidden/x.txt", "/passwd", "/etc/passwd",
+                     "/fifo", "/nowhere.js", "/models/../../run.json", "/%2e%2e/%2e%2e/etc/passwd", "/assets/.%2e/"]:
+            code, body = get(path)
+            assert code == 404, (path, code, body[:200])
+            assert b"root:" not in body and b"Directory listing" not in body
+        for path in ["/%00", "/index.html%00.js", "/%ff%fe"]:
+            assert get(path)[0] == 400, path
+
+
+def test_a_second_writer_is_refused_and_a_killed_one_releases_at_once(tmp_path):
+    run_dir = tmp_path / "run"
+    first = start_cli(["train", *LONG, "experiment.max_sum=16", f"hydra.run.dir={run_dir}"], tmp_path)
+    try:
+        _wait_until(lambda: _checkpoint_epoch(run_dir) >= 2, first, "its second checkpoint")
+        config = (run_dir / ".hydra" / "config.yaml").read_bytes()
+        for args, message in [
+            (["train", "experiment=addition", "experiment.max_sum=65536", f"hydra.run.dir={run_dir}"],
+             "already holds a run"),
+            (["train", "--resume", str(run_dir)], "is in use by process"),
+            (["export", str(run_dir), "--format", "tflite"], "is in use by process"),
+            (["sample", str(run_dir)], "is in use by process"),
+            (["bench", str(run_dir)], "is in use by process"),
+        ]:
+            second = run_cli(*args, cwd=tmp_path)
+            errors = [line for line in second.stderr.splitlines() if ": error: " in line]
+            assert second.returncode == 2 and len(errors) == 1 and message in errors[0], (args, second.stderr[-1500:])
+            if "in use" in message:
+                assert f"process {first.pid} (tinkerflow train" in errors[0], errors[0]
+            assert (run_dir / ".hydra" / "config.yaml").read_bytes() == config, f"{args} changed the first's config"
+        assert first.poll() is None, "the first writer was not disturbed"
+    finally:
+        if first.poll() is None:
+            kill_group(first)
+    assert read_run(run_dir)["status"] == "running"
+    resumed = run_cli("train", "--resume", str(run_dir), cwd=tmp_path)  # the kernel released the lock with the process
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    info = read_run(run_dir)
+    assert info["status"] == "completed" and info["config"]["experiment"]["max_sum"] == 16
+
+
+def test_nothing_changes_before_the_lock_is_held(tmp_path):
+    from tinkerflow.core.lock import run_lock
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with run_lock(run_dir):
+        refused = run_cli("train", "experiment=addition", "debug=smoke", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr[-1500:]
+    assert f"is in use by process {os.getpid()}" in refused.stderr
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock"], "Hydra wrote nothing before the lock was held"
+    assert (run_dir / ".lock").stat().st_size == 0
+
+
+def test_export_json_is_true_of_the_files_at_every_step(tmp_path, monkeypatch, registry):
+    """The moment a kill hurt before: a variant's folder swapped in, export.json not yet
+    rewritten. Stopped there, export.json claims nothing for that variant; the next export
+    clears every folder killed processes left."""
+    from conftest import train_in_process
+    from tinkerflow.exporters import pipeline
+
+    run = train_in_process(tmp_path / "runs", "experiment=addition", "debug=smoke")
+    assert pipeline.export_run(run, registry, ["tflite"], ["float32"]).ok
+    first = json.loads((run / "export.json").read_text())["formats"]["tflite"]["variants"]["float32"]
+
+    class Killed(BaseException):
+        pass
+
+    real = pipeline.replace_folder
+
+    def swap_then_die(new, target):
+        real(new, target)
+        raise Killed
+
+    monkeypatch.setattr(pipeline, "replace_folder", swap_then_die)
+    with pytest.raises(Killed):
+        pipeline.export_run(run, registry, ["tflite"], ["float32"])
+    record = json.loads((run / "export.json").read_text())["formats"]["tflite"]["variants"]["float32"]
+    assert record["status"] == "replacing" and "files" not in record, record
+    assert first["files"], "the passed record listed its files"
+    monkeypatch.setattr(pipeline, "replace_folder", real)
+
+    leftovers = [run / "export" / ".staging-tflite-float32-x1", run / "export" / ".work-x2",
+                 run / "export" / "tflite" / ".final-float32-x3", run / "export" / "tflite" / ".float32-old-99"]
+    for folder in leftovers:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.tflite").write_bytes(b"half")
+    (run / ".run.json.abc.tmp").write_text("{")
+    report = pipeline.export_run(run, registry, ["tflite"], ["float32"])
+    assert report.ok
+    record = json.loads((run / "export.json").read_text())["formats"]["tflite"]["variants"]["float32"]
+    for entry in record["files"]:
+        data = (run / "export" / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"]
+    assert not any(p.exists() for p in leftovers) and not (run / ".run.json.abc.tmp").exists()
+
+
+def test_an_image_folder_counts_pipes_and_link_loops_among_the_skipped(tmp_path):
+    from PIL import Image
+
+    from tinkerflow.plugins.classifier.images import read_folder
+
+    for name in ("mila", "other"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (20, 20), (200, 10, 10)).save(tmp_path / name / "a.png")
+    os.mkfifo(tmp_path / "mila" / "camera.jpg")
+    (tmp_path / "other" / "loop1.jpg").symlink_to(tmp_path / "other" / "loop2.jpg")
+    (tmp_path / "other" / "loop2.jpg").symlink_to(tmp_path / "other" / "loop1.jpg")
+    images = read_folder(tmp_path, 16, 10**7)
+    assert images.files == ["mila/a.png", "other/a.png"]
+    assert images.skipped == {"not a regular file": 1, "unreadable": 2}, images.skipped
