@@ -23,7 +23,7 @@ from .config import TypedConfig
 from .errors import RunDirError
 from .lock import LENT_LOCK, run_lock
 from .plugins import Registry
-from .rundir import Run, git_state, now_iso, save_model_atomic, versions
+from .rundir import Run, clear_leftovers, git_state, now_iso, save_model_atomic, versions
 
 log = logging.getLogger("tinkerflow.train")
 
@@ -252,6 +252,7 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         if not resume:
             raise RunDirError(f"'{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
         check_resumable(run, earlier, typed)
+        clear_leftovers(run.path)
         point = ResumePoint.read(run.checkpoints_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     result = RunResult(run_dir=run.path, experiment=typed.experiment_name, overrides=list(overrides or []))
