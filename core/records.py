@@ -16,6 +16,7 @@ bench.json      tinkerflow bench        :func:`read_bench_record`
 manifest.json   tinkerflow export       :func:`read_manifest`
 site.json       tinkerflow web          :func:`read_site_record`
 state.json      resume checkpoints      :func:`read_checkpoint_state`
+vocabulary ...  experiments             :func:`read_record` with a model here
 =============== ======================= =====================================
 """
 
@@ -161,6 +162,31 @@ class CheckpointState(Record):
     callbacks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     rng: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class TokensRecord(Record):
+    """A saved vocabulary (``vocabulary.json`` of lyrics and captioning runs)."""
+
+    tokens: list[str] = Field(min_length=1)
+
+
+class ClassesRecord(Record):
+    """The classifier's ``classes.json``: class names in output order."""
+
+    classes: list[str] = Field(min_length=2)
+
+
+class ConditionsRecord(Record):
+    """The dcgan's ``conditions.json``: condition columns and attribute groups."""
+
+    columns: list[str] = Field(default_factory=list)
+    groups: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+class FilmRecord(Record):
+    """The dcgan film's ``film.json``: the diversity score of every epoch's grid."""
+
+    diversity: list[float]
 
 
 R = TypeVar("R", bound=Record)

@@ -231,3 +231,43 @@ def test_an_image_folder_counts_pipes_and_link_loops_among_the_skipped(tmp_path)
     images = read_folder(tmp_path, 16, 10**7)
     assert images.files == ["mila/a.png", "other/a.png"]
     assert images.skipped == {"not a regular file": 1, "unreadable": 2}, images.skipped
+
+
+@pytest.mark.parametrize("kind, text, field", [
+    ("run", '{"experiment": "addition", "metrics": {"loss": "low"}}', "metrics.loss"),
+    ("run", '{"experiment": "addition", "overrides": "seed=1"}', "overrides"),
+    ("export", '{"formats": {"tfjs": {"variants": {"float32": {"status": "passed", "files": [{"path": "a"}]}}}}}',
+     "formats.tfjs.variants.float32.files.0.bytes"),
+    ("export", '{"formats": {"tflite": {"variants": {"float32": {"status": "passed", "files": [{"path": "a", '
+               '"bytes": -1, "sha256": "00"}]}}}}}', "formats.tflite.variants.float32.files.0.bytes"),
+    ("bench", '{"batch": "256", "rows": []}', "batch"),
+    ("manifest", '{"tinkerflow_manifest": 1, "experiment": "x", "format": "tflite", "variant": "float32"}', "file"),
+    ("site", '{"pages": [{"slug": "a b", "experiment": "x", "run": "r", "default_variant": "float32"}]}',
+     "pages.0.slug"),
+    ("checkpoint", '{"epoch": -3, "weights": "epoch-00001.weights.h5"}', "epoch"),
+    ("tokens", '{"tokens": "<pad>"}', "tokens"),
+    ("classes", '{"classes": ["only"]}', "classes"),
+    ("film", '{"diversity": [0.1, "x"]}', "diversity.1"),
+])
+def test_every_record_read_back_names_the_file_and_the_field_it_rejects(tmp_path, kind, text, field):
+    from tinkerflow.core import records
+    from tinkerflow.core.errors import RunDirError
+
+    readers = {
+        "run": records.read_run_record, "export": records.read_export_record, "bench": records.read_bench_record,
+        "manifest": records.read_manifest, "site": records.read_site_record,
+        "checkpoint": records.read_checkpoint_state,
+        "tokens": lambda p: records.read_record(p, records.TokensRecord, "a vocabulary"),
+        "classes": lambda p: records.read_record(p, records.ClassesRecord, "a classes file"),
+        "film": lambda p: records.read_record(p, records.FilmRecord, "a film record"),
+    }
+    path = tmp_path / f"{kind}.json"
+    path.write_text(text)
+    with pytest.raises(RunDirError) as caught:
+        readers[kind](path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: field '{field}': ") and "expected " in message and "\n" not in message, message
+    for broken in ("[]", "{", '"text"', "\0"):
+        path.write_text(broken)
+        with pytest.raises(RunDirError, match=f"^{path}: "):
+            readers[kind](path)

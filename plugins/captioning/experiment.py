@@ -22,6 +22,7 @@ from . import captions as caps
 from .bleu import corpus_bleu
 from .decode import beam_search, sample
 from .model import build_captioner, caption_step
+from tinkerflow.core.records import TokensRecord, read_record
 from tinkerflow.core.rundir import save_figure, write_atomic
 
 
@@ -99,7 +100,7 @@ class Captioning(Experiment):
         """The run's saved vocabulary (never replaced), or a new one from the training captions, saved."""
         saved = self.run.path / "vocabulary.json" if self.run is not None else None
         if saved is not None and saved.is_file():
-            return caps.Vocabulary(json.loads(saved.read_text(encoding="utf-8"))["tokens"])
+            return caps.Vocabulary(read_record(saved, TokensRecord, "the vocabulary a captioning run saves").tokens)
         if train_captions is None:
             raise DataError(f"{saved or 'this run'} has no vocabulary.json; expected a captioning run directory")
         vocab = caps.Vocabulary.build(train_captions, self.config.vocab_size)

@@ -20,6 +20,7 @@ from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptio
 from . import images as imgs
 from . import insight
 from .models import MobileNetV2Model, SimpleModel, build_core, fine_tune
+from tinkerflow.core.records import ClassesRecord, read_record
 from tinkerflow.core.rundir import write_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
@@ -77,7 +78,7 @@ class Classifier(Experiment):
         saved = self.run.path / "classes.json" if self.run is not None else None
         if saved is None or not saved.is_file():
             raise DataError(f"{saved or 'this run'} has no classes.json; expected a classifier run directory")
-        return json.loads(saved.read_text(encoding="utf-8"))["classes"]
+        return _saved_classes(saved)
 
     @property
     def positive(self) -> int:
@@ -95,9 +96,9 @@ class Classifier(Experiment):
             if not saved.is_file():
                 saved.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(saved, json.dumps({"classes": found.classes}))
-            elif json.loads(saved.read_text(encoding="utf-8"))["classes"] != found.classes:
+            elif _saved_classes(saved) != found.classes:
                 raise DataError(f"the class folders are now {found.classes}, the run was trained on "
-                                f"{json.loads(saved.read_text(encoding='utf-8'))['classes']}; expected the same classes")
+                                f"{_saved_classes(saved)}; expected the same classes")
         _ = self.positive  # a wrong positive_class fails before training
         validation, test, train = imgs.stratified_split(found.labels, (self.data.validation, self.data.test),
                                                         self.seed)
@@ -290,3 +291,7 @@ class Classifier(Experiment):
                               "scale": "none: RGB 0..255 (the model scales)"},
             "backend": "wasm",  # measured here: 7-11 ms a photo, against 100+ ms on webgl without a GPU
         }
+
+
+def _saved_classes(path: Path) -> list[str]:
+    return read_record(path, ClassesRecord, "the classes.json a classifier run saves").classes

@@ -22,6 +22,7 @@ from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptio
 from . import datasets as sets
 from . import film
 from .model import GanModel, build_discriminator, build_generator, gan_class
+from tinkerflow.core.records import ConditionsRecord, FilmRecord, read_record
 from tinkerflow.core.rundir import save_image, write_atomic
 
 
@@ -75,7 +76,7 @@ class Dcgan(Experiment):
         saved = self.run.path / "conditions.json" if self.run is not None else None
         if saved is None or not saved.is_file():
             raise DataError(f"{saved or 'this run'} has no conditions.json; expected a dcgan run directory")
-        return json.loads(saved.read_text(encoding="utf-8"))
+        return read_record(saved, ConditionsRecord, "the conditions.json a conditional dcgan run saves").model_dump()
 
     def load_data(self) -> Splits:
         from .model import depth_for
@@ -174,7 +175,7 @@ class Dcgan(Experiment):
         film_dir = self.run.samples_dir / "film" if self.run is not None else None
         if options == DcganSampleOptions() and film_dir is not None and film_dir.is_dir():
             summary["files"] += film.stitch(film_dir, out_dir)
-            scores = json.loads((film_dir / "film.json").read_text())["diversity"]
+            scores = read_record(film_dir / "film.json", FilmRecord, "the film.json of a dcgan run").diversity
             film.plot_curves(self._history(), scores, out_dir / "curves.png")
             summary["files"].append("curves.png")
             summary["diversity"] = scores

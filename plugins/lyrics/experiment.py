@@ -19,6 +19,7 @@ from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptio
 from . import corpus as corpora
 from .generate import distinct_2, generate
 from .tokens import NEWLINE, Vocabulary, detokenize, tokenize, windows
+from tinkerflow.core.records import TokensRecord, read_record
 from tinkerflow.core.rundir import write_atomic
 
 
@@ -98,7 +99,7 @@ class Lyrics(Experiment):
         if train_tokens is None or (saved is not None and saved.is_file()):
             if saved is None or not saved.is_file():
                 raise DataError(f"{saved or 'this run'} has no vocabulary.json; expected a lyrics run directory")
-            return Vocabulary(json.loads(saved.read_text(encoding="utf-8"))["tokens"])
+            return Vocabulary(read_record(saved, TokensRecord, "the vocabulary a lyrics run saves").tokens)
         vocab = Vocabulary.build(train_tokens, self.config.vocab_size)
         if saved is not None:
             saved.parent.mkdir(parents=True, exist_ok=True)
