@@ -14,6 +14,7 @@ import csv
 import errno
 import hashlib
 import json
+import os
 import random
 import time
 import zipfile
@@ -92,10 +93,11 @@ def whole_files(root: Path) -> int:
 
 
 def _entries(folder: Path) -> set[str]:
-    """Every path under ``folder`` now, temporary ones included (they come and go)."""
+    """Every path under ``folder`` now, temporary ones included (they come and go while it
+    is walked: a folder that vanishes is skipped)."""
     found = set()
-    for path in list(folder.rglob("*")) if folder.is_dir() else []:
-        found.add(str(path.relative_to(folder)))
+    for top, dirs, names in os.walk(folder):
+        found.update(os.path.relpath(os.path.join(top, name), folder) for name in dirs + names)
     return found
 
 
