@@ -559,7 +559,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from tinkerflow.web_export.serve import make_server
 
-    server = make_server(Path(args.site), args.host, args.port)
+    server = make_server(Path(args.site), args.host, args.port, isolated=not args.no_isolation)
     host, port = server.server_address[:2]
     print(f"serving {args.site} on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     try:
@@ -648,6 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("site", nargs="?", default="site", help="the site folder (default: site)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--no-isolation", action="store_true",
+                   help="leave out the COOP/COEP headers (as most static hosts do): LiteRT.js then runs one thread")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("report", help="table and plots of a multirun sweep (also while it runs)")

@@ -80,6 +80,11 @@ class Experiment:
         tests train every registered experiment with them.
     ``description``
         one line shown by ``tinkerflow plugins``.
+    ``inference_batch``
+        how many examples the deployed model takes per call (default 1; the dcgan grid 16).
+        TFLite files are exported with this fixed batch, because fixed shapes run several
+        times faster in LiteRT and are the only shapes LiteRT.js accepts; a runtime given
+        another batch splits or pads it.
     ``objective``, ``objective_higher_is_better``
         the run metric a hyperparameter search (``hydra/sweeper=optuna``) optimises; it
         should be measured on validation data, never on the test set.
@@ -102,6 +107,7 @@ class Experiment:
     export_metric_name: ClassVar[str] = "mse"
     export_metric_higher_is_better: ClassVar[bool] = False
     export_metric_margin: ClassVar[float] = 0.05
+    inference_batch: ClassVar[int] = 1
     objective: ClassVar[str] = "best_val_loss"
     objective_higher_is_better: ClassVar[bool] = False
 

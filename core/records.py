@@ -138,11 +138,17 @@ class Manifest(Record):
 PLAIN_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"
 
 
+class SiteRuntime(Record):
+    name: str = Field(pattern=PLAIN_NAME)
+    folder: str = Field(pattern=PLAIN_NAME)
+    default_variant: str = Field(pattern=PLAIN_NAME)
+
+
 class SitePage(Record):
     slug: str = Field(pattern=PLAIN_NAME)
     experiment: str
     run: str
-    default_variant: str = Field(pattern=PLAIN_NAME)
+    runtimes: list[SiteRuntime] = Field(default_factory=list)
 
 
 class SiteRecord(Record):

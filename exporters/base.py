@@ -1,4 +1,15 @@
-"""The Exporter contract."""
+"""The Exporter contract.
+
+An exporter is one file format. The pipeline (:mod:`.pipeline`) asks it to write each
+variant, loads what it wrote in the real runtime, and gates it; everything format-specific
+goes through the methods below, so a new format (built in, or a plugin's
+``register_exporters``) touches no code outside its own class:
+
+- :meth:`Exporter.convert` writes a variant; :meth:`Exporter.load` runs it;
+- :meth:`Exporter.manifest_fields` adds what a runtime needs to the deploy manifest;
+- :attr:`Exporter.page_runtime`, :meth:`Exporter.page_check` and
+  :meth:`Exporter.page_assets` make the format usable in the generated web pages.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +24,25 @@ class ExportContext:
 
     model: Any                        # the keras.Model the experiment chose to export
     experiment: Any                   # the Experiment instance (for representative data etc.)
-    saved_model_dir: Path             # the model as a TF SavedModel with named signature
     input_names: list[str]
     output_names: list[str]
     work_dir: Path                    # scratch space, removed after the export
+    inference_batch: int = 1          # the experiment's fixed batch for deployed files
+    intermediate_layers: list[str] = field(default_factory=list)  # layers a page also shows
+    _saved: dict = field(default_factory=dict, repr=False)
+
+    def saved_model(self, batch: int | None = None, intermediate: bool = False) -> Path:
+        """The model as a TF SavedModel whose ``serving_default`` signature has the named
+        inputs and outputs and batch dimension ``batch`` (None: any batch); with
+        ``intermediate``, also the ``intermediate`` signature. Written once, then reused."""
+        from .savedmodel import export_saved_model
+
+        key = (batch, intermediate and bool(self.intermediate_layers))
+        if key not in self._saved:
+            path = self.work_dir / f"saved_model_{batch or 'any'}{'_intermediate' if key[1] else ''}"
+            export_saved_model(self.model, path, batch, self.intermediate_layers if key[1] else None)
+            self._saved[key] = path
+        return self._saved[key]
 
 
 @dataclass
@@ -33,7 +59,8 @@ class Exporter:
     """One export format.
 
     Class attributes: ``name`` (the format name used by ``--format``), ``variants`` (all
-    variants it can write, the first is the reference float one), ``default_variants``.
+    variants it can write, the first is the reference float one), ``default_variants``,
+    ``tolerances`` (the parity gate of float variants), ``page_runtime``.
     """
 
     name: ClassVar[str]
@@ -42,6 +69,9 @@ class Exporter:
     description: ClassVar[str] = ""
     #: maximum |exported - keras| allowed for a variant, relative to the output's scale
     tolerances: ClassVar[dict[str, float]] = {}
+    #: the JavaScript runtime that runs this format in a web page, as (name, label): the
+    #: name goes into page URLs (``?runtime=NAME``), the label is shown; None: no page runs it
+    page_runtime: ClassVar[tuple[str, str] | None] = None
 
     def convert(self, context: ExportContext, variant: str, out_dir: Path) -> VariantResult:
         """Write the ``variant`` bundle into ``out_dir`` (a fresh, empty folder)."""
@@ -54,3 +84,24 @@ class Exporter:
 
     def converter_versions(self) -> dict[str, str]:
         return {}
+
+    def manifest_fields(self, context: ExportContext, result: VariantResult, folder: Path) -> dict:
+        """What this format adds to the variant's deploy manifest, given the folder it wrote:
+        at least ``file``, the file a runtime opens. It may replace ``inputs`` and
+        ``outputs`` (lists of ``{name, shape, dtype}``) with what the written file declares."""
+        return {"file": result.files[0]}
+
+    def page_check(self, manifest: dict) -> str | None:
+        """Why :attr:`page_runtime` cannot run the variant ``manifest`` describes (one line,
+        recorded in ``export.json``; the page then offers only the other runtimes), or None."""
+        return None
+
+    def page_assets(self, folder: Path, modules: Path) -> str:
+        """Write what a page needs to run this format into ``folder`` (the site's
+        ``assets/<runtime name>/``), from the pinned npm packages in ``modules``, and return
+        the file name of the ES module there. The module exports
+        ``async open(base, manifest, options)`` resolving to ``{backend, run(feeds, extra),
+        dispose()}``: ``base`` is the variant folder's URL, ``feeds`` maps input names to
+        ``{data, shape}``, ``run`` resolves to ``{name: {data, shape}}`` for every output and
+        for the ``extra`` layers the manifest lists as ``intermediate``."""
+        raise NotImplementedError(f"{type(self).__name__} has no page runtime")

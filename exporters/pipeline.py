@@ -36,7 +36,7 @@ from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import Run, clear_leftovers, copy_tree_regular, now_iso, replace_folder, write_json_atomic
 
 from .base import ExportContext, VariantResult
-from .savedmodel import export_saved_model
+from .savedmodel import tensor_names
 
 log = logging.getLogger("tinkerflow.export")
 EXPORT_FILE = "export.json"
@@ -107,9 +107,10 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]])
     clear_leftovers(run.path)
     run.export_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".work-", dir=run.export_dir) as work:
-        work = Path(work)
-        input_names, output_names = export_saved_model(export_model, work / "saved_model")
-        context = ExportContext(export_model, experiment, work / "saved_model", input_names, output_names, work)
+        input_names, output_names = tensor_names(export_model)
+        context = ExportContext(export_model, experiment, input_names, output_names, Path(work),
+                                inference_batch=_inference_batch(experiment),
+                                intermediate_layers=list(experiment.deploy_info().get("intermediate_layers", [])))
         golden_named = dict(zip(input_names, golden))
         keras_out = _keras_named(export_model, golden, output_names)
         keras_metric = experiment.export_metric(_positional(lambda named: _keras_named(export_model, [named[n] for n in input_names], output_names), input_names, output_names), data)
@@ -173,7 +174,11 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
         if gate_error:
             raise TinkerflowError(gate_error)
         files = _file_records(staging, result.files)
-        manifest = build_manifest(run, experiment, exporter, context, result, parity, metric, files)
+        manifest = build_manifest(run, experiment, exporter, context, result, parity, metric, files, staging)
+        if exporter.page_runtime:
+            unusable = exporter.page_check(manifest)
+            record["page"] = {"runtime": exporter.page_runtime[0], "usable": unusable is None,
+                              **({"reason": f"not for {exporter.page_runtime[1]}: {unusable}"} if unusable else {})}
         write_json_atomic(staging / MANIFEST, manifest)
         # export.json never vouches for files that are being replaced: a kill between these
         # steps leaves the variant recorded as "replacing", with no files claimed
@@ -221,27 +226,13 @@ def compare(reference: dict, candidate: dict) -> dict:
 
 
 def build_manifest(run: Run, experiment, exporter, context: ExportContext, result: VariantResult,
-                   parity: dict, metric: dict, files: list[dict]) -> dict:
+                   parity: dict, metric: dict, files: list[dict], folder: Path) -> dict:
     """The deploy manifest: everything a page or an app needs to use the bundle."""
     model = context.model
     inputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)} for name, t in zip(context.input_names, model.inputs)]
     outputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)} for name, t in zip(context.output_names, model.outputs)]
-    deploy = experiment.deploy_info()
-    if exporter.name == "tfjs":
-        import json
-
-        from .tfjs_graph import layer_output_nodes
-
-        model_json = Path(files[0]["abs"]).parent / "model.json"
-        signature = json.loads(model_json.read_text()).get("signature", {})
-        for entry in inputs:
-            spec = signature.get("inputs", {})
-            entry["node"] = (spec.get(entry["name"]) or spec.get(f"{entry['name']}:0") or {}).get("name", entry["name"])
-        for entry in outputs:
-            entry["node"] = signature.get("outputs", {}).get(entry["name"], {}).get("name")
-        if deploy.get("intermediate_layers"):
-            deploy["intermediate"] = layer_output_nodes(model_json, deploy["intermediate_layers"])
-    main_file = "model.json" if exporter.name == "tfjs" else files[0]["path"]
+    fields = {"file": files[0]["path"], "inputs": inputs, "outputs": outputs, "signature": "serving_default",
+              **exporter.manifest_fields(context, result, folder)}
     # the first golden row of each input, for pages without a widget of their own; big ones (an
     # image) are left out: they would make every page load a larger manifest than model
     examples = {name: np.asarray(v)[:1].tolist() for name, v in zip(context.input_names, _as_list(experiment.example_inputs()))
@@ -253,19 +244,24 @@ def build_manifest(run: Run, experiment, exporter, context: ExportContext, resul
         "format": exporter.name,
         "variant": result.variant,
         "quantized": result.quantized,
-        "file": main_file,
         "files": [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]} for f in files],
         "bytes": sum(f["bytes"] for f in files),
-        "signature": "serving_default",
-        "inputs": inputs,
-        "outputs": outputs,
-        **deploy,
+        **fields,
+        **experiment.deploy_info(),
         "config": run.read_info().get("config", {}).get("experiment", {}),
         "example_inputs": examples,
         "parity": parity,
         "metric": metric,
         "created": now_iso(),
     }
+
+
+def _inference_batch(experiment) -> int:
+    batch = type(experiment).inference_batch
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 4096:
+        raise TinkerflowError(f"{type(experiment).__name__}.inference_batch is {batch!r}; expected a whole number "
+                              "from 1 to 4096")
+    return batch
 
 
 def _shape(shape) -> list:

@@ -61,7 +61,8 @@ def tflite_runtime_name() -> str:
 class TFLiteModel:
     """A ``.tflite`` file in a TFLite interpreter, called through its serving signature."""
 
-    def __init__(self, path: Path | str, runtime: str | None = None, num_threads: int = 1):
+    def __init__(self, path: Path | str, runtime: str | None = None, num_threads: int = 1,
+                 signature: str = "serving_default"):
         self.path = Path(path)
         self.runtime, interpreter_cls = _interpreter_class(runtime)
         try:
@@ -71,14 +72,24 @@ class TFLiteModel:
         except Exception as exc:
             raise TinkerflowError(f"{self.path}: not a loadable TFLite model ({' '.join(str(exc).split())[:200]})") from exc
         signatures = self.interpreter.get_signature_list()
-        if "serving_default" in signatures:
-            runner = self.interpreter.get_signature_runner("serving_default")
-            self.input_names = list(signatures["serving_default"]["inputs"])
-            self.output_names = list(signatures["serving_default"]["outputs"])
+        self.signatures = sorted(signatures)
+        self._runner = None
+        if signature != "serving_default" and signature not in signatures:
+            raise TinkerflowError(f"{self.path} has no signature '{signature}'; it has {', '.join(self.signatures) or 'none'}")
+        if signature in signatures:
+            runner = self.interpreter.get_signature_runner(signature)
+            self.input_names = list(signatures[signature]["inputs"])
+            self.output_names = list(signatures[signature]["outputs"])
             in_details = runner.get_input_details()
             out_details = runner.get_output_details()
             self._inputs = [in_details[n]["index"] for n in self.input_names]
             self._outputs = [out_details[n]["index"] for n in self.output_names]
+            main = {d["name"] for d in self.interpreter.get_input_details()}
+            if {d["name"] for d in in_details.values()} != main:
+                # not the interpreter's main subgraph: its tensors are reached only through the runner
+                self._runner = runner
+                self._in_details = [in_details[n] for n in self.input_names]
+                self._out_details = {out_details[n]["index"]: out_details[n] for n in self.output_names}
             del runner  # it holds the interpreter's internals, which allocate_tensors refuses
         else:
             details = self.interpreter.get_input_details()
@@ -87,11 +98,19 @@ class TFLiteModel:
             out = self.interpreter.get_output_details()
             self.output_names = [d["name"] for d in out]
             self._outputs = [d["index"] for d in out]
-        by_index = {d["index"]: d for d in self.interpreter.get_input_details()}
-        self._dtypes = [by_index[i]["dtype"] for i in self._inputs]
-        self._shapes = [tuple(int(d) for d in by_index[i]["shape"]) for i in self._inputs]
-        self.interpreter.allocate_tensors()
-        self._static = self._outputs_static()
+        if self._runner is None:
+            by_index = {d["index"]: d for d in self.interpreter.get_input_details()}
+            self._out_details = {d["index"]: d for d in self.interpreter.get_output_details()}
+            self._in_details = [by_index[i] for i in self._inputs]
+        self._dtypes = [d["dtype"] for d in self._in_details]
+        self._shapes = [tuple(int(x) for x in d["shape"]) for d in self._in_details]
+        batches = {int(d["shape_signature"][0]) for d in self._in_details if len(d["shape_signature"])}
+        #: the batch every call of a fixed-shape file takes (None: any batch)
+        self.fixed_batch = batches.pop() if len(batches) == 1 and all(
+            -1 not in d["shape_signature"] for d in self._in_details) else None
+        if self._runner is None:  # a runner allocates its own subgraph
+            self.interpreter.allocate_tensors()
+        self._static = self._runner is None and self._outputs_static()
         self._attach_views()
 
     # The fast path. The interpreter's Python ``invoke`` refuses to run while numpy views of
@@ -128,10 +147,43 @@ class TFLiteModel:
         self._invoke_c()
         return self._out_copy()
 
+    def input_specs(self) -> list[dict]:
+        """``{name, shape, dtype}`` of each input as the file declares it (None: any size)."""
+        return [_spec(name, d) for name, d in zip(self.input_names, self._in_details)]
+
+    def output_specs(self) -> list[dict]:
+        return [_spec(name, self._out_details[i]) for name, i in zip(self.output_names, self._outputs)]
+
     def _predict_general(self, inputs: tuple) -> Any:
+        arrays = [np.asarray(value, dtype=dtype) for value, dtype in zip(inputs, self._dtypes)]
+        sizes = {len(a) for a in arrays if a.ndim}
+        if self.fixed_batch is not None and sizes and sizes != {self.fixed_batch}:
+            return self._predict_in_fixed_batches(arrays, sizes.pop() if len(sizes) == 1 else None)
+        return self._run(arrays)
+
+    def _predict_in_fixed_batches(self, arrays: list[np.ndarray], total: int | None) -> Any:
+        """A fixed-shape file runs any batch in calls of its own batch, the last one padded."""
+        if total is None:
+            raise TinkerflowError(f"{self.path}: the inputs have different batch sizes "
+                                  f"({', '.join(str(len(a)) for a in arrays)}); expected one batch for all")
+        size, parts = self.fixed_batch, []
+        for start in range(0, total, size):
+            chunk = [a[start:start + size] for a in arrays]
+            short = size - len(chunk[0])
+            if short:
+                chunk = [np.concatenate([c, np.repeat(c[-1:], short, axis=0)]) for c in chunk]
+            result = self._run(chunk)
+            parts.append(result if isinstance(result, list) else [result])
+        outputs = [np.concatenate([p[k] for p in parts])[:total] for k in range(len(parts[0]))]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def _run(self, arrays: list[np.ndarray]) -> Any:
+        if self._runner is not None:
+            named = self._runner(**dict(zip(self.input_names, arrays)))
+            outputs = [named[n] for n in self.output_names]
+            return outputs[0] if len(outputs) == 1 else outputs
         self._fast_shape = None
         self._in = self._out_copy = self._invoke_c = None  # no view may outlive a reallocation
-        arrays = [np.asarray(value, dtype=dtype) for value, dtype in zip(inputs, self._dtypes)]
         resized = [p for p, array in enumerate(arrays) if array.shape != self._shapes[p]]
         for position in resized:  # all inputs first: a batch size must agree across them
             self.interpreter.resize_tensor_input(self._inputs[position], list(arrays[position].shape))
@@ -154,6 +206,11 @@ class TFLiteModel:
         result = self.predict(*(inputs[n] for n in self.input_names))
         result = result if isinstance(result, list) else [result]
         return {n: np.array(r) for n, r in zip(self.output_names, result)}
+
+
+def _spec(name: str, detail: dict) -> dict:
+    shape = [None if d < 0 else int(d) for d in detail["shape_signature"]]
+    return {"name": name, "shape": shape, "dtype": np.dtype(detail["dtype"]).name}
 
 
 class TFJSModel:

@@ -14,7 +14,9 @@ from pathlib import Path
 from tinkerflow.core import hookimpl
 
 from .base import ExportContext, Exporter, VariantResult
-from .tfjs_graph import unfuse_unsupported_activations
+from .tfjs_graph import layer_output_nodes, unfuse_unsupported_activations
+
+PAGE_MODULE = Path(__file__).parent / "web" / "tfjs_page.js"
 
 
 def _converter():
@@ -32,12 +34,13 @@ class TFJSExporter(Exporter):
     variants = ("float32", "float16", "uint8")
     default_variants = variants
     tolerances = {"float32": 1e-5, "float16": 5e-3}
+    page_runtime = ("tfjs", "TensorFlow.js")
 
     def convert(self, context: ExportContext, variant: str, out_dir: Path) -> VariantResult:
         quantization = {"float32": None, "float16": {"float16": True}, "uint8": {"uint8": True}}
         if variant not in quantization:
             raise ValueError(f"unknown tfjs variant {variant!r}")
-        _converter().convert_tf_saved_model(str(context.saved_model_dir), str(out_dir),
+        _converter().convert_tf_saved_model(str(context.saved_model()), str(out_dir),
                                             quantization_dtype_map=quantization[variant])
         split = unfuse_unsupported_activations(out_dir / "model.json")
         files = sorted(p.name for p in out_dir.iterdir() if p.is_file())
@@ -49,6 +52,39 @@ class TFJSExporter(Exporter):
 
         return TFJSModel(bundle_dir)
 
+    def manifest_fields(self, context: ExportContext, result: VariantResult, folder: Path) -> dict:
+        """``model.json``, each input's and output's graph node, and the nodes of the
+        experiment's ``intermediate_layers`` (``intermediate``: layer name -> node)."""
+        import json
+
+        model_json = folder / "model.json"
+        signature = json.loads(model_json.read_text()).get("signature", {})
+        spec_in, spec_out = signature.get("inputs", {}), signature.get("outputs", {})
+        inputs = [{**t, "node": (spec_in.get(t["name"]) or spec_in.get(f"{t['name']}:0") or {}).get("name", t["name"])}
+                  for t in _keras_specs(context.model.inputs, context.input_names)]
+        outputs = [{**t, "node": spec_out.get(t["name"], {}).get("name")}
+                   for t in _keras_specs(context.model.outputs, context.output_names)]
+        fields = {"file": "model.json", "inputs": inputs, "outputs": outputs}
+        if context.intermediate_layers:
+            fields["intermediate"] = layer_output_nodes(model_json, context.intermediate_layers)
+        return fields
+
+    def page_assets(self, folder: Path, modules: Path) -> str:
+        import shutil
+
+        from tinkerflow.core.errors import TinkerflowError
+
+        wasm_dist = modules / "@tensorflow" / "tfjs-backend-wasm" / "dist"
+        if not (wasm_dist / "tf-backend-wasm.es2017.min.js").is_file():
+            raise TinkerflowError(f"the pinned @tensorflow/tfjs-backend-wasm is missing from {modules}; "
+                                  "run 'tinkerflow install-tfjs' (or make setup)")
+        shutil.copy(modules / "@tensorflow" / "tfjs" / "dist" / "tf.es2017.min.js", folder / "tf.min.js")
+        shutil.copy(wasm_dist / "tf-backend-wasm.es2017.min.js", folder / "tf-backend-wasm.min.js")
+        for binary in ("tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm"):  # threaded needs a blob: worker
+            shutil.copy(wasm_dist / binary, folder / binary)
+        shutil.copy(PAGE_MODULE, folder / PAGE_MODULE.name)
+        return PAGE_MODULE.name
+
     def converter_versions(self) -> dict[str, str]:
         import json
 
@@ -57,6 +93,11 @@ class TFJSExporter(Exporter):
         tfjs_npm = json.loads((node_modules() / "@tensorflow" / "tfjs" / "package.json").read_text())["version"]
         return {"tensorflowjs": importlib.metadata.version("tensorflowjs"),
                 "tensorflow": importlib.metadata.version("tensorflow"), "@tensorflow/tfjs (node check)": tfjs_npm}
+
+
+def _keras_specs(tensors, names: list[str]) -> list[dict]:
+    return [{"name": name, "shape": [None if d is None else int(d) for d in t.shape], "dtype": str(t.dtype)}
+            for name, t in zip(names, tensors)]
 
 
 @hookimpl

@@ -17,7 +17,7 @@ keras = import_keras()
 
 from tinkerflow.exporters.base import ExportContext  # noqa: E402
 from tinkerflow.exporters.recurrent import read_windows, state_width, unrolled_twin, window_stepper  # noqa: E402
-from tinkerflow.exporters.savedmodel import export_saved_model  # noqa: E402
+from tinkerflow.exporters.savedmodel import tensor_names  # noqa: E402
 from tinkerflow.exporters.tfjs import TFJSExporter  # noqa: E402
 from tinkerflow.exporters.tflite import TFLiteExporter  # noqa: E402
 
@@ -80,9 +80,8 @@ MODELS = {"dense_softmax": dense_softmax, "dense_tanh": dense_tanh, "conv_classi
 
 def convert_and_run(exporter, model, x, tmp_path):
     """``x``: one input array, or a list of arrays in the model's input order."""
-    saved = tmp_path / "saved"
-    inputs, outputs = export_saved_model(model, saved)
-    context = ExportContext(model, None, saved, inputs, outputs, tmp_path)
+    inputs, outputs = tensor_names(model)
+    context = ExportContext(model, None, inputs, outputs, tmp_path)
     bundle = tmp_path / f"{exporter.name}-bundle"
     bundle.mkdir()
     result = exporter.convert(context, "float32", bundle)
@@ -223,10 +222,40 @@ def test_window_stepper_refuses_models_it_cannot_step(model, message):
         window_stepper(model())
 
 
-def test_while_loop_lstm_is_refused_by_tflite_builtins(tmp_path):
+def test_while_loop_lstm_converts_only_with_a_fixed_batch(tmp_path):
+    """A Keras LSTM is a while loop over TensorLists: TFLite's builtin ops take it only when
+    every shape is known, which the fixed-batch files are and the any-batch file is not."""
     model, tokens = lstm_language_model(unroll=False)
+    expected = keras.ops.convert_to_numpy(model(tokens, training=False))
+    outputs, got = convert_and_run(TFLiteExporter(), model, tokens, tmp_path)
+    np.testing.assert_allclose(got[outputs[0]], expected, rtol=1e-4, atol=1e-5)
+    inputs, outputs = tensor_names(model)
+    context = ExportContext(model, None, inputs, outputs, tmp_path)
+    (tmp_path / "any").mkdir()
     with pytest.raises(Exception, match="TensorList|tensor list|Flex|select TensorFlow"):
-        convert_and_run(TFLiteExporter(), model, tokens, tmp_path)
+        TFLiteExporter().convert(context, "float32_any_batch", tmp_path / "any")
+
+
+def test_fixed_shape_files_declare_static_shapes_and_split_other_batches(tmp_path):
+    from tinkerflow.exporters.runtime import TFLiteModel
+
+    model, _ = generator()
+    x = np.random.default_rng(3).normal(size=(9, 8)).astype("float32")
+    inputs, outputs = tensor_names(model)
+    context = ExportContext(model, None, inputs, outputs, tmp_path, inference_batch=4)
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    for variant, batch in (("float32", 4), ("float32_any_batch", None)):
+        folder = tmp_path / variant
+        folder.mkdir()
+        TFLiteExporter().convert(context, variant, folder)
+        lite = TFLiteModel(folder / "model.tflite")
+        assert lite.fixed_batch == batch
+        assert [spec["shape"][0] for spec in lite.input_specs() + lite.output_specs()] == [batch, batch]
+        assert TFLiteExporter().page_check({"inputs": lite.input_specs(), "outputs": lite.output_specs()}) == (
+            None if batch else f"input '{inputs[0]}' has shape [None, {x.shape[1]}]: LiteRT.js runs only fixed shapes")
+        for n in (1, 4, 6, 9):  # fewer, as many and more rows than the file's batch
+            np.testing.assert_allclose(lite.predict(x[:n]), expected[:n], rtol=1e-4, atol=1e-4)
+        lite.close()
 
 
 # -- the pipeline on a real trained run ---------------------------------------------------
@@ -242,10 +271,10 @@ def exported_run(tmp_path_factory):
 def test_export_json_records_every_variant(exported_run):
     info = json.loads((exported_run / "export.json").read_text())
     assert set(info["formats"]) == {"tfjs", "tflite"}
-    assert set(info["formats"]["tflite"]["variants"]) == {"float32", "float16", "int8_dynamic", "int8"}
+    assert set(info["formats"]["tflite"]["variants"]) == {"float32", "float16", "int8_dynamic", "int8", "float32_any_batch"}
     assert set(info["formats"]["tfjs"]["variants"]) == {"float32", "float16", "uint8"}
-    for fmt in ("tfjs", "tflite"):
-        record = info["formats"][fmt]["variants"]["float32"]
+    for fmt, variant in (("tfjs", "float32"), ("tflite", "float32"), ("tflite", "float32_any_batch")):
+        record = info["formats"][fmt]["variants"][variant]
         assert record["status"] == "passed"
         assert record["parity"]["max_rel_diff"] <= 1e-5 and record["parity"]["golden_inputs"] >= 5
         assert record["metric"]["name"] == "accuracy"
@@ -269,7 +298,28 @@ def test_manifest_tells_a_page_everything(exported_run):
     assert manifest["input_range"] == [0, 8] and "postprocessing" in manifest
     assert manifest["bytes"] == sum(f["bytes"] for f in manifest["files"])
     tflite = json.loads((exported_run / "export" / "tflite" / "float32" / "manifest.json").read_text())
-    assert tflite["file"] == "model.tflite" and tflite["inputs"][0]["name"] == "ab"
+    assert tflite["file"] == "model.tflite"
+    assert tflite["inputs"] == [{"name": "ab", "shape": [1, 2], "dtype": "float32"}], "the file's own fixed shape"
+    assert tflite["outputs"] == [{"name": "sum", "shape": [1, 1], "dtype": "float32"}]
+    assert tflite["signatures"] == ["serving_default", "with_intermediate"], "the page's hidden layer has a signature"
+    records = json.loads((exported_run / "export.json").read_text())["formats"]["tflite"]["variants"]
+    for variant in ("float32", "float16", "int8_dynamic", "int8"):
+        assert records[variant]["page"] == {"runtime": "litertjs", "usable": True}, variant
+    assert records["float32_any_batch"]["page"] == {
+        "runtime": "litertjs", "usable": False,
+        "reason": "not for LiteRT.js: input 'ab' has shape [None, 2]: LiteRT.js runs only fixed shapes"}
+
+
+def test_intermediate_signature_returns_the_hidden_layer(exported_run):
+    from tinkerflow.exporters.runtime import TFLiteModel
+
+    model = keras.saving.load_model(exported_run / "model.keras", compile=False)
+    probe = keras.Model(model.input, model.get_layer("hidden").output)
+    x = np.array([[2, 2], [3, 5], [8, 8]], dtype="float32")
+    lite = TFLiteModel(exported_run / "export" / "tflite" / "float32" / "model.tflite", signature="with_intermediate")
+    got = lite.predict_named({"ab": x})
+    np.testing.assert_allclose(got["hidden"], keras.ops.convert_to_numpy(probe(x)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["sum"], keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-4)
 
 
 def test_runtime_loader_predicts_like_keras(exported_run):

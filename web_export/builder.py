@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock
-from tinkerflow.core.records import read_bench_record, read_export_record
+from tinkerflow.core.records import read_bench_record, read_export_record, read_manifest
 from tinkerflow.core.rundir import copy_regular, regular_files, replace_folder
 
 from .curves import training_charts
@@ -21,6 +21,9 @@ from .html import esc, json_for_script, page, safe_name
 log = logging.getLogger("tinkerflow.web")
 ASSETS = Path(__file__).parent / "assets"
 MARKER = ".tinkerflow-site"
+#: cross-origin isolation (LiteRT.js threads) for hosts that read a ``_headers`` file
+#: (Netlify, Cloudflare Pages); elsewhere pages run one thread
+HEADERS_FILE = "/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n"
 
 
 @dataclass
@@ -42,11 +45,8 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
     out = Path(out)
     _check_target(out, force)
     modules = node_modules()
-    tfjs_dist = modules / "@tensorflow" / "tfjs" / "dist" / "tf.es2017.min.js"
-    wasm_dist = modules / "@tensorflow" / "tfjs-backend-wasm" / "dist"
-    if not (wasm_dist / "tf-backend-wasm.es2017.min.js").is_file():
-        raise TinkerflowError(f"the pinned @tensorflow/tfjs-backend-wasm is missing from {modules}; "
-                              "run 'tinkerflow install-tfjs' (or make setup)")
+    exporters = [registry.exporter(name)() for name in sorted(registry.exporters)
+                 if registry.exporter(name).page_runtime]
     report = SiteReport(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-building-", dir=out.parent))
@@ -54,26 +54,32 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
         (staging / "assets").mkdir()
         for asset in ASSETS.iterdir():
             shutil.copy(asset, staging / "assets" / asset.name)
-        shutil.copy(tfjs_dist, staging / "assets" / "tf.min.js")
-        shutil.copy(wasm_dist / "tf-backend-wasm.es2017.min.js", staging / "assets" / "tf-backend-wasm.min.js")
-        (staging / "assets" / "wasm").mkdir()
-        for binary in ("tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm"):  # threaded needs cross-origin isolation
-            shutil.copy(wasm_dist / binary, staging / "assets" / "wasm" / binary)
         used: set[str] = set()
         for run_path in runs:
             with run_lock(run_path, shared=True):
                 run, experiment = open_run(run_path, registry)
-                entry = _model_page(run, experiment, staging, used, report)
+                entry = _model_page(run, experiment, exporters, staging, used, report)
             if entry:
                 report.pages.append(entry)
         if not report.pages:
-            raise TinkerflowError("none of the runs has a tfjs export that passed its checks; "
-                                  "expected at least one (run 'tinkerflow export RUN --format tfjs')")
+            formats = " or ".join(e.name for e in exporters)
+            raise TinkerflowError(f"none of the runs has a {formats} export that passed its checks; "
+                                  f"expected at least one (run 'tinkerflow export RUN')")
+        page_modules = {}
+        for exporter in exporters:  # only the runtimes some page uses
+            name = exporter.page_runtime[0]
+            if any(name in p["runtimes"] for p in report.pages):
+                (staging / "assets" / name).mkdir()
+                page_modules[name] = f"../../assets/{name}/{exporter.page_assets(staging / 'assets' / name, modules)}"
+        for entry in report.pages:
+            write_page(staging, entry, page_modules)
         (staging / "index.html").write_text(_index(report.pages))
         # what a widget may use from the other pages of the site (the captioner plays with a painter)
         (staging / "site.json").write_text(json.dumps({"pages": [
             {"slug": p["slug"], "experiment": p["experiment"], "run": p["run"],
-             "default_variant": safe_name(p["variants"][0]["name"])} for p in report.pages]}))
+             "runtimes": [{"name": r["name"], "folder": r["folder"], "default_variant": r["default_variant"]}
+                          for r in p["config"]["runtimes"]]} for p in report.pages]}))
+        (staging / "_headers").write_text(HEADERS_FILE)
         (staging / MARKER).write_text("built by tinkerflow web\n")
         replace_folder(staging, out)
     finally:
@@ -98,20 +104,26 @@ def _check_target(out: Path, force: bool) -> None:
                                   "refusing to replace it, expected an empty folder or an earlier site")
 
 
-def _passed_tfjs(run) -> list[dict]:
+def _passed_variants(run, exporter) -> tuple[list[dict], dict[str, str]]:
+    """The variants of ``exporter``'s format that passed their export checks and that its page
+    runtime can run (smallest first), and why each other passed variant cannot be used."""
     path = run.path / "export.json"
-    formats = read_export_record(path).get("formats", {})
-    variants = formats.get("tfjs", {}).get("variants", {})
-    passed = []
+    variants = read_export_record(path).get("formats", {}).get(exporter.name, {}).get("variants", {})
+    passed, unusable = [], {}
     for name, record in variants.items():
         if name != safe_name(name):
-            raise TinkerflowError(f"{path}: tfjs variant name {name!r} is not a plain folder name; expected the "
-                                  "record 'tinkerflow export' writes")
-        folder = run.export_dir / "tfjs" / name
-        if record.get("status") == "passed" and (folder / "manifest.json").is_file():
-            passed.append({"name": name, "bytes": sum(f["bytes"] for f in record.get("files", [])),
-                           "parity": record.get("parity", {}), "metric": record.get("metric")})
-    return sorted(passed, key=lambda v: (v["bytes"], v["name"]))
+            raise TinkerflowError(f"{path}: {exporter.name} variant name {name!r} is not a plain folder name; "
+                                  "expected the record 'tinkerflow export' writes")
+        folder = run.export_dir / exporter.name / name
+        if record.get("status") != "passed" or not (folder / "manifest.json").is_file():
+            continue
+        reason = exporter.page_check(read_manifest(folder / "manifest.json"))
+        if reason:
+            unusable[name] = f"not for {exporter.page_runtime[1]}: {reason}"
+            continue
+        passed.append({"name": name, "bytes": sum(f["bytes"] for f in record.get("files", [])),
+                       "parity": record.get("parity", {}), "metric": record.get("metric")})
+    return sorted(passed, key=lambda v: (v["bytes"], v["name"])), unusable
 
 
 def _widget_dir(experiment) -> Path | None:
@@ -119,11 +131,27 @@ def _widget_dir(experiment) -> Path | None:
     return folder if (folder / "widget.js").is_file() else None
 
 
-def _model_page(run, experiment, site: Path, used: set[str], report: SiteReport) -> dict | None:
-    variants = _passed_tfjs(run)
-    if not variants:
-        message = (f"run '{run.path}' has no tfjs export that passed its checks; skipped "
-                   f"(run 'tinkerflow export {run.path} --format tfjs')")
+#: the default runtime of a page whose run has no browser benchmark: the order measured on
+#: every experiment's page (README, "Speed in the browser"); `tinkerflow bench RUN --browser`
+#: records a measurement that replaces it
+UNMEASURED_ORDER = ("litertjs", "tfjs")
+
+
+def _model_page(run, experiment, exporters: list, site: Path, used: set[str], report: SiteReport) -> dict | None:
+    runtimes, notes = [], []
+    for exporter in exporters:
+        name, label = exporter.page_runtime
+        variants, unusable = _passed_variants(run, exporter)
+        if unusable and not variants:  # shown on the page: it falls back to another runtime
+            notes.append(f"{label} cannot run this model's exports: " +
+                         "; ".join(f"{exporter.name}/{v}: {reason}" for v, reason in unusable.items()))
+        if variants:
+            runtimes.append({"name": name, "label": label, "folder": safe_name(exporter.name),
+                             "variants": variants, "default_variant": safe_name(variants[0]["name"])})
+    if not runtimes:
+        formats = " or ".join(e.name for e in exporters)
+        message = (f"run '{run.path}' has no {formats} export that passed its checks and runs in a page; skipped "
+                   f"(run 'tinkerflow export {run.path}')" + (f"; {'; '.join(notes)}" if notes else ""))
         log.warning(message)
         report.warnings.append(message)
         return None
@@ -132,13 +160,16 @@ def _model_page(run, experiment, site: Path, used: set[str], report: SiteReport)
         slug += "-2"
     used.add(slug)
     folder = site / "models" / slug
-    for variant in variants:
-        source = run.export_dir / "tfjs" / variant["name"]
-        target = folder / "tfjs" / safe_name(variant["name"])
-        target.mkdir(parents=True)
-        for item in regular_files(source, run.path):
-            if item.parent == source and item.name == safe_name(item.name):
-                copy_regular(item, target / item.name)
+    for runtime in runtimes:
+        for variant in runtime["variants"]:
+            source = run.export_dir / runtime["folder"] / variant["name"]
+            target = folder / runtime["folder"] / safe_name(variant["name"])
+            if target.exists():
+                continue
+            target.mkdir(parents=True)
+            for item in regular_files(source, run.path):
+                if item.parent == source and item.name == safe_name(item.name):
+                    copy_regular(item, target / item.name)
     widget = _widget_dir(experiment)
     fragment = ""
     if widget:
@@ -147,37 +178,61 @@ def _model_page(run, experiment, site: Path, used: set[str], report: SiteReport)
             if (widget / name).is_file():
                 shutil.copy(widget / name, folder / "widget" / name)
         fragment = (widget / "widget.html").read_text() if (widget / "widget.html").is_file() else ""
-    info = run.read_info()
     bench = read_bench_record(run.path / "bench.json")
+    default, reason = _default_runtime(runtimes, bench)
     config = {
         "experiment": run.experiment_name,
         "run": run.path.name,
-        "variants": [{"name": safe_name(v["name"]), "bytes": v["bytes"]} for v in variants],
-        "default_variant": safe_name(variants[0]["name"]),
+        "runtimes": [{k: v for k, v in r.items() if k != "variants"} | {
+            "variants": [{"name": safe_name(v["name"]), "bytes": v["bytes"]} for v in r["variants"]]} for r in runtimes],
+        "default_runtime": default,
+        "default_reason": reason,
+        "notes": notes,
         "widget": "widget/widget.js" if widget else "../../assets/generic_widget.js",
     }
+    return {"slug": slug, "experiment": run.experiment_name, "run": run.path.name,
+            "description": type(experiment).description, "metrics": run.read_info().get("metrics", {}),
+            "variants": [v for r in runtimes for v in r["variants"]], "widget": bool(widget),
+            "runtimes": [r["name"] for r in runtimes], "config": config, "fragment": fragment,
+            "styles": ["widget/widget.css"] if widget and (widget / "widget.css").is_file() else [],
+            "card": _card(run.read_info(), runtimes, bench), "charts": training_charts(run.metrics_path),
+            "title": f"{run.experiment_name} · {run.path.name}", "description_line": type(experiment).description}
+
+
+def _default_runtime(runtimes: list[dict], bench: dict) -> tuple[str, str]:
+    """The page's default runtime: the fastest in the run's browser benchmark, if it has one."""
+    names = [r["name"] for r in runtimes]
+    measured = {}
+    for row in bench.get("browser", {}).get("rows", []):
+        if row.get("runtime") in names and isinstance(row.get("warm_ms"), (int, float)):
+            measured[row["runtime"]] = min(measured.get(row["runtime"], float("inf")), row["warm_ms"])
+    if measured:
+        fastest = min(measured, key=measured.get)
+        return fastest, f"fastest in this run's browser benchmark ({measured[fastest]:.3g} ms)"
+    ranked = sorted(names, key=lambda n: UNMEASURED_ORDER.index(n) if n in UNMEASURED_ORDER else len(UNMEASURED_ORDER))
+    return ranked[0], "no browser benchmark for this run; the runtime that was faster on every page measured"
+
+
+def write_page(site: Path, entry: dict, modules: dict[str, str]) -> None:
+    """The model page of ``entry``; ``modules`` maps runtime names to their page module's URL."""
+    config = {**entry["config"], "runtimes": [{**r, "module": modules[r["name"]]} for r in entry["config"]["runtimes"]]}
     body = (
-        f'<header><a href="../../index.html">← all models</a><h1>{esc(run.experiment_name)}</h1>'
-        f'<p class="sub">run {esc(run.path.name)} · {esc(type(experiment).description)}</p></header>'
+        f'<header><a href="../../index.html">← all models</a><h1>{esc(entry["experiment"])}</h1>'
+        f'<p class="sub">run {esc(entry["run"])} · {esc(entry["description_line"])}</p></header>'
         '<main><section class="panel"><h2>Try it</h2>'
-        '<div class="controls"><label>variant <select id="variant"></select></label>'
-        '<label>backend <select id="backend"><option value="">auto</option><option>webgl</option>'
-        '<option>wasm</option><option>cpu</option></select></label>'
-        '<span class="status">backend: <b id="backend-used">…</b> · last prediction: <b id="timing">…</b></span></div>'
-        f'<div id="widget">{fragment}</div><p id="error" class="error" hidden></p></section>'
-        f'<section class="panel"><h2>Training</h2>{training_charts(run.metrics_path)}</section>'
-        f'<section class="panel"><h2>Model card</h2>{_card(info, variants, bench)}</section></main>'
+        '<div class="controls"><label>runtime <select id="runtime"></select></label>'
+        '<label>variant <select id="variant"></select></label>'
+        '<label><span id="option-label">backend</span> <select id="option"></select></label>'
+        '<span class="status">running on: <b id="backend-used">…</b> · last prediction: <b id="timing">…</b></span></div>'
+        '<p id="note" class="note" hidden></p>'
+        f'<div id="widget">{entry["fragment"]}</div><p id="error" class="error" hidden></p></section>'
+        f'<section class="panel"><h2>Training</h2>{entry["charts"]}</section>'
+        f'<section class="panel"><h2>Model card</h2>{entry["card"]}</section></main>'
         f'<script type="application/json" id="tinkerflow-config">{json_for_script(config)}</script>'
     )
-    styles = ["widget/widget.css"] if widget and (widget / "widget.css").is_file() else []
-    html = page(f"{run.experiment_name} · {run.path.name}", body, "../../",
-                scripts=[("../../assets/tf.min.js", ""), ("../../assets/tf-backend-wasm.min.js", ""),
-                         ("../../assets/tinkerflow.js", 'type="module" ')],
-                styles=styles)
-    (folder / "index.html").write_text(html)
-    return {"slug": slug, "experiment": run.experiment_name, "run": run.path.name,
-            "description": type(experiment).description, "metrics": info.get("metrics", {}),
-            "variants": variants, "widget": bool(widget)}
+    html = page(entry["title"], body, "../../", scripts=[("../../assets/tinkerflow.js", 'type="module" ')],
+                styles=entry["styles"])
+    (site / "models" / entry["slug"] / "index.html").write_text(html)
 
 
 def _table(rows: list[tuple], head: tuple | None = None) -> str:
@@ -190,7 +245,7 @@ def _fmt(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def _card(info: dict, variants: list[dict], bench: dict) -> str:
+def _card(info: dict, runtimes: list[dict], bench: dict) -> str:
     config = info.get("config", {})
     parts = ["<h3>Metrics</h3>", _table([(k, _fmt(v)) for k, v in info.get("metrics", {}).items()])]
     parts += ["<h3>Experiment config</h3>", _table([(k, _fmt(v)) for k, v in config.get("experiment", {}).items()])]
@@ -202,9 +257,10 @@ def _card(info: dict, variants: list[dict], bench: dict) -> str:
                                            ("fit time", f"{info.get('timings', {}).get('fit_s', 0):.1f} s")])]
     parts += ["<h3>Data</h3>", _table([(k, _fmt(v)) for k, v in info.get("data", {}).items()])]
     parts += ["<h3>Exports in this page</h3>", _table(
-        [(v["name"], f"{v['bytes']:,} B", f"{v['parity'].get('max_abs_diff', float('nan')):.3g}",
-          f"{v['metric']['keras']:.4g} → {v['metric']['exported']:.4g}" if v.get("metric") else "-") for v in variants],
-        ("variant", "size", "max |tfjs − Keras|", "metric Keras → tfjs"))]
+        [(r["label"], v["name"], f"{v['bytes']:,} B", f"{v['parity'].get('max_abs_diff', float('nan')):.3g}",
+          f"{v['metric']['keras']:.4g} → {v['metric']['exported']:.4g}" if v.get("metric") else "-")
+         for r in runtimes for v in r["variants"]],
+        ("runtime", "variant", "size", "max |exported − Keras|", "metric Keras → exported"))]
     if bench.get("rows"):
         parts += [f"<h3>Inference speed (batch {esc(bench.get('batch'))})</h3>", _table(
             [(r["name"], r["variant"], f"{r['single_s'] * 1e6:,.1f} µs",
@@ -224,6 +280,6 @@ def _index(pages: list[dict]) -> str:
                      f'<p class="sub">{esc(p["run"])}</p><p>{esc(p["description"])}</p>'
                      f'<ul>{metrics}</ul><p class="sub">{esc(sizes)}</p></a>')
     body = ('<header><h1>tinkerflow models</h1><p class="sub">Models trained with tinkerflow, running in your '
-            'browser with TensorFlow.js. Nothing you type leaves this page.</p></header>'
+            'browser with LiteRT.js or TensorFlow.js. Nothing you type leaves this page.</p></header>'
             f'<main class="gallery">{"".join(cards)}</main>')
     return page("tinkerflow models", body, "")

@@ -3,6 +3,10 @@
 It serves the site's regular files and nothing else: no folder listings (a folder answers
 with its ``index.html`` or 404), no dotfiles or dot-folders, nothing a symbolic link points
 to outside the site, and a path that cannot be decoded (``%00``, bad UTF-8) gets 400.
+
+It sends the cross-origin isolation headers (:data:`ISOLATION_HEADERS`) that LiteRT.js
+needs for more than one thread; ``isolated=False`` (``tinkerflow serve --no-isolation``)
+leaves them out, as most static hosts do, and pages then run one thread.
 """
 
 from __future__ import annotations
@@ -19,12 +23,23 @@ from urllib.parse import unquote, urlsplit
 from tinkerflow.core.errors import TinkerflowError
 
 
+ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                       ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json",
-                      ".wasm": "application/wasm", ".bin": "application/octet-stream"}
+                      ".wasm": "application/wasm", ".bin": "application/octet-stream",
+                      ".tflite": "application/octet-stream"}
 
     quiet = False
+    isolated = True
+
+    def end_headers(self):
+        if self.isolated:
+            for name, value in ISOLATION_HEADERS.items():
+                self.send_header(name, value)
+        super().end_headers()
 
     def send_head(self):
         try:
@@ -49,8 +64,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             print(f"{self.address_string()} {format % args}")
 
 
-class _QuietHandler(_Handler):
-    quiet = True
+def _handler(quiet: bool, isolated: bool) -> type:
+    return type("SiteHandler", (_Handler,), {"quiet": quiet, "isolated": isolated})
 
 
 def site_file(root: Path, url_path: str) -> Path | None:
@@ -74,8 +89,9 @@ def site_file(root: Path, url_path: str) -> Path | None:
 
 
 def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,
-                quiet: bool = False) -> http.server.ThreadingHTTPServer:
-    """A threading HTTP server for the built site in ``folder``; ``quiet`` logs no requests."""
+                quiet: bool = False, isolated: bool = True) -> http.server.ThreadingHTTPServer:
+    """A threading HTTP server for the built site in ``folder``; ``quiet`` logs no requests,
+    ``isolated`` sends the cross-origin isolation headers."""
     folder = Path(folder)
     if not 0 <= port <= 65535:
         raise TinkerflowError(f"--port {port} is out of range; expected a port from 0 to 65535")
@@ -85,7 +101,7 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,
         from tinkerflow.core.records import read_site_record
 
         read_site_record(folder / "site.json")
-    handler = functools.partial(_QuietHandler if quiet else _Handler, directory=str(folder))
+    handler = functools.partial(_handler(quiet, isolated), directory=str(folder))
     try:
         return http.server.ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
@@ -93,9 +109,10 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,
 
 
 @contextmanager
-def serving(folder: Path, host: str = "127.0.0.1", port: int = 0, quiet: bool = True) -> Iterator[str]:
+def serving(folder: Path, host: str = "127.0.0.1", port: int = 0, quiet: bool = True,
+            isolated: bool = True) -> Iterator[str]:
     """The built site in ``folder`` served from a background thread; yields its base URL."""
-    httpd = make_server(folder, host, port, quiet)
+    httpd = make_server(folder, host, port, quiet, isolated)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         yield f"http://{host}:{httpd.server_address[1]}/"

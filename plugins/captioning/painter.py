@@ -51,6 +51,7 @@ class TextToImage(Dcgan):
     Datasets = {"emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     Models = {"dcgan": GanModel}
     SampleOptions = TextToImageSampleOptions
+    inference_batch = 1  # the telephone game paints one picture per round
     smoke_overrides = ("data.categories=[Flags]", "experiment.image_size=8", "model.width=4", "model.latent_dim=4",
                        "trainer.batch_size=32", "trainer.epochs=1", "trainer.checkpoint_seconds=0")
     config: TextToImageConfig

@@ -52,6 +52,7 @@ class Dcgan(Experiment):
     export_metric_margin = 8.0  # mean |exported - Keras| in 0..255 levels a quantized generator may add
     objective = "final_diversity"
     objective_higher_is_better = True
+    inference_batch = 16  # the page's grid: one call draws all 16
     smoke_overrides = ("data.count=64", "experiment.image_size=8", "model.width=4", "model.latent_dim=4",
                        "trainer.batch_size=32", "trainer.epochs=2", "trainer.checkpoint_seconds=0")
     config: DcganConfig
@@ -225,5 +226,5 @@ class Dcgan(Experiment):
             "latent_dim": self.architecture.latent_dim,
             "conditions": self.conditions,
             "postprocessing": {"pixels": "round and clip to 0..255"},
-            "generation": {"grid": 16, "interpolation_steps": 8},
+            "generation": {"grid": self.inference_batch, "interpolation_steps": 8},
         }

@@ -43,13 +43,13 @@ def unrolled_window_model(model, folder: Path):
     from tinkerflow.exporters.base import ExportContext
     from tinkerflow.exporters.recurrent import unrolled_twin
     from tinkerflow.exporters.runtime import load
-    from tinkerflow.exporters.savedmodel import export_saved_model
+    from tinkerflow.exporters.savedmodel import tensor_names
     from tinkerflow.exporters.tflite import TFLiteExporter
 
     twin = unrolled_twin(model)
-    inputs, outputs = export_saved_model(twin, folder / "saved")
+    inputs, outputs = tensor_names(twin)
     (folder / "tflite").mkdir()
-    TFLiteExporter().convert(ExportContext(twin, None, folder / "saved", inputs, outputs, folder), "float32",
+    TFLiteExporter().convert(ExportContext(twin, None, inputs, outputs, folder), "float32",
                              folder / "tflite")
     return load(folder / "tflite" / "model.tflite")
 

@@ -1,15 +1,24 @@
-// The page runtime: picks a variant and a backend, loads the tfjs graph model and its deploy
-// manifest, and hands the experiment's widget a context to predict with.
+// The page runtime: picks a runtime (LiteRT.js or TensorFlow.js), a variant and the runtime's
+// option (tfjs backend, LiteRT.js threads), all remembered in the URL; loads the variant's
+// deploy manifest and model through the runtime's page module; and hands the experiment's
+// widget a context to predict with.
 //
 // A widget is an ES module exporting `mount(root, ctx)`; ctx has
-//   manifest             the deploy manifest of the loaded variant
-//   predict(inputs, {extra})  inputs: {name: {data: number[], shape: number[]}};
-//                        resolves to {name: {data: Float32Array, shape}} for every output,
-//                        plus the intermediate layers named in `extra` (see manifest.intermediate)
-//   tf                   the TensorFlow.js namespace
+//   manifest                  the deploy manifest of the loaded variant
+//   predict(inputs, {extra})  inputs: {name: {data: number[] | TypedArray, shape: number[]}};
+//                             resolves to {name: {data: TypedArray, shape}} for every output,
+//                             plus the intermediate layers named in `extra` when the model has them
+//   openPage(experiment)      another page's model of this site, on the same runtime:
+//                             resolves to {manifest, predict, page} or null
+//   runtime                   the runtime's name ("litertjs", "tfjs")
 const config = JSON.parse(document.getElementById("tinkerflow-config").textContent);
 const params = new URLSearchParams(location.search);
 const stats = { started: performance.now(), firstPredictionMs: null, lastPredictionMs: null, predictions: 0 };
+const PLAIN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;  // site.json is data: only plain folder names make URLs
+const OPTIONS = {
+  litertjs: { key: "threads", label: "threads", values: ["1", "2", "4"] },
+  tfjs: { key: "backend", label: "backend", values: ["", "webgl", "wasm", "cpu"] },
+};
 window.tinkerflow = { stats, config };
 
 function showError(message) {
@@ -18,12 +27,19 @@ function showError(message) {
   box.textContent = message;
 }
 
-function fillSelect(select, names, chosen) {
-  for (const name of names) {
+function showNote(message) {
+  const box = document.getElementById("note");
+  box.hidden = false;
+  box.textContent = box.textContent ? `${box.textContent} ${message}` : message;
+}
+
+function fillSelect(select, entries, chosen) {
+  select.replaceChildren();
+  for (const [value, text] of entries) {
     const option = document.createElement("option");
-    option.value = name;
-    option.textContent = name;
-    option.selected = name === chosen;
+    option.value = value;
+    option.textContent = text;
+    option.selected = value === chosen;
     select.append(option);
   }
 }
@@ -31,73 +47,116 @@ function fillSelect(select, names, chosen) {
 function reloadWith(key, value) {
   const next = new URLSearchParams(location.search);
   if (value) next.set(key, value); else next.delete(key);
+  if (key === "runtime") { next.delete("variant"); }
   location.search = next.toString();
 }
 
+function hasWasm() {
+  try {
+    return typeof WebAssembly === "object" && WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+  } catch { return false; }
+}
+
+function count(timing) {
+  stats.lastPredictionMs = timing;
+  stats.predictions += 1;
+  if (stats.firstPredictionMs === null) {
+    stats.firstPredictionMs = performance.now() - stats.started;
+    document.body.dataset.firstPredictionMs = stats.firstPredictionMs.toFixed(2);
+  }
+  document.body.dataset.lastPredictionMs = timing.toFixed(3);
+  document.body.dataset.predictions = String(stats.predictions);
+  document.getElementById("timing").textContent = `${timing.toFixed(2)} ms`;
+}
+
+async function openModel(runtime, base, options) {
+  const manifest = await (await fetch(`${base}manifest.json`)).json();
+  const module = await import(new URL(runtime.module, location.href).href);
+  const model = await module.open(new URL(base, location.href).href, manifest, options);
+  async function predict(inputs, extra = {}) {
+    for (const input of manifest.inputs) {
+      if (!inputs[input.name]) throw new Error(`missing input ${input.name}`);
+    }
+    const start = performance.now();
+    const result = await model.run(inputs, extra.extra || []);
+    count(performance.now() - start);
+    return result;
+  }
+  return { manifest, model, predict };
+}
+
+async function start(runtime, variant, options) {
+  const loaded = await openModel(runtime, `${runtime.folder}/${variant}/`, options);
+  document.getElementById("backend-used").textContent = `${runtime.label}, ${loaded.model.backend}`;
+  document.body.dataset.runtime = runtime.name;
+  document.body.dataset.backend = loaded.model.backend;
+  document.body.dataset.variant = variant;
+  return loaded;
+}
+
 async function main() {
-  const names = config.variants.map((v) => `${v.name} (${v.bytes.toLocaleString()} B)`);
-  const wanted = params.get("variant");
-  const variant = config.variants.some((v) => v.name === wanted) ? wanted : config.default_variant;
+  const usable = config.runtimes.filter((r) => r.name !== "litertjs" || hasWasm());
+  if (usable.length < config.runtimes.length) showNote("This browser has no WebAssembly: LiteRT.js cannot run here.");
+  const wantedRuntime = params.get("runtime");
+  let runtime = usable.find((r) => r.name === wantedRuntime)
+    || usable.find((r) => r.name === config.default_runtime) || usable[0];
+  if (!runtime) throw new Error("no runtime of this page can run in this browser");
+  if (wantedRuntime && wantedRuntime !== runtime.name) {
+    showNote(`The ${wantedRuntime} runtime has no usable export for this model; using ${runtime.label}.`);
+  }
+  for (const note of config.notes || []) showNote(`${note}.`);
+
+  const runtimeSelect = document.getElementById("runtime");
+  fillSelect(runtimeSelect, usable.map((r) => [r.name, r.label]), runtime.name);
+  runtimeSelect.addEventListener("change", () => reloadWith("runtime", runtimeSelect.value));
+
+  const pickVariant = (r) => (r.variants.some((v) => v.name === params.get("variant")) ? params.get("variant") : r.default_variant);
+  let variant = pickVariant(runtime);
   const variantSelect = document.getElementById("variant");
-  config.variants.forEach((v, i) => fillSelect(variantSelect, [v.name], variant));
-  [...variantSelect.options].forEach((o, i) => { o.textContent = names[i]; });
+  const fillVariants = () => fillSelect(variantSelect, runtime.variants.map((v) => [v.name, `${v.name} (${v.bytes.toLocaleString()} B)`]), variant);
+  fillVariants();
   variantSelect.addEventListener("change", () => reloadWith("variant", variantSelect.value));
 
-  if (tf.wasm) tf.wasm.setWasmPaths(new URL("../../assets/wasm/", location.href).href);
-  const base = `tfjs/${variant}/`;
-  const manifest = await (await fetch(`${base}manifest.json`)).json();
-  const backendSelect = document.getElementById("backend");
-  const backend = params.get("backend");
-  const known = (name) => [...backendSelect.options].some((o) => o.value === name);
-  if (backend && known(backend)) {
-    backendSelect.value = backend;
-    await tf.setBackend(backend);
-  } else if (manifest.backend && known(manifest.backend)) {
-    await tf.setBackend(manifest.backend);  // "auto": the backend the experiment found fastest
+  const option = OPTIONS[runtime.name] || { key: "option", label: "option", values: [""] };
+  const optionSelect = document.getElementById("option");
+  document.getElementById("option-label").textContent = option.label;
+  const chosen = params.get(option.key) || "";
+  fillSelect(optionSelect, option.values.map((v) => [v, v || "auto"]), option.values.includes(chosen) ? chosen : option.values[0]);
+  optionSelect.addEventListener("change", () => reloadWith(option.key, optionSelect.value));
+  const options = { [option.key]: optionSelect.value };
+
+  let loaded;
+  try {
+    loaded = await start(runtime, variant, options);
+  } catch (err) {
+    const fallback = usable.find((r) => r !== runtime);
+    if (!fallback) throw err;
+    showNote(`${runtime.label} could not run this model (${err && err.message ? err.message : err}); using ${fallback.label} instead.`);
+    runtime = fallback;
+    variant = runtime.default_variant;
+    fillSelect(runtimeSelect, usable.map((r) => [r.name, r.label]), runtime.name);
+    fillVariants();
+    loaded = await start(runtime, variant, {});
   }
-  backendSelect.addEventListener("change", () => reloadWith("backend", backendSelect.value));
-  await tf.ready();
-  document.getElementById("backend-used").textContent = tf.getBackend();
-  document.body.dataset.backend = tf.getBackend();
-  document.body.dataset.variant = variant;
+  if (runtime.name === "litertjs" && Number(options.threads) > 1 && loaded.model.threads === 1) {
+    showNote("More threads need a cross-origin isolated page (COOP/COEP headers); running one thread.");
+  }
 
-  const model = await tf.loadGraphModel(`${base}model.json`);
-  const outputs = manifest.outputs.map((o) => [o.name, o.node]);
-  const intermediate = manifest.intermediate || {};
-
-  async function predict(inputs, options = {}) {
-    const extra = (options.extra || []).filter((name) => name in intermediate);
-    const feeds = {};
-    for (const input of manifest.inputs) {
-      const given = inputs[input.name];
-      if (!given) throw new Error(`missing input ${input.name}`);
-      feeds[input.node.split(":")[0]] = tf.tensor(given.data, given.shape, input.dtype === "int32" ? "int32" : "float32");
-    }
-    const nodes = [...outputs.map(([, node]) => node), ...extra.map((name) => intermediate[name])];
-    const start = performance.now();
-    let result = model.execute(feeds, nodes);
-    result = Array.isArray(result) ? result : [result];
-    const values = await Promise.all(result.map((t) => t.data()));
-    const elapsed = performance.now() - start;
-    const named = {};
-    [...outputs.map(([name]) => name), ...extra].forEach((name, i) => {
-      named[name] = { data: values[i], shape: result[i].shape };
-    });
-    tf.dispose([...result, ...Object.values(feeds)]);
-    stats.lastPredictionMs = elapsed;
-    stats.predictions += 1;
-    if (stats.firstPredictionMs === null) {
-      stats.firstPredictionMs = performance.now() - stats.started;
-      document.body.dataset.firstPredictionMs = stats.firstPredictionMs.toFixed(2);
-    }
-    document.body.dataset.lastPredictionMs = elapsed.toFixed(3);
-    document.body.dataset.predictions = String(stats.predictions);
-    document.getElementById("timing").textContent = `${elapsed.toFixed(2)} ms`;
-    return named;
+  async function openPage(experiment) {
+    const site = await fetch("../../site.json").then((r) => (r.ok ? r.json() : { pages: [] })).catch(() => ({ pages: [] }));
+    const page = (site.pages || []).find((p) => p.experiment === experiment && PLAIN.test(String(p.slug)));
+    if (!page) return null;
+    const choices = (page.runtimes || []).filter((r) => PLAIN.test(String(r.folder)) && PLAIN.test(String(r.default_variant)));
+    const choice = choices.find((r) => r.name === runtime.name) || choices[0];
+    const other = choice && config.runtimes.find((r) => r.name === choice.name);
+    if (!other) return null;
+    const opened = await openModel(other, `../${page.slug}/${choice.folder}/${choice.default_variant}/`, options);
+    return { manifest: opened.manifest, predict: opened.predict, page };
   }
 
   const widget = await import(new URL(config.widget, location.href).href);
-  await widget.mount(document.getElementById("widget"), { manifest, predict, tf });
+  await widget.mount(document.getElementById("widget"), {
+    manifest: loaded.manifest, predict: loaded.predict, openPage, runtime: runtime.name });
   document.body.dataset.ready = "true";
 }
 

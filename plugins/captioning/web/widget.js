@@ -106,19 +106,14 @@ export async function mount(root, ctx) {
     root.dataset.done = "true";
   });
 
-  const site = await fetch("../../site.json").then((r) => (r.ok ? r.json() : { pages: [] })).catch(() => ({ pages: [] }));
-  const plain = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;  // site.json is data: only plain folder names make URLs
-  const painterPage = (site.pages || []).find((p) => p.experiment === "text_to_image"
-    && plain.test(String(p.slug)) && plain.test(String(p.default_variant)));
-  if (!painterPage) return;
-  const base = `../${painterPage.slug}/tfjs/${painterPage.default_variant}/`;
-  const painterManifest = await (await fetch(`${base}manifest.json`)).json();
-  const painter = await tf.loadGraphModel(`${base}model.json`);
+  const painter = await ctx.openPage("text_to_image");
+  if (!painter) return;
+  const painterManifest = painter.manifest;
   const painterIndex = new Map(painterManifest.vocabulary.map((w, i) => [w, i]));
   const painterSize = painterManifest.outputs[0].shape[1];
   const latentDim = painterManifest.latent_dim;
-  const nodes = Object.fromEntries(painterManifest.inputs.map((i) => [i.name, i.node.split(":")[0]]));
-  $("telephone-painter").textContent = `${painterPage.experiment} ${painterPage.run}`;
+  const painted = painterManifest.outputs[0].name;
+  $("telephone-painter").textContent = `${painter.page.experiment} ${painter.page.run}`;
   $("telephone").hidden = false;
 
   function bagOfWords(text) {
@@ -132,12 +127,10 @@ export async function mount(root, ctx) {
   }
 
   async function paint(text, seed) {
-    const feeds = { [nodes.latent]: tf.tensor(portableNormal(seed, latentDim), [1, latentDim]),
-                    [nodes.condition]: tf.tensor(bagOfWords(text), [1, painterManifest.vocabulary.length]) };
-    const output = painter.execute(feeds, painterManifest.outputs[0].node);
-    const pixels = await output.data();
-    tf.dispose([output, ...Object.values(feeds)]);
-    return pixels;
+    const result = await painter.predict({
+      latent: { data: Float32Array.from(portableNormal(seed, latentDim)), shape: [1, latentDim] },
+      condition: { data: bagOfWords(text), shape: [1, painterManifest.vocabulary.length] } });
+    return result[painted].data;
   }
 
   $("telephone-play").addEventListener("click", async () => {

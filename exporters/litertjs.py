@@ -1,0 +1,57 @@
+"""LiteRT.js for the pages: the page module bundled with the pinned ``@litertjs/core``.
+
+The package imports the bare name ``@litertjs/wasm-utils``, which a browser cannot resolve
+without an import map (an inline script the site's CSP forbids), so the page module and the
+package are bundled into one ES module with the pinned esbuild. Beside it go the wasm builds
+a page can use: the plain one (relaxed SIMD), ``compat`` (browsers without relaxed SIMD, e.g.
+Safari) and ``threaded`` (cross-origin isolated pages); the JSPI build is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from tinkerflow.core.errors import TinkerflowError
+
+PAGE_SOURCE = Path(__file__).parent / "web" / "litertjs_page.js"
+BUILDS = ("litert_wasm_internal", "litert_wasm_compat_internal", "litert_wasm_threaded_internal")
+
+
+def package_version(modules: Path) -> str:
+    import json
+
+    manifest = modules / "@litertjs" / "core" / "package.json"
+    if not manifest.is_file():
+        raise TinkerflowError(f"the pinned npm package @litertjs/core is missing from {modules}; "
+                              "run 'tinkerflow install-tfjs' (or make setup)")
+    return json.loads(manifest.read_text())["version"]
+
+
+def bundle(out_file: Path, modules: Path) -> None:
+    """Bundle the page module with @litertjs/core into ``out_file`` (one minified ES module)."""
+    from .node import node_binary
+
+    package_version(modules)
+    esbuild = modules / "esbuild" / "bin" / "esbuild"
+    if not esbuild.is_file():
+        raise TinkerflowError(f"the pinned npm package esbuild is missing from {modules}; "
+                              "run 'tinkerflow install-tfjs' (or make setup)")
+    command = [node_binary(), str(esbuild), str(PAGE_SOURCE), "--bundle", "--format=esm", "--minify",
+               "--target=es2020", "--log-level=error", "--legal-comments=eof", f"--outfile={out_file}"]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "NODE_PATH": str(modules)})
+    if done.returncode != 0 or not out_file.is_file():
+        raise TinkerflowError(f"bundling LiteRT.js for the pages failed: {' '.join(done.stderr.split())[:300]}")
+
+
+def write_assets(folder: Path, modules: Path) -> str:
+    """The bundled module and the wasm builds, in ``folder``; returns the module's file name."""
+    bundle(folder / PAGE_SOURCE.name, modules)
+    source = modules / "@litertjs" / "core" / "wasm"
+    (folder / "wasm").mkdir(exist_ok=True)
+    for build in BUILDS:
+        for suffix in (".js", ".wasm"):
+            shutil.copy(source / f"{build}{suffix}", folder / "wasm" / f"{build}{suffix}")
+    return PAGE_SOURCE.name
