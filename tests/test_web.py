@@ -27,7 +27,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """A trained addition run and a trained sine run, both exported to tfjs."""
+    """A trained addition run and a trained sine run, both exported to TFLite and tfjs."""
     from tinkerflow.exporters.pipeline import export_run
     from tinkerflow_sine import Sine
 
@@ -35,9 +35,9 @@ def runs(tmp_path_factory):
     registry = make_plugin_manager()
     addition = train_in_process(root / "a", "experiment.max_sum=16", "experiment.samples=2000",
                                 "experiment.test_samples=200", "trainer.epochs=60", "trainer.early_stopping.patience=60")
-    assert export_run(addition, registry, ["tfjs"], ["float32", "float16"]).ok
+    assert export_run(addition, registry, ["tfjs", "tflite"], ["float32", "float16", "float32_any_batch"]).ok
     sine = train_in_process(root / "s", "experiment=sine", *Sine.smoke_overrides)
-    assert export_run(sine, registry, ["tfjs"], ["float32"]).ok
+    assert export_run(sine, registry, ["tfjs", "tflite"], ["float32"]).ok
     return {"addition": addition, "sine": sine}
 
 
@@ -124,22 +124,44 @@ def keras_reference(run_dir: Path, x: np.ndarray):
     return (keras.ops.convert_to_numpy(model(x)).reshape(-1), keras.ops.convert_to_numpy(hidden(x)))
 
 
+def litert_reference(run_dir: Path, variant: str, x: np.ndarray):
+    """The addition sums and hidden layer from Python's LiteRT on the file the page loads."""
+    from tinkerflow.exporters.runtime import TFLiteModel
+
+    lite = TFLiteModel(run_dir / "export" / "tflite" / variant / "model.tflite", signature="with_intermediate")
+    out = lite.predict_named({"ab": x})
+    return out["sum"].reshape(-1), out["hidden"]
+
+
+def reference(run_dir: Path, runtime: str, variant: str, x: np.ndarray):
+    """What the page must show: Python's LiteRT on the same .tflite for LiteRT.js; Keras for
+    tfjs (its Node gate already equals Keras)."""
+    return litert_reference(run_dir, variant, x) if runtime == "litertjs" else keras_reference(run_dir, x)
+
+
 # -- the built files ------------------------------------------------------------------------------
 
 def test_site_layout_and_relative_urls(site):
     _, out, report = site
-    assert (out / "index.html").is_file() and (out / "assets" / "tf.min.js").is_file()
+    assert (out / "index.html").is_file() and (out / "assets" / "tfjs" / "tf.min.js").is_file()
+    assert (out / "assets" / "litertjs" / "litertjs_page.js").is_file()
+    assert sorted(p.name for p in (out / "assets" / "litertjs" / "wasm").iterdir()) == [
+        f"litert_wasm_{build}internal.{ext}" for build in ("compat_", "", "threaded_") for ext in ("js", "wasm")], \
+        "the plain, compat and threaded builds; never the JSPI one"
+    assert "Cross-Origin-Embedder-Policy: require-corp" in (out / "_headers").read_text()
     index = (out / "index.html").read_text()
     for entry in report.pages:
         assert f'href="models/{entry["slug"]}/index.html"' in index
         assert (out / "models" / entry["slug"] / "tfjs" / "float32" / "model.json").is_file()
+        assert (out / "models" / entry["slug"] / "tflite" / "float32" / "model.tflite").is_file()
+        assert not (out / "models" / entry["slug"] / "tflite" / "float32_any_batch").exists(), "LiteRT.js cannot run it"
     for page in out.rglob("*.html"):
         text = page.read_text()
         assert "Content-Security-Policy" in text and "default-src 'self'" in html.unescape(text)
         for url in re.findall(r'(?:src|href)="([^"]*)"', text):
             assert not re.match(r"^(?:[a-z]+:)?//|^/", url) or url.startswith("data:"), f"{page}: {url}"
             assert not url.startswith(("http:", "https:")), f"{page}: {url}"
-    ours = [out / "assets" / "tinkerflow.js", out / "assets" / "generic_widget.js",
+    ours = [out / "assets" / "tinkerflow.js", out / "assets" / "generic_widget.js", out / "assets" / "tfjs" / "tfjs_page.js",
             *out.glob("models/*/widget/*.js")]
     for script in ours:
         assert not re.search(r"https?://", script.read_text()), script
@@ -187,27 +209,36 @@ def test_runs_without_exports(runs, tmp_path):
     shutil.copytree(runs["sine"], bare, ignore=shutil.ignore_patterns("export", "export.json"))
     only_bare = run_cli("web", str(bare), "--out", str(tmp_path / "s1"), cwd=tmp_path)
     assert only_bare.returncode == 2
-    assert "none of the runs has a tfjs export that passed its checks" in only_bare.stderr
+    assert "none of the runs has a tfjs or tflite export that passed its checks" in only_bare.stderr
     assert not (tmp_path / "s1").exists()
     mixed = run_cli("web", str(bare), str(runs["addition"]), "--out", str(tmp_path / "s2"), cwd=tmp_path)
     assert mixed.returncode == 0, mixed.stderr
-    assert f"run '{bare}' has no tfjs export that passed its checks; skipped" in mixed.stderr
+    assert f"run '{bare}' has no tfjs or tflite export that passed its checks and runs in a page; skipped" in mixed.stderr
     missing = run_cli("web", str(tmp_path / "nope"), "--out", str(tmp_path / "s3"), cwd=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
 # -- in the browser ----------------------------------------------------------------------------
 
-def test_addition_page_in_chromium(browser, server, site, runs):
+@pytest.mark.parametrize("runtime", ["litertjs", "tfjs"])
+def test_addition_page_in_chromium(browser, server, site, runs, runtime):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     watched = Watched(browser, viewport={"width": 1280, "height": 900})
     index = watched.page
     index.goto(server + "index.html")
     index.click("a.card:has-text('addition')")
     page = watched.wait_ready()
+    assert page.locator("body").get_attribute("data-runtime") == "litertjs", "LiteRT.js is the default runtime"
+    if runtime != "litertjs":
+        page.select_option("#runtime", runtime)
+        expect_ready(page, runtime=runtime)
     model_url = page.url
+    variant = page.locator("body").get_attribute("data-variant")
+    config = next(p["config"] for p in site[2].pages if p["experiment"] == "addition")
+    sizes = {v["name"]: v["bytes"] for r in config["runtimes"] if r["name"] == runtime for v in r["variants"]}
+    assert sizes[variant] == min(sizes.values()), "the smallest passing export loads first"
     pairs = np.array([[2, 2], [8, 8], [3, 5], [0, 7]], dtype="float32")
-    expected, hidden = keras_reference(runs["addition"], pairs)
+    expected, hidden = reference(runs["addition"], runtime, variant, pairs)
     from playwright.sync_api import expect
 
     timings = []
@@ -216,44 +247,103 @@ def test_addition_page_in_chromium(browser, server, site, runs):
         page.fill("#addition-b", str(b))
         expect(page.locator("#addition-true")).to_have_text(str(a + b))
         expect(page.locator("#addition-answer")).to_have_text(f"{want:.2f}")
+        answer = float(page.locator("#widget").get_attribute("data-answer"))
+        assert abs(answer - want) <= (1e-5 if runtime == "litertjs" else 1e-3), "LiteRT.js computes what LiteRT does"
         shown = [float(t) for t in page.locator("#addition-hidden .row span:last-child").all_text_contents()]
         np.testing.assert_allclose(shown, want_hidden, atol=2e-3)
         timings.append(float(page.locator("body").get_attribute("data-last-prediction-ms")))
-    assert page.text_content("#backend-used") in {"webgl", "cpu", "wasm"}
+    used = page.text_content("#backend-used")
+    assert used == "LiteRT.js, wasm, 1 thread" if runtime == "litertjs" else used.startswith("TensorFlow.js, ")
     first = float(page.locator("body").get_attribute("data-first-prediction-ms"))
-    page.screenshot(path=ARTIFACTS / "addition-desktop.png", full_page=True)
-    perf = {"backend": page.text_content("#backend-used"), "load_to_first_prediction_ms": first,
-            "per_prediction_ms_median": float(np.median(timings)), "predictions": len(timings)}
-    (ARTIFACTS / "perf.json").write_text(json.dumps(perf, indent=2))
+    page.screenshot(path=ARTIFACTS / f"addition-desktop-{runtime}.png", full_page=True)
+    perf_file = ARTIFACTS / "perf.json"
+    perf = json.loads(perf_file.read_text()) if perf_file.is_file() else {}
+    perf[f"addition_{runtime}"] = {"backend": used, "load_to_first_prediction_ms": first,
+                                   "per_prediction_ms_median": float(np.median(timings)), "predictions": len(timings)}
+    perf_file.write_text(json.dumps(perf, indent=2))
     print(f"\naddition page: {perf}")
     watched.close(server)
 
     phone = Watched(browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = phone.open_ready(model_url)
     expect(page.locator("#addition-answer")).to_have_text(f"{expected[0]:.2f}")
-    page.screenshot(path=ARTIFACTS / "addition-phone.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / f"addition-phone-{runtime}.png", full_page=True)
     phone.close(server)
 
 
-def test_variant_and_backend_choice(browser, server, site, runs):
+def expect_ready(page, **attributes):
+    from playwright.sync_api import expect
+
+    for name, value in attributes.items():
+        expect(page.locator("body")).to_have_attribute(f"data-{name}", value, timeout=60_000)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+
+
+def test_runtime_variant_backend_and_threads_choice(browser, server, site, runs):
     from playwright.sync_api import expect
 
     _, out, report = site
     slug = next(p["slug"] for p in report.pages if p["experiment"] == "addition")
     url = f"{server}models/{slug}/index.html"
-    expected, _ = keras_reference(runs["addition"], np.array([[2, 2]], dtype="float32"))
+    x = np.array([[2, 2]], dtype="float32")
     watched = Watched(browser)
     page = watched.open_ready(url)
-    assert page.locator("body").get_attribute("data-variant") == "float32", "the smallest passing export loads first"
-    page.select_option("#variant", "float16")
-    expect(page.locator("body")).to_have_attribute("data-variant", "float16", timeout=60_000)
-    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
-    assert abs(float(page.text_content("#addition-answer")) - expected[0]) < 0.1
+    page.select_option("#variant", "float32")
+    expect_ready(page, variant="float32")
+    assert page.locator("body").get_attribute("data-runtime") == "litertjs", "the runtime stays chosen"
+    expect(page.locator("#addition-answer")).to_have_text(f"{litert_reference(runs['addition'], 'float32', x)[0][0]:.2f}")
+    page = watched.open_ready(f"{url}?runtime=litertjs&threads=2")
+    assert page.text_content("#backend-used") == "LiteRT.js, wasm, 2 threads", "serve sends COOP/COEP: threads work"
+    assert page.evaluate("() => crossOriginIsolated") is True
+    variant = page.locator("body").get_attribute("data-variant")
+    expect(page.locator("#addition-answer")).to_have_text(f"{litert_reference(runs['addition'], variant, x)[0][0]:.2f}")
+    keras_answer = keras_reference(runs["addition"], x)[0][0]
     for backend in ("cpu", "wasm"):
-        page = watched.open_ready(f"{url}?backend={backend}")
-        assert page.text_content("#backend-used") == backend
-        expect(page.locator("#addition-answer")).to_have_text(f"{expected[0]:.2f}")
+        page = watched.open_ready(f"{url}?runtime=tfjs&backend={backend}")
+        assert page.text_content("#backend-used") == f"TensorFlow.js, {backend}"
+        expect(page.locator("#addition-answer")).to_have_text(f"{keras_answer:.2f}")
     watched.close(server)
+
+
+def test_pages_run_one_thread_where_the_host_sends_no_isolation_headers(browser, site, runs):
+    from tinkerflow.web_export.serve import serving
+
+    _, out, report = site
+    slug = next(p["slug"] for p in report.pages if p["experiment"] == "addition")
+    with serving(out, isolated=False) as base:
+        watched = Watched(browser)
+        page = watched.open_ready(f"{base}models/{slug}/index.html?threads=2")
+        assert page.evaluate("() => crossOriginIsolated") is False
+        assert page.text_content("#backend-used") == "LiteRT.js, wasm, 1 thread"
+        assert "cross-origin isolated" in page.text_content("#note")
+        watched.close(base)
+
+
+def test_a_model_litertjs_cannot_run_falls_back_to_tfjs_with_a_note(browser, runs, tmp_path):
+    """Only the any-batch .tflite passed (LiteRT.js takes fixed shapes only): the page says so
+    and runs the tfjs export."""
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import serving
+
+    run = tmp_path / "runs" / "addition" / "r1"
+    shutil.copytree(runs["addition"], run)
+    for variant in ("float32", "float16"):
+        shutil.rmtree(run / "export" / "tflite" / variant)
+    out = tmp_path / "site"
+    report = build_site([run], out, make_plugin_manager())
+    assert report.pages[0]["runtimes"] == ["tfjs"] and not (out / "assets" / "litertjs").exists(), \
+        "a site ships only the runtimes its pages use"
+    with serving(out) as base:
+        watched = Watched(browser)
+        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html")
+        assert page.locator("body").get_attribute("data-runtime") == "tfjs"
+        assert "LiteRT.js cannot run this model's exports: tflite/float32_any_batch: not for LiteRT.js: input 'ab' " \
+               "has shape [None, 2]" in page.text_content("#note")
+        assert page.text_content("#addition-answer") not in ("", "…")
+        watched.close(base)
+    shutil.rmtree(run / "export" / "tfjs")
+    skipped = run_cli("web", str(run), "--out", str(tmp_path / "none"), cwd=tmp_path)
+    assert skipped.returncode == 2 and "not for LiteRT.js: input 'ab' has shape [None, 2]" in skipped.stderr
 
 
 def test_third_party_widget_and_generic_form(browser, server, site, runs, tmp_path):
@@ -331,12 +421,12 @@ def lyrics_run(tmp_path_factory):
                                "experiment.vocab_size=200", "experiment.lstm_units=16", "experiment.embedding_dim=8",
                                "experiment.window=5", "trainer.epochs=60", "trainer.learning_rate=0.02",
                                "trainer.early_stopping.enabled=false", "trainer.checkpoint_seconds=0")
-    assert export_run(run_dir, make_plugin_manager(), ["tfjs"], ["float32"]).ok
+    assert export_run(run_dir, make_plugin_manager(), ["tfjs", "tflite"], ["float32"]).ok
     return run_dir
 
 
-@pytest.mark.parametrize("backend", ["webgl", "cpu", "auto"])
-def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_path, backend):
+@pytest.mark.parametrize("runtime, backend", [("litertjs", "auto"), ("tfjs", "webgl"), ("tfjs", "auto")])
+def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_path, runtime, backend):
     from tinkerflow.core.runner import open_run
     from tinkerflow.plugins.lyrics.generate import generate
     from tinkerflow.web_export import build_site
@@ -347,10 +437,14 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
     prompt = "<i>x</i> hello world"
     with serving(out) as base:
         watched = Watched(browser, viewport={"width": 390, "height": 844})
-        query = "" if backend == "auto" else f"?backend={backend}"
+        query = f"?runtime={runtime}" + ("" if backend == "auto" else f"&backend={backend}")
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html{query}")
-        backend = "wasm" if backend == "auto" else backend  # the manifest's choice
-        assert page.locator("body").get_attribute("data-backend") == backend
+        if runtime == "tfjs":
+            backend = "wasm" if backend == "auto" else backend  # the manifest's choice
+            assert page.locator("body").get_attribute("data-backend") == backend
+        else:
+            backend = "litertjs"
+            assert page.locator("body").get_attribute("data-backend") == "wasm, 1 thread"
         page.fill("#lyrics-prompt", prompt)
         page.fill("#lyrics-temperature", "0")
         page.fill("#lyrics-words", "25")
@@ -369,11 +463,17 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
         expect(page.locator("#lyrics-message")).to_contain_text("None of these words")
         watched.close(base)
 
+    from tinkerflow.exporters.runtime import load
+    from tinkerflow.plugins.lyrics.generate import Stepper
+
     run, experiment = open_run(lyrics_run, make_plugin_manager())
     model = run.load_model(experiment.custom_objects())
     expected = generate(experiment.predictor(model), experiment.vocabulary(), prompt, 25,
                         experiment.config.window, temperature=0.0)
     assert words == expected, "greedy decoding in the browser writes the same words as Python"
+    stepper = Stepper(load(lyrics_run / "export" / "tflite" / "float32").predict_named, experiment.state_shape)
+    assert generate(stepper, experiment.vocabulary(), prompt, 25, experiment.config.window, temperature=0.0) == words, \
+        "and as Python's LiteRT stepping the same .tflite"
     assert len(set(words)) >= 3, f"a model that says more than one word makes the comparison mean something: {words}"
     perf = ARTIFACTS / "perf.json"
     record = json.loads(perf.read_text()) if perf.is_file() else {}
@@ -401,11 +501,12 @@ def classifier_run(tmp_path_factory):
                                "experiment.image_size=32", "model.filters=[8,8,16]", "model.dense=16",
                                "trainer.epochs=25", "trainer.batch_size=8", "trainer.learning_rate=0.003",
                                "trainer.early_stopping.enabled=false", "trainer.checkpoint_seconds=0")
-    assert export_run(run_dir, make_plugin_manager(), ["tfjs"], ["float32"]).ok
+    assert export_run(run_dir, make_plugin_manager(), ["tfjs", "tflite"], ["float32"]).ok
     return run_dir
 
 
-def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_run, tmp_path):
+@pytest.mark.parametrize("runtime", ["litertjs", "tfjs"])
+def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_run, tmp_path, runtime):
     from PIL import Image
     from playwright.sync_api import expect
     from test_classifier import photo
@@ -423,7 +524,8 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
     report = build_site([classifier_run], out, make_plugin_manager())
     with serving(out) as base:
         watched = Watched(browser, viewport={"width": 390, "height": 844})
-        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html")
+        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?runtime={runtime}")
+        assert page.locator("body").get_attribute("data-runtime") == runtime
         widget = page.locator("#widget")
         page.set_input_files("#classifier-file", str(turned))
         expect(widget).to_have_attribute("data-done", "true", timeout=60_000)
@@ -436,7 +538,7 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
         assert page.locator("#classifier-bars li").count() == 2 and page.locator("#widget i").count() == 0
         assert DOG in page.locator("#classifier-bars").text_content(), "labels are shown as text"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "classifier-phone.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"classifier-phone-{runtime}.png"), full_page=True)
         page.click("#classifier-camera")                    # Chromium's synthetic camera
         expect(page.locator("#classifier-snap")).to_be_visible(timeout=30_000)
         page.wait_for_function("() => document.querySelector('#classifier-video').videoWidth > 0")
@@ -459,6 +561,11 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
         "the page prepares the photo as Python does: upright (EXIF), centre square, smooth resize"
     keras_on_browser_pixels = import_keras().ops.convert_to_numpy(core(browser_x))[0]
     np.testing.assert_allclose(browser_p, keras_on_browser_pixels, atol=1e-4)
+    if runtime == "litertjs":
+        from tinkerflow.exporters.runtime import load
+
+        litert = load(classifier_run / "export" / "tflite" / "float32").predict(browser_x)[0]
+        np.testing.assert_allclose(browser_p, litert, atol=1e-6, err_msg="LiteRT.js computes what LiteRT does")
 
 
 # -- the generator page ----------------------------------------------------------------------------
@@ -472,7 +579,7 @@ def dcgan_run(tmp_path_factory):
                                "experiment.image_size=16", "model.width=8", "model.latent_dim=8",
                                "model.conditional=true", "trainer.batch_size=32", "trainer.epochs=2",
                                "trainer.checkpoint_seconds=0")
-    assert export_run(run_dir, make_plugin_manager(), ["tfjs"], ["float32"]).ok
+    assert export_run(run_dir, make_plugin_manager(), ["tfjs", "tflite"], ["float32", "int8"]).ok
     return run_dir
 
 
@@ -491,7 +598,8 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 
 
-def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path):
+@pytest.mark.parametrize("runtime, variant", [("litertjs", "float32"), ("litertjs", "int8"), ("tfjs", "float32")])
+def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path, runtime, variant):
     from playwright.sync_api import expect
 
     from tinkerflow.core.runner import open_run
@@ -503,14 +611,22 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path):
     keras = import_keras()
 
     def python_pixels(latents, conditions):
-        out = generator([np.asarray(latents, "float32"), np.asarray(conditions, "float32")], training=False)
-        return np.clip(np.round(keras.ops.convert_to_numpy(out)), 0, 255)
+        arrays = [np.asarray(latents, "float32"), np.asarray(conditions, "float32")]
+        if runtime == "litertjs":  # Python's LiteRT on the very file the page runs
+            from tinkerflow.exporters.runtime import load
+
+            lite = load(dcgan_run / "export" / "tflite" / variant)
+            out = lite.predict_named(dict(zip(["latent", "condition"], arrays)))[lite.output_names[0]]
+        else:
+            out = keras.ops.convert_to_numpy(generator(arrays, training=False))
+        return np.clip(np.round(out), 0, 255)
 
     out = tmp_path / "site"
     report = build_site([dcgan_run], out, make_plugin_manager())
     with serving(out) as base:
         watched = Watched(browser, viewport={"width": 390, "height": 844})
-        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html")
+        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?runtime={runtime}&variant={variant}")
+        assert page.locator("body").get_attribute("data-variant") == variant
         widget = page.locator("#widget")
         latents = json.loads(widget.get_attribute("data-latents"))
         conditions = np.array(json.loads(widget.get_attribute("data-conditions")))
@@ -536,7 +652,7 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path):
         middle = python_pixels([slerp(latents[0], latents[5], 0.5)], blue[:1])
         assert np.abs(walked - middle).max() <= 1, "the walk is the spherical interpolation of the two latents"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "dcgan-phone.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"dcgan-phone-{runtime}-{variant}.png"), full_page=True)
         watched.close(base)
 
 
@@ -559,11 +675,12 @@ def telephone_runs(tmp_path_factory):
     painter = train_in_process(root / "runs", "experiment=text_to_image", *data, "model.width=8", "model.latent_dim=8",
                                "model.condition_embedding=8", "trainer.batch_size=16", "trainer.epochs=3")
     for run_dir in (captioner, painter):
-        assert export_run(run_dir, make_plugin_manager(), ["tfjs"], ["float32"]).ok
+        assert export_run(run_dir, make_plugin_manager(), ["tfjs", "tflite"], ["float32"]).ok
     return photos, captioner, painter
 
 
-def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, telephone_runs, tmp_path):
+@pytest.mark.parametrize("runtime", ["litertjs", "tfjs"])
+def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, telephone_runs, tmp_path, runtime):
     from PIL import Image
     from playwright.sync_api import expect
 
@@ -596,7 +713,8 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
     slug = next(p["slug"] for p in report.pages if p["experiment"] == "captioning")
     with serving(out) as base:
         watched = Watched(browser, viewport={"width": 390, "height": 844})
-        page = watched.open_ready(f"{base}models/{slug}/index.html")
+        page = watched.open_ready(f"{base}models/{slug}/index.html?runtime={runtime}")
+        assert page.locator("body").get_attribute("data-runtime") == runtime
         widget = page.locator("#widget")
         page.set_input_files("#captioner-file", str(start))
         expect(widget).to_have_attribute("data-done", "true", timeout=60_000)
@@ -615,7 +733,7 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
         assert json.loads(widget.get_attribute("data-telephone-captions")) == expected_game, \
             "the same seed plays the same game in the browser as in Python"
         assert page.locator("#telephone-rounds-list li").count() == 3 and page.locator("#widget b").count() == 1
-        page.screenshot(path=str(ARTIFACTS / "telephone-phone.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"telephone-phone-{runtime}.png"), full_page=True)
         watched.close(base)
 
 

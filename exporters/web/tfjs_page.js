@@ -19,6 +19,9 @@ async function start(backend) {
   await script(`${here}tf.min.js`);
   await script(`${here}tf-backend-wasm.min.js`);
   window.tf.wasm.setWasmPaths(here);
+  // on a cross-origin isolated page tfjs would pick its threaded wasm, whose worker comes
+  // from a blob: URL the CSP refuses; the site ships the single-thread builds only
+  window.tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
   if (backend) await window.tf.setBackend(backend);
   await window.tf.ready();
   return window.tf;
