@@ -517,6 +517,10 @@ def _bench(args: argparse.Namespace) -> int:
 
     model = experiment.export_model(run.load_model(experiment.custom_objects()))
     record = bench.bench_run(run, experiment, model, batch=args.batch, min_seconds=args.seconds)
+    if args.browser:
+        from tinkerflow.web_export.browser_bench import browser_bench
+
+        record["browser"] = browser_bench(run, experiment, model, registry, min_seconds=args.seconds)
     path = bench.save(run, record)
     from rich.console import Console
     from rich.table import Table
@@ -529,11 +533,36 @@ def _bench(args: argparse.Namespace) -> int:
                       _duration(row["batch_s"]) if row.get("batch_s") else "-",
                       f"{row['throughput_per_s']:,.0f}" if row.get("throughput_per_s") else "-")
     console = Console()
+    if not console.is_terminal:  # a log file or a pipe: no wrapped cells
+        console = Console(width=max(console.width, 160))
     console.print(table)
     for name, value in record["ratios"].items():
         console.print(f"{name.replace('_', ' ')}: {value:,.2f}x")
+    if "browser" in record:
+        _print_browser(console, run, record["browser"])
     console.print(f"saved {path}", soft_wrap=True)
     return 0
+
+
+def _print_browser(console, run, browser: dict) -> None:
+    from rich.table import Table
+
+    labels = {"litert": "native LiteRT", "litertjs": "LiteRT.js (Chromium)", "tfjs": "TensorFlow.js (Chromium)"}
+    table = Table(title=f"one call at the inference batch ({browser['batch']}), warm median")
+    for column in ("runtime", "variant", "threads", "time"):
+        table.add_column(column, justify="left" if column in ("runtime", "variant") else "right")
+    for row in browser["rows"]:
+        variant = row["variant"] + ("" if row.get("fixed_shape", True) else " (any batch)")
+        time_text = _duration(row["warm_ms"] / 1000) if "warm_ms" in row else f"failed: {row.get('error', '')}"
+        table.add_row(labels.get(row["runtime"], row["runtime"]) + ("" if row["runtime"] != "tfjs" else ", wasm"),
+                      variant, str(row.get("threads", 1)), time_text)
+    console.print(table)
+    first = browser["first_visit"]
+    console.print(f"first visit of the page ({first['runtime']}): {first['requests']} requests, "
+                  f"{first['bytes'] / 1e6:,.2f} MB ({first['gzip_bytes'] / 1e6:,.2f} MB gzip), first result after "
+                  f"{first['first_result_ms']:,.0f} ms")
+    for name, value in browser["ratios"].items():
+        console.print(f"{name.replace('_', ' ')}: {value:,.2f}x")
 
 
 def _duration(seconds: float) -> str:
@@ -636,10 +665,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a run directory with exports (tinkerflow export RUN)")
     p.add_argument("--batch", type=int, default=256, help="batch size for throughput (default 256)")
     p.add_argument("--seconds", type=float, default=0.5, help="time spent per measurement (default 0.5)")
+    p.add_argument("--browser", action="store_true",
+                   help="also the run's page in headless Chromium: LiteRT.js (1 and 2 threads) and tfjs against "
+                        "native LiteRT, and what a first visit downloads")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("web", help="build a static site that runs the runs' tfjs exports in the browser")
-    p.add_argument("runs", nargs="+", help="run directories with tfjs exports")
+    p = sub.add_parser("web", help="build a static site that runs the runs' exports in the browser (LiteRT.js, tfjs)")
+    p.add_argument("runs", nargs="+", help="run directories with tflite or tfjs exports")
     p.add_argument("--out", default="site", help="output folder (default: site)")
     p.add_argument("--force", action="store_true", help="replace an earlier site in --out")
     p.set_defaults(func=cmd_web)

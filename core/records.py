@@ -108,12 +108,29 @@ class BenchRow(Record):
     throughput_per_s: float | None = None
 
 
+class BrowserRow(Record):
+    where: str
+    runtime: str
+    variant: str
+    threads: int = 1
+    warm_ms: float | None = None
+
+
+class BrowserBench(Record):
+    """The ``browser`` part of ``bench.json`` (``tinkerflow bench RUN --browser``)."""
+
+    batch: int
+    rows: list[BrowserRow] = Field(default_factory=list)
+    ratios: dict[str, float] = Field(default_factory=dict)
+
+
 class BenchRecord(Record):
     """``bench.json``: inference timings per runtime and variant."""
 
     batch: int
     rows: list[BenchRow] = Field(default_factory=list)
     ratios: dict[str, float] = Field(default_factory=dict)
+    browser: BrowserBench | None = None
 
 
 class TensorEntry(Record):

@@ -85,7 +85,10 @@ def _bare_invoke(path: Path, x: np.ndarray) -> Callable[[], None]:
     _, interpreter_cls = _interpreter_class()
     interpreter = interpreter_cls(model_path=str(path), num_threads=1)
     interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    detail = interpreter.get_input_details()[0]
+    if detail["shape"][0] != len(x):  # a fixed-batch file: one call of its own batch
+        x = np.ascontiguousarray(np.resize(x, (int(detail["shape"][0]), *x.shape[1:])))
+    interpreter.set_tensor(detail["index"], x)
     return interpreter.invoke
 
 

@@ -80,10 +80,13 @@ class TFLiteExporter(Exporter):
 
         model = runtime.TFLiteModel(folder / FILE)
         try:
-            return {"file": FILE, "inputs": model.input_specs(), "outputs": model.output_specs(),
-                    "signatures": model.signatures}
+            inputs = {spec["name"]: spec for spec in model.input_specs()}
+            outputs = {spec["name"]: spec for spec in model.output_specs()}
         finally:
             model.close()
+        # in the model's own order (the file's signature lists names alphabetically)
+        return {"file": FILE, "inputs": [inputs[n] for n in context.input_names],
+                "outputs": [outputs[n] for n in context.output_names], "signatures": model.signatures}
 
     def page_check(self, manifest: dict) -> str | None:
         for kind in ("inputs", "outputs"):

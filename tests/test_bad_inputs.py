@@ -237,8 +237,8 @@ ROWS = [
         ["web", "bad/runs/linked_secret", "--out", "bad/site_s"], "secret.txt' is a symbolic link; expected only regular files"),
     Row("run", "exporting a run that failed", ["export", "{failed}"], "has status 'failed'; expected a completed run to export"),
     # -- exports and web builds
-    Row("web", "a site from a run without a tfjs export", ["web", "{failed}", "--out", "bad/site_a"],
-        "none of the runs has a tfjs export that passed its checks"),
+    Row("web", "a site from a run without a tflite or tfjs export", ["web", "{failed}", "--out", "bad/site_a"],
+        "none of the runs has a tfjs or tflite export that passed its checks"),
     Row("web", "a site into a folder that is not a site", ["web", "{run}", "--out", "bad/not_a_site", "--force"],
         "is not a site built by tinkerflow"),
     Row("web", "a site into a folder that has one, without --force", ["web", "{run}", "--out", "{site}"],

@@ -384,6 +384,43 @@ def test_third_party_widget_and_generic_form(browser, server, site, runs, tmp_pa
     watched.close(server.removesuffix("project/") + "generic/")
 
 
+def test_bench_browser_measures_every_runtime_of_the_page(runs, tmp_path):
+    run = tmp_path / "runs" / "addition" / "r1"
+    shutil.copytree(runs["addition"], run)
+    done = run_cli("bench", str(run), "--browser", "--seconds", "0.05", "--batch", "8", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for text in ("native LiteRT", "LiteRT.js (Chromium)", "TensorFlow.js (Chromium), wasm", "first visit of the page",
+                 "litertjs over native float32", "tfjs over litertjs float32", "any batch over fixed float32"):
+        assert text in " ".join(done.stdout.split()), text
+    browser = json.loads((run / "bench.json").read_text())["browser"]
+    measured = {(r["where"], r["runtime"], r["variant"], r["threads"]) for r in browser["rows"] if r["warm_ms"] > 0}
+    for variant in ("float32", "float16"):
+        assert {("native", "litert", variant, 1), ("native", "litert", variant, 2), ("browser", "litertjs", variant, 1),
+                ("browser", "litertjs", variant, 2), ("browser", "tfjs", variant, 1)} <= measured
+    assert ("native", "litert", "float32_any_batch", 1) in measured
+    assert not any(r["runtime"] == "litertjs" and r["variant"] == "float32_any_batch" for r in browser["rows"])
+    first = browser["first_visit"]
+    assert first["runtime"] == "litertjs" and first["first_result_ms"] > 0
+    assert 0 < first["gzip_bytes"] < first["bytes"] and first["requests"] >= 5
+    assert 9e6 < first["bytes"] < 12e6, "one LiteRT.js wasm build (9.4 MB) and a small model, not every build"
+
+
+def test_default_runtime_follows_the_browser_benchmark(runs, tmp_path):
+    from tinkerflow.web_export import build_site
+
+    run = tmp_path / "runs" / "addition" / "r1"
+    shutil.copytree(runs["addition"], run)
+    rows = [{"where": "native", "runtime": "litert", "variant": "float32", "threads": 1, "warm_ms": 0.001},
+            {"where": "browser", "runtime": "litertjs", "variant": "float32", "threads": 1, "warm_ms": 0.09},
+            {"where": "browser", "runtime": "tfjs", "variant": "float32", "threads": 1, "warm_ms": 0.05}]
+    (run / "bench.json").write_text(json.dumps({"batch": 1, "rows": [], "browser": {"batch": 1, "rows": rows}}))
+    config = build_site([run], tmp_path / "site", make_plugin_manager()).pages[0]["config"]
+    assert config["default_runtime"] == "tfjs" and "browser benchmark (0.05 ms)" in config["default_reason"]
+    (run / "bench.json").unlink()
+    config = build_site([run], tmp_path / "site2", make_plugin_manager()).pages[0]["config"]
+    assert config["default_runtime"] == "litertjs" and "no browser benchmark" in config["default_reason"]
+
+
 def test_serve_binds_to_loopback_and_serves_the_site(site):
     import subprocess
     import urllib.request

@@ -203,7 +203,7 @@ def _default_runtime(runtimes: list[dict], bench: dict) -> tuple[str, str]:
     """The page's default runtime: the fastest in the run's browser benchmark, if it has one."""
     names = [r["name"] for r in runtimes]
     measured = {}
-    for row in bench.get("browser", {}).get("rows", []):
+    for row in (bench.get("browser") or {}).get("rows", []):
         if row.get("runtime") in names and isinstance(row.get("warm_ms"), (int, float)):
             measured[row["runtime"]] = min(measured.get(row["runtime"], float("inf")), row["warm_ms"])
     if measured:

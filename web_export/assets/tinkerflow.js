@@ -61,7 +61,7 @@ function count(timing) {
   stats.lastPredictionMs = timing;
   stats.predictions += 1;
   if (stats.firstPredictionMs === null) {
-    stats.firstPredictionMs = performance.now() - stats.started;
+    stats.firstPredictionMs = performance.now();  // since the page was requested
     document.body.dataset.firstPredictionMs = stats.firstPredictionMs.toFixed(2);
   }
   document.body.dataset.lastPredictionMs = timing.toFixed(3);
@@ -153,6 +153,26 @@ async function main() {
     const opened = await openModel(other, `../${page.slug}/${choice.folder}/${choice.default_variant}/`, options);
     return { manifest: opened.manifest, predict: opened.predict, page };
   }
+
+  // `tinkerflow bench --browser`: warm timings of the loaded model on given inputs
+  // (per call, in groups of calls lasting at least 5 ms: browsers coarsen their clocks)
+  window.tinkerflow.bench = async ({ inputs, repeats }) => {
+    for (let i = 0; i < 3; i++) await loaded.model.run(inputs);
+    let calls = 1;
+    for (;;) {
+      const begin = performance.now();
+      for (let i = 0; i < calls; i++) await loaded.model.run(inputs);
+      if (performance.now() - begin >= 5 || calls >= 4096) break;
+      calls *= 2;
+    }
+    const times = [];
+    for (let r = 0; r < repeats; r++) {
+      const begin = performance.now();
+      for (let i = 0; i < calls; i++) await loaded.model.run(inputs);
+      times.push((performance.now() - begin) / calls);
+    }
+    return { times, calls, runtime: runtime.name, variant, backend: loaded.model.backend };
+  };
 
   const widget = await import(new URL(config.widget, location.href).href);
   await widget.mount(document.getElementById("widget"), {

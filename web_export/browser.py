@@ -1,0 +1,46 @@
+"""A headless Chromium for measuring built pages (``tinkerflow bench --browser``) and testing them.
+
+Debian's ``chromium`` is used where it is installed (``make setup-test`` installs it), else
+Playwright's own download. Playwright is an optional dependency (``pip install
+'tinkerflow[browser]'``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tinkerflow.core.errors import TinkerflowError
+
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic",
+         # a synthetic camera, allowed without asking: pages with a camera button can be driven
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+@contextmanager
+def chromium(install: bool = False) -> Iterator:
+    """A launched Playwright Chromium browser; ``install`` fetches Playwright's own when the
+    machine has no ``chromium``."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise TinkerflowError("measuring pages needs Playwright; install it with pip install 'tinkerflow[browser]' "
+                              "(and Chromium, e.g. apt-get install chromium)") from None
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as playwright:
+        if executable:
+            browser = playwright.chromium.launch(executable_path=executable, args=FLAGS)
+        elif install:
+            import subprocess
+            import sys
+
+            subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"], check=True)
+            browser = playwright.chromium.launch(args=FLAGS)
+        else:
+            raise TinkerflowError("no Chromium found; expected 'chromium' on the PATH (apt-get install chromium)")
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -1,0 +1,141 @@
+"""``tinkerflow bench RUN --browser``: the run's page measured in headless Chromium.
+
+In one process and one browser: native LiteRT on every .tflite variant (1 and 2 threads),
+then the run's own page, built into a temporary folder and served with the cross-origin
+isolation headers, on every runtime and variant it offers (LiteRT.js with 1 and 2 threads,
+tfjs on its wasm backend), each timed on the same inputs — the experiment's golden inputs
+at its inference batch. Also a first visit of the page as a viewer makes it: the bytes it
+downloads (raw and gzip) and the time from the request to the first result.
+"""
+
+from __future__ import annotations
+
+import gzip
+import statistics
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from tinkerflow.core.records import read_export_record
+
+THREADS = (1, 2)
+
+
+def _passed(run, fmt: str) -> list[str]:
+    variants = read_export_record(run.path / "export.json").get("formats", {}).get(fmt, {}).get("variants", {})
+    return [name for name, record in variants.items() if record.get("status") == "passed"]
+
+
+def native_rows(run, inputs: dict[str, np.ndarray], min_seconds: float) -> list[dict]:
+    """Python's LiteRT on every passed .tflite variant, 1 and 2 threads, at the inference batch."""
+    from tinkerflow.exporters.bench import measure
+    from tinkerflow.exporters.runtime import TFLiteModel
+
+    rows = []
+    for variant in _passed(run, "tflite"):
+        for threads in THREADS:
+            model = TFLiteModel(run.export_dir / "tflite" / variant / "model.tflite", num_threads=threads)
+            ordered = [inputs[n] for n in model.input_names]
+            seconds = measure(lambda: model.predict(*ordered), min_seconds)["median_s"]
+            rows.append({"where": "native", "runtime": "litert", "variant": variant, "threads": threads,
+                         "warm_ms": seconds * 1000, "fixed_shape": model.fixed_batch is not None})
+            model.close()
+    return rows
+
+
+def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict], dict]:
+    """The run's page in Chromium: every runtime, variant and thread count; and a first visit."""
+    from .browser import chromium
+    from .builder import build_site
+    from .serve import serving
+
+    feeds = {name: {"data": np.asarray(a).ravel().tolist(), "shape": list(np.shape(a))} for name, a in inputs.items()}
+    with tempfile.TemporaryDirectory(prefix="tinkerflow-bench-") as tmp:
+        site = Path(tmp) / "site"
+        report = build_site([run.path], site, registry)
+        page_entry = report.pages[0]
+        path = f"models/{page_entry['slug']}/index.html"
+        with serving(site) as base, chromium() as browser:
+            first = first_visit(browser, base + path, site)
+            rows = []
+            for runtime in page_entry["config"]["runtimes"]:
+                for variant in runtime["variants"]:
+                    for option in (THREADS if runtime["name"] == "litertjs" else ("wasm",)):
+                        key = "threads" if runtime["name"] == "litertjs" else "backend"
+                        query = f"?runtime={runtime['name']}&variant={variant['name']}&{key}={option}"
+                        context = browser.new_context()
+                        page = context.new_page()
+                        page.goto(base + path + query)
+                        page.wait_for_function("() => document.body.dataset.ready", timeout=120_000)
+                        if page.evaluate("() => document.body.dataset.ready") != "true":
+                            rows.append({"where": "browser", "runtime": runtime["name"], "variant": variant["name"],
+                                         "threads": option if key == "threads" else 1,
+                                         "error": page.text_content("#error")})
+                            context.close()
+                            continue
+                        result = page.evaluate("(args) => window.tinkerflow.bench(args)",
+                                               {"inputs": feeds, "repeats": repeats})
+                        context.close()
+                        rows.append({"where": "browser", "runtime": runtime["name"], "variant": variant["name"],
+                                     "threads": option if key == "threads" else 1, "backend": result["backend"],
+                                     "warm_ms": statistics.median(result["times"])})
+    return rows, first
+
+
+def first_visit(browser, url: str, site: Path) -> dict:
+    """A fresh browser profile opens ``url``: what it downloads and when the first result shows."""
+    context = browser.new_context()
+    page = context.new_page()
+    fetched: list[str] = []
+    page.on("requestfinished", lambda request: fetched.append(urlsplit(request.url).path))
+    page.goto(url)
+    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=120_000)
+    first_ms = float(page.evaluate("() => window.tinkerflow.stats.firstPredictionMs"))
+    runtime = page.evaluate("() => document.body.dataset.runtime")
+    context.close()
+    raw = zipped = 0
+    for path in fetched:
+        file = site / path.lstrip("/")
+        if file.is_file():
+            data = file.read_bytes()
+            raw += len(data)
+            zipped += len(gzip.compress(data, 6))
+    return {"runtime": runtime, "first_result_ms": first_ms, "requests": len(fetched), "bytes": raw,
+            "gzip_bytes": zipped}
+
+
+def ratios(rows: list[dict]) -> dict:
+    """LiteRT.js against native LiteRT on the same file (1 thread), tfjs against LiteRT.js,
+    and the fixed-shape float32 file against the any-batch one (native)."""
+    def ms(where, runtime, variant, threads=1):
+        return next((r["warm_ms"] for r in rows if r["where"] == where and r["runtime"] == runtime
+                     and r["variant"] == variant and r.get("threads") == threads and "warm_ms" in r), None)
+
+    out = {}
+    for variant in sorted({r["variant"] for r in rows if r["runtime"] == "litertjs"}):
+        native, page = ms("native", "litert", variant), ms("browser", "litertjs", variant)
+        if native and page:
+            out[f"litertjs_over_native_{variant}"] = page / native
+    tfjs, lite = ms("browser", "tfjs", "float32"), ms("browser", "litertjs", "float32")
+    if tfjs and lite:
+        out["tfjs_over_litertjs_float32"] = tfjs / lite
+    fixed, dynamic = ms("native", "litert", "float32"), ms("native", "litert", "float32_any_batch")
+    if fixed and dynamic:
+        out["any_batch_over_fixed_float32"] = dynamic / fixed
+    return out
+
+
+def browser_bench(run, experiment, model, registry, min_seconds: float = 0.2, repeats: int = 20) -> dict:
+    """The ``browser`` part of ``bench.json`` for the export ``model``: native and page rows,
+    the first visit, ratios."""
+    from tinkerflow.exporters.bench import inputs_for
+    from tinkerflow.exporters.savedmodel import tensor_names
+
+    _, batch = inputs_for(experiment, type(experiment).inference_batch)
+    inputs = dict(zip(tensor_names(model)[0], batch))
+    rows = native_rows(run, inputs, min_seconds)
+    browser_rows, first = page_rows(run, registry, inputs, repeats)
+    rows += browser_rows
+    return {"batch": type(experiment).inference_batch, "rows": rows, "first_visit": first, "ratios": ratios(rows)}
