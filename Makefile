@@ -27,7 +27,8 @@ $(VENV)/.installed-test: $(VENV)/.installed examples/tinkerflow-sine/pyproject.t
 
 NODE_STAMP := web_export/node_modules/.installed
 
-# The pinned @tensorflow/tfjs (web_export/package-lock.json) for parity checks and web pages.
+# The pinned npm packages (web_export/package-lock.json): @tensorflow/tfjs for parity checks and
+# pages, @litertjs/core and esbuild (which bundles it) for pages.
 $(NODE_STAMP): web_export/package.json web_export/package-lock.json
 	@command -v npm >/dev/null || { echo "installing Node.js and npm from Debian's packages"; \
 	  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }

@@ -17,6 +17,8 @@ import numpy as np
 from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import now_iso, versions, write_json_atomic
 
+from .savedmodel import tensor_names
+
 
 def measure(fn: Callable[[], Any], min_seconds: float = 0.2, rounds: int = 7) -> dict:
     """Time ``fn`` in ``rounds`` rounds of enough calls to last ``min_seconds``; seconds per call."""
@@ -64,18 +66,21 @@ def candidates(run, experiment, model, batch: int = 256) -> list[dict]:
          "batch": lambda: model.predict(xb, batch_size=batch, verbose=0)},
     ]
     exports = _passed_exports(run)
+    names = tensor_names(model)[0]
     for variant in exports.get("tflite", []):
         loaded = runtime.load(run.export_dir / "tflite" / variant / "model.tflite")
         batch_model = runtime.load(run.export_dir / "tflite" / variant / "model.tflite")
+        # the file's signature lists its inputs by name, not in the model's order
+        order = [names.index(n) for n in loaded.input_names]
         rows.append({"name": f"{loaded.runtime} tflite", "variant": variant,
-                     "single": functools.partial(loaded.predict, *single),
-                     "batch": functools.partial(batch_model.predict, *batched)})
+                     "single": functools.partial(loaded.predict, *(single[i] for i in order)),
+                     "batch": functools.partial(batch_model.predict, *(batched[i] for i in order))})
         if variant == "float32" and len(single) == 1:
             rows.append({"name": "bare LiteRT invoke", "variant": variant, "single": _bare_invoke(loaded.path, single[0]),
                          "batch": None})
     for variant in exports.get("tfjs", []):
         rows.append({"name": "tfjs in Node (cpu)", "variant": variant, "node": run.export_dir / "tfjs" / variant,
-                     "single_inputs": single, "batch_inputs": batched})
+                     "input_names": names, "single_inputs": single, "batch_inputs": batched})
     return rows
 
 
@@ -108,7 +113,7 @@ def bench_run(run, experiment, model, batch: int = 256, min_seconds: float = 0.2
         if "node" in cand:
             tfjs = TFJSModel(cand["node"])
             try:
-                names = tfjs.input_names
+                names = cand["input_names"]
                 one = tfjs.run(dict(zip(names, cand["single_inputs"])), repeat=200)["timings_ms"]
                 many = tfjs.run(dict(zip(names, cand["batch_inputs"])), repeat=20)["timings_ms"]
             finally:

@@ -102,6 +102,8 @@ def _copies_of_the_run(ws: Path) -> None:
            lambda r: r["formats"]["tfjs"]["variants"]["float32"].update(files="model.json"))
     copy("bench_array").joinpath("bench.json").write_text("[]")
     copy("bench_rows_empty").joinpath("bench.json").write_text(json.dumps({"batch": 8, "rows": [{}]}))
+    copy("bench_browser_text").joinpath("bench.json").write_text(json.dumps({"batch": 8, "browser": {
+        "batch": 1, "rows": [{"where": "browser", "runtime": "tfjs", "variant": "float32", "warm_ms": "fast"}]}}))
     change(copy("metrics_list") / "run.json", lambda r: r.update(metrics=[1, 2]))
     change(copy("experiment_list") / "run.json", lambda r: r.update(experiment=["addition"]))
     change(copy("hostile_overrides") / "run.json", lambda r: r.update(status="failed", overrides=[
@@ -229,6 +231,8 @@ ROWS = [
         "bench.json: field '(top level)': input should be a valid dictionary"),
     Row("run", "a bench.json row without its keys", ["web", "bad/runs/bench_rows_empty", "--out", "bad/site_r"],
         "bench.json: field 'rows.0.name': field required"),
+    Row("run", "a bench.json whose browser timing is a word", ["web", "bad/runs/bench_browser_text", "--out", "bad/site_t"],
+        "bench.json: field 'browser.rows.0.warm_ms': input should be a valid number"),
     Row("run", "a saved config that calls a resolver", ["sample", "bad/runs/resolver_config"],
         "calls a resolver; expected the plain values a run saves"),
     Row("security", "resuming a run whose overrides name a Hydra callback", ["train", "--resume", "bad/runs/hostile_overrides"],

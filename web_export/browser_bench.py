@@ -10,6 +10,7 @@ downloads (raw and gzip) and the time from the request to the first result.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import statistics
 import tempfile
@@ -21,6 +22,9 @@ import numpy as np
 from tinkerflow.core.records import read_export_record
 
 THREADS = (1, 2)
+#: the page option each runtime is measured with (a runtime not listed: its defaults);
+#: tfjs on wasm, the backend a page without a GPU gets
+OPTIONS = {"litertjs": ("threads", THREADS), "tfjs": ("backend", ("wasm",))}
 
 
 def _passed(run, fmt: str) -> list[str]:
@@ -38,7 +42,7 @@ def native_rows(run, inputs: dict[str, np.ndarray], min_seconds: float) -> list[
         for threads in THREADS:
             model = TFLiteModel(run.export_dir / "tflite" / variant / "model.tflite", num_threads=threads)
             ordered = [inputs[n] for n in model.input_names]
-            seconds = measure(lambda: model.predict(*ordered), min_seconds)["median_s"]
+            seconds = measure(functools.partial(model.predict, *ordered), min_seconds)["median_s"]
             rows.append({"where": "native", "runtime": "litert", "variant": variant, "threads": threads,
                          "warm_ms": seconds * 1000, "fixed_shape": model.fixed_batch is not None})
             model.close()
@@ -62,8 +66,8 @@ def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict
             rows = []
             for runtime in page_entry["config"]["runtimes"]:
                 for variant in runtime["variants"]:
-                    for option in (THREADS if runtime["name"] == "litertjs" else ("wasm",)):
-                        key = "threads" if runtime["name"] == "litertjs" else "backend"
+                    key, values = OPTIONS.get(runtime["name"], ("option", ("",)))
+                    for option in values:
                         query = f"?runtime={runtime['name']}&variant={variant['name']}&{key}={option}"
                         context = browser.new_context()
                         page = context.new_page()
