@@ -62,7 +62,7 @@ def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict
         page_entry = report.pages[0]
         path = f"models/{page_entry['slug']}/index.html"
         with serving(site) as base, chromium() as browser:
-            first = first_visit(browser, base + path, site)
+            first = first_visit(browser, base + path, site, feeds)
             rows = []
             for runtime in page_entry["config"]["runtimes"]:
                 for variant in runtime["variants"]:
@@ -88,15 +88,19 @@ def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict
     return rows, first
 
 
-def first_visit(browser, url: str, site: Path) -> dict:
-    """A fresh browser profile opens ``url``: what it downloads and when the first result shows."""
+def first_visit(browser, url: str, site: Path, feeds: dict) -> dict:
+    """A fresh browser profile opens ``url``: what it downloads and when the first result is
+    there (the widget's own first prediction, or for a widget that waits for the viewer —
+    the lyrics page — one call made as soon as the page is ready)."""
     context = browser.new_context()
     page = context.new_page()
     fetched: list[str] = []
     page.on("requestfinished", lambda request: fetched.append(urlsplit(request.url).path))
     page.goto(url)
     page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=120_000)
-    first_ms = float(page.evaluate("() => window.tinkerflow.stats.firstPredictionMs"))
+    first_ms = page.evaluate("async (feeds) => { const stats = window.tinkerflow.stats;"
+                             " if (stats.firstPredictionMs === null) await window.tinkerflow.predict(feeds);"
+                             " return stats.firstPredictionMs; }", feeds)
     runtime = page.evaluate("() => document.body.dataset.runtime")
     context.close()
     raw = zipped = 0

@@ -154,6 +154,7 @@ async function main() {
     return { manifest: opened.manifest, predict: opened.predict, page };
   }
 
+  window.tinkerflow.predict = loaded.predict;
   // `tinkerflow bench --browser`: warm timings of the loaded model on given inputs
   // (per call, in groups of calls lasting at least 5 ms: browsers coarsen their clocks)
   window.tinkerflow.bench = async ({ inputs, repeats }) => {
