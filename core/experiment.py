@@ -85,6 +85,10 @@ class Experiment:
         TFLite files are exported with this fixed batch, because fixed shapes run several
         times faster in LiteRT and are the only shapes LiteRT.js accepts; a runtime given
         another batch splits or pads it.
+    ``widget_folder``
+        the folder beside the experiment's module holding its page widget (default ``web``:
+        ``widget.js``, ``widget.html``, ``widget.css``); two experiments of one package
+        point at different folders.
     ``objective``, ``objective_higher_is_better``
         the run metric a hyperparameter search (``hydra/sweeper=optuna``) optimises; it
         should be measured on validation data, never on the test set.
@@ -108,6 +112,7 @@ class Experiment:
     export_metric_higher_is_better: ClassVar[bool] = False
     export_metric_margin: ClassVar[float] = 0.05
     inference_batch: ClassVar[int] = 1
+    widget_folder: ClassVar[str] = "web"
     objective: ClassVar[str] = "best_val_loss"
     objective_higher_is_better: ClassVar[bool] = False
 

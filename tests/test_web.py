@@ -774,6 +774,42 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
         watched.close(base)
 
 
+@pytest.mark.parametrize("runtime", ["litertjs", "tfjs"])
+def test_painter_page_paints_what_python_paints(browser, telephone_runs, tmp_path, runtime):
+    from playwright.sync_api import expect
+
+    from tinkerflow.core.runner import open_run
+    from tinkerflow.exporters.runtime import load
+    from tinkerflow.plugins.captioning.painter import bag_of_words
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import serving
+
+    _, _, painter = telephone_runs
+    out = tmp_path / "site"
+    report = build_site([painter], out, make_plugin_manager())
+    with serving(out) as base:
+        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?runtime={runtime}")
+        widget = page.locator("#widget")
+        page.fill("#painter-text", "a <b>red</b> dot")
+        page.fill("#painter-seed", "3")
+        page.click("#painter-paint")
+        expect(widget).to_have_attribute("data-painted", "2")
+        latents = np.array(json.loads(widget.get_attribute("data-latents")), "float32")
+        drawn = np.stack([tiles(page, f"#painter-images canvas:nth-child({k + 1})", 1, 1, 16, gap=0)[0] for k in range(4)])
+        assert page.locator("#widget b").count() == 0
+        watched.close(base)
+    run, experiment = open_run(painter, make_plugin_manager())
+    condition = np.repeat(bag_of_words("a <b>red</b> dot", experiment.vocab)[None], 4, axis=0)
+    if runtime == "litertjs":
+        lite = load(painter / "export" / "tflite" / "float32")
+        pixels = lite.predict_named({"latent": latents, "condition": condition})[lite.output_names[0]]
+    else:
+        generator = experiment.export_model(run.load_model(experiment.custom_objects()))
+        pixels = import_keras().ops.convert_to_numpy(generator([latents, condition], training=False))
+    assert np.abs(drawn - np.clip(np.round(pixels), 0, 255)).max() <= 1, "the page paints the generator's pixels"
+
+
 # -- markup through every text path ---------------------------------------------------------------
 
 def _evil(token: str) -> str:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.records import read_export_record
 
 THREADS = (1, 2)
@@ -97,7 +98,9 @@ def first_visit(browser, url: str, site: Path, feeds: dict) -> dict:
     fetched: list[str] = []
     page.on("requestfinished", lambda request: fetched.append(urlsplit(request.url).path))
     page.goto(url)
-    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=120_000)
+    page.wait_for_function("() => document.body.dataset.ready", timeout=120_000)
+    if page.evaluate("() => document.body.dataset.ready") != "true":
+        raise TinkerflowError(f"the page {url} did not run: {page.text_content('#error')}")
     first_ms = page.evaluate("async (feeds) => { const stats = window.tinkerflow.stats;"
                              " if (stats.firstPredictionMs === null) await window.tinkerflow.predict(feeds);"
                              " return stats.firstPredictionMs; }", feeds)

@@ -127,7 +127,7 @@ def _passed_variants(run, exporter) -> tuple[list[dict], dict[str, str]]:
 
 
 def _widget_dir(experiment) -> Path | None:
-    folder = Path(inspect.getfile(type(experiment))).parent / "web"
+    folder = Path(inspect.getfile(type(experiment))).parent / type(experiment).widget_folder
     return folder if (folder / "widget.js").is_file() else None
 
 

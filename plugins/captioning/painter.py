@@ -52,6 +52,7 @@ class TextToImage(Dcgan):
     Models = {"dcgan": GanModel}
     SampleOptions = TextToImageSampleOptions
     inference_batch = 1  # the telephone game paints one picture per round
+    widget_folder = "web/painter"
     smoke_overrides = ("data.categories=[Flags]", "experiment.image_size=8", "model.width=4", "model.latent_dim=4",
                        "trainer.batch_size=32", "trainer.epochs=1", "trainer.checkpoint_seconds=0")
     config: TextToImageConfig
@@ -110,6 +111,7 @@ class TextToImage(Dcgan):
         info["description"]["condition"] = "the caption's words as frequencies over the vocabulary (sum 1)"
         info["conditions"] = {"columns": [], "groups": {}}
         info["vocabulary"] = self.conditions["vocabulary"]
+        info["examples"] = list(self.conditions.get("film_captions", []))[:4]
         info["text_encoding"] = {"tokenize": "lower-case runs of letters, digits and apostrophes",
                                  "vector": "count of each vocabulary word (specials and unknown words left out), "
                                            "divided by the total"}

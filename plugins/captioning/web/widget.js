@@ -6,7 +6,7 @@ import { paintRGB, portableNormal, prepareImage, rgbOf } from "../../../assets/i
 
 export async function mount(root, ctx) {
   const $ = (id) => root.querySelector(`#${id}`);
-  const { manifest, tf } = ctx;
+  const { manifest } = ctx;
   const size = manifest.preprocessing.size;
   const vocab = manifest.vocabulary;
   const ids = manifest.special_ids;
