@@ -99,9 +99,11 @@ class Exporter:
     def page_assets(self, folder: Path, modules: Path) -> str:
         """Write what a page needs to run this format into ``folder`` (the site's
         ``assets/<runtime name>/``), from the pinned npm packages in ``modules``, and return
-        the file name of the ES module there. The module exports
+        the file name of the ES module there. The module exports ``option`` (the page's menu
+        for the runtime: ``{key, label, values}``, its value reaching ``open`` as
+        ``options[key]`` and kept in the URL), ``supported()`` (can this browser run it) and
         ``async open(base, manifest, options)`` resolving to ``{backend, run(feeds, extra),
         dispose()}``: ``base`` is the variant folder's URL, ``feeds`` maps input names to
         ``{data, shape}``, ``run`` resolves to ``{name: {data, shape}}`` for every output and
-        for the ``extra`` layers the manifest lists as ``intermediate``."""
+        for the ``extra`` layers the model can also return."""
         raise NotImplementedError(f"{type(self).__name__} has no page runtime")

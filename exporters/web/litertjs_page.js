@@ -7,6 +7,7 @@
 import { Tensor, loadAndCompile, loadLiteRt } from "@litertjs/core";
 
 const wasm = new URL("./wasm/", import.meta.url).href;
+export const option = { key: "threads", label: "threads", values: ["1", "2", "4"] };
 const ARRAYS = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array };
 let ready = null;
 let threads = 1;
@@ -25,6 +26,14 @@ function start(wanted) {
     },
   };
   return loadLiteRt(wasm, threads > 1 ? { threads: true } : {});
+}
+
+export function supported() {
+  try {
+    return typeof WebAssembly === "object" && WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+  } catch {
+    return false;
+  }
 }
 
 export async function open(base, manifest, options = {}) {

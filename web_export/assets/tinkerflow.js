@@ -15,10 +15,7 @@ const config = JSON.parse(document.getElementById("tinkerflow-config").textConte
 const params = new URLSearchParams(location.search);
 const stats = { started: performance.now(), firstPredictionMs: null, lastPredictionMs: null, predictions: 0 };
 const PLAIN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;  // site.json is data: only plain folder names make URLs
-const OPTIONS = {
-  litertjs: { key: "threads", label: "threads", values: ["1", "2", "4"] },
-  tfjs: { key: "backend", label: "backend", values: ["", "webgl", "wasm", "cpu"] },
-};
+const modules = {};  // runtime name -> its page module: {option, supported(), open()}
 window.tinkerflow = { stats, config };
 
 function showError(message) {
@@ -51,12 +48,6 @@ function reloadWith(key, value) {
   location.search = next.toString();
 }
 
-function hasWasm() {
-  try {
-    return typeof WebAssembly === "object" && WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
-  } catch { return false; }
-}
-
 function count(timing) {
   stats.lastPredictionMs = timing;
   stats.predictions += 1;
@@ -71,8 +62,7 @@ function count(timing) {
 
 async function openModel(runtime, base, options) {
   const manifest = await (await fetch(`${base}manifest.json`)).json();
-  const module = await import(new URL(runtime.module, location.href).href);
-  const model = await module.open(new URL(base, location.href).href, manifest, options);
+  const model = await modules[runtime.name].open(new URL(base, location.href).href, manifest, options);
   async function predict(inputs, extra = {}) {
     for (const input of manifest.inputs) {
       if (!inputs[input.name]) throw new Error(`missing input ${input.name}`);
@@ -95,8 +85,11 @@ async function start(runtime, variant, options) {
 }
 
 async function main() {
-  const usable = config.runtimes.filter((r) => r.name !== "litertjs" || hasWasm());
-  if (usable.length < config.runtimes.length) showNote("This browser has no WebAssembly: LiteRT.js cannot run here.");
+  for (const r of config.runtimes) modules[r.name] = await import(new URL(r.module, location.href).href);
+  const usable = config.runtimes.filter((r) => modules[r.name].supported());
+  for (const r of config.runtimes) {
+    if (!usable.includes(r)) showNote(`This browser cannot run ${r.label} (it needs WebAssembly).`);
+  }
   const wantedRuntime = params.get("runtime");
   let runtime = usable.find((r) => r.name === wantedRuntime)
     || usable.find((r) => r.name === config.default_runtime) || usable[0];
@@ -117,7 +110,7 @@ async function main() {
   fillVariants();
   variantSelect.addEventListener("change", () => reloadWith("variant", variantSelect.value));
 
-  const option = OPTIONS[runtime.name] || { key: "option", label: "option", values: [""] };
+  const option = modules[runtime.name].option || { key: "option", label: "option", values: [""] };
   const optionSelect = document.getElementById("option");
   document.getElementById("option-label").textContent = option.label;
   const chosen = params.get(option.key) || "";
@@ -138,7 +131,7 @@ async function main() {
     fillVariants();
     loaded = await start(runtime, variant, {});
   }
-  if (runtime.name === "litertjs" && Number(options.threads) > 1 && loaded.model.threads === 1) {
+  if (Number(options.threads) > 1 && loaded.model.threads === 1) {
     showNote("More threads need a cross-origin isolated page (COOP/COEP headers); running one thread.");
   }
 
