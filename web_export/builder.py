@@ -164,8 +164,6 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
         for variant in runtime["variants"]:
             source = run.export_dir / runtime["folder"] / variant["name"]
             target = folder / runtime["folder"] / safe_name(variant["name"])
-            if target.exists():
-                continue
             target.mkdir(parents=True)
             for item in regular_files(source, run.path):
                 if item.parent == source and item.name == safe_name(item.name):
@@ -179,6 +177,7 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
                 shutil.copy(widget / name, folder / "widget" / name)
         fragment = (widget / "widget.html").read_text() if (widget / "widget.html").is_file() else ""
     bench = read_bench_record(run.path / "bench.json")
+    info = run.read_info()
     default, reason = _default_runtime(runtimes, bench)
     config = {
         "experiment": run.experiment_name,
@@ -191,12 +190,12 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
         "widget": "widget/widget.js" if widget else "../../assets/generic_widget.js",
     }
     return {"slug": slug, "experiment": run.experiment_name, "run": run.path.name,
-            "description": type(experiment).description, "metrics": run.read_info().get("metrics", {}),
+            "description": type(experiment).description, "metrics": info.get("metrics", {}),
             "variants": [v for r in runtimes for v in r["variants"]], "widget": bool(widget),
             "runtimes": [r["name"] for r in runtimes], "config": config, "fragment": fragment,
             "styles": ["widget/widget.css"] if widget and (widget / "widget.css").is_file() else [],
-            "card": _card(run.read_info(), runtimes, bench), "charts": training_charts(run.metrics_path),
-            "title": f"{run.experiment_name} · {run.path.name}", "description_line": type(experiment).description}
+            "card": _card(info, runtimes, bench), "charts": training_charts(run.metrics_path),
+            "title": f"{run.experiment_name} · {run.path.name}"}
 
 
 def _default_runtime(runtimes: list[dict], bench: dict) -> tuple[str, str]:
@@ -218,7 +217,7 @@ def write_page(site: Path, entry: dict, modules: dict[str, str]) -> None:
     config = {**entry["config"], "runtimes": [{**r, "module": modules[r["name"]]} for r in entry["config"]["runtimes"]]}
     body = (
         f'<header><a href="../../index.html">← all models</a><h1>{esc(entry["experiment"])}</h1>'
-        f'<p class="sub">run {esc(entry["run"])} · {esc(entry["description_line"])}</p></header>'
+        f'<p class="sub">run {esc(entry["run"])} · {esc(entry["description"])}</p></header>'
         '<main><section class="panel"><h2>Try it</h2>'
         '<div class="controls"><label>runtime <select id="runtime"></select></label>'
         '<label>variant <select id="variant"></select></label>'
