@@ -22,7 +22,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed examples/tinkerflow-sine/pyproject.toml
-	$(PIP) install --quiet -c $(LOCK) -e ".[test,sweeps]" -e examples/tinkerflow-sine
+	$(PIP) install --quiet -c $(LOCK) -e ".[test,sweeps,mobile]" -e examples/tinkerflow-sine
 	touch $@
 
 NODE_STAMP := web_export/node_modules/.installed

@@ -7,7 +7,7 @@ The public contract for plugin authors is importable from here::
 
 from .config import ExperimentConfig, TrainerConfig, knob
 from .errors import ConfigError, DataError, PluginError, RunDirError, RunFailed, TinkerflowError
-from .experiment import Experiment, SampleOptions, Splits
+from .experiment import Experiment, ImageClassifierSpec, SampleOptions, Splits
 from .hookspecs import hookimpl
 from .plugins import Registry, make_plugin_manager
 from .rundir import Run
@@ -18,6 +18,7 @@ __all__ = [
     "DataError",
     "Experiment",
     "ExperimentConfig",
+    "ImageClassifierSpec",
     "PluginError",
     "Registry",
     "Run",

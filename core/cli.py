@@ -471,7 +471,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from tinkerflow.exporters.pipeline import export_run
 
-    report = export_run(args.run, registry, args.format, args.quantize)
+    report = export_run(args.run, registry, args.format, args.quantize, mediapipe=args.mediapipe)
     print_export_report(report)
     return 0 if report.ok else 1
 
@@ -658,7 +658,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a run directory, e.g. runs/addition/<timestamp>")
     p.add_argument("--format", nargs="+", help="formats to export (default: all registered)")
     p.add_argument("--quantize", nargs="+", metavar="VARIANT",
-                   help="only these variants, e.g. float16 int8 int8_dynamic uint8 (default: every variant)")
+                   help="only these variants, e.g. float16 int8 int8_dynamic uint8_io (default: every variant)")
+    p.add_argument("--mediapipe", action="store_true",
+                   help="an image classifier's .tflite files must pass MediaPipe Tasks' ImageClassifier "
+                        "(needs tinkerflow[mobile]; without this flag the check runs where mediapipe is installed)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="inference latency and throughput: Keras against the run's exports")

@@ -48,6 +48,18 @@ class Splits:
     info: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ImageClassifierSpec:
+    """What phone frameworks need to run an image classifier as one (MediaPipe Tasks'
+    ImageClassifier reads it from the .tflite's metadata): the model takes one
+    ``(batch, size, size, 3)`` RGB image and gives one score per label of
+    ``deploy_info()["labels"]``; it wants ``(pixel - mean) / std`` for pixels in 0..255, per
+    channel (one value: every channel)."""
+
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+
 @dataclass
 class SampleOptions:
     """Base of an experiment's ``tinkerflow sample`` options (``--name value`` flags)."""
@@ -89,6 +101,14 @@ class Experiment:
         the folder beside the experiment's module holding its page widget (default ``web``:
         ``widget.js``, ``widget.html``, ``widget.css``); two experiments of one package
         point at different folders.
+    ``image_classifier``
+        an :class:`ImageClassifierSpec` when the model is an image classifier: its TFLite
+        files then carry the normalization and the labels file MediaPipe Tasks'
+        ImageClassifier needs, and the export checks them in it (default None).
+    ``integer_io``
+        True when every input and output is a quantity a byte can carry (pixels, scores,
+        bounded numbers): the TFLite exporter then also writes ``uint8_io``, a full-integer
+        file with uint8 inputs and outputs, as phone pipelines and LiteRT.js take them.
     ``objective``, ``objective_higher_is_better``
         the run metric a hyperparameter search (``hydra/sweeper=optuna``) optimises; it
         should be measured on validation data, never on the test set.
@@ -113,6 +133,8 @@ class Experiment:
     export_metric_margin: ClassVar[float] = 0.05
     inference_batch: ClassVar[int] = 1
     widget_folder: ClassVar[str] = "web"
+    image_classifier: ClassVar[ImageClassifierSpec | None] = None
+    integer_io: ClassVar[bool] = False
     objective: ClassVar[str] = "best_val_loss"
     objective_higher_is_better: ClassVar[bool] = False
 

@@ -133,10 +133,18 @@ class BenchRecord(Record):
     browser: BrowserBench | None = None
 
 
+class Quantization(Record):
+    """How an integer tensor stands for real numbers: ``real = (stored - zero_point) * scale``."""
+
+    scale: float = Field(gt=0)
+    zero_point: int
+
+
 class TensorEntry(Record):
     name: str
     shape: list[int | None]
     dtype: str
+    quantization: Quantization | None = None
 
 
 class Manifest(Record):

@@ -29,6 +29,10 @@ class ExportContext:
     work_dir: Path                    # scratch space, removed after the export
     inference_batch: int = 1          # the experiment's fixed batch for deployed files
     intermediate_layers: list[str] = field(default_factory=list)  # layers a page also shows
+    #: name, description, version and author of the model, for files that carry metadata
+    about: dict = field(default_factory=dict)
+    #: the export must run each variant in the frameworks apps use (see Exporter.consumer_check)
+    require_consumers: bool = False
     _saved: dict = field(default_factory=dict, repr=False)
 
     def saved_model(self, batch: int | None = None, intermediate: bool = False) -> Path:
@@ -84,6 +88,20 @@ class Exporter:
 
     def converter_versions(self) -> dict[str, str]:
         return {}
+
+    def unsupported(self, variant: str, experiment: Any) -> str | None:
+        """Why ``variant`` does not apply to ``experiment`` (one line), or None. A variant
+        that does not apply is left out of a default export and refused when asked for."""
+        return None
+
+    def consumer_check(self, context: ExportContext, result: VariantResult, folder: Path,
+                       golden: dict, reference: dict, exported: dict) -> dict | None:
+        """Run the variant in ``folder`` in the frameworks apps load it with (beyond
+        :meth:`load`'s runtime) on the ``golden`` inputs, against Keras' ``reference``
+        outputs and the runtime's ``exported`` ones: a record for ``export.json``, with ``error`` when the gate must fail; None
+        when no such framework applies. Where the framework is not installed the record
+        says so, and it is an error when ``context.require_consumers``."""
+        return None
 
     def manifest_fields(self, context: ExportContext, result: VariantResult, folder: Path) -> dict:
         """What this format adds to the variant's deploy manifest, given the folder it wrote:

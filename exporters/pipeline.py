@@ -7,8 +7,10 @@ For every format and variant:
    bundle in its real runtime (LiteRT for TFLite, tfjs in Node for TensorFlow.js);
 3. the experiment's own metric is measured through the bundle on validation data;
 4. the gate: a float variant must match Keras within the exporter's tolerance; a quantized
-   one must keep the metric within ``experiment.export_metric_margin`` of Keras'; and the
+   one must keep the metric within ``experiment.export_metric_margin`` of Keras'; the
    experiment's own ``export_check`` on the golden outputs (e.g. the same labels) must pass;
+   and so must the exporter's ``consumer_check``, which runs the file in the frameworks apps
+   load it with (MediaPipe Tasks for an image classifier's .tflite);
 5. a variant that passes gets its deploy ``manifest.json`` and is renamed into
    ``<run>/export/<format>/<variant>/``; one that fails is removed and the earlier good
    export of that variant, if any, stays untouched.
@@ -33,7 +35,7 @@ import numpy as np
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock
 from tinkerflow.core.records import read_export_record
-from tinkerflow.core.rundir import Run, clear_leftovers, copy_tree_regular, now_iso, replace_folder, write_json_atomic
+from tinkerflow.core.rundir import Run, clear_leftovers, copy_tree_regular, now_iso, replace_folder, versions, write_json_atomic
 
 from .base import ExportContext, VariantResult
 from .savedmodel import tensor_names
@@ -82,21 +84,29 @@ def select_variants(registry, formats: list[str] | None, quantize: list[str] | N
 
 
 def export_run(run_path: Path | str, registry, formats: list[str] | None = None,
-               quantize: list[str] | None = None) -> ExportReport:
+               quantize: list[str] | None = None, mediapipe: bool = False) -> ExportReport:
     """Export a completed run; see the module docstring. Raises for unusable input, records
-    per-variant failures in the report and in ``export.json``."""
+    per-variant failures in the report and in ``export.json``. ``mediapipe``: the run must
+    be an image classifier, and every TFLite variant must pass the MediaPipe Tasks check
+    (which otherwise runs only where mediapipe is installed)."""
     chosen = select_variants(registry, formats, quantize)
     with run_lock(run_path):
-        return _export_locked(run_path, registry, chosen)
+        return _export_locked(run_path, registry, chosen, explicit=bool(quantize), mediapipe=mediapipe)
 
 
-def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]]) -> ExportReport:
+def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]], explicit: bool,
+                   mediapipe: bool) -> ExportReport:
     from tinkerflow.core.runner import open_run
 
     run, experiment = open_run(run_path, registry)
     status = run.read_info().get("status")
     if status != "completed":
         raise TinkerflowError(f"run '{run.path}' has status '{status}'; expected a completed run to export")
+    if mediapipe and type(experiment).image_classifier is None:
+        able = sorted(name for name, entry in registry.experiments.items() if entry.cls.image_classifier is not None)
+        raise TinkerflowError(f"run '{run.path}' is a run of the {experiment.name} experiment; MediaPipe metadata is written for image "
+                              f"classifiers (one RGB image in, one score per label out): {', '.join(able) or 'none installed'}")
+    chosen = _applicable(registry, chosen, experiment, explicit)
     model = run.load_model(experiment.custom_objects())
     export_model = experiment.export_model(model)
     data = experiment.load_data()
@@ -110,7 +120,8 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]])
         input_names, output_names = tensor_names(export_model)
         context = ExportContext(export_model, experiment, input_names, output_names, Path(work),
                                 inference_batch=_inference_batch(experiment),
-                                intermediate_layers=list(experiment.deploy_info().get("intermediate_layers", [])))
+                                intermediate_layers=list(experiment.deploy_info().get("intermediate_layers", [])),
+                                about=_about(run, experiment), require_consumers=mediapipe)
         golden_named = dict(zip(input_names, golden))
         keras_out = _keras_named(export_model, golden, output_names)
         keras_metric = experiment.export_metric(_positional(lambda named: _keras_named(export_model, [named[n] for n in input_names], output_names), input_names, output_names), data)
@@ -171,6 +182,11 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
         if checked is not None:
             record["check"] = checked
             gate_error = gate_error or checked.get("error")
+        if not gate_error:
+            consumer = exporter.consumer_check(context, result, staging, golden, keras_out, exported)
+            if consumer is not None:
+                record["consumer"] = consumer
+                gate_error = consumer.get("error")
         if gate_error:
             raise TinkerflowError(gate_error)
         files = _file_records(staging, result.files)
@@ -254,6 +270,28 @@ def build_manifest(run: Run, experiment, exporter, context: ExportContext, resul
         "metric": metric,
         "created": now_iso(),
     }
+
+
+def _applicable(registry, chosen: dict[str, list[str]], experiment, explicit: bool) -> dict[str, list[str]]:
+    """``chosen`` without the variants that do not apply to the experiment; one asked for by
+    name that does not apply is refused."""
+    kept: dict[str, list[str]] = {}
+    for fmt, variants in chosen.items():
+        exporter = registry.exporter(fmt)()
+        kept[fmt] = []
+        for variant in variants:
+            reason = exporter.unsupported(variant, experiment)
+            if reason and explicit:
+                raise TinkerflowError(f"variant {fmt}/{variant} does not apply to this run: {reason}")
+            if not reason:
+                kept[fmt].append(variant)
+    return kept
+
+
+def _about(run: Run, experiment) -> dict:
+    return {"name": f"{experiment.name} ({run.path.name})",
+            "description": type(experiment).description or experiment.name,
+            "version": run.path.name, "author": f"tinkerflow {versions().get('tinkerflow', '')}".strip()}
 
 
 def _inference_batch(experiment) -> int:

@@ -62,8 +62,10 @@ class TFLiteModel:
     """A ``.tflite`` file in a TFLite interpreter, called through its serving signature."""
 
     def __init__(self, path: Path | str, runtime: str | None = None, num_threads: int = 1,
-                 signature: str = "serving_default"):
+                 signature: str = "serving_default", dequantize: bool = True):
         self.path = Path(path)
+        #: outputs of integer type (a uint8 file's) come back as floats; False: as the file gives them
+        self.dequantize = dequantize
         self.runtime, interpreter_cls = _interpreter_class(runtime)
         try:
             with warnings.catch_warnings():
@@ -103,6 +105,8 @@ class TFLiteModel:
             self._out_details = {d["index"]: d for d in self.interpreter.get_output_details()}
             self._in_details = [by_index[i] for i in self._inputs]
         self._dtypes = [d["dtype"] for d in self._in_details]
+        self._in_scales = [_quantization(d) for d in self._in_details]
+        self._out_scales = [_quantization(self._out_details[i]) for i in self._outputs]
         self._shapes = [tuple(int(x) for x in d["shape"]) for d in self._in_details]
         batches = {int(d["shape_signature"][0]) for d in self._in_details if len(d["shape_signature"])}
         #: the batch every call of a fixed-shape file takes (None: any batch)
@@ -123,7 +127,8 @@ class TFLiteModel:
     def _attach_views(self) -> None:
         self._fast_shape = None  # disables the fast path until the views below exist
         self._in = self._out_copy = self._invoke_c = None
-        if self._static and len(self._inputs) == 1 and len(self._outputs) == 1 and hasattr(self.interpreter, "_interpreter"):
+        quantized_io = any(self._in_scales) or (self.dequantize and any(self._out_scales))
+        if self._static and not quantized_io and len(self._inputs) == 1 and len(self._outputs) == 1 and hasattr(self.interpreter, "_interpreter"):
             self._in = self.interpreter.tensor(self._inputs[0])()
             self._out_copy = self.interpreter.tensor(self._outputs[0])().copy
             self._invoke_c = self.interpreter._interpreter.Invoke
@@ -155,7 +160,8 @@ class TFLiteModel:
         return [_spec(name, self._out_details[i]) for name, i in zip(self.output_names, self._outputs)]
 
     def _predict_general(self, inputs: tuple) -> Any:
-        arrays = [np.asarray(value, dtype=dtype) for value, dtype in zip(inputs, self._dtypes)]
+        arrays = [_quantize(np.asarray(value), dtype, scale) if scale else np.asarray(value, dtype=dtype)
+                  for value, dtype, scale in zip(inputs, self._dtypes, self._in_scales)]
         sizes = {len(a) for a in arrays if a.ndim}
         if self.fixed_batch is not None and sizes and sizes != {self.fixed_batch}:
             return self._predict_in_fixed_batches(arrays, sizes.pop() if len(sizes) == 1 else None)
@@ -180,8 +186,7 @@ class TFLiteModel:
     def _run(self, arrays: list[np.ndarray]) -> Any:
         if self._runner is not None:
             named = self._runner(**dict(zip(self.input_names, arrays)))
-            outputs = [named[n] for n in self.output_names]
-            return outputs[0] if len(outputs) == 1 else outputs
+            return self._finish([named[n] for n in self.output_names])
         self._fast_shape = None
         self._in = self._out_copy = self._invoke_c = None  # no view may outlive a reallocation
         resized = [p for p, array in enumerate(arrays) if array.shape != self._shapes[p]]
@@ -196,6 +201,12 @@ class TFLiteModel:
         self.interpreter.invoke()
         outputs = [self.interpreter.get_tensor(i) for i in self._outputs]
         self._attach_views()
+        return self._finish(outputs)
+
+    def _finish(self, outputs: list[np.ndarray]) -> Any:
+        if self.dequantize:
+            outputs = [((o.astype(np.float32) - scale[1]) * scale[0]).astype(np.float32) if scale else o
+                       for o, scale in zip(outputs, self._out_scales)]
         return outputs[0] if len(outputs) == 1 else outputs
 
     def close(self) -> None:
@@ -210,7 +221,28 @@ class TFLiteModel:
 
 def _spec(name: str, detail: dict) -> dict:
     shape = [None if d < 0 else int(d) for d in detail["shape_signature"]]
-    return {"name": name, "shape": shape, "dtype": np.dtype(detail["dtype"]).name}
+    spec = {"name": name, "shape": shape, "dtype": np.dtype(detail["dtype"]).name}
+    scale = _quantization(detail)
+    if scale:
+        spec["quantization"] = {"scale": scale[0], "zero_point": scale[1]}
+    return spec
+
+
+def _quantization(detail: dict) -> tuple[float, int] | None:
+    """(scale, zero point) of an integer tensor that stands for real numbers, else None:
+    ``real = (stored - zero_point) * scale``."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not np.issubdtype(detail["dtype"], np.integer) or not scale:
+        return None
+    return float(scale), int(zero_point)
+
+
+def _quantize(values: np.ndarray, dtype, scale: tuple[float, int]) -> np.ndarray:
+    """Real numbers into a quantized tensor's integers; integers of its own type pass as they are."""
+    if values.dtype == dtype:
+        return values
+    info = np.iinfo(dtype)
+    return np.clip(np.round(values / scale[0] + scale[1]), info.min, info.max).astype(dtype)
 
 
 class TFJSModel:

@@ -9,9 +9,14 @@ them (the addition page shows its hidden layer).
 
 Variants: ``float32``; ``float16`` (weights stored as float16); ``int8_dynamic``
 (dynamic-range: int8 weights, float activations); ``int8`` (full integer, calibrated on the
-experiment's representative data, float32 inputs and outputs); ``float32_any_batch``
-(float32 with a dynamic batch dimension, for batched Python inference; slower, and not for
-LiteRT.js).
+experiment's representative data, float32 inputs and outputs); ``uint8_io`` (``int8`` with
+uint8 inputs and outputs, for experiments whose ``integer_io`` says a byte carries them:
+what phone camera pipelines hand over and LiteRT.js takes); ``float32_any_batch`` (float32
+with a dynamic batch dimension, for batched Python inference; slower, and not for LiteRT.js).
+
+Every file carries TFLite metadata (:mod:`.tflite_metadata`): the run's name, description and
+version and a description of each input and output; an image classifier's also has the
+input's normalization and its labels, which MediaPipe Tasks' ImageClassifier needs.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from tinkerflow.core import hookimpl
 
 from .base import ExportContext, Exporter, VariantResult
 from .savedmodel import INTERMEDIATE_SIGNATURE
+from .tflite_metadata import ModelInfo, TensorInfo, write_metadata
 
 FILE = "model.tflite"
 ANY_BATCH = "float32_any_batch"
@@ -35,7 +41,7 @@ PAGE_DTYPES = ("float32", "int32", "uint8")
 class TFLiteExporter(Exporter):
     name = "tflite"
     description = "TensorFlow Lite flatbuffer for phones and small devices (LiteRT)"
-    variants = ("float32", "float16", "int8_dynamic", "int8", ANY_BATCH)
+    variants = ("float32", "float16", "int8_dynamic", "int8", "uint8_io", ANY_BATCH)
     default_variants = variants
     tolerances = {"float32": 1e-5, "float16": 5e-3, ANY_BATCH: 1e-5}
     page_runtime = ("litertjs", "LiteRT.js")
@@ -53,15 +59,36 @@ class TFLiteExporter(Exporter):
             converter.target_spec.supported_types = [tf.float16]
         elif variant == "int8_dynamic":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif variant == "int8":
+        elif variant in ("int8", "uint8_io"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.representative_dataset = _representative(context, signatures)
+            if variant == "uint8_io":
+                converter.inference_input_type = converter.inference_output_type = tf.uint8
         elif variant not in ("float32", ANY_BATCH):
             raise ValueError(f"unknown tflite variant {variant!r}")
-        flatbuffer = converter.convert()
+        flatbuffer = write_metadata(converter.convert(), model_info(context))
         (out_dir / FILE).write_bytes(flatbuffer)
-        return VariantResult(variant=variant, files=[FILE], quantized=variant in {"int8_dynamic", "int8"})
+        return VariantResult(variant=variant, files=[FILE], quantized=variant in {"int8_dynamic", "int8", "uint8_io"})
+
+    def unsupported(self, variant: str, experiment) -> str | None:
+        if variant == "uint8_io" and not type(experiment).integer_io:
+            return (f"the {experiment.name} model's inputs and outputs are not all quantities a byte carries "
+                    "(its integer_io is False)")
+        return None
+
+    def consumer_check(self, context: ExportContext, result: VariantResult, folder: Path,
+                       golden: dict, reference: dict, exported: dict) -> dict | None:
+        """An image classifier's file must run as it is in MediaPipe Tasks' ImageClassifier."""
+        from .mediapipe_check import check_image_classifier
+
+        experiment = context.experiment
+        if type(experiment).image_classifier is None:
+            return None
+        image, scores = context.input_names[0], context.output_names[0]
+        needed = 1.0 - experiment.export_metric_margin if result.quantized else 1.0
+        return check_image_classifier(folder / FILE, golden[image], list(experiment.deploy_info().get("labels", [])),
+                                      reference[scores], exported[scores], context.require_consumers, needed)
 
     def load(self, bundle_dir: Path, result: VariantResult):
         from . import runtime
@@ -103,6 +130,23 @@ class TFLiteExporter(Exporter):
         from .litertjs import write_assets
 
         return write_assets(folder, modules)
+
+
+def model_info(context: ExportContext) -> ModelInfo:
+    """The metadata a file of this export carries (see :mod:`.tflite_metadata`)."""
+    experiment = context.experiment
+    info = experiment.deploy_info()
+    described = info.get("description", {})
+    tensors = {name: TensorInfo(name, str(described.get(name, ""))) for name in context.input_names + context.output_names}
+    spec = type(experiment).image_classifier
+    if spec is not None:
+        image, scores = tensors[context.input_names[0]], tensors[context.output_names[0]]
+        image.image, image.normalization, image.value_range = True, (list(spec.mean), list(spec.std)), (0, 255)
+        scores.labels, scores.value_range = list(info.get("labels", [])), (0, 1)
+    return ModelInfo(name=context.about.get("name", experiment.name),
+                     description=context.about.get("description", type(experiment).description),
+                     version=context.about.get("version", ""), author=context.about.get("author", "tinkerflow"),
+                     tensors=tensors)
 
 
 def _representative(context: ExportContext, signatures: list[str]):

@@ -150,6 +150,11 @@ ROWS = [
     Row("cli", "an unknown command", ["frobnicate"], "invalid choice: 'frobnicate'"),
     Row("cli", "an unknown export format", ["export", "{run}", "--format", "onnx"], "unknown export format 'onnx'; expected one of: tfjs, tflite"),
     Row("cli", "an unknown quantization", ["export", "{run}", "--quantize", "int3"], "none of the variants int3 exists for format 'tfjs'; expected one of"),
+    Row("cli", "MediaPipe metadata for a model that is no image classifier", ["export", "{run}", "--mediapipe"],
+        "is a run of the addition experiment; MediaPipe metadata is written for image classifiers (one RGB image in, one score per "
+        "label out): classifier"),
+    Row("cli", "uint8 inputs for a model whose inputs a byte cannot carry", ["export", "{run}", "--quantize", "uint8_io"],
+        "variant tflite/uint8_io does not apply to this run: the addition model's inputs and outputs are not all"),
     Row("cli", "a port out of range", ["serve", "{site}", "--port", "99999"], "--port 99999 is out of range"),
     Row("cli", "--resume without a folder", ["train", "--resume"], "--resume needs a run or sweep directory"),
     Row("cli", "--resume with overrides", ["train", "--resume", "{run}", "trainer.epochs=3"],

@@ -3,12 +3,28 @@
 // with @litertjs/core into the site's assets/litertjs/ and copies the wasm builds beside it.
 //
 // LiteRT.js takes fixed shapes only: a call with another batch than the file's is split into
-// calls of the file's batch (the last one padded), as the Python runtime does.
+// calls of the file's batch (the last one padded), as the Python runtime does. A uint8 file's
+// inputs are quantized from the real numbers widgets give, and its outputs turned back into
+// real numbers, with the scale and zero point the manifest copies from the file.
 import { Tensor, loadAndCompile, loadLiteRt } from "@litertjs/core";
 
 const wasm = new URL("./wasm/", import.meta.url).href;
 export const option = { key: "threads", label: "threads", values: ["1", "2", "4"] };
 const ARRAYS = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array };
+const RANGES = { uint8: [0, 255], int32: [-2147483648, 2147483647] };
+
+function quantize(values, { scale, zero_point: zero }, dtype) {
+  const [low, high] = RANGES[dtype];
+  const out = new ARRAYS[dtype](values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.min(high, Math.max(low, Math.round(values[i] / scale + zero)));
+  return out;
+}
+
+function dequantize(values, { scale, zero_point: zero }) {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = (values[i] - zero) * scale;
+  return out;
+}
 let ready = null;
 let threads = 1;
 
@@ -43,19 +59,24 @@ export async function open(base, manifest, options = {}) {
     accelerator: "wasm", cpuOptions: { numThreads: threads } });
   const batch = manifest.inputs[0].shape[0];
   const intermediate = (manifest.signatures || []).includes("with_intermediate");
+  const outputs = Object.fromEntries(manifest.outputs.map((o) => [o.name, o]));
 
   async function call(feeds, extra) {
     const tensors = {};
     for (const input of manifest.inputs) {
       const ArrayType = ARRAYS[input.dtype] || Float32Array;
       const given = feeds[input.name];
-      tensors[input.name] = new Tensor(given.data instanceof ArrayType ? given.data : ArrayType.from(given.data), input.shape);
+      const data = input.quantization ? quantize(given.data, input.quantization, input.dtype)
+        : given.data instanceof ArrayType ? given.data : ArrayType.from(given.data);
+      tensors[input.name] = new Tensor(data, input.shape);
     }
     try {
       const result = extra.length && intermediate ? await model.run("with_intermediate", tensors) : await model.run(tensors);
       const named = {};
       for (const [name, tensor] of Object.entries(result)) {
-        named[name] = { data: tensor.toTypedArray().slice(), shape: Array.from(tensor.type.layout.dimensions) };
+        const spec = outputs[name];
+        const data = spec && spec.quantization ? dequantize(tensor.toTypedArray(), spec.quantization) : tensor.toTypedArray().slice();
+        named[name] = { data, shape: Array.from(tensor.type.layout.dimensions) };
         tensor.delete();
       }
       return named;

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptions, Splits, knob
+from tinkerflow.core import DataError, Experiment, ExperimentConfig, ImageClassifierSpec, SampleOptions, Splits, knob
 
 from . import images as imgs
 from . import insight
@@ -60,6 +60,9 @@ class Classifier(Experiment):
     export_metric_margin = 0.03
     objective = "best_val_accuracy"
     objective_higher_is_better = True
+    # both models take RGB in 0..255 and scale it themselves
+    image_classifier = ImageClassifierSpec(mean=(0.0,), std=(1.0,))
+    integer_io = True
     smoke_overrides = ("experiment.image_size=24", "model.filters=[4,4,4]", "model.dense=8", "trainer.epochs=2",
                        "trainer.checkpoint_seconds=0")
     config: ClassifierConfig

@@ -53,6 +53,7 @@ class Dcgan(Experiment):
     objective = "final_diversity"
     objective_higher_is_better = True
     inference_batch = 16  # the page's grid: one call draws all 16
+    integer_io = True  # latent numbers and one-hot conditions in, pixels out
     smoke_overrides = ("data.count=64", "experiment.image_size=8", "model.width=4", "model.latent_dim=4",
                        "trainer.batch_size=32", "trainer.epochs=2", "trainer.checkpoint_seconds=0")
     config: DcganConfig
