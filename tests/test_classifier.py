@@ -4,6 +4,7 @@ network sees, the command line and its bad input."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -200,15 +201,20 @@ def test_sample_classifies_new_photos(trained, tmp_path):
     assert missing.returncode == 2 and "does not exist; expected a photo or a folder of photos" in missing.stderr
 
 
-def test_export_float_and_int8_with_labels(trained, tmp_path):
-    result = run_cli("export", str(trained), "--format", "tflite", "tfjs", "--quantize", "float32", "int8",
-                     cwd=tmp_path)
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    result = run_cli("export", str(trained), "--format", "tflite", "tfjs", "--quantize", "float32", "int8", "uint8_io",
+                     cwd=tmp_path_factory.mktemp("export"))
     assert result.returncode == 0, result.stderr[-3000:]
-    formats = json.loads((trained / "export.json").read_text())["formats"]
-    for fmt, variant in (("tflite", "float32"), ("tflite", "int8"), ("tfjs", "float32")):
+    return trained
+
+
+def test_export_float_and_int8_with_labels(exported):
+    formats = json.loads((exported / "export.json").read_text())["formats"]
+    for fmt, variant in (("tflite", "float32"), ("tflite", "int8"), ("tflite", "uint8_io"), ("tfjs", "float32")):
         record = formats[fmt]["variants"][variant]
         assert record["status"] == "passed", record
-        manifest = json.loads((trained / "export" / fmt / variant / "manifest.json").read_text())
+        manifest = json.loads((exported / "export" / fmt / variant / "manifest.json").read_text())
         assert manifest["labels"] == ["mila", "not_mila"] and manifest["preprocessing"]["size"] == 32
         assert [i["name"] for i in manifest["inputs"]] == ["image"]
         assert record["check"]["labels_agree"] >= 0.97 and record["check"]["images"] == 10, "all validation images"
@@ -216,6 +222,99 @@ def test_export_float_and_int8_with_labels(trained, tmp_path):
     assert int8["quantized"] and int8["metric"]["keras"] - int8["metric"]["exported"] <= 0.03
     float32 = formats["tflite"]["variants"]["float32"]["files"][0]["bytes"]
     assert formats["tflite"]["variants"]["int8"]["files"][0]["bytes"] < float32 / 2
+
+
+def test_uint8_io_variant_takes_and_gives_bytes(exported):
+    record = json.loads((exported / "export.json").read_text())["formats"]["tflite"]["variants"]["uint8_io"]
+    manifest = json.loads((exported / "export" / "tflite" / "uint8_io" / "manifest.json").read_text())
+    image, scores = manifest["inputs"][0], manifest["outputs"][0]
+    assert image["dtype"] == scores["dtype"] == "uint8" and image["shape"] == [1, 32, 32, 3]
+    assert image["quantization"] == {"scale": 1.0, "zero_point": 0}, "pixel values go in as they are"
+    assert abs(scores["quantization"]["scale"] - 1 / 256) < 1e-6, "scores in 0..1 come out in 256 steps"
+    assert record["page"] == {"runtime": "litertjs", "usable": True}
+    assert record["metric"]["keras"] - record["metric"]["exported"] <= 0.03
+    from tinkerflow.exporters import runtime
+
+    model = runtime.TFLiteModel(exported / "export" / "tflite" / "uint8_io" / "model.tflite", dequantize=False)
+    pixels = np.asarray(Image.new("RGB", (32, 32), (200, 30, 30)), dtype="uint8")[None]
+    raw = model.predict(pixels)
+    assert raw.dtype == np.uint8 and 250 <= int(raw.sum()) <= 260, "two uint8 scores that add up to 1"
+
+
+def test_every_tflite_file_runs_as_it_is_in_mediapipe(exported):
+    formats = json.loads((exported / "export.json").read_text())["formats"]
+    for variant in ("float32", "int8", "uint8_io"):
+        consumer = formats["tflite"]["variants"][variant]["consumer"]
+        assert consumer["framework"] == "mediapipe" and consumer["checked"], consumer
+        assert consumer["images"] == 10 and consumer["agrees_with_litert"] == 1.0, consumer
+        assert consumer["max_score_diff_litert"] < 1e-6, "the same file on the same pixels"
+        assert consumer["agrees_with_keras"] >= (1.0 if variant == "float32" else 0.9)
+    assert "consumer" not in formats["tfjs"]["variants"]["float32"]
+
+
+def test_the_tflite_metadata_has_normalization_labels_and_the_run(exported):
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
+    from tensorflow.lite.python import schema_py_generated as tflite
+
+    from tinkerflow.exporters import runtime
+    from tinkerflow.exporters.tflite_metadata import packed_files
+
+    path = exported / "export" / "tflite" / "float32" / "model.tflite"
+    data = path.read_bytes()
+    model = tflite.Model.GetRootAs(data, 0)
+    entries = {model.Metadata(k).Name(): model.Metadata(k).Buffer() for k in range(model.MetadataLength())}
+    buffer = model.Buffers(entries[b"TFLITE_METADATA"]).DataAsNumpy().tobytes()
+    assert schema.ModelMetadata.ModelMetadataBufferHasIdentifier(buffer, 0)
+    meta = schema.ModelMetadataT.InitFromObj(schema.ModelMetadata.GetRootAs(buffer, 0))
+    assert meta.name.decode() == f"classifier ({exported.name})" and meta.version.decode() == exported.name
+    assert b"Is it my dog?" in meta.description and meta.minParserVersion == b"1.0.0"
+    (subgraph,) = meta.subgraphMetadata
+    (image,), (scores,) = subgraph.inputTensorMetadata, subgraph.outputTensorMetadata
+    assert image.name == b"image" and b"RGB in 0..255" in image.description
+    assert image.content.contentPropertiesType == schema.ContentProperties.ImageProperties
+    assert image.content.contentProperties.colorSpace == schema.ColorSpaceType.RGB
+    normalization = image.processUnits[0].options
+    assert list(normalization.mean) == [0.0] and list(normalization.std) == [1.0], "the model scales 0..255 itself"
+    assert scores.associatedFiles[0].name == b"labels.txt"
+    assert scores.associatedFiles[0].type == schema.AssociatedFileType.TENSOR_AXIS_LABELS
+    assert packed_files(data) == {"labels.txt": b"mila\nnot_mila\n"}
+    assert runtime.TFLiteModel(path).signatures == ["serving_default"], "the metadata kept the signature"
+
+
+def test_grey_and_rgba_photos_reach_mediapipe_prepared(exported, tmp_path):
+    from tinkerflow.core.errors import TinkerflowError
+    from tinkerflow.exporters import mediapipe_check, runtime
+
+    Image.new("L", (40, 50), 90).save(tmp_path / "grey.png")
+    Image.new("RGBA", (50, 40), (200, 20, 20, 128)).save(tmp_path / "rgba.png")
+    Image.new("P", (30, 30), 3).save(tmp_path / "palette.png")
+    batch = np.stack([imgs.prepare(Image.open(tmp_path / name), 32) for name in ("grey.png", "rgba.png", "palette.png")])
+    for variant in ("float32", "uint8_io"):
+        path = exported / "export" / "tflite" / variant / "model.tflite"
+        mediapipe_scores = mediapipe_check.classify(path, batch, ["mila", "not_mila"])
+        litert_scores = runtime.TFLiteModel(path).predict(batch.astype("float32"))
+        np.testing.assert_allclose(mediapipe_scores, litert_scores, atol=1e-6)
+    for raw, shape in ((np.zeros((1, 32, 32), "uint8"), "(1, 32, 32)"), (np.zeros((1, 32, 32, 4), "uint8"), "(1, 32, 32, 4)")):
+        with pytest.raises(TinkerflowError, match=re.escape(f"images of shape {shape} cannot go to MediaPipe")):
+            mediapipe_check.classify(path, raw, ["mila", "not_mila"])
+
+
+def test_a_label_a_labels_file_cannot_carry_is_refused_at_export(exported, photos, tmp_path):
+    import shutil
+
+    copy = tmp_path / "runs" / "classifier" / "copy"
+    shutil.copytree(exported, copy, ignore=shutil.ignore_patterns("export", "export.json"))
+    for label, expected in (("mi\nla", "has a line break; expected one line per label"),
+                            ("m" * 129, "has 129 characters; expected at most 128")):
+        folder = tmp_path / f"photos-{len(label)}"
+        shutil.copytree(photos / "mila", folder / label)
+        shutil.copytree(photos / "not_mila", folder / "not_mila")
+        config = (exported / ".hydra" / "config.yaml").read_text()
+        (copy / ".hydra" / "config.yaml").write_text(config.replace(str(photos), str(folder)))
+        (copy / "classes.json").write_text(json.dumps({"classes": [label, "not_mila"]}))
+        result = run_cli("export", str(copy), "--format", "tflite", "--quantize", "float32", cwd=tmp_path)
+        assert result.returncode != 0 and expected in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr and not (copy / "export" / "tflite" / "float32").exists()
 
 
 def test_mobilenet_v2_from_scratch_with_fine_tuning(photos, tmp_path):

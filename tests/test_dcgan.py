@@ -118,7 +118,8 @@ def test_conditional_sampling(trained, tmp_path):
 
 
 def test_export_of_the_generator(trained, tmp_path):
-    result = run_cli("export", str(trained), "--format", "tflite", "tfjs", "--quantize", "float32", "int8", cwd=tmp_path)
+    result = run_cli("export", str(trained), "--format", "tflite", "tfjs", "--quantize", "float32", "int8", "uint8_io",
+                     cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     formats = json.loads((trained / "export.json").read_text())["formats"]
     manifest = json.loads((trained / "export" / "tfjs" / "float32" / "manifest.json").read_text())
@@ -127,6 +128,13 @@ def test_export_of_the_generator(trained, tmp_path):
     assert formats["tflite"]["variants"]["float32"]["parity"]["max_abs_diff"] < 0.01, "pixels within 1/100 level"
     int8 = formats["tflite"]["variants"]["int8"]
     assert int8["status"] == "passed" and int8["metric"]["exported"] <= 8.0
+    uint8 = formats["tflite"]["variants"]["uint8_io"]
+    assert uint8["status"] == "passed" and uint8["metric"]["exported"] <= 8.0 and uint8["page"]["usable"]
+    bytes_io = json.loads((trained / "export" / "tflite" / "uint8_io" / "manifest.json").read_text())
+    assert [t["dtype"] for t in bytes_io["inputs"] + bytes_io["outputs"]] == ["uint8"] * 3
+    for tensor in bytes_io["inputs"] + bytes_io["outputs"]:
+        assert tensor["quantization"]["scale"] > 0 and 0 <= tensor["quantization"]["zero_point"] <= 255, tensor
+    assert "consumer" not in uint8, "MediaPipe checks image classifiers only"
 
 
 @pytest.mark.parametrize("overrides, expected", [

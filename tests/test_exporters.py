@@ -271,7 +271,8 @@ def exported_run(tmp_path_factory):
 def test_export_json_records_every_variant(exported_run):
     info = json.loads((exported_run / "export.json").read_text())
     assert set(info["formats"]) == {"tfjs", "tflite"}
-    assert set(info["formats"]["tflite"]["variants"]) == {"float32", "float16", "int8_dynamic", "int8", "float32_any_batch"}
+    assert set(info["formats"]["tflite"]["variants"]) == {"float32", "float16", "int8_dynamic", "int8", "float32_any_batch"}, \
+        "uint8_io is left out: an addition model's numbers are not bytes"
     assert set(info["formats"]["tfjs"]["variants"]) == {"float32", "float16", "uint8"}
     for fmt, variant in (("tfjs", "float32"), ("tflite", "float32"), ("tflite", "float32_any_batch")):
         record = info["formats"][fmt]["variants"][variant]
@@ -320,6 +321,36 @@ def test_intermediate_signature_returns_the_hidden_layer(exported_run):
     got = lite.predict_named({"ab": x})
     np.testing.assert_allclose(got["hidden"], keras.ops.convert_to_numpy(probe(x)), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got["sum"], keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-4)
+
+
+def test_every_tflite_file_describes_itself_and_keeps_its_signatures(exported_run):
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
+    from tensorflow.lite.python import schema_py_generated as tflite
+
+    from tinkerflow.exporters.runtime import TFLiteModel
+    from tinkerflow.exporters.tflite_metadata import packed_files
+
+    for variant in ("float32", "int8", "float32_any_batch"):
+        path = exported_run / "export" / "tflite" / variant / "model.tflite"
+        data = path.read_bytes()
+        model = tflite.Model.GetRootAs(data, 0)
+        entries = {model.Metadata(k).Name(): model.Metadata(k).Buffer() for k in range(model.MetadataLength())}
+        meta = schema.ModelMetadataT.InitFromObj(schema.ModelMetadata.GetRootAs(
+            model.Buffers(entries[b"TFLITE_METADATA"]).DataAsNumpy().tobytes(), 0))
+        assert meta.name.decode() == f"addition ({exported_run.name})" and meta.author.startswith(b"tinkerflow")
+        assert meta.version.decode() == exported_run.name and b"add two numbers" in meta.description
+        fixed = variant != "float32_any_batch"
+        names = [s.name for s in meta.subgraphMetadata]
+        assert names == ([b"serving_default", b"with_intermediate"] if fixed else [b"serving_default"])
+        for subgraph in meta.subgraphMetadata:
+            (ab,) = subgraph.inputTensorMetadata
+            assert ab.name == b"ab" and ab.description == b"two numbers a and b, each in 0..8"
+        outputs = {t.name: t.description for t in meta.subgraphMetadata[-1].outputTensorMetadata}
+        assert outputs[b"sum"] == b"the predicted a + b"
+        assert packed_files(data) == {}, "no labels, no archive"
+        lite = TFLiteModel(path)
+        assert lite.signatures == (["serving_default", "with_intermediate"] if fixed else ["serving_default"])
+        np.testing.assert_allclose(lite.predict(np.array([[2, 2]], "float32")), [[4]], atol=0.6)
 
 
 def test_runtime_loader_predicts_like_keras(exported_run):

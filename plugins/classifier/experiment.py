@@ -264,6 +264,10 @@ class Classifier(Experiment):
         train = self.splits["train"]
         for start in range(0, min(len(train), 200), 20):
             yield self.found.images[train[start:start + 20]].astype("float32")
+        # a black and a white image: the input's range is then all of 0..255, and a uint8_io
+        # file takes pixels as they are (scale 1, zero point 0)
+        size = self.config.image_size
+        yield np.stack([np.zeros((size, size, 3), "float32"), np.full((size, size, 3), 255.0, "float32")])
 
     def export_check(self, reference: dict, exported: dict, quantized: bool) -> dict:
         """The exported model must give Keras' label for every golden image (a quantized one
