@@ -496,6 +496,8 @@ def print_export_report(report) -> None:
                 f"{metric['name']}: {metric['keras']:.4g} -> {metric['exported']:.4g}" if metric else "-",
             )
     Console(stderr=False).print(table)
+    if report.bundle is not None:
+        print(f"deploy bundle for apps (files, golden.json, README.md): {report.bundle}")
     for fmt, variant, error in report.failed:
         print(f"tinkerflow: export {fmt}/{variant} failed: {error}", file=sys.stderr)
 

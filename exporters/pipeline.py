@@ -13,7 +13,9 @@ For every format and variant:
    load it with (MediaPipe Tasks for an image classifier's .tflite);
 5. a variant that passes gets its deploy ``manifest.json`` and is renamed into
    ``<run>/export/<format>/<variant>/``; one that fails is removed and the earlier good
-   export of that variant, if any, stays untouched.
+   export of that variant, if any, stays untouched;
+6. the deploy bundle for phone apps, ``<run>/export/deploy/`` (:mod:`.deploy`), is rewritten
+   from the TFLite variants that passed.
 
 ``<run>/export.json`` records every format and variant: status, why it failed, files with
 sizes and sha256, converter versions, parity figures and the metric.
@@ -38,6 +40,7 @@ from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import Run, clear_leftovers, copy_tree_regular, now_iso, replace_folder, versions, write_json_atomic
 
 from .base import ExportContext, VariantResult
+from .deploy import write_bundle
 from .savedmodel import tensor_names
 
 log = logging.getLogger("tinkerflow.export")
@@ -52,6 +55,7 @@ class ExportReport:
 
     run_dir: Path
     results: dict = field(default_factory=dict)   # format -> variant -> record
+    bundle: Path | None = None                     # the deploy bundle, when TFLite files were exported
 
     @property
     def failed(self) -> list[tuple[str, str, str]]:
@@ -145,6 +149,8 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
     for fmt, variants in report.results.items():  # formats whose converter was missing
         for variant, record in variants.items():
             journal.record(fmt, variant, record)
+    if "tflite" in chosen:
+        report.bundle = write_bundle(run, experiment, golden_named)
     return report
 
 

@@ -135,16 +135,17 @@ class TFLiteExporter(Exporter):
 def model_info(context: ExportContext) -> ModelInfo:
     """The metadata a file of this export carries (see :mod:`.tflite_metadata`)."""
     experiment = context.experiment
-    info = experiment.deploy_info()
+    info = experiment.deploy_info() if experiment is not None else {}
     described = info.get("description", {})
     tensors = {name: TensorInfo(name, str(described.get(name, ""))) for name in context.input_names + context.output_names}
-    spec = type(experiment).image_classifier
+    spec = type(experiment).image_classifier if experiment is not None else None
     if spec is not None:
         image, scores = tensors[context.input_names[0]], tensors[context.output_names[0]]
         image.image, image.normalization, image.value_range = True, (list(spec.mean), list(spec.std)), (0, 255)
         scores.labels, scores.value_range = list(info.get("labels", [])), (0, 1)
-    return ModelInfo(name=context.about.get("name", experiment.name),
-                     description=context.about.get("description", type(experiment).description),
+    name = experiment.name if experiment is not None else context.model.name
+    return ModelInfo(name=context.about.get("name", name),
+                     description=context.about.get("description", getattr(type(experiment), "description", "")),
                      version=context.about.get("version", ""), author=context.about.get("author", "tinkerflow"),
                      tensors=tensors)
 

@@ -135,19 +135,20 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
+def _described(tensors: dict[str, TensorInfo], name: str) -> TensorInfo:
+    return tensors.get(name) or TensorInfo(name)
+
+
 def _subgraphs(model, tensors: dict[str, TensorInfo]) -> list[_Subgraph]:
     """Each subgraph's inputs and outputs in the file's order, named as its signature names them."""
     result = []
     for index, subgraph in enumerate(model.subgraphs):
         signature = next((s for s in model.signatureDefs or [] if s.subgraphIndex == index), None)
         names = {t.tensorIndex: _text(t.name) for t in (signature.inputs + signature.outputs)} if signature else {}
-
-        def describe(position: int) -> TensorInfo:
-            name = names.get(position) or _text(subgraph.tensors[position].name)
-            return tensors.get(name) or TensorInfo(name)
-
+        described = [_described(tensors, names.get(i) or _text(subgraph.tensors[i].name))
+                     for i in list(subgraph.inputs) + list(subgraph.outputs)]
         result.append(_Subgraph(_text(signature.signatureKey) if signature else _text(subgraph.name),
-                                [describe(i) for i in subgraph.inputs], [describe(i) for i in subgraph.outputs]))
+                                described[:len(subgraph.inputs)], described[len(subgraph.inputs):]))
     return result
 
 

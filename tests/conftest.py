@@ -56,6 +56,23 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) 
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def run_readme_python(bundle: Path) -> list[subprocess.CompletedProcess]:
+    """Run every ```python block of ``bundle``'s README.md as it is, in the bundle folder."""
+    blocks, block = [], None
+    for line in (bundle / "README.md").read_text().splitlines():
+        if block is None and line.strip() == "```python":
+            block = []
+        elif block is not None and line.strip() == "```":
+            blocks.append("\n".join(block))
+            block = None
+        elif block is not None:
+            block.append(line)
+    assert blocks, f"{bundle / 'README.md'} has no python block"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return [subprocess.run([sys.executable, "-c", code], cwd=bundle, env=env, capture_output=True, text=True,
+                           timeout=300, stdin=subprocess.DEVNULL) for code in blocks]
+
+
 def start_cli(args: list[str], cwd: Path, stderr=subprocess.DEVNULL) -> subprocess.Popen:
     """Start the installed ``tinkerflow`` command in its own process group (see :func:`kill_group`)."""
     return subprocess.Popen([TINKERFLOW, *args], cwd=cwd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import only_run_dir, read_run, run_cli
+from conftest import only_run_dir, read_run, run_cli, run_readme_python
 from tinkerflow.core import DataError
 from tinkerflow.plugins.classifier import images as imgs
 from tinkerflow.plugins.classifier import insight
@@ -297,6 +297,31 @@ def test_grey_and_rgba_photos_reach_mediapipe_prepared(exported, tmp_path):
     for raw, shape in ((np.zeros((1, 32, 32), "uint8"), "(1, 32, 32)"), (np.zeros((1, 32, 32, 4), "uint8"), "(1, 32, 32, 4)")):
         with pytest.raises(TinkerflowError, match=re.escape(f"images of shape {shape} cannot go to MediaPipe")):
             mediapipe_check.classify(path, raw, ["mila", "not_mila"])
+
+
+def test_the_deploy_bundle_runs_as_its_readme_says(exported):
+    bundle = exported / "export" / "deploy"
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "README.md", "float32.tflite", "golden.json", "int8.tflite", "labels.txt", "model.json", "uint8_io.tflite"]
+    for variant in ("float32", "int8", "uint8_io"):
+        assert (bundle / f"{variant}.tflite").read_bytes() == (exported / "export" / "tflite" / variant / "model.tflite").read_bytes()
+    assert (bundle / "labels.txt").read_text() == "mila\nnot_mila\n"
+    model = json.loads((bundle / "model.json").read_text())
+    assert model["experiment"] == "classifier" and model["preprocessing"]["crop"] == "centre square"
+    uint8 = model["variants"]["uint8_io"]
+    assert uint8["signature"] == "serving_default" and uint8["input_positions"] == ["image"]
+    assert uint8["inputs"][0]["quantization"] == {"scale": 1.0, "zero_point": 0}
+    golden = json.loads((bundle / "golden.json").read_text())["variants"]
+    assert golden["uint8_io"]["calls"][0]["inputs"]["image"]["dtype"] == "uint8" and golden["uint8_io"]["tolerance"] == 1.0
+    assert golden["float32"]["calls"][0]["inputs"]["image"]["shape"] == [1, 32, 32, 3]
+    readme = (bundle / "README.md").read_text()
+    for snippet in ('CompiledModel.create(context.assets, "float32.tflite"', 'createInputBuffer("image", "serving_default")',
+                    "interpreter.copy(imageData, toInputAt: 0)", "ImageClassifier.createFromOptions"):
+        assert snippet in readme
+    litert, mediapipe = run_readme_python(bundle)
+    assert litert.returncode == 0, litert.stderr[-2000:]
+    assert litert.stdout.splitlines() == [f"{v}.tflite: golden.json reproduced (3 calls)" for v in ("float32", "int8", "uint8_io")]
+    assert mediapipe.returncode == 0 and mediapipe.stdout.startswith("MediaPipe: "), mediapipe.stderr[-2000:]
 
 
 def test_a_label_a_labels_file_cannot_carry_is_refused_at_export(exported, photos, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import read_run, run_cli, snapshot, train_in_process
+from conftest import read_run, run_cli, run_readme_python, snapshot, train_in_process
 from tinkerflow.core.tf_quiet import import_keras
 
 keras = import_keras()
@@ -351,6 +351,28 @@ def test_every_tflite_file_describes_itself_and_keeps_its_signatures(exported_ru
         lite = TFLiteModel(path)
         assert lite.signatures == (["serving_default", "with_intermediate"] if fixed else ["serving_default"])
         np.testing.assert_allclose(lite.predict(np.array([[2, 2]], "float32")), [[4]], atol=0.6)
+
+
+def test_deploy_bundle_golden_calls_catch_a_wrong_model(exported_run, tmp_path):
+    import shutil
+
+    bundle = tmp_path / "deploy"
+    shutil.copytree(exported_run / "export" / "deploy", bundle)
+    variants = ("float32", "float16", "int8_dynamic", "int8", "float32_any_batch")
+    assert sorted(p.name for p in bundle.glob("*.tflite")) == sorted(f"{v}.tflite" for v in variants)
+    golden = json.loads((bundle / "golden.json").read_text())
+    call = golden["variants"]["float32"]["calls"][0]
+    assert len(golden["variants"]["float32"]["calls"]) == 3 and call["inputs"]["ab"]["shape"] == [1, 2]
+    model = json.loads((bundle / "model.json").read_text())
+    assert model["variants"]["float32"]["signatures"] == ["serving_default", "with_intermediate"]
+    assert model["input_range"] == [0, 8] and "labels" not in model and "backend" not in model
+    (litert,) = run_readme_python(bundle)
+    assert litert.returncode == 0, litert.stderr[-2000:]
+    assert len(litert.stdout.splitlines()) == len(variants)
+    call["outputs"]["sum"]["data"][0] += 1.0  # one answer off by one: the README's check must notice
+    (bundle / "golden.json").write_text(json.dumps(golden))
+    (broken,) = run_readme_python(bundle)
+    assert broken.returncode != 0 and "AssertionError: float32: sum is off by 0.99" in broken.stderr
 
 
 def test_runtime_loader_predicts_like_keras(exported_run):

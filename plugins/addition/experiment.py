@@ -49,7 +49,7 @@ def _register_metric():
 
 class Addition(Experiment):
     name = "addition"
-    description = "Can a neural network add two numbers? (EXPERIMENTS.md section 1)"
+    description = "Can a neural network add two numbers?"
     Config = AdditionConfig
     SampleOptions = AdditionSampleOptions
     export_metric_name = "accuracy"

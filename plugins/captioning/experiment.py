@@ -74,7 +74,7 @@ class CaptioningSampleOptions(SampleOptions):
 
 class Captioning(Experiment):
     name = "captioning"
-    description = "An image captioner: CNN encoder, GRU decoder with attention (EXPERIMENTS.md section 5)"
+    description = "An image captioner: CNN encoder, GRU decoder with attention"
     Config = CaptioningConfig
     Datasets = {"emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     SampleOptions = CaptioningSampleOptions

@@ -50,7 +50,7 @@ class ClassifierSampleOptions(SampleOptions):
 
 class Classifier(Experiment):
     name = "classifier"
-    description = '"Is it my dog?": a small CNN or MobileNetV2 transfer learning (EXPERIMENTS.md section 3)'
+    description = '"Is it my dog?": a small CNN or MobileNetV2 transfer learning'
     Config = ClassifierConfig
     Data = ClassifierData
     Models = {"simple": SimpleModel, "mobilenet_v2": MobileNetV2Model}

@@ -41,7 +41,7 @@ class DcganSampleOptions(SampleOptions):
 
 class Dcgan(Experiment):
     name = "dcgan"
-    description = "A DCGAN drawing ellipses, emoji faces, digits or your images (EXPERIMENTS.md section 4)"
+    description = "A DCGAN drawing ellipses, emoji faces, digits or your images"
     Config = DcganConfig
     Datasets = {"ellipses": sets.EllipsesData, "emoji": sets.EmojiData, "digits": sets.DigitsData,
                 "folder": sets.FolderData}

@@ -62,7 +62,7 @@ class LyricsSampleOptions(SampleOptions):
 
 class Lyrics(Experiment):
     name = "lyrics"
-    description = "A word-level LSTM lyrics generator (EXPERIMENTS.md section 2)"
+    description = "A word-level LSTM lyrics generator"
     Config = LyricsConfig
     Data = LyricsData
     SampleOptions = LyricsSampleOptions

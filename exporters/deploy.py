@@ -1,0 +1,173 @@
+"""The deploy bundle: ``<run>/export/deploy/``, what a phone app needs of a run and nothing else.
+
+- ``<variant>.tflite``: every TFLite variant that passed the export gate (metadata inside);
+- ``labels.txt`` (classifiers) or ``vocabulary.json`` (text models);
+- ``model.json``: each file's signature, its inputs and outputs in the signature's order (names,
+  shapes, dtypes, quantization), their positions for index-based APIs, and the run's
+  preprocessing, postprocessing and generation settings;
+- ``golden.json``: example inputs with the outputs LiteRT gave for them, per file, as the
+  tensors take and give them (a uint8 file's bytes), with the difference an app may accept:
+  an app's own test runs them and knows it uses the model right;
+- ``README.md``: how to load it with LiteRT's Kotlin ``CompiledModel`` API, Swift, MediaPipe
+  Tasks (image classifiers) and Python ``ai-edge-litert``, with this run's tensor names. Its
+  Python blocks run as they are in the bundle folder (a test does).
+
+The bundle is rewritten after every export from the variants ``export.json`` lists as passed,
+through a staging folder, so it is never half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tinkerflow.core.records import read_export_record
+from tinkerflow.core.rundir import Run, copy_regular, now_iso, replace_folder, write_json_atomic
+
+from .deploy_readme import render_readme
+from .tflite import FILE
+
+BUNDLE = "deploy"
+#: tensors with more values than this get one golden call, others up to three
+SMALL_CALL = 4096
+#: settings from ``deploy_info`` an app does not need
+PAGE_ONLY = ("backend", "intermediate_layers", "labels", "vocabulary")
+
+
+def write_bundle(run: Run, experiment, golden: dict[str, np.ndarray]) -> Path | None:
+    """(Re)write ``<run>/export/deploy/`` from the run's passed TFLite variants; None (and
+    no bundle) when there is none. ``golden`` maps input names to example rows."""
+    from .runtime import TFLiteModel
+
+    variants = _passed_tflite(run)
+    target = run.export_dir / BUNDLE
+    if not variants:
+        if target.is_dir():
+            shutil.rmtree(target)
+        return None
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{BUNDLE}-", dir=run.export_dir))
+    try:
+        info = experiment.deploy_info()
+        files, described, cases = {}, {}, {}
+        for variant in variants:
+            name = f"{variant}.tflite"
+            copy_regular(run.export_dir / "tflite" / variant / FILE, staging / name)
+            model = TFLiteModel(staging / name, dequantize=False)
+            try:
+                described[variant] = _describe(model, name, staging / name, variants[variant])
+                cases[variant] = _golden_case(model, name, golden, described[variant])
+            finally:
+                model.close()
+            files[name] = described[variant]["bytes"]
+        if info.get("labels"):
+            (staging / "labels.txt").write_text("".join(f"{label}\n" for label in info["labels"]))
+            files["labels.txt"] = (staging / "labels.txt").stat().st_size
+        if info.get("vocabulary"):
+            write_json_atomic(staging / "vocabulary.json", {"tokens": list(info["vocabulary"])})
+            files["vocabulary.json"] = (staging / "vocabulary.json").stat().st_size
+        manifest = {
+            "tinkerflow_bundle": 1, "experiment": experiment.name, "run": run.path.name, "created": now_iso(),
+            "summary": type(experiment).description,
+            "variants": described,
+            **{k: v for k, v in info.items() if k not in PAGE_ONLY},
+        }
+        write_json_atomic(staging / "model.json", manifest)
+        (staging / "golden.json").write_text(_golden_json({"experiment": experiment.name, "run": run.path.name,
+                                                          "variants": cases}))
+        (staging / "README.md").write_text(render_readme(run, experiment, manifest, cases, info, files))
+        staging.chmod(0o755)
+        for item in staging.iterdir():
+            item.chmod(0o644)
+        replace_folder(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _passed_tflite(run: Run) -> dict[str, bool]:
+    """The passed TFLite variants, in the exporter's order, and whether each is quantized."""
+    from .tflite import TFLiteExporter
+
+    record = read_export_record(run.path / "export.json").get("formats", {}).get("tflite", {})
+    passed = {v: bool(r.get("quantized")) for v, r in record.get("variants", {}).items() if r.get("status") == "passed"}
+    return {v: passed[v] for v in TFLiteExporter.variants
+            if v in passed and (run.export_dir / "tflite" / v / FILE).is_file()}
+
+
+def _describe(model, name: str, path: Path, quantized: bool) -> dict:
+    """The file's signature as an app sees it: inputs and outputs in the signature's own
+    (alphabetical) order, which the index-based APIs follow for the main subgraph."""
+    data = path.read_bytes()
+    return {
+        "file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "quantized": quantized,
+        "signature": "serving_default", "signatures": model.signatures,
+        "inputs": model.input_specs(), "outputs": model.output_specs(),
+        "input_positions": _positions(model),
+    }
+
+
+def _positions(model) -> list[str] | None:
+    """Signature input names in the main subgraph's input order (``input(at: i)``), when the
+    serving signature is the main subgraph."""
+    main = [d["index"] for d in model.interpreter.get_input_details()]
+    by_index = {d["index"]: name for name, d in zip(model.input_names, model._in_details)}
+    return [by_index[i] for i in main] if set(main) == set(by_index) else None
+
+
+def _golden_case(model, name: str, golden: dict[str, np.ndarray], described: dict) -> dict:
+    batch = described["inputs"][0]["shape"][0] or 1
+    rows = len(next(iter(golden.values())))
+    values = sum(int(np.prod([d or 1 for d in t["shape"]])) for t in described["inputs"] + described["outputs"])
+    count = max(1, min(3 if values <= SMALL_CALL else 1, rows // batch))
+    calls = []
+    for k in range(count):
+        picked = [(k * batch + i) % rows for i in range(batch)]
+        feeds = {}
+        for spec in described["inputs"]:
+            array = np.asarray(golden[spec["name"]])[picked]
+            feeds[spec["name"]] = _as_tensor(array, spec)
+        outputs = model.predict_named(feeds)
+        calls.append({"inputs": {n: _tensor(a) for n, a in feeds.items()},
+                      "outputs": {n: _tensor(np.asarray(outputs[n])) for n in model.output_names}})
+    return {"file": name, "signature": "serving_default", "tolerance": _tolerance(described, calls), "calls": calls}
+
+
+def _as_tensor(array: np.ndarray, spec: dict) -> np.ndarray:
+    dtype = np.dtype(spec["dtype"])
+    quantization = spec.get("quantization")
+    if quantization and not np.issubdtype(array.dtype, np.integer):
+        info = np.iinfo(dtype)
+        array = np.clip(np.round(array / quantization["scale"] + quantization["zero_point"]), info.min, info.max)
+    return np.ascontiguousarray(array.astype(dtype))
+
+
+def _tolerance(described: dict, calls: list[dict]) -> float:
+    """The largest difference from golden.json an app should accept, in the outputs' own units:
+    one step of a quantized output; for float outputs 1e-4 of their scale (float files) or 1%
+    (files with quantized weights or activations, whose kernels round differently across CPUs)."""
+    if all(o.get("quantization") for o in described["outputs"]):
+        return 1.0
+    scale = max(float(np.max(np.abs(out["data"]))) if out["data"].size else 0.0
+                for call in calls for out in call["outputs"].values())
+    return float(f"{max(scale, 1.0) * (1e-2 if described['quantized'] else 1e-4):.3g}")
+
+
+def _tensor(array: np.ndarray) -> dict:
+    return {"dtype": array.dtype.name, "shape": list(array.shape), "data": array.ravel()}
+
+
+def _golden_json(payload: dict) -> str:
+    """JSON with float32 values in their shortest exact form (not float64's 17 digits)."""
+    def default(value):
+        if isinstance(value, np.ndarray):
+            if np.issubdtype(value.dtype, np.floating):
+                return [float(np.format_float_positional(v, unique=True, trim="-")) for v in value.astype(np.float32)]
+            return value.tolist()
+        raise TypeError(f"not JSON: {type(value).__name__}")
+
+    return json.dumps(payload, default=default, separators=(",", ":")) + "\n"
