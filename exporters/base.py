@@ -8,7 +8,9 @@ goes through the methods below, so a new format (built in, or a plugin's
 - :meth:`Exporter.convert` writes a variant; :meth:`Exporter.load` runs it;
 - :meth:`Exporter.manifest_fields` adds what a runtime needs to the deploy manifest;
 - :attr:`Exporter.page_runtime`, :meth:`Exporter.page_check` and
-  :meth:`Exporter.page_assets` make the format usable in the generated web pages.
+  :meth:`Exporter.page_assets` make the format usable in the generated web pages, and
+  :meth:`Exporter.extra_page_runtimes` names other runtimes that also run it for some
+  experiments (MediaPipe Tasks for an image classifier's .tflite).
 """
 
 from __future__ import annotations
@@ -114,8 +116,14 @@ class Exporter:
         recorded in ``export.json``; the page then offers only the other runtimes), or None."""
         return None
 
-    def page_assets(self, folder: Path, modules: Path) -> str:
-        """Write what a page needs to run this format into ``folder`` (the site's
+    def extra_page_runtimes(self, experiment: Any) -> list[tuple[str, str]]:
+        """Runtimes besides :attr:`page_runtime` that run this format's files in the pages
+        of ``experiment``, as ``(name, label)``; :meth:`page_assets` writes their assets."""
+        return []
+
+    def page_assets(self, folder: Path, modules: Path, runtime: str | None = None) -> str:
+        """Write what a page needs to run this format with ``runtime`` (None: the
+        :attr:`page_runtime`) into ``folder`` (the site's
         ``assets/<runtime name>/``), from the pinned npm packages in ``modules``, and return
         the file name of the ES module there. The module exports ``option`` (the page's menu
         for the runtime: ``{key, label, values}``, its value reaching ``open`` as

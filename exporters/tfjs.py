@@ -69,7 +69,7 @@ class TFJSExporter(Exporter):
             fields["intermediate"] = layer_output_nodes(model_json, context.intermediate_layers)
         return fields
 
-    def page_assets(self, folder: Path, modules: Path) -> str:
+    def page_assets(self, folder: Path, modules: Path, runtime: str | None = None) -> str:
         import shutil
 
         from tinkerflow.core.errors import TinkerflowError

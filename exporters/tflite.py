@@ -34,6 +34,7 @@ from .tflite_metadata import ModelInfo, TensorInfo, write_metadata
 
 FILE = "model.tflite"
 ANY_BATCH = "float32_any_batch"
+MEDIAPIPE_RUNTIME = ("mediapipe", "MediaPipe Tasks")
 #: the tensor types LiteRT.js's JavaScript ``Tensor`` takes and gives
 PAGE_DTYPES = ("float32", "int32", "uint8")
 
@@ -126,7 +127,15 @@ class TFLiteExporter(Exporter):
                             f"{', '.join(PAGE_DTYPES)}")
         return None
 
-    def page_assets(self, folder: Path, modules: Path) -> str:
+    def extra_page_runtimes(self, experiment) -> list[tuple[str, str]]:
+        """An image classifier's files also run in MediaPipe Tasks, as apps run them."""
+        return [MEDIAPIPE_RUNTIME] if type(experiment).image_classifier is not None else []
+
+    def page_assets(self, folder: Path, modules: Path, runtime: str | None = None) -> str:
+        if runtime == MEDIAPIPE_RUNTIME[0]:
+            from .mediapipe_web import write_assets as write_mediapipe
+
+            return write_mediapipe(folder, modules)
         from .litertjs import write_assets
 
         return write_assets(folder, modules)

@@ -66,11 +66,12 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
             raise TinkerflowError(f"none of the runs has a {formats} export that passed its checks; "
                                   f"expected at least one (run 'tinkerflow export RUN')")
         page_modules = {}
-        for exporter in exporters:  # only the runtimes some page uses
-            name = exporter.page_runtime[0]
-            if any(name in p["runtimes"] for p in report.pages):
-                (staging / "assets" / name).mkdir()
-                page_modules[name] = f"../../assets/{name}/{exporter.page_assets(staging / 'assets' / name, modules)}"
+        for entry in report.pages:  # only the runtimes some page uses
+            for name, exporter in entry.pop("runtime_exporters").items():
+                if name not in page_modules:
+                    (staging / "assets" / name).mkdir()
+                    written = exporter.page_assets(staging / "assets" / name, modules, name)
+                    page_modules[name] = f"../../assets/{name}/{written}"
         for entry in report.pages:
             write_page(staging, entry, page_modules)
         (staging / "index.html").write_text(_index(report.pages))
@@ -134,20 +135,21 @@ def _widget_dir(experiment) -> Path | None:
 #: the default runtime of a page whose run has no browser benchmark: the order measured on
 #: every experiment's page (README, "Speed in the browser"); `tinkerflow bench RUN --browser`
 #: records a measurement that replaces it
-UNMEASURED_ORDER = ("litertjs", "tfjs")
+UNMEASURED_ORDER = ("litertjs", "tfjs", "mediapipe")
 
 
 def _model_page(run, experiment, exporters: list, site: Path, used: set[str], report: SiteReport) -> dict | None:
-    runtimes, notes = [], []
+    runtimes, notes, runtime_exporters = [], [], {}
     for exporter in exporters:
-        name, label = exporter.page_runtime
         variants, unusable = _passed_variants(run, exporter)
-        if unusable and not variants:  # shown on the page: it falls back to another runtime
-            notes.append(f"{label} cannot run this model's exports: " +
-                         "; ".join(f"{exporter.name}/{v}: {reason}" for v, reason in unusable.items()))
-        if variants:
-            runtimes.append({"name": name, "label": label, "folder": safe_name(exporter.name),
-                             "variants": variants, "default_variant": safe_name(variants[0]["name"])})
+        for name, label in [exporter.page_runtime, *exporter.extra_page_runtimes(experiment)]:
+            if unusable and not variants:  # shown on the page: it falls back to another runtime
+                notes.append(f"{label} cannot run this model's exports: " +
+                             "; ".join(f"{exporter.name}/{v}: {reason}" for v, reason in unusable.items()))
+            if variants:
+                runtime_exporters[name] = exporter
+                runtimes.append({"name": name, "label": label, "folder": safe_name(exporter.name),
+                                 "variants": variants, "default_variant": safe_name(variants[0]["name"])})
     if not runtimes:
         formats = " or ".join(e.name for e in exporters)
         message = (f"run '{run.path}' has no {formats} export that passed its checks and runs in a page; skipped "
@@ -160,7 +162,7 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
         slug += "-2"
     used.add(slug)
     folder = site / "models" / slug
-    for runtime in runtimes:
+    for runtime in {r["folder"]: r for r in runtimes}.values():  # runtimes of one format share its files
         for variant in runtime["variants"]:
             source = run.export_dir / runtime["folder"] / variant["name"]
             target = folder / runtime["folder"] / safe_name(variant["name"])
@@ -191,8 +193,10 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
     }
     return {"slug": slug, "experiment": run.experiment_name, "run": run.path.name,
             "description": type(experiment).description, "metrics": info.get("metrics", {}),
-            "variants": [v for r in runtimes for v in r["variants"]], "widget": bool(widget),
-            "runtimes": [r["name"] for r in runtimes], "config": config, "fragment": fragment,
+            "variants": [v for r in {r["folder"]: r for r in runtimes}.values() for v in r["variants"]],
+            "widget": bool(widget),
+            "runtimes": [r["name"] for r in runtimes], "runtime_exporters": runtime_exporters,
+            "config": config, "fragment": fragment,
             "styles": ["widget/widget.css"] if widget and (widget / "widget.css").is_file() else [],
             "card": _card(info, runtimes, bench), "charts": training_charts(run.metrics_path),
             "title": f"{run.experiment_name} · {run.path.name}"}
