@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -139,6 +140,22 @@ def reference(run_dir: Path, runtime: str, variant: str, x: np.ndarray):
     """What the page must show: Python's LiteRT on the same .tflite for LiteRT.js; Keras for
     tfjs (its Node gate already equals Keras)."""
     return litert_reference(run_dir, variant, x) if runtime == "litertjs" else keras_reference(run_dir, x)
+
+
+@contextlib.contextmanager
+def host(root: Path, site: Path):
+    """A static host serving ``root``: ``site`` and any other site in its subfolders live under subpaths."""
+    from tinkerflow.web_export.serve import make_server
+
+    httpd = make_server(site, "127.0.0.1", 0)
+    httpd.RequestHandlerClass.keywords["directory"] = str(root)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 # -- the built files ------------------------------------------------------------------------------
@@ -980,3 +997,95 @@ def test_markup_in_every_text_path_stays_text_in_chromium(browser, lyrics_run, c
     assert "expected lowercase letters, digits and underscores" in registry.plugins["evil"].error
     assert Named.name not in registry.experiments, "an experiment name is never markup: it is refused"
     print(f"\n{payloads} injected texts shown as text, none ran")
+
+
+# -- an installable site that works offline ----------------------------------------------------------
+
+def test_the_site_is_an_installable_app_with_its_own_icons(site):
+    from PIL import Image
+
+    _, out, report = site
+    manifest = json.loads((out / "manifest.webmanifest").read_text())
+    assert manifest["start_url"] == "./index.html" and manifest["scope"] == "./" and manifest["display"] == "standalone"
+    for icon in manifest["icons"]:
+        size = int(icon["sizes"].split("x")[0])
+        assert Image.open(out / icon["src"]).size == (size, size), icon
+    assert {i["purpose"] for i in manifest["icons"]} == {"any", "maskable"}
+    worker = (out / "sw.js").read_text()
+    assert f'const VERSION = "{report.version}";' in worker and len(report.version) == 16
+    shell = json.loads(re.search(r"const SHELL = (\[.*?\]);", worker).group(1))
+    assert all((out / path).is_file() for path in shell) and "index.html" in shell
+    for page in [out / "index.html", *out.glob("models/*/index.html")]:
+        head = page.read_text().split("</head>")[0]
+        assert 'rel="manifest"' in head and "assets/offline.js" in head and "https://" not in head
+
+
+def addition_answer(page, a: int, b: int) -> str:
+    from playwright.sync_api import expect
+
+    page.fill("#addition-a", str(a))
+    page.fill("#addition-b", str(b))
+    expect(page.locator("#addition-true")).to_have_text(str(a + b))
+    expect(page.locator("#addition-answer")).not_to_have_text("…")
+    return page.locator("#addition-answer").text_content()
+
+
+def test_a_visited_page_works_offline_and_a_rebuild_is_never_served_stale(browser, runs, tmp_path):
+    from playwright.sync_api import expect
+
+    from tinkerflow.exporters.pipeline import export_run
+    from tinkerflow.web_export import build_site
+
+    registry = make_plugin_manager()
+    root = tmp_path / "host"
+    one, other = root / "user" / "one", root / "user" / "other"
+    first = build_site([runs["addition"]], one, registry)
+    elsewhere = build_site([runs["sine"]], other, registry)
+    slug = first.pages[0]["slug"]
+    with host(root, one) as base:
+        watched = Watched(browser, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+        page = watched.open_ready(f"{base}user/one/models/{slug}/index.html?runtime=litertjs")
+        expect(page.locator("body")).to_have_attribute("data-offline-version", first.version, timeout=60_000)
+        expect(page.locator("#offline-state")).to_have_text("✓ works offline")
+        online = addition_answer(page, 3, 4)
+
+        watched.context.set_offline(True)
+        page.reload()
+        watched.wait_ready()
+        assert addition_answer(page, 3, 4) == online, "the same answer from the stored copy"
+        expect(page.locator("#offline-state")).to_have_text("offline: running from this device's copy")
+        page.goto(f"{base}user/one/index.html")
+        expect(page.locator(".card")).to_have_count(1)
+        watched.context.set_offline(False)
+
+        other_page = watched.context.new_page()
+        other_page.goto(f"{base}user/other/index.html")
+        expect(other_page.locator("body")).to_have_attribute("data-offline", "ready", timeout=60_000)
+        caches = sorted(page.evaluate("caches.keys()"))
+        assert caches == sorted([f"tinkerflow {base}user/one/ {first.version}",
+                                 f"tinkerflow {base}user/other/ {elsewhere.version}"]), "one cache per site and path"
+
+        # the same run name, another model: the rebuilt site's pages have the very same URLs
+        retrained = train_in_process(tmp_path / "b", "experiment.max_sum=16", "experiment.samples=500",
+                                     "trainer.epochs=1", "seed=9")
+        twin = retrained.parent / runs["addition"].name
+        retrained.rename(twin)
+        assert export_run(twin, registry, ["tflite", "tfjs"], ["float32"]).ok
+        second = build_site([twin], one, registry, force=True)
+        assert second.pages[0]["slug"] == slug and second.version != first.version
+        page.goto(f"{base}user/one/models/{slug}/index.html?runtime=litertjs")
+        watched.wait_ready()
+        expect(page.locator("body")).to_have_attribute("data-offline-version", second.version, timeout=60_000)
+        fresh = litert_reference(twin, "float32", np.array([[3, 4]], "float32"))[0][0]
+        assert addition_answer(page, 3, 4) == f"{fresh:.2f}" != online, "the new model answers, not the stored one"
+        expect(page.locator("body")).to_have_attribute("data-offline", "ready")
+        names = page.evaluate("caches.keys()")
+        assert f"tinkerflow {base}user/one/ {second.version}" in names
+        assert f"tinkerflow {base}user/one/ {first.version}" not in names, "the old version's copy is gone"
+        assert any(n.startswith(f"tinkerflow {base}user/other/ ") for n in names), "the other site's copy stays"
+        watched.context.set_offline(True)
+        page.reload()
+        watched.wait_ready()
+        assert addition_answer(page, 3, 4) == f"{fresh:.2f}", "offline, the new model's copy"
+        watched.context.set_offline(False)
+        watched.close(base)

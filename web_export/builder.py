@@ -17,6 +17,7 @@ from tinkerflow.core.rundir import copy_regular, regular_files, replace_folder
 
 from .curves import training_charts
 from .html import esc, json_for_script, page, safe_name
+from .offline import write_app_files
 
 log = logging.getLogger("tinkerflow.web")
 ASSETS = Path(__file__).parent / "assets"
@@ -31,6 +32,7 @@ class SiteReport:
     out: Path
     pages: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    version: str = ""   # the site's content hash (its service worker's cache version)
 
 
 def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = False) -> SiteReport:
@@ -82,6 +84,9 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
                           for r in p["config"]["runtimes"]]} for p in report.pages]}))
         (staging / "_headers").write_text(HEADERS_FILE)
         (staging / MARKER).write_text("built by tinkerflow web\n")
+        shell = ["index.html", "site.json", *(f"assets/{a.name}" for a in ASSETS.iterdir()),
+                 *(f"models/{p['slug']}/index.html" for p in report.pages)]
+        report.version = write_app_files(staging, shell)
         replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -172,6 +172,7 @@ async function main() {
   await widget.mount(document.getElementById("widget"), {
     manifest: loaded.manifest, predict: loaded.predict, openPage, runtime: runtime.name });
   document.body.dataset.ready = "true";
+  window.dispatchEvent(new Event("tinkerflow-ready"));
 }
 
 main().catch((err) => {
