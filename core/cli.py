@@ -549,7 +549,8 @@ def _bench(args: argparse.Namespace) -> int:
 def _print_browser(console, run, browser: dict) -> None:
     from rich.table import Table
 
-    labels = {"litert": "native LiteRT", "litertjs": "LiteRT.js (Chromium)", "tfjs": "TensorFlow.js (Chromium)"}
+    labels = {"litert": "native LiteRT", "litertjs": "LiteRT.js (Chromium)", "tfjs": "TensorFlow.js (Chromium)",
+              "mediapipe": "MediaPipe Tasks (Chromium)"}
     table = Table(title=f"one call at the inference batch ({browser['batch']}), warm median")
     for column in ("runtime", "variant", "threads", "time"):
         table.add_column(column, justify="left" if column in ("runtime", "variant") else "right")
@@ -563,6 +564,19 @@ def _print_browser(console, run, browser: dict) -> None:
     console.print(f"first visit of the page ({first['runtime']}): {first['requests']} requests, "
                   f"{first['bytes'] / 1e6:,.2f} MB ({first['gzip_bytes'] / 1e6:,.2f} MB gzip), first result after "
                   f"{first['first_result_ms']:,.0f} ms")
+    if browser.get("phone"):
+        phone = Table(title=f"on the phone profile: 390×844 touch screen, CPU slowed {browser['phone'][0]['cpu_slowdown']:g}×")
+        for column in ("runtime", "variant", "download (gzip)", "first result", "return visit", "one prediction"):
+            phone.add_column(column, justify="left" if column in ("runtime", "variant") else "right")
+        for row in browser["phone"]:
+            if "error" in row:
+                phone.add_row(labels.get(row["runtime"], row["runtime"]), row["variant"], f"failed: {row['error']}", "", "", "")
+                continue
+            phone.add_row(labels.get(row["runtime"], row["runtime"]), row["variant"],
+                          f"{row['bytes'] / 1e6:,.2f} MB ({row['gzip_bytes'] / 1e6:,.2f})",
+                          _duration(row["first_result_ms"] / 1000), _duration(row["return_first_result_ms"] / 1000),
+                          _duration(row["warm_ms"] / 1000))
+        console.print(phone)
     for name, value in browser["ratios"].items():
         console.print(f"{name.replace('_', ' ')}: {value:,.2f}x")
 

@@ -116,11 +116,25 @@ class BrowserRow(Record):
     warm_ms: float | None = None
 
 
+class PhoneRow(Record):
+    """One runtime's page on the phone profile (390×844 touch screen, CPU slowed 4×)."""
+
+    runtime: str
+    variant: str
+    cpu_slowdown: float = 4
+    first_result_ms: float | None = None
+    return_first_result_ms: float | None = None
+    warm_ms: float | None = None
+    bytes: int | None = None
+    gzip_bytes: int | None = None
+
+
 class BrowserBench(Record):
     """The ``browser`` part of ``bench.json`` (``tinkerflow bench RUN --browser``)."""
 
     batch: int
     rows: list[BrowserRow] = Field(default_factory=list)
+    phone: list[PhoneRow] = Field(default_factory=list)
     ratios: dict[str, float] = Field(default_factory=dict)
 
 

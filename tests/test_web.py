@@ -90,9 +90,14 @@ def browser():
 class Watched:
     """A page whose console errors, page errors and failed requests are collected."""
 
-    def __init__(self, browser, **context):
-        self.context = browser.new_context(**context)
+    def __init__(self, browser, phone: bool = False, **context):
+        """``phone``: the phone profile pages are held to (390×844 touch screen, CPU slowed 4×)."""
+        from tinkerflow.web_export.browser import phone_context, slow_down
+
+        self.context = phone_context(browser, **context) if phone else browser.new_context(**context)
         self.page = self.context.new_page()
+        if phone:
+            slow_down(self.context, self.page)
         self.problems: list[str] = []
         self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
@@ -283,7 +288,7 @@ def test_addition_page_in_chromium(browser, server, site, runs, runtime):
     print(f"\naddition page: {perf}")
     watched.close(server)
 
-    phone = Watched(browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone = Watched(browser, phone=True)
     page = phone.open_ready(model_url)
     expect(page.locator("#addition-answer")).to_have_text(f"{expected[0]:.2f}")
     page.screenshot(path=ARTIFACTS / f"addition-phone-{runtime}.png", full_page=True)
@@ -372,7 +377,7 @@ def test_third_party_widget_and_generic_form(browser, server, site, runs, tmp_pa
     slug = next(p["slug"] for p in report.pages if p["experiment"] == "sine")
     keras = import_keras()
     model = keras.saving.load_model(runs["sine"] / "model.keras", compile=False)
-    watched = Watched(browser)
+    watched = Watched(browser, phone=True)
     page = watched.open_ready(f"{server}models/{slug}/index.html")
     want = float(np.asarray(model(np.array([[1.0]], dtype="float32")))[0, 0])
     expect(page.locator("#sine-y")).not_to_have_text("…")
@@ -391,7 +396,7 @@ def test_third_party_widget_and_generic_form(browser, server, site, runs, tmp_pa
     finally:
         builder._widget_dir = original
     generic_slug = next((generic_root / "models").iterdir()).name
-    watched = Watched(browser)
+    watched = Watched(browser, phone=True)
     page = watched.open_ready(f"{server.removesuffix('project/')}generic/models/{generic_slug}/index.html")
     first = page.locator(".generic input").first
     first.fill("0.5")
@@ -422,6 +427,18 @@ def test_bench_browser_measures_every_runtime_of_the_page(runs, tmp_path):
     assert first["runtime"] == "litertjs" and first["first_result_ms"] > 0
     assert 0 < first["gzip_bytes"] < first["bytes"] and first["requests"] >= 5
     assert 9e6 < first["bytes"] < 12e6, "one LiteRT.js wasm build (9.4 MB) and a small model, not every build"
+    phone = {r["runtime"]: r for r in browser["phone"]}
+    assert set(phone) == {"litertjs", "tfjs"} and phone["litertjs"]["cpu_slowdown"] == 4
+    for row in phone.values():
+        assert row["variant"] == "float16", "the smallest variant is each runtime's default"
+        assert row["first_result_ms"] > 0 and row["return_first_result_ms"] > 0 and row["warm_ms"] > 0
+        assert 0 < row["gzip_bytes"] < row["bytes"]
+        assert browser["ratios"][f"phone_over_desktop_{row['runtime']}_float16"] > 0
+    assert "on the phone profile: 390×844 touch screen, CPU slowed 4×" in done.stdout
+    from tinkerflow.web_export import build_site
+
+    card = build_site([run], tmp_path / "site", make_plugin_manager()).pages[0]["card"]
+    assert "On a phone-class CPU" in card and "slowed 4×" in card
 
 
 def test_default_runtime_follows_the_browser_benchmark(runs, tmp_path):
@@ -492,7 +509,7 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
     report = build_site([lyrics_run], out, make_plugin_manager())
     prompt = "<i>x</i> hello world"
     with serving(out) as base:
-        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        watched = Watched(browser, phone=True)
         query = f"?runtime={runtime}" + ("" if backend == "auto" else f"&backend={backend}")
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html{query}")
         if runtime == "tfjs":
@@ -580,7 +597,7 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
     out = tmp_path / "site"
     report = build_site([classifier_run], out, make_plugin_manager())
     with serving(out) as base:
-        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        watched = Watched(browser, phone=True)
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?runtime={runtime}&variant={variant}")
         assert page.locator("body").get_attribute("data-runtime") == runtime
         assert page.locator("body").get_attribute("data-variant") == variant
@@ -721,7 +738,7 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path, ru
     out = tmp_path / "site"
     report = build_site([dcgan_run], out, make_plugin_manager())
     with serving(out) as base:
-        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        watched = Watched(browser, phone=True)
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?runtime={runtime}&variant={variant}")
         assert page.locator("body").get_attribute("data-variant") == variant
         widget = page.locator("#widget")
@@ -809,7 +826,7 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
     report = build_site([captioner, painter], out, make_plugin_manager())
     slug = next(p["slug"] for p in report.pages if p["experiment"] == "captioning")
     with serving(out) as base:
-        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        watched = Watched(browser, phone=True)
         page = watched.open_ready(f"{base}models/{slug}/index.html?runtime={runtime}")
         assert page.locator("body").get_attribute("data-runtime") == runtime
         widget = page.locator("#widget")
@@ -848,7 +865,7 @@ def test_painter_page_paints_what_python_paints(browser, telephone_runs, tmp_pat
     out = tmp_path / "site"
     report = build_site([painter], out, make_plugin_manager())
     with serving(out) as base:
-        watched = Watched(browser, viewport={"width": 390, "height": 844})
+        watched = Watched(browser, phone=True)
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?runtime={runtime}")
         widget = page.locator("#widget")
         page.fill("#painter-text", "a <b>red</b> dot")
@@ -1043,7 +1060,7 @@ def test_a_visited_page_works_offline_and_a_rebuild_is_never_served_stale(browse
     elsewhere = build_site([runs["sine"]], other, registry)
     slug = first.pages[0]["slug"]
     with host(root, one) as base:
-        watched = Watched(browser, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+        watched = Watched(browser, phone=True)
         page = watched.open_ready(f"{base}user/one/models/{slug}/index.html?runtime=litertjs")
         expect(page.locator("body")).to_have_attribute("data-offline-version", first.version, timeout=60_000)
         expect(page.locator("#offline-state")).to_have_text("✓ works offline")

@@ -15,6 +15,10 @@ LiteRT.js runs more than one thread only on a cross-origin isolated page: ``tink
 serve`` sends the COOP/COEP headers and the site carries a ``_headers`` file for hosts that
 read one; elsewhere pages run one thread.
 
+The site installs as an app and works offline (:mod:`.offline`): a web app manifest, generated
+icons and a network-first service worker whose cache is per site path and content hash. An
+image classifier's page also runs its files in MediaPipe Tasks, as phone apps do.
+
 Widgets are plugin assets: an experiment's package may hold ``web/widget.js`` (an ES
 module exporting ``mount(root, ctx)``), ``web/widget.html`` (markup placed in the widget
 area) and ``web/widget.css``. Without them the page shows a generic input/output form.

@@ -1,4 +1,6 @@
-"""A headless Chromium for measuring built pages (``tinkerflow bench --browser``) and testing them.
+"""A headless Chromium for measuring built pages (``tinkerflow bench --browser``) and testing them,
+and the phone profile pages are measured and tested under: a 390×844 touch screen and a CPU
+slowed 4× (Chrome DevTools' ``Emulation.setCPUThrottlingRate``), a stand-in for a mid-range phone.
 
 Debian's ``chromium`` is used where it is installed (``make setup-test`` installs it), else
 Playwright's own download. Playwright is an optional dependency (``pip install
@@ -44,3 +46,19 @@ def chromium(install: bool = False) -> Iterator:
             yield browser
         finally:
             browser.close()
+
+
+#: the phone-class profile: an iPhone-sized touch screen
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
+#: how many times slower than this machine's CPU the phone profile runs pages
+CPU_SLOWDOWN = 4
+
+
+def phone_context(browser, **options):
+    """A browser context with the phone profile; call :func:`slow_down` on each of its pages."""
+    return browser.new_context(**PHONE, **options)
+
+
+def slow_down(context, page, rate: float = CPU_SLOWDOWN) -> None:
+    """Throttle ``page``'s CPU ``rate`` times (the page's main thread and its workers)."""
+    context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": rate})

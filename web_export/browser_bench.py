@@ -5,7 +5,10 @@ then the run's own page, built into a temporary folder and served with the cross
 isolation headers, on every runtime and variant it offers (LiteRT.js with 1 and 2 threads,
 tfjs on its wasm backend), each timed on the same inputs — the experiment's golden inputs
 at its inference batch. Also a first visit of the page as a viewer makes it: the bytes it
-downloads (raw and gzip) and the time from the request to the first result.
+downloads (raw and gzip) and the time from the request to the first result. And the phone
+budget: each runtime's default variant on the phone profile (:mod:`.browser`: 390×844 touch
+screen, CPU slowed 4×): download, first result on a first and on a return visit, and the warm
+latency of one prediction.
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ def native_rows(run, inputs: dict[str, np.ndarray], min_seconds: float) -> list[
     return rows
 
 
-def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict], dict]:
-    """The run's page in Chromium: every runtime, variant and thread count; and a first visit."""
+def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict], dict, list[dict]]:
+    """The run's page in Chromium: every runtime, variant and thread count; a first visit; the
+    phone budget."""
     from .browser import chromium
     from .builder import build_site
     from .serve import serving
@@ -64,6 +68,8 @@ def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict
         path = f"models/{page_entry['slug']}/index.html"
         with serving(site) as base, chromium() as browser:
             first = first_visit(browser, base + path, site, feeds)
+            phone = [phone_row(browser, base + path, site, feeds, runtime, min(repeats, 5))
+                     for runtime in page_entry["config"]["runtimes"]]
             rows = []
             for runtime in page_entry["config"]["runtimes"]:
                 for variant in runtime["variants"]:
@@ -86,7 +92,7 @@ def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict
                         rows.append({"where": "browser", "runtime": runtime["name"], "variant": variant["name"],
                                      "threads": option if key == "threads" else 1, "backend": result["backend"],
                                      "warm_ms": statistics.median(result["times"])})
-    return rows, first
+    return rows, first, phone
 
 
 def first_visit(browser, url: str, site: Path, feeds: dict) -> dict:
@@ -97,6 +103,38 @@ def first_visit(browser, url: str, site: Path, feeds: dict) -> dict:
     page = context.new_page()
     fetched: list[str] = []
     page.on("requestfinished", lambda request: fetched.append(urlsplit(request.url).path))
+    first_ms, runtime = _first_result(page, url, feeds)
+    context.close()
+    return {"runtime": runtime, "first_result_ms": first_ms, "requests": len(fetched), **_downloaded(fetched, site)}
+
+
+def phone_row(browser, url: str, site: Path, feeds: dict, runtime: dict, repeats: int) -> dict:
+    """One runtime's default variant on the phone profile: a first visit, a return visit (its
+    files now in the browser's cache and the site's service worker), then warm predictions."""
+    from .browser import CPU_SLOWDOWN, phone_context, slow_down
+
+    context = phone_context(browser)
+    page = context.new_page()
+    slow_down(context, page)
+    fetched: list[str] = []
+    page.on("requestfinished", lambda request: fetched.append(urlsplit(request.url).path))
+    query = f"?runtime={runtime['name']}&variant={runtime['default_variant']}"
+    row = {"runtime": runtime["name"], "variant": runtime["default_variant"], "cpu_slowdown": CPU_SLOWDOWN}
+    try:
+        row["first_result_ms"], _ = _first_result(page, url + query, feeds)
+        row.update(_downloaded(fetched, site))
+        page.wait_for_function("() => document.body.dataset.offline === 'ready'", timeout=120_000)
+        row["return_first_result_ms"], _ = _first_result(page, url + query, feeds)
+        result = page.evaluate("(args) => window.tinkerflow.bench(args)", {"inputs": feeds, "repeats": repeats})
+        row["warm_ms"] = statistics.median(result["times"])
+    except TinkerflowError as exc:
+        row["error"] = str(exc)
+    finally:
+        context.close()
+    return row
+
+
+def _first_result(page, url: str, feeds: dict) -> tuple[float, str]:
     page.goto(url)
     page.wait_for_function("() => document.body.dataset.ready", timeout=120_000)
     if page.evaluate("() => document.body.dataset.ready") != "true":
@@ -104,22 +142,24 @@ def first_visit(browser, url: str, site: Path, feeds: dict) -> dict:
     first_ms = page.evaluate("async (feeds) => { const stats = window.tinkerflow.stats;"
                              " if (stats.firstPredictionMs === null) await window.tinkerflow.predict(feeds);"
                              " return stats.firstPredictionMs; }", feeds)
-    runtime = page.evaluate("() => document.body.dataset.runtime")
-    context.close()
+    return first_ms, page.evaluate("() => document.body.dataset.runtime")
+
+
+def _downloaded(paths: list[str], site: Path) -> dict:
     raw = zipped = 0
-    for path in fetched:
+    for path in paths:
         file = site / path.lstrip("/")
         if file.is_file():
             data = file.read_bytes()
             raw += len(data)
             zipped += len(gzip.compress(data, 6))
-    return {"runtime": runtime, "first_result_ms": first_ms, "requests": len(fetched), "bytes": raw,
-            "gzip_bytes": zipped}
+    return {"bytes": raw, "gzip_bytes": zipped}
 
 
-def ratios(rows: list[dict]) -> dict:
+def ratios(rows: list[dict], phone: list[dict] = ()) -> dict:
     """LiteRT.js against native LiteRT on the same file (1 thread), tfjs against LiteRT.js,
-    and the fixed-shape float32 file against the any-batch one (native)."""
+    the fixed-shape float32 file against the any-batch one (native), and each runtime on the
+    phone profile against the same page unthrottled."""
     def ms(where, runtime, variant, threads=1):
         return next((r["warm_ms"] for r in rows if r["where"] == where and r["runtime"] == runtime
                      and r["variant"] == variant and r.get("threads") == threads and "warm_ms" in r), None)
@@ -135,6 +175,10 @@ def ratios(rows: list[dict]) -> dict:
     fixed, dynamic = ms("native", "litert", "float32"), ms("native", "litert", "float32_any_batch")
     if fixed and dynamic:
         out["any_batch_over_fixed_float32"] = dynamic / fixed
+    for row in phone:
+        desktop = ms("browser", row["runtime"], row["variant"])
+        if desktop and row.get("warm_ms"):
+            out[f"phone_over_desktop_{row['runtime']}_{row['variant']}"] = row["warm_ms"] / desktop
     return out
 
 
@@ -147,6 +191,7 @@ def browser_bench(run, experiment, model, registry, min_seconds: float = 0.2, re
     _, batch = inputs_for(experiment, type(experiment).inference_batch)
     inputs = dict(zip(tensor_names(model)[0], batch))
     rows = native_rows(run, inputs, min_seconds)
-    browser_rows, first = page_rows(run, registry, inputs, repeats)
+    browser_rows, first, phone = page_rows(run, registry, inputs, repeats)
     rows += browser_rows
-    return {"batch": type(experiment).inference_batch, "rows": rows, "first_visit": first, "ratios": ratios(rows)}
+    return {"batch": type(experiment).inference_batch, "rows": rows, "first_visit": first, "phone": phone,
+            "ratios": ratios(rows, phone)}

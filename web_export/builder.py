@@ -274,6 +274,16 @@ def _card(info: dict, runtimes: list[dict], bench: dict) -> str:
             [(r["name"], r["variant"], f"{r['single_s'] * 1e6:,.1f} µs",
               f"{r['throughput_per_s']:,.0f}/s" if r.get("throughput_per_s") else "-") for r in bench["rows"]],
             ("runtime", "variant", "1 sample", "throughput"))]
+    phone = [r for r in (bench.get("browser") or {}).get("phone", []) if r.get("warm_ms")]
+    if phone:
+        labels = {r["name"]: r["label"] for r in runtimes}
+        parts += [f"<h3>On a phone-class CPU</h3><p class=\"sub\">Chromium with a 390×844 touch screen and its CPU "
+                  f"slowed {esc(_fmt(phone[0].get('cpu_slowdown', 4)))}× (tinkerflow bench --browser).</p>", _table(
+            [(labels.get(r["runtime"], r["runtime"]), r["variant"],
+              f"{r['bytes'] / 1e6:,.2f} MB ({r['gzip_bytes'] / 1e6:,.2f} MB gzip)",
+              f"{r['first_result_ms'] / 1e3:,.2f} s", f"{r['return_first_result_ms'] / 1e3:,.2f} s", f"{r['warm_ms']:,.1f} ms")
+             for r in phone],
+            ("runtime", "variant", "download", "first result", "on a return visit", "one prediction"))]
     versions = info.get("versions", {})
     parts += ["<h3>Versions</h3>", _table(sorted(versions.items()))]
     return "".join(parts)
