@@ -107,16 +107,8 @@ def _describe(model, name: str, path: Path, quantized: bool) -> dict:
         "file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "quantized": quantized,
         "signature": "serving_default", "signatures": model.signatures,
         "inputs": model.input_specs(), "outputs": model.output_specs(),
-        "input_positions": _positions(model),
+        "input_positions": model.input_positions(),
     }
-
-
-def _positions(model) -> list[str] | None:
-    """Signature input names in the main subgraph's input order (``input(at: i)``), when the
-    serving signature is the main subgraph."""
-    main = [d["index"] for d in model.interpreter.get_input_details()]
-    by_index = {d["index"]: name for name, d in zip(model.input_names, model._in_details)}
-    return [by_index[i] for i in main] if set(main) == set(by_index) else None
 
 
 def _golden_case(model, name: str, golden: dict[str, np.ndarray], described: dict) -> dict:

@@ -159,6 +159,13 @@ class TFLiteModel:
     def output_specs(self) -> list[dict]:
         return [_spec(name, self._out_details[i]) for name, i in zip(self.output_names, self._outputs)]
 
+    def input_positions(self) -> list[str] | None:
+        """The signature's input names in the order index-based APIs (``input(at: i)``) take
+        them: the main subgraph's; None when the signature is not the main subgraph."""
+        main = [d["index"] for d in self.interpreter.get_input_details()]
+        by_index = {d["index"]: name for name, d in zip(self.input_names, self._in_details)}
+        return [by_index[i] for i in main] if self._runner is None and set(main) == set(by_index) else None
+
     def _predict_general(self, inputs: tuple) -> Any:
         arrays = [_quantize(np.asarray(value), dtype, scale) if scale else np.asarray(value, dtype=dtype)
                   for value, dtype, scale in zip(inputs, self._dtypes, self._in_scales)]

@@ -38,11 +38,11 @@ async function keep(registration) {
   });
   navigator.serviceWorker.startMessages();
   worker.postMessage({ keep: mine });
-  const { kept, of, version } = await reply;
+  const { kept, of, version, network } = await reply;
   if (kept === of) {
     document.body.dataset.offlineVersion = version;
     document.body.dataset.offline = "ready";
-    badge(navigator.onLine ? "✓ works offline" : "offline: running from this device's copy");
+    badge(network ? "✓ works offline" : "offline: running from this device's copy");
   }
 }
 

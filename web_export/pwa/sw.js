@@ -48,7 +48,8 @@ self.addEventListener("fetch", (event) => {
 });
 
 // A page sends the URLs it used ({keep: [...]}) once it works; any not stored yet (those it
-// loaded before this worker controlled it) are fetched and stored, then the page is told.
+// loaded before this worker controlled it) are fetched and stored, then the page is told how
+// many are kept and whether the host answers.
 self.addEventListener("message", (event) => {
   const urls = (event.data && Array.isArray(event.data.keep) ? event.data.keep : []).filter((u) => String(u).startsWith(SCOPE));
   event.waitUntil((async () => {
@@ -56,12 +57,14 @@ self.addEventListener("message", (event) => {
     let kept = 0;
     for (const url of urls) {
       if (!(await cache.match(url))) {
-        const response = await fetch(url);
-        if (!response.ok || response.status !== 200) continue;
+        const response = await fetch(url).catch(() => null);
+        if (!response || response.status !== 200) continue;
         await cache.put(url, response);
       }
       kept += 1;
     }
-    event.source.postMessage({ kept, of: urls.length, version: VERSION });
+    // whether the host answers now (navigator.onLine only knows whether there is a network)
+    const network = await fetch(new URL("site.json", SCOPE), { cache: "no-store" }).then(() => true, () => false);
+    event.source.postMessage({ kept, of: urls.length, version: VERSION, network });
   })());
 });
