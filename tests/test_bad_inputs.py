@@ -153,7 +153,8 @@ ROWS = [
     Row("cli", "MediaPipe metadata for a model that is no image classifier", ["export", "{run}", "--mediapipe"],
         "is a run of the addition experiment; MediaPipe metadata is written for image classifiers (one RGB image in, one score per "
         "label out): classifier"),
-    Row("cli", "uint8 inputs for a model whose inputs a byte cannot carry", ["export", "{run}", "--quantize", "uint8_io"],
+    Row("cli", "uint8 inputs for a model whose inputs a byte cannot carry",
+        ["export", "{run}", "--format", "tflite", "--quantize", "uint8_io"],
         "variant tflite/uint8_io does not apply to this run: the addition model's inputs and outputs are not all"),
     Row("cli", "a port out of range", ["serve", "{site}", "--port", "99999"], "--port 99999 is out of range"),
     Row("cli", "--resume without a folder", ["train", "--resume"], "--resume needs a run or sweep directory"),
