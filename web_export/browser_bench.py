@@ -109,8 +109,9 @@ def first_visit(browser, url: str, site: Path, feeds: dict) -> dict:
 
 
 def phone_row(browser, url: str, site: Path, feeds: dict, runtime: dict, repeats: int) -> dict:
-    """One runtime's default variant on the phone profile: a first visit, a return visit (its
-    files now in the browser's cache and the site's service worker), then warm predictions."""
+    """One runtime's default variant on the phone profile, with the option its desktop rows
+    use first (one LiteRT.js thread, tfjs on wasm): a first visit, a return visit (its files
+    now in the browser's cache and the site's service worker), then warm predictions."""
     from .browser import CPU_SLOWDOWN, phone_context, slow_down
 
     context = phone_context(browser)
@@ -118,7 +119,8 @@ def phone_row(browser, url: str, site: Path, feeds: dict, runtime: dict, repeats
     slow_down(context, page)
     fetched: list[str] = []
     page.on("requestfinished", lambda request: fetched.append(urlsplit(request.url).path))
-    query = f"?runtime={runtime['name']}&variant={runtime['default_variant']}"
+    key, values = OPTIONS.get(runtime["name"], ("option", ("",)))  # as the desktop row it is compared with
+    query = f"?runtime={runtime['name']}&variant={runtime['default_variant']}&{key}={values[0]}"
     row = {"runtime": runtime["name"], "variant": runtime["default_variant"], "cpu_slowdown": CPU_SLOWDOWN}
     try:
         row["first_result_ms"], _ = _first_result(page, url + query, feeds)
