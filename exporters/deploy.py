@@ -130,12 +130,12 @@ def _golden_case(model, name: str, golden: dict[str, np.ndarray], described: dic
 
 
 def _as_tensor(array: np.ndarray, spec: dict) -> np.ndarray:
-    dtype = np.dtype(spec["dtype"])
-    quantization = spec.get("quantization")
-    if quantization and not np.issubdtype(array.dtype, np.integer):
-        info = np.iinfo(dtype)
-        array = np.clip(np.round(array / quantization["scale"] + quantization["zero_point"]), info.min, info.max)
-    return np.ascontiguousarray(array.astype(dtype))
+    """Golden values as the tensor takes them (a uint8 file's bytes)."""
+    from .runtime import quantize
+
+    dtype, q = np.dtype(spec["dtype"]), spec.get("quantization")
+    array = quantize(array, dtype, (q["scale"], q["zero_point"])) if q else array.astype(dtype)
+    return np.ascontiguousarray(array)
 
 
 def _tolerance(described: dict, calls: list[dict]) -> float:

@@ -167,7 +167,7 @@ class TFLiteModel:
         return [by_index[i] for i in main] if self._runner is None and set(main) == set(by_index) else None
 
     def _predict_general(self, inputs: tuple) -> Any:
-        arrays = [_quantize(np.asarray(value), dtype, scale) if scale else np.asarray(value, dtype=dtype)
+        arrays = [quantize(np.asarray(value), dtype, scale) if scale else np.asarray(value, dtype=dtype)
                   for value, dtype, scale in zip(inputs, self._dtypes, self._in_scales)]
         sizes = {len(a) for a in arrays if a.ndim}
         if self.fixed_batch is not None and sizes and sizes != {self.fixed_batch}:
@@ -244,7 +244,7 @@ def _quantization(detail: dict) -> tuple[float, int] | None:
     return float(scale), int(zero_point)
 
 
-def _quantize(values: np.ndarray, dtype, scale: tuple[float, int]) -> np.ndarray:
+def quantize(values: np.ndarray, dtype, scale: tuple[float, int]) -> np.ndarray:
     """Real numbers into a quantized tensor's integers; integers of its own type pass as they are."""
     if values.dtype == dtype:
         return values
