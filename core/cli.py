@@ -620,22 +620,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .report import write_report
+    from .report import compare, write_report
 
-    result = write_report(Path(args.sweep), _registry())
-    table = Table(title=f"sweep {args.sweep}")
-    for column in result["header"]:
-        table.add_column(column.split(".")[-1] if column in result["swept"] else column.replace("_", " "))
-    for row in result["body"]:
-        style = "red" if "failed" in row else None
-        table.add_row(*row, style=style)
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 200))
+    metrics = [m for m in (args.metrics or "").split(",") if m]
+    if len(args.sweep) > 1:
+        result = compare([Path(s) for s in args.sweep], Path(args.out), _registry(), metrics)
+        title, header, body, where = " vs ".join(result["labels"]), result["header"], result["body"], args.out
+    else:
+        if metrics or args.out != "comparison":
+            raise ConfigError("--metrics and --out belong to a comparison; expected two or more sweep directories")
+        result = write_report(Path(args.sweep[0]), _registry())
+        title, where = f"sweep {args.sweep[0]}", args.sweep[0]
+        header, body = result["summary"] or (result["header"], result["body"])
+    table = Table(title=title)
+    for column in header:
+        table.add_column(column.split(".")[-1] if "." in column and ":" not in column else column.replace("_", " "))
+    for row in body:
+        table.add_row(*row, style="red" if "failed" in row else None)
     console.print(table)
+    if len(args.sweep) > 1:
+        for key, values in result["differences"]:
+            console.print(f"{key}: " + " | ".join(f"{label} {value}" for label, value in zip(result["labels"], values)),
+                          soft_wrap=True)
     for warning in result["warnings"]:
         print(f"tinkerflow: warning: {warning}", file=sys.stderr)
-    console.print(f"wrote {', '.join(result['files'])} in {args.sweep}", soft_wrap=True)
+    console.print(f"wrote {', '.join(result['files'])} in {where}", soft_wrap=True)
     return 0
 
 
@@ -703,8 +715,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out the COOP/COEP headers (as most static hosts do): LiteRT.js then runs one thread")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("report", help="table and plots of a multirun sweep (also while it runs)")
-    p.add_argument("sweep", help="a sweep directory, e.g. runs/addition/multirun/<timestamp>")
+    p = sub.add_parser("report", help="table and plots of a multirun sweep (also while it runs), or of several "
+                                      "sweeps side by side")
+    p.add_argument("sweep", nargs="+", help="a sweep directory, e.g. runs/addition/multirun/<timestamp>; two or more: "
+                                            "a comparison, a column per sweep")
+    p.add_argument("--out", default="comparison", help="folder of a comparison's report (default: comparison)")
+    p.add_argument("--metrics", help="a comparison's metrics, comma-separated (default: every test_ metric)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("install-tfjs", help="install the pinned npm @tensorflow/tfjs used for checks and pages")

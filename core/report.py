@@ -1,7 +1,10 @@
-"""``tinkerflow report``: one table (terminal, Markdown, CSV) and plots for a multirun sweep.
+"""``tinkerflow report``: one table (terminal, Markdown, CSV) and plots for a multirun sweep,
+or several sweeps side by side.
 
 Works while the sweep is still running: jobs without a finished ``run.json`` show as
-``running`` or ``pending``, failed jobs as ``failed``.
+``running`` or ``pending``, failed jobs as ``failed``. When a sweep varies ``seed``, its
+finished jobs are also summarised per cell (the other swept values) as mean ± standard
+deviation over the seeds; a comparison of sweeps is made of those summaries.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from .errors import RunDirError
@@ -79,6 +83,54 @@ def table(rows: list[dict], swept: list[str]) -> tuple[list[str], list[list[str]
     return header, body
 
 
+def summarise(rows: list[dict], swept: list[str]) -> tuple[list[str], dict[tuple, list[dict]]]:
+    """The completed jobs grouped by their swept values other than ``seed``: the cell keys
+    and, per cell (a tuple of the values as text), its jobs in job order."""
+    keys = [k for k in swept if k != "seed"]
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["status"] == "completed":
+            cells.setdefault(tuple(str(r["config"].get(k, "")) for k in keys), []).append(r)
+    return keys, cells
+
+
+def spread(values: list[float]) -> str:
+    """``mean ± standard deviation`` (sample deviation; a single value stands alone)."""
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g}"
+
+
+def _metric_keys(rows: list[dict]) -> list[str]:
+    return sorted({k for r in rows for k in r["metrics"]})
+
+
+def summary_table(rows: list[dict], swept: list[str]) -> tuple[list[str], list[list[str]]]:
+    """One row per cell: its swept values, the number of seeds, and every metric's spread."""
+    keys, cells = summarise(rows, swept)
+    metrics = _metric_keys(rows)
+    body = [[*cell, str(len(jobs)), *(spread([j["metrics"][m] for j in jobs if m in j["metrics"]]) for m in metrics)]
+            for cell, jobs in sorted(cells.items(), key=lambda kv: _order(kv[0]))]
+    return [*keys, "seeds", *metrics], body
+
+
+def _order(cell: tuple) -> tuple:
+    """Cells in numeric order where the values are numbers (16 before 256)."""
+    def key(value: str):
+        try:
+            return (0, float(value), "")
+        except ValueError:
+            return (1, 0.0, value)
+    return tuple(key(v) for v in cell)
+
+
+def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body)]
+
+
 def write_report(sweep: Path, registry=None) -> dict:
     """Write report.md, report.csv, val_loss.png and the experiment's own comparison figures
     (``Experiment.sweep_report``) into the sweep folder; return what was written."""
@@ -91,16 +143,105 @@ def write_report(sweep: Path, registry=None) -> dict:
     plot = _val_loss_plot(sweep, rows, swept)
     extra, warnings = _experiment_figures(sweep, rows, registry)
     figures = [*([plot] if plot else []), *extra]
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
+    md = _markdown_table(header, body)
+    summary = None
+    if "seed" in swept:
+        summary = summary_table(rows, swept)
+        md += ["", "## Mean ± standard deviation over seeds", "", *_markdown_table(*summary)]
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         md += ["", "Failed jobs:", *(f"- job {r['job']}: {r['error']}" for r in failed)]
     if figures:
         md += ["", "## Figures", "", *(f"![{name}]({name})" for name in figures)]
     write_atomic(sweep / "report.md", f"# Sweep {sweep.name}\n\n" + "\n".join(md) + "\n")
-    return {"rows": rows, "swept": swept, "header": header, "body": body, "warnings": warnings,
-            "files": ["report.md", "report.csv", *figures]}
+    return {"rows": rows, "swept": swept, "header": header, "body": body, "summary": summary,
+            "warnings": warnings, "files": ["report.md", "report.csv", *figures]}
+
+
+def sweep_label(sweep: Path) -> str:
+    """The preset a sweep was started with (``+sweep=NAME`` in its ``multirun.yaml``), else
+    the sweep folder's name."""
+    try:
+        saved = yaml.safe_load((Path(sweep) / "multirun.yaml").read_text(encoding="utf-8"))
+        task = saved["hydra"]["overrides"]["task"]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
+        return Path(sweep).name
+    for override in task if isinstance(task, list) else []:
+        name, _, value = str(override).lstrip("+~").partition("=")
+        if name == "sweep" and value:
+            return value
+    return Path(sweep).name
+
+
+def _differences(sweeps: dict[str, tuple[list[dict], list[str]]]) -> list[tuple[str, list[str]]]:
+    """Config values that are the same within each sweep but differ between them."""
+    values: dict[str, list[set]] = {}
+    for rows, swept in sweeps.values():
+        configs = [r["config"] for r in rows if r["config"]]
+        for key in {k for c in configs for k in c} - set(swept):
+            values.setdefault(key, []).append({json.dumps(c.get(key)) for c in configs})
+    out = []
+    for key, seen in sorted(values.items()):
+        if key.startswith(("paths.", "hydra.")) or len(seen) != len(sweeps) or any(len(s) != 1 for s in seen):
+            continue
+        shown = [json.loads(next(iter(s))) for s in seen]
+        if len({json.dumps(v) for v in shown}) > 1:
+            out.append((key, [str(v) for v in shown]))
+    return out
+
+
+def compare(sweep_dirs: list[Path], out: Path, registry=None, metrics: list[str] | None = None) -> dict:
+    """Write ``report.md`` and ``report.csv`` into ``out``: one row per cell (the swept values
+    other than ``seed``), for each metric a column per sweep (mean ± standard deviation over
+    its seeds), the config values that tell the sweeps apart, and the experiment's own
+    figures drawn from every sweep (``Experiment.sweep_report`` with ``run["sweep"]`` set)."""
+    if len(sweep_dirs) < 2:
+        raise RunDirError("a comparison needs two or more sweep directories")
+    sweeps: dict[str, tuple[list[dict], list[str]]] = {}
+    for sweep in sweep_dirs:
+        label = sweep_label(sweep)
+        if label in sweeps:
+            label = f"{label} ({Path(sweep).name})"
+        sweeps[label] = collect(sweep)
+    everything = [r for rows, _ in sweeps.values() for r in rows]
+    common = set.intersection(*(set(_metric_keys(rows)) for rows, _ in sweeps.values()))
+    if metrics:
+        unknown = [m for m in metrics if m not in common]
+        if unknown:
+            raise RunDirError(f"--metrics {','.join(unknown)}: not measured by every sweep; expected some of "
+                              f"{', '.join(sorted(common)) or '(none in common)'}")
+    else:
+        metrics = sorted(m for m in common if m.startswith("test_")) or sorted(common)
+    keys = sorted({k for _, swept in sweeps.values() for k in swept if k != "seed"})
+    summaries = {label: summarise(rows, [*keys, "seed"])[1] for label, (rows, _) in sweeps.items()}
+    cells = sorted({cell for cells in summaries.values() for cell in cells}, key=_order)
+    header = [*keys, *(f"{label}: seeds" for label in sweeps),
+              *(f"{label}: {metric}" for metric in metrics for label in sweeps)]
+    body = []
+    for cell in cells:
+        jobs = {label: summaries[label].get(cell, []) for label in sweeps}
+        body.append([*cell, *(str(len(jobs[label])) for label in sweeps),
+                     *(spread([j["metrics"][m] for j in jobs[label] if m in j["metrics"]])
+                       for m in metrics for label in sweeps)])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *body])
+    write_atomic(out / "report.csv", buffer.getvalue())
+    differences = _differences(sweeps)
+    runs = [{**r, "sweep": label} for label, (rows, _) in sweeps.items() for r in rows if r["status"] == "completed"]
+    figures, warnings = _experiment_figures(out, runs, registry)
+    md = [f"# {' vs '.join(sweeps)}", "", *(f"- **{label}**: `{path}`" for label, path in zip(sweeps, sweep_dirs)), "",
+          "Each cell: mean ± standard deviation over the seeds of the finished jobs.", "",
+          *_markdown_table(header, body)]
+    if differences:
+        md += ["", "## What differs between the sweeps", "",
+               *_markdown_table(["setting", *sweeps], [[key, *values] for key, values in differences])]
+    if figures:
+        md += ["", "## Figures", "", *(f"![{name}]({name})" for name in figures)]
+    write_atomic(out / "report.md", "\n".join(md) + "\n")
+    return {"labels": list(sweeps), "header": header, "body": body, "differences": differences,
+            "warnings": warnings, "files": ["report.md", "report.csv", *figures], "rows": everything}
 
 
 def _experiment_figures(sweep: Path, rows: list[dict], registry) -> tuple[list[str], list[str]]:

@@ -192,21 +192,22 @@ class Addition(Experiment):
     @classmethod
     def sweep_report(cls, runs: list[dict], out_dir: Path) -> list[str]:
         """The post's comparisons across networks: error surfaces, the a + b = constant
-        cross-sections and the hidden-to-output weights of every finished job."""
+        cross-sections and the hidden-to-output weights, one network per (sweep, max_sum,
+        hidden): the job with the lowest seed."""
         from . import plots
 
-        networks = []
-        for run in runs:
+        chosen: dict[tuple, dict] = {}
+        for run in sorted(runs, key=lambda r: (r["config"].get("seed") or 0, r["job"])):
             path = Path(run["path"]) / "samples" / "sample_data.npz"
-            if not path.is_file():
+            key = (run.get("sweep", ""), run["config"].get("experiment.max_sum"), run["config"].get("experiment.hidden"))
+            if key in chosen or not path.is_file():
                 continue
             with np.load(path, allow_pickle=False) as data:
-                networks.append({"hidden": run["config"].get("experiment.hidden"), "job": run["job"],
-                                 "max_sum": run["config"].get("experiment.max_sum"),
-                                 **{key: data[key] for key in data.files}})
-        if not networks:
+                chosen[key] = {"sweep": key[0], "max_sum": key[1], "hidden": key[2], "job": run["job"],
+                               **{name: data[name] for name in data.files}}
+        if not chosen:
             return []
-        networks.sort(key=lambda n: (n["max_sum"], n["hidden"], n["job"]))
+        networks = [chosen[key] for key in sorted(chosen, key=lambda k: (k[1], str(k[0]), k[2]))]
         plots.surface_grid(out_dir / "error_surfaces.png", networks)
         plots.cross_sections(out_dir / "cross_sections.png", networks)
         plots.weights_grid(out_dir / "hidden_to_output_weights.png", networks)

@@ -70,17 +70,19 @@ def inner_workings(path: Path, weights: np.ndarray, activations: np.ndarray, bia
 
 
 def _label(network: dict) -> str:
-    return f"hidden {network['hidden']}, max_sum {network['max_sum']}"
+    sweep = f"{network['sweep']}: " if network.get("sweep") else ""
+    return f"{sweep}hidden {network['hidden']}, max_sum {network['max_sum']}"
 
 
 def _grid(networks: list[dict], width: float, height: float):
-    """Rows by max_sum and columns by hidden units when that places every network once,
-    otherwise a plain grid in order."""
+    """Rows by max_sum (and sweep, when networks come from several) and columns by hidden
+    units when that places every network once, otherwise a plain grid in order."""
     plt = _pyplot()
-    sums = sorted({n["max_sum"] for n in networks})
+    sums = sorted({(n["max_sum"], n.get("sweep", "")) for n in networks})
     hiddens = sorted({n["hidden"] for n in networks})
-    if len({(n["max_sum"], n["hidden"]) for n in networks}) == len(networks):
-        places = {id(n): (sums.index(n["max_sum"]), hiddens.index(n["hidden"])) for n in networks}
+    if len({(n["max_sum"], n.get("sweep", ""), n["hidden"]) for n in networks}) == len(networks):
+        places = {id(n): (sums.index((n["max_sum"], n.get("sweep", ""))), hiddens.index(n["hidden"]))
+                  for n in networks}
         rows, cols = len(sums), len(hiddens)
     else:
         cols = int(np.ceil(np.sqrt(len(networks))))
@@ -117,7 +119,9 @@ def cross_sections(path: Path, networks: list[dict]) -> None:
     fig, axes = plt.subplots(1, len(sums), figsize=(5 * len(sums), 3.6), dpi=80, squeeze=False)
     for ax, total in zip(axes[0], sums):
         for network in (n for n in networks if n["max_sum"] == total):
-            ax.plot(network["a_values"], network["section"], lw=1.2, label=f"hidden {network['hidden']}")
+            sweep = f"{network['sweep']}: " if network.get("sweep") else ""
+            ax.plot(network["a_values"], network["section"], lw=1.2, label=f"{sweep}hidden {network['hidden']}",
+                    ls="--" if sweep and sweep != f"{networks[0].get('sweep')}: " else "-")
         cross = int(next(n["cross"] for n in networks if n["max_sum"] == total))
         ax.axhspan(-0.5, 0.5, color="tab:green", alpha=0.15)
         ax.axhline(0, color="black", lw=0.5)

@@ -1,5 +1,5 @@
-"""The whole addition study (EXPERIMENTS.md section 1, 15 jobs, full protocol) against the
-naive baseline, measured in one run.
+"""The whole addition study (15 jobs: one seed of ``+sweep=addition_study``, full protocol)
+against the naive baseline, measured in one run.
 
     .venv/bin/python tests/benchmarks/study_speed.py                 # time the study, print the ratio
     .venv/bin/python tests/benchmarks/study_speed.py --compare 1x256,16x256
@@ -33,7 +33,7 @@ NAIVE = ["trainer.backend=tensorflow", "trainer.loop=keras", "trainer.steps_per_
 def run_study(runs: Path, launcher: str) -> tuple[float, Path]:
     started = time.perf_counter()
     done = subprocess.run([TINKERFLOW, "train", "-m", "+sweep=addition_study", f"hydra/launcher={launcher}",
-                           f"paths.runs={runs}", "trainer.progress=none"], capture_output=True, text=True)
+                           f"paths.runs={runs}", "seed=0", "trainer.progress=none"], capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"the study failed:\n{done.stderr[-3000:]}")
