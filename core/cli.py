@@ -627,11 +627,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         console = Console(width=max(console.width, 200))
     metrics = [m for m in (args.metrics or "").split(",") if m]
     if len(args.sweep) > 1:
-        result = compare([Path(s) for s in args.sweep], Path(args.out), _registry(), metrics)
+        labels = [label for label in (args.labels or "").split(",") if label]
+        result = compare([Path(s) for s in args.sweep], Path(args.out), _registry(), metrics, labels)
         title, header, body, where = " vs ".join(result["labels"]), result["header"], result["body"], args.out
     else:
-        if metrics or args.out != "comparison":
-            raise ConfigError("--metrics and --out belong to a comparison; expected two or more sweep directories")
+        if metrics or args.labels or args.out != "comparison":
+            raise ConfigError("--metrics, --labels and --out belong to a comparison; expected two or more sweep "
+                              "directories")
         result = write_report(Path(args.sweep[0]), _registry())
         title, where = f"sweep {args.sweep[0]}", args.sweep[0]
         header, body = result["summary"] or (result["header"], result["body"])
@@ -721,6 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "a comparison, a column per sweep")
     p.add_argument("--out", default="comparison", help="folder of a comparison's report (default: comparison)")
     p.add_argument("--metrics", help="a comparison's metrics, comma-separated (default: every test_ metric)")
+    p.add_argument("--labels", help="names of the compared sweeps, comma-separated (default: their +sweep preset)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("install-tfjs", help="install the pinned npm @tensorflow/tfjs used for checks and pages")

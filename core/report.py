@@ -190,16 +190,20 @@ def _differences(sweeps: dict[str, tuple[list[dict], list[str]]]) -> list[tuple[
     return out
 
 
-def compare(sweep_dirs: list[Path], out: Path, registry=None, metrics: list[str] | None = None) -> dict:
+def compare(sweep_dirs: list[Path], out: Path, registry=None, metrics: list[str] | None = None,
+            labels: list[str] | None = None) -> dict:
     """Write ``report.md`` and ``report.csv`` into ``out``: one row per cell (the swept values
     other than ``seed``), for each metric a column per sweep (mean ± standard deviation over
     its seeds), the config values that tell the sweeps apart, and the experiment's own
-    figures drawn from every sweep (``Experiment.sweep_report`` with ``run["sweep"]`` set)."""
+    figures drawn from every sweep (``Experiment.sweep_report`` with ``run["sweep"]`` set).
+    ``labels`` name the sweeps (default: :func:`sweep_label`)."""
     if len(sweep_dirs) < 2:
         raise RunDirError("a comparison needs two or more sweep directories")
+    if labels and (len(labels) != len(sweep_dirs) or len(set(labels)) != len(labels)):
+        raise RunDirError(f"--labels {','.join(labels)}: expected {len(sweep_dirs)} different names, one per sweep")
     sweeps: dict[str, tuple[list[dict], list[str]]] = {}
-    for sweep in sweep_dirs:
-        label = sweep_label(sweep)
+    for k, sweep in enumerate(sweep_dirs):
+        label = labels[k] if labels else sweep_label(sweep)
         if label in sweeps:
             label = f"{label} ({Path(sweep).name})"
         sweeps[label] = collect(sweep)
