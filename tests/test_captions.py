@@ -290,6 +290,36 @@ def test_telephone_plays_games_and_writes_the_report(tmp_path):
     assert again.returncode == 0
     assert json.loads((tmp_path / "again" / "telephone.json").read_text())["games"] == summary["games"], \
         "the same seeds play the same games"
+
+    from tinkerflow.plugins.captioning import scenes
+
+    truth = scenes.truth_of("a red square")
+    for game in summary["games"]:
+        for r in game["rounds"]:
+            judged = scenes.judge_caption(r["caption"], truth)
+            expected = {"colour": judged["colour"], "shape": judged["shape"], "count": judged["count"], "relation": None}
+            assert r["caption_keeps"] == pytest.approx(expected), r["caption"]
+            assert set(r["painting_keeps"]) == {"colour", "shape", "count"}
+    table = summary["survival"]
+    assert [row["round"] for row in table] == [1, 2, 3] and table[0]["caption_relation"] is None
+    for r, row in enumerate(table):
+        for key in ("caption_colour", "painting_shape"):
+            where, name = key.split("_")
+            values = [g["rounds"][r][f"{where}_keeps"][name] for g in summary["games"]]
+            assert row[key] == pytest.approx(np.mean(values), abs=1e-4)
+    assert summary["judge"]["accuracy_on_renders"]["colour"] > 0.9, "the judge sees real renders right"
+    assert (tmp_path / "game" / "decay.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| round | painting colour |" in (tmp_path / "game" / "telephone.md").read_text()
+    assert "what survives of the start scene" in result.stdout
+
+    invented = run_cli("telephone", "--captioner", str(c_run), "--painter", str(p_run), "--rounds", "1", "--games", "3",
+                       "--out", str(tmp_path / "invented"), cwd=tmp_path)
+    assert invented.returncode == 0, invented.stderr[-2000:]
+    played = json.loads((tmp_path / "invented" / "telephone.json").read_text())
+    starts = [g["start"] for g in played["games"]]
+    assert len(set(starts)) == 3, "every game's first player comes up with a sentence of its own"
+    assert all(scenes.judge_caption(t, scenes.truth_of(t))["colour"] == 1.0 for t in starts)
+    assert played["start"] == {"image": None, "text": None} and not (tmp_path / "invented" / "start.png").exists()
     others = colour_photos(tmp_path / "others")
     spec = json.loads((others / "captions.json").read_text())
     for note in spec["annotations"]:
@@ -303,6 +333,7 @@ def test_telephone_plays_games_and_writes_the_report(tmp_path):
     stranger_run = only_run_dir(tmp_path / "strangers", "text_to_image")
     for bad, expected in ((["--rounds", "0"], "--rounds 0; expected at least 1"),
                           (["--captioner", str(p_run)], "is a run of the text_to_image experiment; expected a captioning run"),
-                          (["--painter", str(stranger_run)], "trained on different vocabularies (no word in common)")):
+                          (["--painter", str(stranger_run)], "trained on different vocabularies (no word in common)"),
+                          (["--text", "   "], "has no words")):
         refused = run_cli(*args, *bad, cwd=tmp_path)
         assert refused.returncode == 2 and expected in refused.stderr

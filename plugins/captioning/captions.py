@@ -1,5 +1,5 @@
-"""Image-caption pairs: Noto emoji with their names (offline default), or a folder of images
-with a COCO-style captions JSON; and the caption tokens.
+"""Image-caption pairs: generated scenes (the offline default, :mod:`scenes`), Noto emoji with
+their names, or a folder of images with a COCO-style captions JSON; and the caption tokens.
 
 COCO's layout: ``{"images": [{"id": 1, "file_name": "a.jpg"}, ...],
 "annotations": [{"image_id": 1, "caption": "a dog on a sofa"}, ...]}``. Every image may
@@ -30,6 +30,17 @@ class CaptionSet:
     captions: list[list[str]]                           # per image
     names: list[str] = field(default_factory=list)      # file or emoji name per image
     info: dict = field(default_factory=dict)
+    truth: list | None = None                           # generated scenes: the Scene of each image
+
+
+def scene_captions(size: int, count: int, seed: int, captions_per_scene: int, max_shapes: int) -> CaptionSet:
+    """Generated scenes (:mod:`scenes`): ``count`` images with their captions and ground truth."""
+    from . import scenes
+
+    found, images, captions = scenes.scene_set(count, size, seed, captions_per_scene, max_shapes)
+    return CaptionSet(images, captions, [f"scene {i}" for i in range(count)],
+                      {"source": "generated scenes", "seed": seed, "images": count,
+                       "captions": sum(len(c) for c in captions)}, found)
 
 
 def _short(value) -> str:

@@ -39,6 +39,15 @@ def compiled(model):
 
 
 @dataclass
+class SceneCaptionData:
+    name: str = knob("scenes", help="data=scenes: generated shapes with true captions (the default, nothing to download)")
+    count: int = knob(6000, min=3, max=200000, help="scenes to generate (images); each split holds different ones")
+    captions_per_scene: int = knob(3, min=1, max=10, help="captions drawn per scene (duplicates dropped)")
+    max_shapes: int = knob(3, min=1, max=3, help="shapes per scene: 1 up to this")
+    seed: int = knob(0, min=0, help="seed of the scenes (the run's seed splits them)")
+
+
+@dataclass
 class EmojiCaptionData:
     name: str = knob("emoji_names", help="data=emoji_names: Noto emoji and their names (npm emoji-datasource-google)")
     categories: list[str] = knob([], help="emoji.json categories to keep (empty: all)")
@@ -72,16 +81,31 @@ class CaptioningSampleOptions(SampleOptions):
     seed: int = knob(0, min=0, help="seed of the drawn captions")
 
 
+def attribute_scores(captions: list[str], truths: list) -> dict[str, float]:
+    """Per attribute, the mean of :func:`scenes.judge_caption` over the captions that say
+    something about it, and ``attribute``: the mean of those means."""
+    from .scenes import ATTRIBUTES, judge_caption
+
+    judged = [judge_caption(c, t) for c, t in zip(captions, truths)]
+    scores = {}
+    for name in ATTRIBUTES:
+        values = [j[name] for j in judged if j[name] is not None]
+        if values:
+            scores[name] = float(np.mean(values))
+    scores["attribute"] = float(np.mean(list(scores.values()))) if scores else 0.0
+    return scores
+
+
 class Captioning(Experiment):
     name = "captioning"
     description = "An image captioner: CNN encoder, GRU decoder with attention"
     Config = CaptioningConfig
-    Datasets = {"emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
+    Datasets = {"scenes": SceneCaptionData, "emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     SampleOptions = CaptioningSampleOptions
     export_metric_name = "token_accuracy"
     export_metric_higher_is_better = True
     export_metric_margin = 0.03
-    smoke_overrides = ("data.categories=[Flags]", "experiment.image_size=16", "experiment.caption_length=6",
+    smoke_overrides = ("data.count=60", "experiment.image_size=16", "experiment.caption_length=6",
                        "experiment.vocab_size=100", "experiment.units=8", "experiment.embedding_dim=4",
                        "trainer.epochs=1", "trainer.checkpoint_seconds=0")
     config: CaptioningConfig
@@ -90,6 +114,8 @@ class Captioning(Experiment):
 
     def read_pairs(self) -> caps.CaptionSet:
         d, size = self.data, self.config.image_size
+        if d.name == "scenes":
+            return caps.scene_captions(size, d.count, d.seed, d.captions_per_scene, d.max_shapes)
         if d.name == "emoji_names":
             return caps.emoji_captions(size, d.categories)
         if not d.images or not d.captions:
@@ -166,6 +192,9 @@ class Captioning(Experiment):
         hypotheses = [w.split() for w in written]
         metrics[f"{split}_bleu1"] = corpus_bleu(hypotheses, references, max_n=1)
         metrics[f"{split}_bleu4"] = corpus_bleu(hypotheses, references, max_n=4)
+        if self.found.truth is not None:
+            scores = attribute_scores(written, [self.found.truth[i] for i in indices])
+            metrics.update({f"{split}_{name}_accuracy": value for name, value in scores.items()})
         return metrics
 
     # -- writing captions ----------------------------------------------------------------------

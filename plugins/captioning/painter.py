@@ -1,10 +1,11 @@
-"""EXPERIMENTS.md section 6's other player: a text-to-image generator (the "painter").
+"""The telephone game's other player: a text-to-image generator (the "painter").
 
 It is the dcgan experiment's conditional DCGAN with a caption as the condition: the
 caption's words as a normalised bag of words over the vocabulary. The generator's first
 dense layer turns that vector into the mean of learned word vectors, so the condition is an
 embedding of the caption's tokens, learned adversarially on the same image-caption pairs the
-captioner uses (every caption of an image is one training pair).
+captioner uses (every caption of an image is one training pair). On generated scenes an
+independent judge (:mod:`judge`) scores what the paintings show.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tinkerflow.plugins.dcgan.experiment import Dcgan, DcganConfig, DcganSampleO
 from tinkerflow.plugins.dcgan.model import GanModel
 
 from . import captions as caps
-from .experiment import CocoCaptionData, EmojiCaptionData
+from .experiment import CocoCaptionData, EmojiCaptionData, SceneCaptionData
 from tinkerflow.core.rundir import write_atomic
 
 
@@ -48,12 +49,12 @@ class TextToImage(Dcgan):
     name = "text_to_image"
     description = "A text-to-image DCGAN conditioned on captions (the telephone game's painter)"
     Config = TextToImageConfig
-    Datasets = {"emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
+    Datasets = {"scenes": SceneCaptionData, "emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     Models = {"dcgan": GanModel}
     SampleOptions = TextToImageSampleOptions
     inference_batch = 1  # the telephone game paints one picture per round
     widget_folder = "web/painter"
-    smoke_overrides = ("data.categories=[Flags]", "experiment.image_size=8", "model.width=4", "model.latent_dim=4",
+    smoke_overrides = ("data.count=60", "experiment.image_size=8", "model.width=4", "model.latent_dim=4",
                        "trainer.batch_size=32", "trainer.epochs=1", "trainer.checkpoint_seconds=0")
     config: TextToImageConfig
 
@@ -81,6 +82,29 @@ class TextToImage(Dcgan):
         if self.run is not None:
             write_atomic(self.run.path / "conditions.json", json.dumps(self.conditions))
         return splits
+
+    def evaluate(self, model, data) -> dict[str, float]:
+        """The dcgan's diversity and, on generated scenes, how often a painting shows what its
+        caption names (``painted_<attribute>_accuracy``, judged on 500 new scenes)."""
+        metrics = super().evaluate(model, data)
+        if self.data.name == "scenes":
+            scores = self.judge_paintings(model.generator)
+            metrics.update({f"painted_{name}_accuracy": value for name, value in scores.items()})
+        return metrics
+
+    def judge_paintings(self, generator, count: int = 500) -> dict[str, float]:
+        """Paint the captions of ``count`` scenes the painter never saw (their own seed) and
+        let the independent :mod:`judge` say what each painting shows."""
+        from tinkerflow.plugins.dcgan import film
+
+        from . import judge, scenes
+
+        rng = np.random.default_rng([self.seed, self.data.seed, 99])
+        captions = [scenes.describe(scenes.random_scene(rng, self.data.max_shapes), rng) for _ in range(count)]
+        latent = rng.normal(size=(count, self.architecture.latent_dim)).astype("float32")
+        bags = np.stack([bag_of_words(c, self.vocab) for c in captions])
+        pixels = film.to_pixels(generator([latent, bags], training=False))
+        return judge.load(self.config.image_size).score(pixels, captions)
 
     @property
     def vocab(self) -> caps.Vocabulary:

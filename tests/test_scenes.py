@@ -1,0 +1,86 @@
+"""Generated scenes: the default data of captioning and text_to_image, and the caption judge."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from tinkerflow.plugins.captioning import scenes
+from tinkerflow.plugins.captioning.scenes import COLOURS, Scene, Shape, describe, judge_caption, parse, render
+
+
+def test_a_seed_gives_the_same_scenes_and_another_seed_others():
+    first, images, captions = scenes.scene_set(40, 32, seed=3, captions_per_scene=3)
+    again, images_again, captions_again = scenes.scene_set(40, 32, seed=3, captions_per_scene=3)
+    assert first == again and captions == captions_again and np.array_equal(images, images_again)
+    other, other_images, _ = scenes.scene_set(40, 32, seed=4, captions_per_scene=3)
+    assert other != first and not np.array_equal(other_images, images)
+    assert images.shape == (40, 32, 32, 3) and images.dtype == np.uint8
+
+
+def test_every_caption_says_the_truth_of_its_scene_in_varied_words():
+    found, _, captions = scenes.scene_set(600, 32, seed=0, captions_per_scene=3)
+    words = Counter()
+    for scene, texts in zip(found, captions):
+        for text in texts:
+            judged = judge_caption(text, scene)
+            assert all(v in (None, 1.0) for v in judged.values()), (text, scene, judged)
+            assert len(parse(text).shapes) == len(scene.shapes), text
+            words.update(text.split())
+    assert {len(s.shapes) for s in found} == {1, 2, 3}
+    for word in ("ball", "circle", "box", "square", "little", "big", "left", "right", "above", "below", "just", *COLOURS):
+        assert words[word] > 0, f"the grammar never says {word!r}"
+    assert max(len(t.split()) for texts in captions for t in texts) <= 15, "captioning's caption_length is 17"
+
+
+def test_each_shape_is_drawn_in_its_colour_at_its_cell():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        scene = scenes.random_scene(rng)
+        image = render(scene, 48, rng).astype(int)
+        for shape in scene.shapes:
+            x, y = (int((1 + 2 * c) / 6 * 48) for c in (shape.column, shape.row))
+            assert np.abs(image[y, x] - COLOURS[shape.colour]).max() < 40, (shape, image[y, x])
+        assert np.mean((image > 245).all(axis=-1)) > 0.5, "shapes on a white background"
+
+
+SCENE = Scene((Shape("red", "circle", "small", 0, 1), Shape("blue", "square", "large", 2, 1)))
+
+
+@pytest.mark.parametrize("caption, expected", [
+    ("a small red ball left of a big blue box", dict(colour=1, shape=1, count=1, size=1, relation=1)),
+    ("a blue square left of a red circle", dict(colour=1, shape=1, count=1, size=None, relation=0)),
+    ("a blue square above a red circle", dict(colour=1, shape=1, count=1, size=None, relation=0)),
+    ("a red square", dict(colour=0.5, shape=0.5, count=0, size=None, relation=None)),
+    ("a big red circle and a green triangle and a blue square", dict(colour=2 / 3, shape=2 / 3, count=0, size=0,
+                                                                   relation=None)),
+    ("red red of left circle the", dict(colour=0.5, shape=0.5, count=0, size=None, relation=None)),
+    ("", dict(colour=0, shape=0, count=0, size=None, relation=None)),
+])
+def test_the_caption_judge_scores_each_attribute(caption, expected):
+    assert judge_caption(caption, SCENE) == pytest.approx(expected)
+
+
+def test_a_text_alone_becomes_the_truth_it_describes():
+    truth = scenes.truth_of("a little green triangle right of a purple ball")
+    assert [(s.colour, s.shape, s.size) for s in truth.shapes] == [("green", "triangle", "small"),
+                                                                    ("purple", "circle", "small")]
+    assert judge_caption("a green triangle right of a purple circle", truth)["relation"] == 1.0
+    assert judge_caption("a green triangle left of a purple circle", truth)["relation"] == 0.0
+    assert describe(truth, np.random.default_rng(0))
+
+
+def test_the_judge_sees_what_real_renders_show_and_not_what_they_lack():
+    from tinkerflow.plugins.captioning import judge
+
+    seer = judge.load(16)  # trained once per machine, then read from the user cache
+    assert min(seer.accuracy[k] for k in ("colour", "shape", "count")) > 0.95, seer.accuracy
+    _, images, captions = scenes.scene_set(300, 16, seed=123, captions_per_scene=1)
+    said = [c[0] for c in captions]
+    right = seer.score(images, said)
+    wrong = seer.score(images, said[1:] + said[:1])  # every picture against another scene's caption
+    assert right["colour"] > 0.9 and right["shape"] > 0.9 and right["count"] > 0.9, right
+    assert wrong["colour"] < 0.5 and wrong["count"] < 0.6, wrong
+    assert judge.load(16).see(images[:8]) == seer.see(images[:8]), "the cached judge is the same judge"
