@@ -99,7 +99,8 @@ class Experiment:
         another batch splits or pads it.
     ``widget_folder``
         the folder beside the experiment's module holding its page widget (default ``web``:
-        ``widget.js``, ``widget.html``, ``widget.css``); two experiments of one package
+        ``widget.js``, ``widget.html``, ``widget.css``, and any other ``.js`` or ``.css``
+        file ``widget.js`` imports by a relative path); two experiments of one package
         point at different folders.
     ``image_classifier``
         an :class:`ImageClassifierSpec` when the model is an image classifier: its TFLite

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,7 @@ def test_every_caption_says_the_truth_of_its_scene_in_varied_words():
     for word in ("ball", "circle", "box", "square", "little", "big", "left", "right", "above", "below", "just", *COLOURS):
         assert words[word] > 0, f"the grammar never says {word!r}"
     assert max(len(t.split()) for texts in captions for t in texts) <= 15, "captioning's caption_length is 17"
+    assert words["an"] > 0 and not any(" a orange" in t or t.startswith("a orange") for ts in captions for t in ts)
 
 
 def test_each_shape_is_drawn_in_its_colour_at_its_cell():
@@ -84,3 +86,32 @@ def test_the_judge_sees_what_real_renders_show_and_not_what_they_lack():
     assert right["colour"] > 0.9 and right["shape"] > 0.9 and right["count"] > 0.9, right
     assert wrong["colour"] < 0.5 and wrong["count"] < 0.6, wrong
     assert judge.load(16).see(images[:8]) == seer.see(images[:8]), "the cached judge is the same judge"
+
+
+def test_the_page_reads_captions_as_python_does(tmp_path):
+    """plugins/captioning/web/scenes.js against scenes.py and telephone.survival, in Node,
+    on the start itself, other captions, shuffled words and captions cut short."""
+    import json
+    import subprocess
+
+    from tinkerflow.exporters.node import node_binary
+    from tinkerflow.plugins.captioning.telephone import survival
+
+    rng = np.random.default_rng(5)
+    found, _, captions = scenes.scene_set(150, 16, seed=9, captions_per_scene=2)
+    texts = [t for ts in captions for t in ts]
+    garbled = [" ".join(rng.permutation(t.split())) for t in texts[:100]] + [" ".join(t.split()[:4]) for t in texts[:50]]
+    pairs = [*zip(texts, garbled + texts[::-1]), *((t, t) for t in texts[:60])]
+    expected = [survival(said, scenes.truth_of(start), scenes.parse(start).relation is not None)
+                for start, said in pairs]
+    module = Path(scenes.__file__).parent / "web" / "scenes.js"
+    script = tmp_path / "read.mjs"
+    script.write_text(f"import {{ keeps, truthOf }} from {json.dumps(module.as_uri())};\n"
+                      f"const pairs = {json.dumps(pairs)};\n"
+                      "console.log(JSON.stringify(pairs.map(([start, said]) => keeps(said, truthOf(start)))));\n")
+    done = subprocess.run([node_binary(), str(script)], capture_output=True, text=True, check=True)
+    got = json.loads(done.stdout)
+    assert len(got) == len(expected) > 250
+    for pair, mine, theirs in zip(pairs, got, expected):
+        assert mine == pytest.approx(theirs), pair
+    assert {e["relation"] for e in expected} >= {None, 0.0, 1.0} and min(e["colour"] for e in expected) < 1

@@ -819,9 +819,12 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
     best = beam_search(step, state_for(prepared), ids[caps.START], ids[caps.END], 4, width=3,
                        banned=(ids[caps.PAD], ids[caps.START], ids[caps.UNKNOWN]))
     expected_beam = experiment.vocab.decode(best[0][0])
-    game = play(captioner, painter, start, "a <b>red</b> dot", rounds=3, games=1, seed=2, out=tmp_path / "game",
+    told = "a <b>red</b> square above a green square"
+    game = play(captioner, painter, start, told, rounds=3, games=1, seed=2, out=tmp_path / "game",
                 registry=make_plugin_manager(), temperature=0.0)
     expected_game = [r["caption"] for r in game["games"][0]["rounds"]]
+    expected_keeps = [r["caption_keeps"] for r in game["games"][0]["rounds"]]
+    assert expected_keeps[0]["relation"] is not None, "the start states a relation, so its survival is scored"
 
     out = tmp_path / "site"
     report = build_site([captioner, painter], out, make_plugin_manager())
@@ -840,13 +843,16 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
         expect(widget).to_have_attribute("data-done", "true", timeout=60_000)
         assert widget.get_attribute("data-caption") == expected_beam, "beam search as in Python"
         expect(page.locator("#telephone")).to_be_visible()
-        page.fill("#telephone-text", "a <b>red</b> dot")
+        page.fill("#telephone-text", told)
         page.fill("#telephone-rounds", "3")
         page.fill("#telephone-seed", "2")
         page.click("#telephone-play")
         expect(widget).to_have_attribute("data-telephone", "done", timeout=60_000)
         assert json.loads(widget.get_attribute("data-telephone-captions")) == expected_game, \
             "the same seed plays the same game in the browser as in Python"
+        kept = json.loads(widget.get_attribute("data-telephone-keeps"))
+        assert kept == [pytest.approx(k, abs=1e-4) for k in expected_keeps], "the same per-round truth as Python's"
+        assert page.locator(".telephone-keeps").count() == 3
         assert page.locator("#telephone-rounds-list li").count() == 3 and page.locator("#widget b").count() == 1
         page.screenshot(path=str(ARTIFACTS / f"telephone-phone-{runtime}.png"), full_page=True)
         watched.close(base)

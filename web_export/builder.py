@@ -179,9 +179,9 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
     fragment = ""
     if widget:
         (folder / "widget").mkdir()
-        for name in ("widget.js", "widget.css"):  # widget.html is placed in the page itself
-            if (widget / name).is_file():
-                shutil.copy(widget / name, folder / "widget" / name)
+        for item in sorted(widget.iterdir()):  # widget.html is placed in the page itself
+            if item.suffix in (".js", ".css") and item.is_file() and not item.is_symlink():
+                shutil.copy(item, folder / "widget" / item.name)
         fragment = (widget / "widget.html").read_text() if (widget / "widget.html").is_file() else ""
     bench = read_bench_record(run.path / "bench.json")
     info = run.read_info()

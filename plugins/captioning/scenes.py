@@ -92,7 +92,8 @@ def render(scene: Scene, size: int, rng: np.random.Generator | None = None) -> n
 
 def _phrase(s: Shape, rng: np.random.Generator) -> str:
     words = [str(rng.choice(SIZE_WORDS[s.size]))] if rng.random() < 0.6 else []
-    return " ".join(["a", *words, s.colour, str(rng.choice(SHAPE_WORDS[s.shape]))])
+    words += [s.colour, str(rng.choice(SHAPE_WORDS[s.shape]))]
+    return " ".join(["an" if words[0][0] in "aeiou" else "a", *words])
 
 
 def describe(scene: Scene, rng: np.random.Generator) -> str:

@@ -1,8 +1,11 @@
 // The captioner widget: captions a photo word by word with the exported caption step
 // (greedy, as Python's greedy decoding), and, when the site also has a text_to_image page,
 // plays AI telephone: paint the text, caption the painting, again, as `tinkerflow telephone`
-// does with the same seed. All text goes in as textContent.
+// does with the same seed, and shows per round how much of the start text's scene each
+// caption keeps (colour, shape, count, relation), as its report does. All text goes in as
+// textContent.
 import { paintRGB, portableNormal, prepareImage, rgbOf } from "../../../assets/images.js";
+import { keeps, truthOf } from "./scenes.js";
 
 export async function mount(root, ctx) {
   const $ = (id) => root.querySelector(`#${id}`);
@@ -140,7 +143,9 @@ export async function mount(root, ctx) {
     const seed = Number($("telephone-seed").value) || 0;
     const rounds = Math.max(1, Math.min(20, Number($("telephone-rounds").value) || 1));
     let text = $("telephone-text").value || root.dataset.caption || "";
+    const truth = truthOf(text);
     const said = [];
+    const kept = [];
     const started = performance.now();
     for (let r = 1; r <= rounds; r++) {
       const pixels = await paint(text, seed * 1000 + r);
@@ -156,11 +161,21 @@ export async function mount(root, ctx) {
       const words = document.createElement("p");
       words.textContent = text || "(nothing)";
       item.append(shown, words);
+      if (truth.shapes.length) {
+        const k = keeps(text, truth);
+        const line = document.createElement("small");
+        line.className = "telephone-keeps";
+        line.textContent = Object.entries(k)
+          .map(([name, v]) => `${name} ${v === null ? "–" : v.toFixed(2)}`).join(" · ");
+        item.append(line);
+        kept.push(k);
+      }
       list.append(item);
       said.push(text);
     }
     root.dataset.roundMs = ((performance.now() - started) / rounds).toFixed(3);
     root.dataset.telephoneCaptions = JSON.stringify(said);
+    root.dataset.telephoneKeeps = JSON.stringify(kept);
     root.dataset.telephone = "done";
   });
 }
