@@ -85,6 +85,8 @@ def toy_step(table):
 
 
 def test_greedy_temperature_and_beam_decoding():
+    import itertools
+
     from tinkerflow.plugins.captioning.decode import beam_search, sample
 
     # tokens: 0 start, 1 end, 2 "a", 3 "b"; from start "a" is likelier, but a -> end is unlikely
@@ -96,6 +98,21 @@ def test_greedy_temperature_and_beam_decoding():
     assert sample(step, None, 0, 1, 6, temperature=1.0, seed=4) == sample(step, None, 0, 1, 6, temperature=1.0, seed=4)
     best = beam_search(step, [np.zeros((1, 2))], start=0, end=1, max_length=6, width=2, length_penalty=0.0)
     assert best[0][0] == [3] and best[0][1] == pytest.approx(np.log(0.4 * 0.9)), "b then end beats a a a ..."
+
+    # "a" usually ends at once; "b" goes on with "b" for ever, cheaply: a caption cut off while
+    # still open must not beat one that ended, however long and likely it is
+    table = [[0, 0.0, 0.5, 0.5], [0, 1, 0, 0], [0, 0.99, 0.005, 0.005], [0, 0.02, 0.01, 0.97]]
+    step = toy_step(table)
+
+    def finished_score(tokens, penalty=0.7):
+        path = [0, *tokens, 1]
+        return sum(np.log(table[a][b]) for a, b in zip(path, path[1:])) / max(1, len(tokens)) ** penalty
+
+    captions = [list(t) for n in range(1, 6) for t in itertools.product((2, 3), repeat=n)]
+    optimum = max(captions, key=finished_score)
+    found = beam_search(step, [np.zeros((1, 2))], start=0, end=1, max_length=6, width=2)
+    assert optimum == [2] and found[0][0] == optimum and found[0][1] == pytest.approx(finished_score(optimum)), \
+        "with length normalisation the best finished caption wins, never one cut off when the search stopped"
 
 
 def test_corpus_bleu_against_hand_computed_values():

@@ -40,8 +40,10 @@ def sample(step: Step, state: Any, start: int, end: int, max_length: int, temper
 
 def beam_search(step: Step, state: Any, start: int, end: int, max_length: int, width: int = 3,
                 banned: tuple[int, ...] = (), length_penalty: float = 0.7) -> list[tuple[list[int], float]]:
-    """The ``width`` best captions with their scores (sum of log-probabilities divided by
-    length ** ``length_penalty``), best first. The state's first axis is the beam."""
+    """The ``width`` best captions that end (with ``end``) within ``max_length`` tokens, with
+    their scores (sum of log-probabilities divided by length ** ``length_penalty``), best
+    first; captions cut at ``max_length`` only when none ends. The state's first axis is
+    the beam."""
     state = _repeat(state, 1)
     beams: list[tuple[list[int], float]] = [([], 0.0)]
     finished: list[tuple[list[int], float]] = []
@@ -65,10 +67,13 @@ def beam_search(step: Step, state: Any, start: int, end: int, max_length: int, w
             if len(kept) == width:
                 break
         beams = kept
-        if not kept or len(finished) >= width and max(s for _, s in finished) > kept[0][1]:
-            break  # adding tokens only lowers a score: no open caption can still win
+        if not kept:
+            break
+        best = max((s / max(1, len(t)) ** length_penalty for t, s in finished), default=-np.inf)
+        if len(finished) >= width and best >= kept[0][1] / max_length ** length_penalty:
+            break  # no open caption can still win: its sum only falls, its length is at most max_length
         state = _take(state, rows)
-    finished += beams
+    finished = finished or beams  # captions cut at max_length only when none ended
     ranked = sorted(finished, key=lambda b: -b[1] / max(1, len(b[0])) ** length_penalty)
     return [(tokens, score / max(1, len(tokens)) ** length_penalty) for tokens, score in ranked[:width]]
 

@@ -71,7 +71,9 @@ export async function mount(root, ctx) {
         if (kept.length === width) break;
       }
       beams = kept;
-      if (!kept.length || (finished.length >= width && Math.max(...finished.map((f) => f.score)) > kept[0].score)) break;
+      if (!kept.length) break;
+      const best = Math.max(...finished.map((f) => f.score / Math.max(1, f.tokens.length) ** penalty));
+      if (finished.length >= width && best >= kept[0].score / length ** penalty) break;
       const next = new Float32Array(rows.length * units);
       const nextImages = new Float32Array(rows.length * size * size * 3);
       rows.forEach((row, j) => {
@@ -81,7 +83,7 @@ export async function mount(root, ctx) {
       state = next;
       images = nextImages;
     }
-    const ranked = [...finished, ...beams].map((b) => ({ ...b, rank: b.score / Math.max(1, b.tokens.length) ** penalty }));
+    const ranked = (finished.length ? finished : beams).map((b) => ({ ...b, rank: b.score / Math.max(1, b.tokens.length) ** penalty }));
     ranked.sort((a, b) => b.rank - a.rank);
     return ranked.length ? ranked[0].tokens.map((k) => vocab[k]).join(" ") : "";
   }
