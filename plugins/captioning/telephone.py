@@ -207,7 +207,7 @@ def decay_plot(table: list[dict], path: Path) -> None:
     for name, colour in zip(SAID, ("tab:red", "tab:blue", "tab:green", "tab:purple")):
         values = [1.0]
         for row in table:
-            values += [row.get(f"painting_{name}", row[f"caption_{name}"]), row[f"caption_{name}"]]
+            values += [row.get(f"painting_{name}"), row[f"caption_{name}"]]  # the judge sees no relations
         xs = [x for x, v in enumerate(values) if v is not None]
         ax.plot(xs, [values[x] for x in xs], marker="o", color=colour, label=name)
     ax.set_xticks(range(len(hops) + 1), ["start", *hops], rotation=30, ha="right", fontsize=8)
