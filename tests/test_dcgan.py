@@ -152,3 +152,24 @@ def test_bad_dcgan_input_is_one_line(tmp_path, overrides, expected):
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], lines
+
+
+def test_the_mismatch_term_shows_real_images_with_other_conditions_as_fakes():
+    import keras
+
+    from tinkerflow.plugins.dcgan.model import GanModel, build_discriminator, build_generator, gan_class
+
+    m = GanModel(latent_dim=4, width=4, conditional=True, dropout=0.0)
+    keras.utils.set_random_seed(0)
+    generator, discriminator = build_generator(m, 8, 3), build_discriminator(m, 8, 3)
+    real = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype("float32")
+    condition = np.eye(3, dtype="float32")[[0, 1, 2, 0]]
+    wrong = discriminator([real, np.roll(condition, 1, axis=0)], training=True)
+    expected = float(keras.losses.BinaryCrossentropy(from_logits=True)(np.zeros((4, 1)), wrong))
+    losses = {}
+    for weight in (0.0, 1.0):
+        gan = gan_class()(generator, discriminator, 4, 0.0, 0.0, seed=0, mismatch=weight)
+        gan.compile(learning_rate=0.0)  # the same weights for both steps
+        losses[weight] = float(gan.train_step((keras.ops.convert_to_tensor(real),
+                                               keras.ops.convert_to_tensor(condition)))["d_loss"])
+    assert losses[1.0] - losses[0.0] == pytest.approx(expected, rel=1e-4)

@@ -26,6 +26,9 @@ class GanModel:
     dropout: float = knob(0.3, min=0.0, max=0.9, help="dropout in the discriminator")
     learning_rate: float = knob(2e-4, gt=0.0, help="Adam's learning rate, both networks (beta_1 0.5)")
     condition_embedding: int = knob(0, min=0, help="project the condition to this size first (0: use it as it is)")
+    mismatch: float = knob(0.0, min=0.0, max=2.0,
+                           help="weight of real images shown with another image's condition as fakes: the "
+                                "discriminator must check the condition, not only the image (conditional only)")
 
 
 def depth_for(size: int) -> int:
@@ -110,7 +113,7 @@ def gan_class():
         """Generator and discriminator trained against each other by :meth:`train_step`."""
 
         def __init__(self, generator, discriminator, latent_dim: int, label_smoothing: float = 0.0,
-                     noise: float = 0.0, seed: int = 0, **kwargs):
+                     noise: float = 0.0, seed: int = 0, mismatch: float = 0.0, **kwargs):
             super().__init__(**kwargs)
             self.generator = generator
             self.discriminator = discriminator
@@ -118,6 +121,7 @@ def gan_class():
             self.label_smoothing = label_smoothing
             self.noise = noise
             self.seed = seed
+            self.mismatch = mismatch
             self.seed_generator = keras.random.SeedGenerator(seed)
             self.conditional = len(generator.inputs) > 1
 
@@ -163,6 +167,10 @@ def gan_class():
                                             training=True)
                 d_loss = (self.loss_fn(tf.fill(tf.shape(d_real), 1.0 - self.label_smoothing), d_real)
                           + self.loss_fn(tf.zeros_like(d_fake), d_fake))
+                if self.conditional and self.mismatch:
+                    other = tf.roll(condition, shift=1, axis=0)  # each image with its neighbour's condition
+                    d_wrong = self.discriminator([self._noisy(real), other], training=True)
+                    d_loss += self.mismatch * self.loss_fn(tf.zeros_like(d_wrong), d_wrong)
                 g_loss = self.loss_fn(tf.ones_like(d_fake), d_fake)
             d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
             g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
@@ -175,7 +183,7 @@ def gan_class():
             return {"generator": keras.saving.serialize_keras_object(self.generator),
                     "discriminator": keras.saving.serialize_keras_object(self.discriminator),
                     "latent_dim": self.latent_dim, "label_smoothing": self.label_smoothing, "noise": self.noise,
-                    "seed": self.seed, "name": self.name}
+                    "seed": self.seed, "mismatch": self.mismatch, "name": self.name}
 
         @classmethod
         def from_config(cls, config):
