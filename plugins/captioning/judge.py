@@ -11,6 +11,7 @@ on held-out renders, and retrained when missing or unreadable.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ VERSION = 1
 SEED = 20260601
 PAIRS = [(c, s) for c in scenes.COLOURS for s in scenes.SHAPES]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinkerflow" / "judge"
+log = logging.getLogger("tinkerflow.judge")
 
 
 def targets(found: list[scenes.Scene]) -> dict[str, np.ndarray]:
@@ -137,6 +139,7 @@ def load(size: int, cache: Path | None = None) -> Judge:
             return Judge(model, size, json.loads(record.read_text(encoding="utf-8"))["accuracy"])
         except (OSError, ValueError, KeyError, TypeError):
             pass  # ours to rebuild: retrain below
+    log.warning("training the scene judge for %d-pixel pictures once (a few minutes); it is kept in %s", size, folder)
     judge = train(size)
     folder.mkdir(parents=True, exist_ok=True)
     partial = weights.with_name(f".{weights.name}.{os.getpid()}.weights.h5")
