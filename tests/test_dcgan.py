@@ -173,3 +173,30 @@ def test_the_mismatch_term_shows_real_images_with_other_conditions_as_fakes():
         losses[weight] = float(gan.train_step((keras.ops.convert_to_tensor(real),
                                                keras.ops.convert_to_tensor(condition)))["d_loss"])
     assert losses[1.0] - losses[0.0] == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_auxiliary_task_scores_both_networks_on_naming_the_condition():
+    import keras
+
+    from tinkerflow.plugins.dcgan.model import GanModel, build_discriminator, build_generator, gan_class
+
+    m = GanModel(latent_dim=4, width=4, conditional=True, dropout=0.0, auxiliary=1.0)
+    keras.utils.set_random_seed(0)
+    generator, discriminator = build_generator(m, 8, 3), build_discriminator(m, 8, 3)
+    assert [o.shape[-1] for o in discriminator.outputs] == [1, 3], "realness and one naming logit per entry"
+    real = keras.ops.convert_to_tensor(np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype("float32"))
+    condition = keras.ops.convert_to_tensor(np.array([[0.5, 0.5, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], "float32"))
+    present = keras.ops.cast(condition > 0, "float32")
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    z = keras.random.normal((4, 4), seed=keras.random.SeedGenerator(0))  # the step's first draw
+    fake = generator([z, condition], training=True)
+    expected = {"d_loss": float(bce(present, discriminator([real, condition], training=True)[1])),
+                "g_loss": float(bce(present, discriminator([fake, condition], training=True)[1]))}
+    losses = {}
+    for weight in (0.0, 2.0):
+        gan = gan_class()(generator, discriminator, 4, 0.0, 0.0, seed=0, auxiliary=weight)
+        gan.compile(learning_rate=0.0)
+        step = gan.train_step((real, condition))
+        losses[weight] = {k: float(step[k]) for k in expected}
+    for key, value in expected.items():
+        assert losses[2.0][key] - losses[0.0][key] == pytest.approx(2.0 * value, rel=1e-4), key

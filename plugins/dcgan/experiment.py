@@ -114,7 +114,8 @@ class Dcgan(Experiment):
         m, size = self.architecture, self.config.image_size
         k = len(self.conditions["columns"])
         gan = gan_class()(build_generator(m, size, k), build_discriminator(m, size, k), m.latent_dim,
-                          m.label_smoothing, m.noise, seed=self.seed, mismatch=m.mismatch, name="dcgan")
+                          m.label_smoothing, m.noise, seed=self.seed, mismatch=m.mismatch, auxiliary=m.auxiliary,
+                          name="dcgan")
         gan.compile(learning_rate=m.learning_rate)
         gan(self.film_inputs(), training=False)  # builds it
         return gan

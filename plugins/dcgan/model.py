@@ -29,6 +29,10 @@ class GanModel:
     mismatch: float = knob(0.0, min=0.0, max=2.0,
                            help="weight of real images shown with another image's condition as fakes: the "
                                 "discriminator must check the condition, not only the image (conditional only)")
+    auxiliary: float = knob(0.0, min=0.0, max=10.0,
+                            help="weight of an auxiliary task: the discriminator also names the condition's "
+                                 "non-zero entries (learned on real images) and the generator is scored on how "
+                                 "well its images let it (conditional only; AC-GAN)")
 
 
 def depth_for(size: int) -> int:
@@ -89,6 +93,9 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
         filters *= 2
     x = keras.layers.Flatten(name="flatten")(x)
     logit = keras.layers.Dense(1, name="real")(x)
+    if conditions and m.auxiliary:
+        named = keras.layers.Dense(conditions, name="condition_named")(x)
+        return keras.Model(inputs, [logit, named], name="discriminator")
     return keras.Model(inputs if conditions else image, logit, name="discriminator")
 
 
@@ -113,7 +120,7 @@ def gan_class():
         """Generator and discriminator trained against each other by :meth:`train_step`."""
 
         def __init__(self, generator, discriminator, latent_dim: int, label_smoothing: float = 0.0,
-                     noise: float = 0.0, seed: int = 0, mismatch: float = 0.0, **kwargs):
+                     noise: float = 0.0, seed: int = 0, mismatch: float = 0.0, auxiliary: float = 0.0, **kwargs):
             super().__init__(**kwargs)
             self.generator = generator
             self.discriminator = discriminator
@@ -122,6 +129,7 @@ def gan_class():
             self.noise = noise
             self.seed = seed
             self.mismatch = mismatch
+            self.auxiliary = auxiliary
             self.seed_generator = keras.random.SeedGenerator(seed)
             self.conditional = len(generator.inputs) > 1
 
@@ -154,6 +162,12 @@ def gan_class():
                 return images
             return images + self.noise * keras.random.normal(tf.shape(images), seed=self.seed_generator)
 
+        def _judged(self, images, condition):
+            """The discriminator's realness logit and, with an auxiliary head, its naming logits."""
+            out = self.discriminator([self._noisy(images), condition] if self.conditional else self._noisy(images),
+                                     training=True)
+            return (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
+
         def train_step(self, data):
             real, condition = data if self.conditional else (data, None)
             batch = tf.shape(real)[0]
@@ -161,17 +175,19 @@ def gan_class():
             g_in = [z, condition] if self.conditional else z
             with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
                 fake = self.generator(g_in, training=True)
-                d_real = self.discriminator([self._noisy(real), condition] if self.conditional else self._noisy(real),
-                                            training=True)
-                d_fake = self.discriminator([self._noisy(fake), condition] if self.conditional else self._noisy(fake),
-                                            training=True)
+                d_real, named_real = self._judged(real, condition)
+                d_fake, named_fake = self._judged(fake, condition)
                 d_loss = (self.loss_fn(tf.fill(tf.shape(d_real), 1.0 - self.label_smoothing), d_real)
                           + self.loss_fn(tf.zeros_like(d_fake), d_fake))
                 if self.conditional and self.mismatch:
                     other = tf.roll(condition, shift=1, axis=0)  # each image with its neighbour's condition
-                    d_wrong = self.discriminator([self._noisy(real), other], training=True)
+                    d_wrong, _ = self._judged(real, other)
                     d_loss += self.mismatch * self.loss_fn(tf.zeros_like(d_wrong), d_wrong)
                 g_loss = self.loss_fn(tf.ones_like(d_fake), d_fake)
+                if named_real is not None:
+                    present = tf.cast(condition > 0, named_real.dtype)
+                    d_loss += self.auxiliary * self.loss_fn(present, named_real)
+                    g_loss += self.auxiliary * self.loss_fn(present, named_fake)
             d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
             g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
             self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
@@ -183,7 +199,8 @@ def gan_class():
             return {"generator": keras.saving.serialize_keras_object(self.generator),
                     "discriminator": keras.saving.serialize_keras_object(self.discriminator),
                     "latent_dim": self.latent_dim, "label_smoothing": self.label_smoothing, "noise": self.noise,
-                    "seed": self.seed, "mismatch": self.mismatch, "name": self.name}
+                    "seed": self.seed, "mismatch": self.mismatch, "auxiliary": self.auxiliary,
+                    "name": self.name}
 
         @classmethod
         def from_config(cls, config):
