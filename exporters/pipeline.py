@@ -28,6 +28,7 @@ import logging
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock
 from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import Run, clear_leftovers, copy_tree_regular, now_iso, replace_folder, versions, write_json_atomic
+from tinkerflow.core.tf_quiet import native_output
 
 from .base import ExportContext, VariantResult
 from .deploy import write_bundle
@@ -47,6 +49,10 @@ log = logging.getLogger("tinkerflow.export")
 EXPORT_FILE = "export.json"
 MANIFEST = "manifest.json"
 MAX_EXAMPLE_VALUES = 4096
+
+
+class Rejected(TinkerflowError):
+    """A quantized variant that runs but is less accurate than the gate allows."""
 
 
 @dataclass
@@ -59,12 +65,21 @@ class ExportReport:
 
     @property
     def failed(self) -> list[tuple[str, str, str]]:
-        return [(fmt, variant, rec.get("error", "")) for fmt, variants in self.results.items()
-                for variant, rec in variants.items() if rec["status"] != "passed"]
+        """Variants that could not be exported or do not match Keras: errors of the export."""
+        return self._with_status("failed")
+
+    @property
+    def rejected(self) -> list[tuple[str, str, str]]:
+        """Quantized variants that ran but lost more accuracy than the gate allows: results."""
+        return self._with_status("rejected")
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    def _with_status(self, status: str) -> list[tuple[str, str, str]]:
+        return [(fmt, variant, rec.get("error", "")) for fmt, variants in self.results.items()
+                for variant, rec in variants.items() if rec["status"] == status]
 
 
 def select_variants(registry, formats: list[str] | None, quantize: list[str] | None) -> dict[str, list[str]]:
@@ -94,8 +109,36 @@ def export_run(run_path: Path | str, registry, formats: list[str] | None = None,
     be an image classifier, and every TFLite variant must pass the MediaPipe Tasks check
     (which otherwise runs only where mediapipe is installed)."""
     chosen = select_variants(registry, formats, quantize)
-    with run_lock(run_path):
+    with run_lock(run_path), _logged_to(Path(run_path) / "run.log"):
         return _export_locked(run_path, registry, chosen, explicit=bool(quantize), mediapipe=mediapipe)
+
+
+@contextmanager
+def _logged_to(path: Path):
+    """The export's log (DEBUG included: the runtimes' own output) appended to the run's
+    ``run.log``, unless the process already logs there (an export right after training)."""
+    root = logging.getLogger()
+    logged = any(getattr(h, "baseFilename", None) == str(path.resolve()) for h in root.handlers)
+    if logged or path.is_symlink() or not path.parent.is_dir():
+        yield
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] %(message)s"))
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    saved = log.level, log.propagate
+    log.addHandler(handler)
+    log.addHandler(console)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.removeHandler(console)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+        handler.close()
 
 
 def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]], explicit: bool,
@@ -161,17 +204,19 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
     record: dict[str, Any] = {"status": "failed", "exported": now_iso()}
     try:
         try:
-            result = exporter.convert(context, variant, staging)
+            with native_output(log, f"converting {exporter.name}/{variant}"):
+                result = exporter.convert(context, variant, staging)
         except TinkerflowError:
             raise
         except Exception as exc:
             raise TinkerflowError(f"conversion failed: {type(exc).__name__}: {_first_line(exc)}") from exc
         loaded = None
         try:
-            loaded = exporter.load(staging, result)
-            exported = loaded.predict_named(golden)
-            metric_value = experiment.export_metric(
-                _positional(loaded.predict_named, context.input_names, context.output_names), data)
+            with native_output(log, f"running {exporter.name}/{variant}"):
+                loaded = exporter.load(staging, result)
+                exported = loaded.predict_named(golden)
+                metric_value = experiment.export_metric(
+                    _positional(loaded.predict_named, context.input_names, context.output_names), data)
         except TinkerflowError:
             raise
         except Exception as exc:
@@ -188,13 +233,13 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
         if checked is not None:
             record["check"] = checked
             gate_error = gate_error or checked.get("error")
-        if not gate_error:
-            consumer = exporter.consumer_check(context, result, staging, golden, keras_out, exported)
-            if consumer is not None:
-                record["consumer"] = consumer
-                gate_error = consumer.get("error")
-        if gate_error:
-            raise TinkerflowError(gate_error)
+        if gate_error:  # a float variant must match Keras; a quantized one may be less accurate
+            raise (Rejected if result.quantized else TinkerflowError)(gate_error)
+        consumer = exporter.consumer_check(context, result, staging, golden, keras_out, exported)
+        if consumer is not None:
+            record["consumer"] = consumer
+            if consumer.get("error"):
+                raise TinkerflowError(consumer["error"])
         files = _file_records(staging, result.files)
         manifest = build_manifest(run, experiment, exporter, context, result, parity, metric, files, staging)
         if exporter.page_runtime:
@@ -209,7 +254,7 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
         record.update(status="passed", files=[{**f, "path": f"{exporter.name}/{variant}/{f['path']}"} for f in files],
                       manifest=f"{exporter.name}/{variant}/{MANIFEST}")
     except TinkerflowError as exc:
-        record["error"] = str(exc)
+        record.update(status="rejected" if isinstance(exc, Rejected) else "failed", error=str(exc))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         record["seconds"] = round(time.perf_counter() - started, 3)

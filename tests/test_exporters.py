@@ -286,8 +286,8 @@ def test_export_json_records_every_variant(exported_run):
             assert len(data) == f["bytes"] and hashlib.sha256(data).hexdigest() == f["sha256"]
     for fmt, variants in info["formats"].items():
         for variant, record in variants["variants"].items():
-            assert record["status"] in {"passed", "failed"}
-            if record["status"] == "failed":
+            assert record["status"] in {"passed", "rejected", "failed"}
+            if record["status"] != "passed":
                 assert record["error"] and not (exported_run / "export" / fmt / variant).exists()
 
 
@@ -421,9 +421,13 @@ def test_failed_gate_leaves_the_earlier_export_untouched(exported_run, monkeypat
 
 def test_export_cli_and_its_bad_input(exported_run, tmp_path):
     cwd = exported_run.parent
-    ok = run_cli("export", str(exported_run), "--format", "tflite", "--quantize", "float16", cwd=cwd)
+    ok = run_cli("export", str(exported_run), "--format", "tflite", "--quantize", "float16", "int8", cwd=cwd)
     assert ok.returncode == 0, ok.stderr
     assert "float16" in ok.stdout and "passed" in ok.stdout
+    assert ok.stderr == "", "the converters' and runtimes' own output is kept out of the terminal"
+    log = (exported_run / "run.log").read_text()
+    assert "native output of converting tflite/int8" in log and "tf.lite.Interpreter is deprecated" in log, \
+        "and kept in run.log"
 
     before = snapshot(exported_run)
     for args, message in [
@@ -440,6 +444,29 @@ def test_export_cli_and_its_bad_input(exported_run, tmp_path):
     assert no_node.returncode == 1
     assert "Node.js is not installed" in no_node.stderr
     assert (exported_run / "export" / "tfjs" / "float32" / "model.json").is_file(), "earlier export untouched"
+
+
+def test_a_quantized_variant_rejected_for_accuracy_is_a_result_not_an_error(exported_run, tmp_path, monkeypatch,
+                                                                             capsys):
+    import shutil
+
+    from tinkerflow.core.cli import main
+    from tinkerflow.plugins.addition.experiment import Addition
+
+    run = tmp_path / exported_run.name
+    shutil.copytree(exported_run, run)
+    monkeypatch.setattr(Addition, "export_metric_margin", -1.0)  # any quantized variant now loses too much
+    args = ["export", str(run), "--format", "tflite", "--quantize", "float32", "int8_dynamic"]
+    assert main(args) == 0, "every float variant passed"
+    out = capsys.readouterr()
+    assert "rejected: tflite/int8_dynamic: tflite/int8_dynamic accuracy is" in out.out and "failed" not in out.err
+    variants = json.loads((run / "export.json").read_text())["formats"]["tflite"]["variants"]
+    assert variants["int8_dynamic"]["status"] == "rejected" and variants["float32"]["status"] == "passed"
+    assert main([*args, "--strict"]) == 1
+
+    monkeypatch.setattr(TFLiteExporter, "tolerances", {"float32": -1.0})
+    assert main(args) == 1, "a float variant that differs from Keras stays an error"
+    assert "export tflite/float32 failed: tflite/float32 differs from Keras" in capsys.readouterr().err
 
 
 def test_export_refuses_failed_and_corrupt_runs(exported_run, tmp_path):
