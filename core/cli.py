@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import sys
 import typing
@@ -43,6 +44,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     registry = _registry()
     infos = sorted(registry.plugins.values(), key=lambda i: (not i.builtin, i.name))
     rows = [dataclasses.asdict(info) for info in infos]
+    experiments = {name: _experiment_row(entry) for name, entry in sorted(registry.experiments.items())}
+    for row in rows:
+        row["described"] = {name: experiments[name] for name in row["experiments"] if name in experiments}
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -58,8 +62,30 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         table.add_row(row["name"], version, ", ".join(row["experiments"]) or "-",
                       ", ".join(row["exporters"]) or "-", ", ".join(row["hooks"]) or "-", status,
                       style=None)
-    Console(markup=True, highlight=False).print(table)
+    console = Console(markup=True, highlight=False)
+    console.print(table)
+    table = Table(title="experiments")
+    for column in ("experiment", "plugin", "description", "config"):
+        table.add_column(column)
+    for name, row in experiments.items():
+        table.add_row(name, registry.experiments[name].plugin, row["description"] or "-",
+                      f"[red]error: {row['error']}" if row["error"] else "ok")
+    console.print(table)
     return 0
+
+
+def _experiment_row(entry) -> dict:
+    """An experiment's description and whether its Config can be built from its defaults
+    (every field has one, and it passes the field's own constraints)."""
+    from .config import build_dataclass
+
+    try:
+        defaults = build_dataclass(entry.cls.Config, {}, "experiment")
+        build_dataclass(entry.cls.Config, dataclasses.asdict(defaults), "experiment")
+        error = None
+    except TinkerflowError as exc:
+        error = str(exc)
+    return {"description": entry.cls.description or "", "error": error}
 
 
 # -- tinkerflow train ---------------------------------------------------------------------
@@ -385,7 +411,8 @@ def _summarise(out_dir: Path, multirun: bool) -> int:
             formats = read_export_record(run_dir / "export.json").get("formats", {})
         except TinkerflowError:
             continue
-        if any(entry.get("status") != "passed" for entry in formats.values()):
+        if any(v.get("status") not in ("passed", "rejected") for entry in formats.values()
+               for v in entry.get("variants", {}).values()):
             export_failures.append(str(run_dir))
     if multirun:
         failed = [r for r in rows if r["status"] != "completed"]
@@ -437,6 +464,35 @@ def _parse_scalar(raw: str) -> Any:
         return raw
 
 
+def sample_options_help(options_cls: type, title: str) -> str:
+    """The ``--option value`` flags of an experiment's SampleOptions, as help text."""
+    hints = typing.get_type_hints(options_cls)
+    lines = [f"{title}:"]
+    for f in dataclasses.fields(options_cls):
+        kinds = [k for k in (typing.get_args(hints[f.name]) or (hints[f.name],)) if k is not type(None)]
+        flag = f"--{f.name.replace('_', '-')} {getattr(kinds[0], '__name__', 'VALUE').upper()}"
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"  {flag:<24}{f.metadata.get('help', '')} (default: {default!r})")
+    return "\n".join(lines)
+
+
+def _sample_help(parser: argparse.ArgumentParser, rest: list[str]) -> str:
+    """``tinkerflow sample [RUN] --help``: the command's flags, then the experiment's own
+    options (those of every installed experiment when no readable run is named)."""
+    from .runner import open_run
+
+    registry = _registry()
+    named = [a for a in rest if not a.startswith("-")]
+    try:
+        experiments = [type(open_run(named[0], registry)[1])] if named else []
+    except TinkerflowError:
+        experiments = []
+    experiments = experiments or [e.cls for _, e in sorted(registry.experiments.items())]
+    parts = [parser.format_help().rstrip()]
+    parts += [sample_options_help(cls.SampleOptions, f"options of the {cls.name} experiment") for cls in experiments]
+    return "\n\n".join(parts)
+
+
 def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
     from .lock import run_lock
 
@@ -473,7 +529,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     report = export_run(args.run, registry, args.format, args.quantize, mediapipe=args.mediapipe)
     print_export_report(report)
-    return 0 if report.ok else 1
+    return 0 if report.ok and not (args.strict and report.rejected) else 1
 
 
 def print_export_report(report) -> None:
@@ -490,7 +546,7 @@ def print_export_report(report) -> None:
             metric = rec.get("metric")
             table.add_row(
                 fmt, variant,
-                "[green]passed" if rec["status"] == "passed" else "[red]failed",
+                {"passed": "[green]passed", "rejected": "[yellow]rejected"}.get(rec["status"], "[red]failed"),
                 f"{size:,} B" if size else "-",
                 f"{parity:.3g}" if parity is not None else "-",
                 f"{metric['name']}: {metric['keras']:.4g} -> {metric['exported']:.4g}" if metric else "-",
@@ -498,6 +554,8 @@ def print_export_report(report) -> None:
     Console(stderr=False).print(table)
     if report.bundle is not None:
         print(f"deploy bundle for apps (files, golden.json, README.md): {report.bundle}")
+    for fmt, variant, reason in report.rejected:
+        print(f"rejected: {fmt}/{variant}: {reason} (not shipped; --strict makes this an error)")
     for fmt, variant, error in report.failed:
         print(f"tinkerflow: export {fmt}/{variant} failed: {error}", file=sys.stderr)
 
@@ -517,12 +575,15 @@ def _bench(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from tinkerflow.exporters import bench
 
-    model = experiment.export_model(run.load_model(experiment.custom_objects()))
-    record = bench.bench_run(run, experiment, model, batch=args.batch, min_seconds=args.seconds)
-    if args.browser:
-        from tinkerflow.web_export.browser_bench import browser_bench
+    from .tf_quiet import native_output
 
-        record["browser"] = browser_bench(run, experiment, model, registry, min_seconds=args.seconds)
+    model = experiment.export_model(run.load_model(experiment.custom_objects()))
+    with native_output(logging.getLogger("tinkerflow.bench"), "the timed runtimes"):
+        record = bench.bench_run(run, experiment, model, batch=args.batch, min_seconds=args.seconds)
+        if args.browser:
+            from tinkerflow.web_export.browser_bench import browser_bench
+
+            record["browser"] = browser_bench(run, experiment, model, registry, min_seconds=args.seconds)
     path = bench.save(run, record)
     from rich.console import Console
     from rich.table import Table
@@ -679,7 +740,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(overrides=[])
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("sample", help="the experiment's own look at a trained run; extra --options per experiment")
+    p = sub.add_parser("sample", help="the experiment's own look at a trained run; extra --options per experiment",
+                       add_help=False)
+    p.add_argument("-h", "--help", action="store_true", help="show this help and the run's experiment's options")
+    parser.sample_parser = p
     p.add_argument("run", help="a run directory, e.g. runs/addition/<timestamp>")
     p.add_argument("--out", help="write samples here instead of <run>/samples")
     p.set_defaults(func=cmd_sample, takes_extra=True)
@@ -692,6 +756,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mediapipe", action="store_true",
                    help="an image classifier's .tflite files must pass MediaPipe Tasks' ImageClassifier "
                         "(needs tinkerflow[mobile]; without this flag the check runs where mediapipe is installed)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a quantized variant is rejected for accuracy (by default a rejection is "
+                        "reported and only a float variant that fails is an error)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="inference latency and throughput: Keras against the run's exports")
@@ -759,6 +826,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # everything after `train` belongs to Hydra, including flags such as -m and --cfg
         cut = argv.index("train") + 1
         argv, passthrough = argv[:cut], argv[cut:]
+    if argv[:1] == ["sample"] and {"-h", "--help"} & set(argv):
+        print(_sample_help(parser.sample_parser, argv[1:]))
+        return 0
     args, extra = parser.parse_known_args(argv)
     if args.command == "train":
         args.overrides = passthrough

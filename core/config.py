@@ -273,6 +273,11 @@ def build_dataclass(cls: type, values: Any, prefix: str) -> Any:
             kwargs[name] = build_dataclass(hints[name], values[name] or {}, key)
         else:
             kwargs[name] = check_value(fields[name], hints[name], values[name], key)
+    unset = [f for f in fields.values() if f.name not in kwargs and f.init and f.default_factory is dataclasses.MISSING
+             and (f.default is dataclasses.MISSING or f.default == MISSING)]
+    if unset:
+        key = f"{prefix}.{unset[0].name}"
+        raise ConfigError(f"{key} has no default; set {key}=<{_EXPECTED.get(hints[unset[0].name], 'a value')}>")
     try:
         return cls(**kwargs)
     except ConfigError:
@@ -290,6 +295,8 @@ def check_value(f: dataclasses.Field, hint: Any, value: Any, key: str) -> Any:
     args = typing.get_args(hint)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), hint) if optional else hint
+    if value == MISSING:
+        raise ConfigError(f"{key} has no default; set {key}=<{_EXPECTED.get(base, getattr(base, '__name__', base))}>")
     if value is None:
         if optional:
             return None

@@ -29,10 +29,13 @@ def trained(tmp_path_factory):
 def test_plugins_table_and_json(tmp_path):
     table = run_cli("plugins", cwd=tmp_path, env={"COLUMNS": "160"})
     assert table.returncode == 0, table.stderr
-    for text in ("addition", "sine", "tinkerflow-sine", "register_experiments", "built-in"):
+    for text in ("addition", "sine", "tinkerflow-sine", "register_experiments", "built-in",
+                 "Can a neural network add two numbers?", "Example plugin: learn y = sin(x)"):
         assert text in table.stdout
     rows = {row["name"]: row for row in json.loads(run_cli("plugins", "--json", cwd=tmp_path).stdout)}
     assert rows["addition"]["experiments"] == ["addition"] and rows["addition"]["builtin"]
+    assert rows["captioning"]["described"]["text_to_image"]["description"].startswith("A text-to-image DCGAN")
+    assert all(d["error"] is None for row in rows.values() for d in row["described"].values())
     assert rows["sine"]["distribution"] == "tinkerflow-sine" and not rows["sine"]["builtin"]
 
 
@@ -239,3 +242,14 @@ def test_runs_folder_with_spaces_and_commas(tmp_path):
     result = run_cli("train", f"paths.runs='{runs}'", *SMOKE, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert read_run(only_run_dir(runs, "addition"))["status"] == "completed"
+
+
+def test_sample_help_lists_the_experiments_own_options(trained):
+    cwd, run_dir, _ = trained
+    everyone = run_cli("sample", "--help", cwd=cwd)
+    assert everyone.returncode == 0, everyone.stderr
+    assert "--out OUT" in everyone.stdout and "options of the addition experiment:" in everyone.stdout
+    assert "--points INT" in everyone.stdout and "--beam-width INT" in everyone.stdout, "every installed experiment"
+    own = run_cli("sample", str(run_dir), "--help", cwd=cwd)
+    assert own.returncode == 0 and "--grid INT" in own.stdout and "(default: 129)" in own.stdout
+    assert "options of the sine experiment" not in own.stdout, "a run's help shows its own experiment only"

@@ -159,3 +159,35 @@ def test_listing_plugins_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_config_field_without_a_default_says_what_to_set():
+    from tinkerflow.core import knob
+    from tinkerflow.core.cli import _experiment_row
+    from tinkerflow.core.config import build_dataclass
+    from tinkerflow.core.errors import ConfigError
+    from tinkerflow.core.plugins import Registered
+
+    @dataclass
+    class NeedsOffset(ExperimentConfig):
+        size: int = knob(3, min=1)
+        seed_offset: int = knob(help="added to the seed")
+
+    message = "experiment.seed_offset has no default; set experiment.seed_offset=<an integer>"
+    for given in ({}, {"seed_offset": "???"}):
+        with pytest.raises(ConfigError) as caught:
+            build_dataclass(NeedsOffset, given, "experiment")
+        assert str(caught.value) == message
+    assert build_dataclass(NeedsOffset, {"seed_offset": 2}, "experiment").seed_offset == 2
+
+    @dataclass
+    class OutOfRange(ExperimentConfig):
+        size: int = knob(0, min=1)
+
+    def row(config):
+        cls = type("Checked", (Experiment,), {"name": "checked", "Config": config, "description": "checks"})
+        return _experiment_row(Registered("checked", cls, "p"))
+
+    assert row(NeedsOffset) == {"description": "checks", "error": message}, "tinkerflow plugins shows it"
+    assert row(OutOfRange)["error"] == "experiment.size=0 is out of range: expected >= 1", "a default must pass its own check"
+    assert row(ThrowawayConfig) == {"description": "checks", "error": None}
