@@ -20,6 +20,7 @@ Use :func:`knob` to declare such a field.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -31,7 +32,7 @@ from typing import Any, Iterable, Sequence
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
@@ -206,6 +207,24 @@ def describe_config_error(exc: BaseException) -> str:
         key = text.split("'")[1]
         return f"unknown config key '{key}'; check the spelling (see --cfg job for the valid keys)"
     return text or type(exc).__name__
+
+
+def with_smoke_overrides(cfg: DictConfig, smoke: Sequence[str], given: Sequence[str]) -> DictConfig:
+    """``debug=smoke``: the experiment's ``smoke_overrides`` applied to the composed config,
+    except for keys the command line set itself and keys the chosen data or model lacks."""
+    import yaml
+
+    named = {o.lstrip("+~").split("=", 1)[0] for o in given}
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        for override in smoke:
+            key, value = override.split("=", 1)
+            if key not in named and OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT:
+                OmegaConf.update(cfg, key, yaml.safe_load(value), merge=False)
+    return cfg
+
+
+_ABSENT = object()
 
 
 def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> TypedConfig:

@@ -107,12 +107,14 @@ def train_job(cfg) -> RunResult | None:
     """The Hydra task: one job of ``tinkerflow train`` (also run inside launcher workers)."""
     from hydra.core.hydra_config import HydraConfig
 
-    from .config import to_typed
+    from .config import to_typed, with_smoke_overrides
 
     hc = HydraConfig.get()
     registry = _job_registry()
     name = hc.runtime.choices["experiment"]
     try:
+        if hc.runtime.choices.get("debug") == "smoke":
+            cfg = with_smoke_overrides(cfg, registry.experiment(name).smoke_overrides, hc.overrides.task)
         typed = to_typed(cfg, name, registry.experiment(name))
         out_dir = Path(hc.runtime.output_dir)
         resume = os.environ.get("TINKERFLOW_RESUME") == "1"

@@ -253,3 +253,15 @@ def test_sample_help_lists_the_experiments_own_options(trained):
     own = run_cli("sample", str(run_dir), "--help", cwd=cwd)
     assert own.returncode == 0 and "--grid INT" in own.stdout and "(default: 129)" in own.stdout
     assert "options of the sine experiment" not in own.stdout, "a run's help shows its own experiment only"
+
+
+def test_debug_smoke_uses_the_experiments_smoke_overrides_under_the_users(tmp_path):
+    from tinkerflow.plugins.addition.experiment import Addition
+
+    assert "experiment.samples=200" in Addition.smoke_overrides
+    result = run_cli("train", "debug=smoke", "experiment.test_samples=40", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = read_run(only_run_dir(tmp_path / "runs", "addition"))["config"]
+    assert config["experiment"]["samples"] == 200, "the experiment's own smoke size"
+    assert config["experiment"]["test_samples"] == 40, "the command line wins over the smoke overrides"
+    assert config["trainer"]["epochs"] == 2
