@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import math
 import re
 import typing
@@ -186,8 +187,7 @@ def describe_config_error(exc: BaseException) -> str:
         if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
             first = str(getattr(err, "msg", None) or err).strip().splitlines()[0]
             if first.startswith("Key '") and " not in " in first:
-                schema = first.split(" not in ")[1].strip("'")
-                return f"unknown config key '{err.full_key}': {schema} has no such field"
+                return _unknown_key(err.full_key, first.split(" not in ")[1].strip("'"), getattr(err, "object_type", None))
             return f"config key '{err.full_key}': {first}"
     text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
     text = text.split(" Config search path:")[0]
@@ -207,6 +207,19 @@ def describe_config_error(exc: BaseException) -> str:
         key = text.split("'")[1]
         return f"unknown config key '{key}'; check the spelling (see --cfg job for the valid keys)"
     return text or type(exc).__name__
+
+
+def _unknown_key(key: str, schema: str, object_type: Any) -> str:
+    """An unknown key, with the closest valid field and the list of valid ones."""
+    message = f"unknown config key '{key}': {schema} has no such field"
+    if not dataclasses.is_dataclass(object_type):
+        return message
+    names = sorted(f.name for f in dataclasses.fields(object_type))
+    parent, _, leaf = key.rpartition(".")
+    close = difflib.get_close_matches(leaf, names, n=1)
+    if close:
+        message += f"; did you mean {parent + '.' if parent else ''}{close[0]}?"
+    return f"{message} (expected one of: {', '.join(names)})"
 
 
 def with_smoke_overrides(cfg: DictConfig, smoke: Sequence[str], given: Sequence[str]) -> DictConfig:

@@ -17,6 +17,7 @@ import importlib.metadata
 import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -61,6 +62,7 @@ class Registry:
         self.plugins = infos
         self.experiments: dict[str, Registered] = {}
         self.exporters: dict[str, Registered] = {}
+        self.load_errors: dict[str, BaseException] = {}  # plugin name -> the exception that disabled it
 
     @property
     def errors(self) -> list[PluginInfo]:
@@ -70,7 +72,10 @@ class Registry:
         """The Experiment class registered as ``name``; a one-line error if there is none."""
         if name not in self.experiments:
             known = ", ".join(sorted(self.experiments)) or "none"
-            raise PluginError(f"unknown experiment '{name}'; expected one of: {known}")
+            broken = [info for info in self.errors if info.name in self.load_errors]
+            also = "".join(f"; plugin '{info.name}' is disabled: {info.error}" for info in broken)
+            cause = self.load_errors[broken[0].name] if broken else None
+            raise PluginError(f"unknown experiment '{name}'; expected one of: {known}{also}") from cause
         return self.experiments[name].cls
 
     def exporter(self, name: str) -> type:
@@ -116,6 +121,7 @@ def make_plugin_manager(env: Mapping[str, str] | None = None) -> Registry:
     only = {n.strip() for n in env.get("TINKERFLOW_PLUGINS", "").split(",") if n.strip()}
     no_autoload = _env_flag(env, "TINKERFLOW_DISABLE_PLUGIN_AUTOLOAD")
     infos: dict[str, PluginInfo] = {}
+    load_errors: dict[str, BaseException] = {}
     for ep in _entry_points():
         dist = ep.dist.name if ep.dist else None
         builtin = dist == BUILTIN_DISTRIBUTION
@@ -133,15 +139,29 @@ def make_plugin_manager(env: Mapping[str, str] | None = None) -> Registry:
             plugin = ep.load()
             manager.register(plugin, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the others down
-            info.error = f"failed to load: {type(exc).__name__}: {exc}"
+            info.error = f"failed to load: {type(exc).__name__}: {_message(exc)} ({_where(exc)})"
+            load_errors[ep.name] = exc
             continue
     registry = Registry(manager, infos)
+    registry.load_errors = load_errors
     _collect(registry)
     for name, info in infos.items():
         plugin = manager.get_plugin(name)
         if plugin is not None:
             info.hooks = sorted(impl_name for impl_name in _hook_names(manager, plugin))
     return registry
+
+
+def _message(exc: BaseException) -> str:
+    return exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+
+
+def _where(exc: BaseException) -> str:
+    """The file and line an import failed at: a syntax error's own, else the innermost frame."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}, line {exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}, line {frames[-1].lineno}" if frames else "no traceback"
 
 
 def register_plugin(registry: Registry, plugin: Any, name: str) -> None:

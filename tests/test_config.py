@@ -57,9 +57,11 @@ BAD = [
     (["trainer.optimizer=adamx"], "trainer.optimizer='adamx': expected one of adam, adamw, sgd, rmsprop"),
     (["experiment.hidden=abc"], "config key 'experiment.hidden': Value 'abc' of type 'str' could not be converted to Integer"),
     (["trainer.epochs=1.5"], "config key 'trainer.epochs': Value '1.5' of type 'float' could not be converted to Integer"),
-    (["experiment.hiden=4"], "unknown config key 'experiment.hiden': AdditionConfig has no such field"),
+    (["experiment.hiden=4"], "unknown config key 'experiment.hiden': AdditionConfig has no such field; did you mean "
+                             "experiment.hidden? (expected one of: activation, hidden, max_sum, samples"),
     (["+experiment.hiden=4"], "unknown config key 'experiment.hiden'; expected one of: activation, hidden"),
-    (["trainer.epoch=4"], "unknown config key 'trainer.epoch'"),
+    (["trainer.epoch=4"], "unknown config key 'trainer.epoch': TrainerConfig has no such field; did you mean "
+                          "trainer.epochs?"),
     (["experiment=nope"], "experiment=nope is not an option; expected one of: "),
     (["seed=-1"], "seed=-1 is out of range: expected >= 0"),
 ]

@@ -191,3 +191,21 @@ def test_a_config_field_without_a_default_says_what_to_set():
     assert row(NeedsOffset) == {"description": "checks", "error": message}, "tinkerflow plugins shows it"
     assert row(OutOfRange)["error"] == "experiment.size=0 is out of range: expected >= 1", "a default must pass its own check"
     assert row(ThrowawayConfig) == {"description": "checks", "error": None}
+
+
+def test_a_plugin_with_a_syntax_error_is_reported_with_its_file_and_line(monkeypatch, tmp_path):
+    package = tmp_path / "tinkerflow_typo"
+    package.mkdir()
+    (package / "__init__.py").write_text("from tinkerflow.core import hookimpl\n\ndef oops(:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    broken = importlib.metadata.EntryPoint(name="typo", value="tinkerflow_typo", group="tinkerflow")
+    real = plugin_module._entry_points
+    monkeypatch.setattr(plugin_module, "_entry_points", lambda: [*real(), broken])
+    reg = make_plugin_manager({})
+    error = reg.plugins["typo"].error
+    assert error.startswith("failed to load: SyntaxError: ") and f"({package / '__init__.py'}, line 3)" in error
+    with pytest.raises(PluginError) as caught:
+        reg.experiment("typo")
+    assert "unknown experiment 'typo'" in str(caught.value) and "plugin 'typo' is disabled: failed to load" in str(
+        caught.value)
+    assert isinstance(caught.value.__cause__, SyntaxError), "--traceback shows the import error, not only this frame"
