@@ -149,7 +149,10 @@ def register_schemas(experiments: dict[str, type]) -> None:
         for data_name, data_cls in getattr(cls, "Datasets", {}).items():
             store.store(group="data", name=data_name, node=data_cls)
         if name not in yaml_names:
-            store.store(group="experiment", name=name, node=cls.Config)
+            node = {"defaults": [f"/schema/experiment/{name}@experiment", "_self_"]}
+            if cls.trainer_defaults:
+                node["trainer"] = dict(cls.trainer_defaults)
+            store.store(group="experiment", name=name, node=node, package="_global_")
 
 
 def _packaged_experiment_yaml() -> set[str]:

@@ -90,6 +90,12 @@ class Experiment:
     ``smoke_overrides``
         Hydra overrides that shrink a run to seconds (tiny data, a couple of epochs); the
         tests train every registered experiment with them.
+    ``trainer_defaults``
+        the ``trainer`` settings this experiment starts from instead of the global ones,
+        e.g. ``{"epochs": 300, "learning_rate": 0.01, "steps_per_execution": 32}``; the
+        command line still wins (``trainer.epochs=5``). Nested settings are dicts
+        (``{"early_stopping": {"patience": 10}}``). Experiments with a config file of
+        their own (the built-ins' ``conf/experiment/NAME.yaml``) set these there.
     ``description``
         one line shown by ``tinkerflow plugins``.
     ``inference_batch``
@@ -126,6 +132,7 @@ class Experiment:
     Datasets: ClassVar[dict[str, type]] = {}
     SampleOptions: ClassVar[type] = SampleOptions
     smoke_overrides: ClassVar[tuple[str, ...]] = ()
+    trainer_defaults: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
     #: the metric :meth:`export_metric` reports, whether higher is better, and how much
     #: worse a quantized export may be (absolute) before its export fails

@@ -252,7 +252,18 @@ def _check_experiment(cls: Any, plugin_name: str) -> str:
             f"plugin '{plugin_name}' registers experiment '{name}' with Config={config!r}; "
             "expected a dataclass deriving from tinkerflow.core.ExperimentConfig"
         )
+    _check_trainer_defaults(getattr(cls, "trainer_defaults", {}), plugin_name, name)
     return name
+
+
+def _check_trainer_defaults(defaults: Any, plugin_name: str, name: str) -> None:
+    from .config import ConfigError, TrainerConfig, build_dataclass
+
+    try:
+        build_dataclass(TrainerConfig, dict(defaults), "trainer")
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise PluginError(f"plugin '{plugin_name}' gives experiment '{name}' trainer_defaults={defaults!r}: "
+                          f"{exc}") from None
 
 
 def _check_exporter(cls: Any, plugin_name: str) -> str:

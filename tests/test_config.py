@@ -40,7 +40,15 @@ def test_overrides_reach_the_dataclasses(registry):
 def test_experiment_file_adjusts_trainer_defaults_and_cli_wins(registry):
     assert typed(registry).trainer.learning_rate == 0.01
     assert typed(registry, "trainer.learning_rate=0.5").trainer.learning_rate == 0.5
-    assert typed(registry, "experiment=sine").trainer.learning_rate == 0.001
+    assert typed(registry, "experiment=sine", "trainer.learning_rate=0.5").trainer.learning_rate == 0.5
+
+
+def test_a_plugin_experiment_declares_its_trainer_defaults(registry):
+    sine = typed(registry, "experiment=sine").trainer
+    assert (sine.epochs, sine.learning_rate, sine.steps_per_execution, sine.early_stopping.patience) == (300, 0.01, 50, 20)
+    assert sine.batch_size == TrainerConfig().batch_size, "what it does not declare stays the global default"
+    assert typed(registry, "experiment=sine", "trainer.epochs=5").trainer.epochs == 5, "the command line wins"
+    assert typed(registry, "experiment=sine", "debug=smoke").trainer.epochs == 2, "so does debug=smoke"
 
 
 def test_debug_smoke_preset(registry):

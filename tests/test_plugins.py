@@ -77,6 +77,12 @@ def test_throwaway_plugin_registers_and_unregisters():
          "experiment 'nocfg' with Config=<class 'dict'>; expected a dataclass"),
         (lambda: type("Dup", (Experiment,), {"name": "addition", "Config": ThrowawayConfig}),
          "registers 'addition', which plugin 'addition' already registered"),
+        (lambda: type("Fast", (Experiment,), {"name": "fast", "Config": ThrowawayConfig,
+                                             "trainer_defaults": {"epoch": 5}}),
+         "gives experiment 'fast' trainer_defaults={'epoch': 5}: unknown config key 'trainer.epoch'"),
+        (lambda: type("Fast", (Experiment,), {"name": "fast", "Config": ThrowawayConfig,
+                                             "trainer_defaults": {"learning_rate": 0}}),
+         "trainer.learning_rate=0.0 is out of range: expected > 0.0"),
     ],
 )
 def test_invalid_registrations_name_the_offender(registered, message):
