@@ -88,6 +88,19 @@ def _experiment_row(entry) -> dict:
     return {"description": entry.cls.description or "", "error": error}
 
 
+# -- tinkerflow new -----------------------------------------------------------------------
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from .scaffold import new_plugin
+
+    folder = new_plugin(args.name, Path(args.dir), taken=set(_registry().experiments))
+    print(f"wrote the plugin package {folder}; next:\n"
+          f"  pip install -e {folder}\n"
+          f"  tinkerflow train experiment={args.name}\n"
+          f"  python -m pytest {folder / 'tests'}")
+    return 0
+
+
 # -- tinkerflow train ---------------------------------------------------------------------
 
 def _compose_overrides(args: Sequence[str]) -> list[str]:
@@ -734,6 +747,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list installed plugins, their experiments and hooks")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("new", help="write a new experiment plugin package to start from (config, experiment, "
+                                   "widget, tests)")
+    p.add_argument("name", help="the experiment's name: lowercase letters, digits and underscores, e.g. noisy_xor")
+    p.add_argument("--dir", default=".", help="where to create the tinkerflow-NAME folder (default: here)")
+    p.set_defaults(func=cmd_new)
 
     p = sub.add_parser("train", help="train an experiment; arguments are Hydra overrides (-m for a sweep)",
                        add_help=False)

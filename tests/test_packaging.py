@@ -31,6 +31,8 @@ def test_wheel_maps_the_top_level_folders_into_one_namespace(wheel):
     assert "tinkerflow/conf/experiment/addition.yaml" in names
     assert "tinkerflow/conf/hydra/job_logging/tinkerflow.yaml" in names
     assert "tinkerflow/exporters/__init__.py" in names and "tinkerflow/web_export/__init__.py" in names
+    assert "tinkerflow/core/plugin_template/__PACKAGE__/web/widget.js" in names, "tinkerflow new works from a wheel"
+    assert "tinkerflow/core/plugin_template/tests/test___PACKAGE__.py.tmpl" in names
     top = {name.split("/")[0] for name in names}
     assert top == {"tinkerflow", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}, top
     assert not any(name.startswith(("core/", "tests/", "examples/")) for name in names)
@@ -57,6 +59,10 @@ def test_wheel_works_in_a_fresh_virtual_environment(wheel, tmp_path):
                              text=True, env=env, cwd=tmp_path, timeout=120)
     assert plugins.returncode == 0, plugins.stderr
     assert '"addition"' in plugins.stdout
+    made = subprocess.run([env_dir / "bin" / "tinkerflow", "new", "from_wheel"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert made.returncode == 0 and (tmp_path / "tinkerflow-from-wheel" / "tinkerflow_from_wheel" / "web"
+                                     / "widget.js").is_file(), made.stderr
     composed = subprocess.run([env_dir / "bin" / "tinkerflow", "train", "--cfg", "job"], capture_output=True,
                               text=True, env=env, cwd=tmp_path, timeout=120)
     assert composed.returncode == 0, composed.stderr
