@@ -1,4 +1,4 @@
-"""The addition experiment follows EXPERIMENTS.md section 1 and really learns to add."""
+"""The addition experiment follows its protocol (docs/experiments/addition.md) and really learns to add."""
 
 from __future__ import annotations
 

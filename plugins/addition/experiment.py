@@ -1,4 +1,4 @@
-"""EXPERIMENTS.md section 1: can a neural network add two numbers?
+"""addition: can a neural network add two numbers? (protocol: docs/experiments/addition.md)
 
 Two numbers go in, their predicted sum comes out, through one sigmoid hidden layer. A
 prediction counts as correct only if it rounds to the true sum (2 + 2 = 4.4 is right,

@@ -1,4 +1,6 @@
-"""EXPERIMENTS.md section 5: an image captioner (CNN encoder, GRU decoder with attention).
+"""captioning: an image captioner (CNN encoder, GRU decoder with attention).
+
+The protocol and results: docs/experiments/captioning.md.
 
 Images are split into training, validation and test images (all captions of an image stay
 together); the vocabulary comes from the training captions. The decoder learns with teacher

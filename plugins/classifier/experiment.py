@@ -1,4 +1,6 @@
-"""EXPERIMENTS.md section 3: "is it my dog?" — a small CNN or MobileNetV2 transfer learning.
+"""classifier: "is it my dog?" — a small CNN or MobileNetV2 transfer learning.
+
+The protocol and results: docs/experiments/classifier.md.
 
 The data is a folder with one subfolder per class (the post: 263 photos of the dog and 263 of
 anything else), or, offline, scikit-image's LFW subset ("is it a face?"). Images are

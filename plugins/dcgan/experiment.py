@@ -1,4 +1,6 @@
-"""EXPERIMENTS.md section 4: a DCGAN drawing ellipses, emoji faces, digits or your images.
+"""dcgan: a DCGAN drawing ellipses, emoji faces, digits or your images.
+
+The protocol and results: docs/experiments/dcgan.md.
 
 ``data=`` picks the data set (ellipses, emoji, digits, folder), ``model.*`` the network.
 Every epoch the same 16 latent vectors go through the generator into one grid (the

@@ -1,6 +1,6 @@
 """Where the lyrics come from: readers for real corpora, each returning a :class:`Corpus`.
 
-- ``songs_csv``: the CSV format of EXPERIMENTS.md section 2 (``artist, song, link, text``),
+- ``songs_csv``: the CSV format of the post's corpus (``artist, song, link, text``),
   with the post's filters (a list of artists, artists with at least N songs, the first K songs);
 - ``text_folder``: ``*.txt`` files, songs separated by blank lines;
 - ``fortunes``: Debian's ``fortunes`` package, ``songs-poems`` (verses separated by ``%`` lines);

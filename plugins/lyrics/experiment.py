@@ -1,4 +1,4 @@
-"""EXPERIMENTS.md section 2: a word-level LSTM lyrics generator.
+"""lyrics: a word-level LSTM lyrics generator (protocol: docs/experiments/lyrics.md).
 
 Songs are split into training, validation and test songs (never windows of one song on
 both sides); the vocabulary comes from the training songs only. A window of
