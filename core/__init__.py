@@ -10,8 +10,7 @@ from .errors import ConfigError, DataError, PluginError, RunDirError, RunFailed,
 from .experiment import Experiment, ImageClassifierSpec, SampleOptions, Splits
 from .hookspecs import hookimpl
 from .plugins import Registry, make_plugin_manager
-from .rundir import Run
-from .runner import RunResult
+from .rundir import Run, RunResult
 
 __all__ = [
     "ConfigError",

@@ -16,11 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError, RunFailed, TinkerflowError
-
-HYDRA_INFO_FLAGS = {"--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
-HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-name", "-cn",
-                     "--config-dir", "-cd", "--experimental-rerun", "--shell-completion", "-sc"}
+from .errors import ConfigError, TinkerflowError
 
 
 def _quiet_tensorflow() -> None:
@@ -29,12 +25,25 @@ def _quiet_tensorflow() -> None:
     import_keras()
 
 
-def _registry():
-    from .plugins import make_plugin_manager
+_BUILT: dict = {}  # the registry of this command line, built once by main()
 
-    registry = make_plugin_manager()
-    for info in registry.errors:
-        print(f"tinkerflow: warning: plugin '{info.name}' is disabled: {info.error}", file=sys.stderr)
+
+def _built_registry():
+    if "registry" not in _BUILT:
+        from .plugins import make_plugin_manager
+
+        _BUILT["registry"] = make_plugin_manager()
+    return _BUILT["registry"]
+
+
+def _registry():
+    """The plugin registry for a command that uses it: built once per command line, and a
+    disabled plugin is named (once) by the commands that use the registry."""
+    registry = _built_registry()
+    if not _BUILT.get("warned"):
+        _BUILT["warned"] = True
+        for info in registry.errors:
+            print(f"tinkerflow: warning: plugin '{info.name}' is disabled: {info.error}", file=sys.stderr)
     return registry
 
 
@@ -103,341 +112,20 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 # -- tinkerflow train ---------------------------------------------------------------------
 
-def _compose_overrides(args: Sequence[str]) -> list[str]:
-    """The plain ``key=value`` overrides among Hydra's command line arguments."""
-    out, skip = [], False
-    for item in args:
-        if skip:
-            skip = False
-            continue
-        if item.startswith("-"):
-            skip = item in HYDRA_VALUE_FLAGS
-            continue
-        out.append(item)
-    return out
-
-
-def _expand_sweep(overrides: list[str]) -> list[list[str]] | None:
-    """Every job of a basic sweep (``a=1,2 b=x,y``), or None if it cannot be expanded here."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        batches = BasicSweeper.split_arguments(parsed, None)
-    except Exception:
-        return None
-    return [job for batch in batches for job in batch]
-
-
-def _sweep_parts(overrides: list[str]) -> tuple[list[list[str]] | None, list[str]]:
-    """The jobs of a basic sweep (None when a sweeper other than the basic one must expand
-    it, e.g. Optuna's ``interval(...)``), and the overrides every job shares."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    jobs = _expand_sweep(overrides)
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception:
-        return jobs, overrides
-    return jobs, [o.input_line for o in parsed if not o.is_sweep_override()]
-
-
-@dataclasses.dataclass
-class Plan:
-    """What preflight learnt from composing every job: where Hydra will write, the training
-    backends asked for, and the launcher and sweeper that will run the jobs."""
-
-    out_dir: Path | None = None
-    backends: set[str] = dataclasses.field(default_factory=set)
-    launcher: dict = dataclasses.field(default_factory=dict)
-    sweeper: dict = dataclasses.field(default_factory=dict)
-    objective: tuple[str, bool] | None = None
-
-    @property
-    def uses_ray(self) -> bool:
-        return "ray" in str(self.launcher.get("_target_", "")).lower()
-
-
-def preflight(registry, overrides: list[str], multirun: bool, resuming: bool = False) -> Plan:
-    """Compose and validate the config of every job before Hydra creates any directory."""
-    from omegaconf import OmegaConf
-
-    from .config import check_group_choices, compose_config, experiment_choice, to_typed
-
-    plan = Plan()
-    jobs, shared = _sweep_parts(overrides) if multirun else ([overrides], overrides)
-    for job in jobs or [shared]:
-        name = experiment_choice(job)
-        experiment_cls = registry.experiment(name)
-        check_group_choices(job, name, experiment_cls)
-        cfg = compose_config(job)
-        typed = to_typed(cfg, name, experiment_cls)
-        plan.backends.add(typed.trainer.backend)
-        plan.objective = (experiment_cls.objective, experiment_cls.objective_higher_is_better)
-        if typed.export.formats:
-            from tinkerflow.exporters.pipeline import select_variants
-
-            select_variants(registry, typed.export.formats, typed.export.variants)
-        from hydra.core.hydra_config import HydraConfig
-
-        HydraConfig.instance().set_config(cfg)
-        run_dir = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
-        check_run_dir(run_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", resuming or multirun)
-        try:
-            run_dir.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create run directories under '{run_dir.parent}' ({exc.strerror}); "
-                              "expected paths.runs to be a writable folder") from exc
-        if plan.out_dir is None:
-            plan.out_dir = run_dir
-            plan.launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
-            plan.sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)
-    return plan
-
-
-#: what a folder may hold before a run starts in it (a start that died before run.json)
-STARTED_ONLY = {".lock", ".hydra", "run.log"}
-
-
-def check_run_dir(run_dir: Path, key: str, reuse: bool) -> None:
-    """Refuse a run folder that is the current folder (or holds it), or — unless ``reuse``
-    (resume, a sweep's folder) — one that holds a run or any other files."""
-    if run_dir.resolve() in (Path.cwd(), *Path.cwd().parents):
-        raise ConfigError(f"{key}='{run_dir}' is the current folder or one holding it; expected a folder of the "
-                          "run's own, e.g. runs/<experiment>/<name> (runs never write into the current folder)")
-    if reuse or not run_dir.is_dir():
-        return
-    if (run_dir / "run.json").exists() or (run_dir / "run.json").is_symlink():
-        raise ConfigError(f"{key}='{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
-    others = sorted(p.name for p in run_dir.iterdir() if p.name not in STARTED_ONLY)
-    if others:
-        raise ConfigError(f"{key}='{run_dir}' holds other files ({', '.join(others[:3])}); expected a new or "
-                          "empty directory for the run")
-
-
-def launcher_overrides(plan: Plan, hydra_args: list[str]) -> list[str]:
-    """Hydra overrides that make the chosen launcher and sweeper work with tinkerflow jobs."""
-    extra = []
-    given = {a.lstrip("+").split("=", 1)[0] for a in hydra_args}
-    if plan.uses_ray:
-        init = (plan.launcher.get("ray") or {}).get("init") or {}
-        if init.get("address") and "hydra.launcher.ray.init.object_store_memory" not in given:
-            extra.append("++hydra.launcher.ray.init.object_store_memory=null")  # Ray refuses it for a running cluster
-        if plan.backends and "hydra.launcher.ray.init.runtime_env.env_vars.KERAS_BACKEND" not in given:
-            # Ray keeps separate worker pools per environment, so a worker never mixes backends
-            extra.append(f"++hydra.launcher.ray.init.runtime_env.env_vars.KERAS_BACKEND={next(iter(plan.backends))}")
-    if "optuna" in str(plan.sweeper.get("_target_", "")).lower() and plan.objective:
-        metric, higher = plan.objective
-        wanted = "maximize" if higher else "minimize"
-        direction = plan.sweeper.get("direction")
-        if "hydra.sweeper.direction" in given and str(direction).lower() != wanted:
-            raise ConfigError(f"hydra.sweeper.direction={direction}, but the experiment's objective {metric} is "
-                              f"better when {'higher' if higher else 'lower'}; expected hydra.sweeper.direction={wanted}")
-        if "hydra.sweeper.direction" not in given:
-            extra.append(f"hydra.sweeper.direction={wanted}")
-    return extra
-
-
-def select_backend(backends: set[str]) -> None:
-    """Make Keras start on the training backend the jobs ask for (one per process)."""
-    if not backends:
-        return
-    if len(backends) > 1:
-        raise ConfigError(f"trainer.backend takes one value per sweep, got {', '.join(sorted(backends))}; "
-                          "expected a single backend (run one sweep per backend)")
-    from .runner import use_backend
-
-    use_backend(next(iter(backends)))
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    import contextlib
+    from .orchestration import train
 
-    from .lock import run_lock
-
-    hydra_args, resume = _pop_resume(list(args.overrides))
-    multirun = "-m" in hydra_args or "--multirun" in hydra_args
-    with contextlib.ExitStack() as held:
-        if resume and not multirun:
-            folder = _resume_folder(resume, hydra_args)
-            if _report_completed(folder):  # resume is idempotent: a finished run is left as it is
-                return 0
-            held.enter_context(run_lock(folder))
-            if _report_completed(folder):
-                return 0
-            hydra_args = _single_resume_args(folder)
-        return _train(hydra_args, multirun, resume, held)
-
-
-def _train(hydra_args: list[str], multirun: bool, resume: str | None, held) -> int:
-    import hydra
-
-    from . import runner
-    from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas
-    from .lock import run_lock
-
-    registry = _registry()
-    register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
-    out_dir = None
-    if not (HYDRA_INFO_FLAGS & set(hydra_args)):
-        plan = preflight(registry, _compose_overrides(hydra_args), multirun, resuming=bool(resume))
-        select_backend(set(plan.backends))
-        out_dir = plan.out_dir
-        if resume and multirun:
-            out_dir = _resume_dir(resume, out_dir)
-            hydra_args = [a for a in hydra_args if not a.startswith("hydra.sweep.dir=")]
-            hydra_args.append("++hydra.job.env_set.TINKERFLOW_RESUME=1")
-            print(f"resuming sweep {out_dir}: jobs completed with the same config are skipped", file=sys.stderr)
-        # the folder's owner from here on: a second train, export or sample of it is refused,
-        # and nothing in it changes before this process holds it
-        out_dir.mkdir(parents=True, exist_ok=True)
-        held.enter_context(run_lock(out_dir))
-        check_run_dir(out_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", bool(resume) or multirun)
-        if plan.uses_ray:
-            out_dir = out_dir.resolve()  # Ray's workers start in another folder
-        hydra_args += launcher_overrides(plan, hydra_args)
-        # pin the folder Hydra will use, so that this process can read the results back even
-        # when the jobs ran in other processes (joblib) or on other machines (ray)
-        key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-        if not any(a.startswith(f"{key}=") for a in hydra_args):
-            quoted = str(out_dir).replace("\\", "\\\\").replace("'", "\\'")
-            hydra_args.append(f"{key}='{quoted}'")
-    _quiet_tensorflow()
-    runner.JOB_CONTEXT.update(registry=registry, multirun=multirun)
-
-    main = hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME, version_base="1.3")(runner.train_job)
-    saved_argv = sys.argv
-    sys.argv = ["tinkerflow train", *hydra_args]
-    try:
-        main()
-    except TinkerflowError:
-        raise
-    except Exception as exc:  # Hydra's own checks of its command line, before any job ran
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        from .config import describe_config_error
-
-        raise ConfigError(describe_config_error(exc)) from exc
-    except runner.JobAborted as aborted:
-        if isinstance(aborted.error, TinkerflowError) or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise aborted.error from None
-        raise RunFailed(
-            f"run failed: {type(aborted.error).__name__}: {aborted.error} "
-            f"(traceback in {Path(aborted.run_dir) / 'run.json'}; --traceback shows it here)",
-        ) from aborted.error
-    finally:
-        sys.argv = saved_argv
-    if out_dir is None:
-        return 0
-    return _summarise(Path(out_dir), multirun)
-
-
-def _pop_resume(hydra_args: list[str]) -> tuple[list[str], str | None]:
-    """Take ``--resume SWEEP`` (or ``--resume=SWEEP``) out of the arguments meant for Hydra."""
-    rest, resume = [], None
-    items = iter(hydra_args)
-    for item in items:
-        if item == "--resume":
-            resume = next(items, None)
-            if resume is None:
-                raise ConfigError("--resume needs a run or sweep directory (or 'last'); expected --resume runs/<experiment>/<stamp>")
-        elif item.startswith("--resume="):
-            resume = item.split("=", 1)[1]
-        else:
-            rest.append(item)
-    return rest, resume
-
-
-def _resume_folder(resume: str, hydra_args: list[str]) -> Path:
-    """The run folder ``--resume`` names (``last``: the newest run under ``runs/``)."""
-    if hydra_args:
-        raise ConfigError(f"--resume of a single run takes no overrides (got {' '.join(hydra_args)}); "
-                          "expected 'tinkerflow train --resume RUN' (a sweep: -m and its overrides)")
-    if resume == "last":
-        found = sorted((p.parent for p in Path("runs").glob("*/20*/run.json")), key=lambda p: p.name)
-        if not found:
-            raise ConfigError("--resume last: no run under 'runs/'; expected one made by 'tinkerflow train'")
-        folder = found[-1]
-    else:
-        folder = Path(resume)
-    if (folder / "multirun.yaml").is_file():
-        raise ConfigError(f"--resume '{resume}' is a sweep; expected -m and the sweep's overrides to resume it")
-    from .rundir import Run
-
-    Run.open(folder)
-    return folder
-
-
-def _report_completed(folder: Path) -> bool:
-    """For an idempotent ``--resume``: say so, with its metrics, when ``folder`` holds a
-    completed run (a pre-empted job started again with the same command exits 0)."""
-    from .rundir import Run
-
-    info = Run.open(folder).read_info()
-    if info.get("status") != "completed":
-        return False
-    print(f"'{folder}' holds a completed run; nothing to resume", file=sys.stderr)
-    for key, value in (info.get("metrics") or {}).items():
+    outcome = train(list(args.overrides), _registry())
+    for key, value in outcome.metrics.items():  # a completed run that --resume left as it was
         print(f"  {key} = {value:.6g}")
-    return True
+    if outcome.folder is not None and not outcome.multirun and (outcome.folder / "export.json").is_file():
+        from tinkerflow.exporters.pipeline import ExportReport
 
-
-def _single_resume_args(folder: Path) -> list[str]:
-    """Hydra arguments that continue the run in ``folder`` with the overrides it was started
-    with — only those of tinkerflow's own config tree (:func:`replayable_overrides`)."""
-    from .config import replayable_overrides
-    from .rundir import Run
-
-    run = Run.open(folder)
-    overrides = replayable_overrides(run.read_info().get("overrides"), run.info_path)
-    quoted = str(folder).replace("\\", "\\\\").replace("'", "\\'")
-    print(f"resuming the run in {folder}", file=sys.stderr)
-    return [*overrides, f"hydra.run.dir='{quoted}'", "++hydra.job.env_set.TINKERFLOW_RESUME=1"]
-
-
-def _resume_dir(resume: str, new_dir: Path) -> Path:
-    """The sweep folder ``--resume`` names; ``last`` is the newest sweep of the experiment."""
-    if resume == "last":
-        earlier = sorted(p for p in new_dir.parent.glob("*") if (p / "multirun.yaml").is_file())
-        if not earlier:
-            raise ConfigError(f"--resume last: no earlier sweep under '{new_dir.parent}'; expected one made by 'tinkerflow train -m'")
-        return earlier[-1]
-    folder = Path(resume)
-    if not (folder / "multirun.yaml").is_file():
-        raise ConfigError(f"--resume '{resume}' is not a sweep folder (no multirun.yaml); "
-                          "expected runs/<experiment>/multirun/<stamp> or 'last'")
-    return folder
-
-
-def _summarise(out_dir: Path, multirun: bool) -> int:
-    """Exit code and a summary from what the jobs wrote (they may have run in other processes)."""
-    from .records import read_export_record
-    from .report import collect
-
-    rows = collect(out_dir)[0] if multirun else []
-    runs = [Path(r["path"]) for r in rows] if multirun else [out_dir]
-    code = 0
-    export_failures = []
-    for run_dir in runs:
-        try:
-            formats = read_export_record(run_dir / "export.json").get("formats", {})
-        except TinkerflowError:
-            continue
-        if any(v.get("status") not in ("passed", "rejected") for entry in formats.values()
-               for v in entry.get("variants", {}).values()):
-            export_failures.append(str(run_dir))
-    if multirun:
-        failed = [r for r in rows if r["status"] != "completed"]
-        print(f"multirun: {len(rows) - len(failed)} completed, {len(failed)} failed ({out_dir})", file=sys.stderr)
-        for r in failed:
-            print(f"  failed: {r['path']}: {r['error'] or r['status']}", file=sys.stderr)
-        code = 1 if failed else 0
-    if export_failures:
-        print(f"tinkerflow: training completed, but the export failed its checks for: {', '.join(export_failures)} "
-              "(see export.json there)", file=sys.stderr)
-        code = 1
-    return code
+        print_export_report(ExportReport.read(outcome.folder))
+    if outcome.export_failures:
+        print(f"tinkerflow: training completed, but the export failed its checks for: "
+              f"{', '.join(outcome.export_failures)} (see export.json there)", file=sys.stderr)
+    return outcome.code
 
 
 # -- tinkerflow sample --------------------------------------------------------------------
@@ -492,7 +180,7 @@ def sample_options_help(options_cls: type, title: str) -> str:
 def _sample_help(parser: argparse.ArgumentParser, rest: list[str]) -> str:
     """``tinkerflow sample [RUN] --help``: the command's flags, then the experiment's own
     options (those of every installed experiment when no readable run is named)."""
-    from .runner import open_run
+    from .runs import open_run
 
     registry = _registry()
     named = [a for a in rest if not a.startswith("-")]
@@ -514,7 +202,7 @@ def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _sample(args: argparse.Namespace, extra: list[str]) -> int:
-    from .runner import open_run
+    from .runs import open_run
 
     run, experiment = open_run(args.run, _registry())
     options = parse_options(experiment.SampleOptions, extra)
@@ -533,7 +221,7 @@ def _sample(args: argparse.Namespace, extra: list[str]) -> int:
 # -- tinkerflow export ---------------------------------------------------------------------
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .runner import open_run
+    from .runs import open_run
 
     registry = _registry()
     open_run(args.run, registry)  # a bad run directory is reported before TensorFlow loads
@@ -581,7 +269,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .runner import open_run
+    from .runs import open_run
 
     registry = _registry()
     run, experiment = open_run(args.run, registry)
@@ -822,9 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _plugin_commands(sub) -> None:
     """Commands that plugins add through the ``register_commands`` hook (a disabled plugin is
     reported by the command that uses the registry, not here)."""
-    from .plugins import make_plugin_manager
-
-    registry = make_plugin_manager()
+    registry = _built_registry()
 
     def add_command(name: str, help: str, configure, run_command) -> None:
         if name in sub.choices:
@@ -839,6 +525,7 @@ def _plugin_commands(sub) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _BUILT.clear()
     parser = build_parser()
     passthrough: list[str] = []
     if "train" in argv and all(a.startswith("-") for a in argv[: argv.index("train")]):

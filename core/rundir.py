@@ -23,6 +23,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -315,3 +316,15 @@ class Run:
                 f"{self.model_path}: cannot load it ({type(exc).__name__}: {detail}); "
                 "expected a model.keras saved by 'tinkerflow train'"
             ) from exc
+
+
+@dataclass
+class RunResult:
+    """How a run ended: handed to ``after_run`` and returned by the training job."""
+
+    run_dir: Path
+    experiment: str
+    status: str = "running"
+    metrics: dict = field(default_factory=dict)
+    error: dict | None = None
+    overrides: list = field(default_factory=list)

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +22,9 @@ from .config import TypedConfig
 from .errors import RunDirError
 from .lock import LENT_LOCK, run_lock
 from .plugins import Registry
-from .rundir import Run, clear_leftovers, git_state, now_iso, save_model_atomic, versions
+from .rundir import Run, RunResult, clear_leftovers, git_state, now_iso, save_model_atomic, versions
 
 log = logging.getLogger("tinkerflow.train")
-
-
-@dataclass
-class RunResult:
-    """How a run ended: handed to ``after_run`` and returned to the CLI."""
-
-    run_dir: Path
-    experiment: str
-    status: str = "running"
-    metrics: dict = field(default_factory=dict)
-    error: dict | None = None
-    overrides: list = field(default_factory=list)
 
 
 class JobAborted(BaseException):
@@ -210,11 +197,9 @@ def export_after_training(run_dir: Path, registry: Registry, formats: list[str],
     if import_keras().backend.backend() == "tensorflow":
         from tinkerflow.exporters.pipeline import export_run
 
-        from .cli import print_export_report
-
-        print_export_report(export_run(run_dir, registry, formats, variants or None))
+        export_run(run_dir, registry, formats, variants or None)  # the outcome is in export.json
         return
-    cmd = [sys.executable, "-m", "tinkerflow.core.cli", "export", str(run_dir), "--format", *formats]
+    cmd = [sys.executable, "-m", "tinkerflow.exporters.pipeline", str(run_dir), "--format", *formats]
     if variants:
         cmd += ["--quantize", *variants]
     log.info("exporting in a TensorFlow process: %s", " ".join(cmd[3:]))
@@ -404,19 +389,3 @@ def _save_model(model: Any, run: Run) -> None:
 
 def _round(timings: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in timings.items()}
-
-
-def open_run(run_path: Path | str, registry: Registry):
-    """Open a run directory and rebuild its experiment from the saved config.
-
-    Returns ``(run, experiment)``; one-line errors for a missing directory, a directory that
-    is not a run, an experiment no plugin provides any more, or a config that no longer fits.
-    """
-    from .config import load_run_config, register_schemas, to_typed
-
-    run = Run.open(run_path)
-    experiment_cls = registry.experiment(run.experiment_name)
-    register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
-    typed = to_typed(load_run_config(run.path), run.experiment_name, experiment_cls)
-    run.config = typed
-    return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data, architecture=typed.model)

@@ -79,7 +79,7 @@ def candidates(run, experiment, model, batch: int = 256) -> list[dict]:
             rows.append({"name": "bare LiteRT invoke", "variant": variant, "single": _bare_invoke(loaded.path, single[0]),
                          "batch": None})
     for variant in exports.get("tfjs", []):
-        rows.append({"name": "tfjs in Node (cpu)", "variant": variant, "node": run.export_dir / "tfjs" / variant,
+        rows.append({"name": "tfjs in Node", "variant": variant, "node": run.export_dir / "tfjs" / variant,
                      "input_names": names, "single_inputs": single, "batch_inputs": batched})
     return rows
 
@@ -114,10 +114,12 @@ def bench_run(run, experiment, model, batch: int = 256, min_seconds: float = 0.2
             tfjs = TFJSModel(cand["node"])
             try:
                 names = cand["input_names"]
-                one = tfjs.run(dict(zip(names, cand["single_inputs"])), repeat=200)["timings_ms"]
+                reply = tfjs.run(dict(zip(names, cand["single_inputs"])), repeat=200)
+                one = reply["timings_ms"]
                 many = tfjs.run(dict(zip(names, cand["batch_inputs"])), repeat=20)["timings_ms"]
             finally:
                 tfjs.close()
+            row["name"] = f"{cand['name']} ({reply['backend']})"
             row["single_s"] = statistics.median(one) / 1000
             row["batch_s"] = statistics.median(many) / 1000
         else:

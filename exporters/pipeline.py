@@ -77,6 +77,14 @@ class ExportReport:
     def ok(self) -> bool:
         return not self.failed
 
+    @classmethod
+    def read(cls, run_dir: Path) -> "ExportReport":
+        """The report of what ``export.json`` in ``run_dir`` records (every export so far)."""
+        formats = read_export_record(Path(run_dir) / EXPORT_FILE).get("formats", {})
+        bundle = Path(run_dir) / "export" / "deploy"
+        return cls(Path(run_dir), {fmt: dict(entry.get("variants", {})) for fmt, entry in formats.items()},
+                   bundle if (bundle / "README.md").is_file() else None)
+
     def _with_status(self, status: str) -> list[tuple[str, str, str]]:
         return [(fmt, variant, rec.get("error", "")) for fmt, variants in self.results.items()
                 for variant, rec in variants.items() if rec["status"] == status]
@@ -143,7 +151,7 @@ def _logged_to(path: Path):
 
 def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]], explicit: bool,
                    mediapipe: bool) -> ExportReport:
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
 
     run, experiment = open_run(run_path, registry)
     status = run.read_info().get("status")
@@ -425,3 +433,28 @@ def _positional(named_predict, input_names: list[str], output_names: list[str]):
 
 def _first_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tinkerflow.exporters.pipeline RUN --format F... [--quantize V...]``: the
+    export a training process on another backend asks of a TensorFlow process. The outcome
+    is in ``export.json``; the exit code says whether every variant passed."""
+    import argparse
+    import sys
+
+    from tinkerflow.core.plugins import make_plugin_manager
+
+    parser = argparse.ArgumentParser(prog="python -m tinkerflow.exporters.pipeline")
+    parser.add_argument("run")
+    parser.add_argument("--format", nargs="+")
+    parser.add_argument("--quantize", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        return 0 if export_run(args.run, make_plugin_manager(), args.format, args.quantize).ok else 1
+    except TinkerflowError as exc:
+        print(f"tinkerflow: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

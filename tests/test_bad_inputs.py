@@ -196,7 +196,7 @@ ROWS = [
         "has one class folder (mila); expected two or more subfolders"),
     Row("data", "classifier: class folders without a readable image", [*CLASSIFIER, "data.path=bad/unreadable"],
         "hold no readable image"),
-    Row("data", "classifier: a weights file that is not one", [*CLASSIFIER, "model=mobilenet_v2",
+    Row("data", "classifier: a weights file that is not one", [*CLASSIFIER, "model=mobilenet_v2", "experiment.image_size=32",
                                                                "model.weights=bad/weights.h5"], "does not fit MobileNetV2"),
     Row("data", "captioning: a captions file that is not JSON",
         ["train", "experiment=captioning", "debug=smoke", "data=coco", "data.images=bad/images",

@@ -82,3 +82,35 @@ def test_bad_values_are_one_line_errors(registry, overrides, message):
     text = str(info.value)
     assert message in text
     assert "\n" not in text
+
+
+def test_experiment_files_hold_only_what_differs_from_the_dataclass_defaults(registry):
+    """One source of defaults: the dataclasses (knob) hold them; conf/experiment/*.yaml only
+    the values an experiment changes."""
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    def flat(values, prefix=""):
+        for key, value in (values or {}).items():
+            if isinstance(value, dict):
+                yield from flat(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    def defaults(instance):
+        return dict(flat(dataclasses.asdict(instance)))
+
+    files = sorted((Path(__file__).parents[1] / "conf" / "experiment").glob("*.yaml"))
+    assert len(files) >= 6
+    for path in files:
+        cls = registry.experiment(path.stem)
+        written = yaml.safe_load(path.read_text())
+        schemas = {"experiment": cls.Config(), "trainer": TrainerConfig(),
+                   "model": next(iter(cls.Models.values()))() if cls.Models else None,
+                   "data": cls.Data() if cls.Data else None}
+        for node, instance in schemas.items():
+            same = {k: v for k, v in flat(written.get(node)) if instance is not None
+                    and defaults(instance).get(k, object()) == v}
+            assert not same, f"{path.name} repeats the defaults of {node}: {same}"

@@ -103,7 +103,7 @@ def test_train_on_a_text_folder_with_glove_and_sample(tmp_path):
         assert record["metric"]["exported"] == pytest.approx(record["metric"]["keras"], abs=1e-6)
 
     from tinkerflow.core.plugins import make_plugin_manager
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.exporters.runtime import load
 
     run, experiment = open_run(run_dir, make_plugin_manager())

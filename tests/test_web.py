@@ -501,7 +501,7 @@ def lyrics_run(tmp_path_factory):
 
 @pytest.mark.parametrize("runtime, backend", [("litertjs", "auto"), ("tfjs", "webgl"), ("tfjs", "auto")])
 def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_path, runtime, backend):
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.plugins.lyrics.generate import generate
     from tinkerflow.web_export import build_site
     from tinkerflow.web_export.serve import serving
@@ -586,7 +586,7 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
     from playwright.sync_api import expect
     from test_classifier import photo
 
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.web_export import build_site
     from tinkerflow.web_export.serve import serving
 
@@ -646,7 +646,7 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
 
 
 def test_mediapipe_in_the_browser_gives_keras_labels_and_its_telemetry_is_blocked(browser, classifier_run, tmp_path):
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.exporters.runtime import load
     from tinkerflow.web_export import build_site
     from tinkerflow.web_export.serve import serving
@@ -717,7 +717,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path, runtime, variant):
     from playwright.sync_api import expect
 
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.web_export import build_site
     from tinkerflow.web_export.serve import serving
 
@@ -799,7 +799,7 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
     from PIL import Image
     from playwright.sync_api import expect
 
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.plugins.captioning import captions as caps
     from tinkerflow.plugins.captioning.telephone import play
     from tinkerflow.web_export import build_site
@@ -862,7 +862,7 @@ def test_captioner_page_captions_and_plays_telephone_as_python_does(browser, tel
 def test_painter_page_paints_what_python_paints(browser, telephone_runs, tmp_path, runtime):
     from playwright.sync_api import expect
 
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.exporters.runtime import load
     from tinkerflow.plugins.captioning.painter import bag_of_words
     from tinkerflow.web_export import build_site

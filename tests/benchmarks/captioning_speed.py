@@ -40,7 +40,7 @@ def main() -> None:
     import numpy as np
 
     from tinkerflow.core.plugins import make_plugin_manager
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.core.tf_quiet import import_keras
     from tinkerflow.plugins.captioning import captions as caps
     from tinkerflow.plugins.captioning.decode import beam_search, sample

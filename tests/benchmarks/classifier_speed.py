@@ -60,7 +60,7 @@ def main() -> None:
     from PIL import Image
 
     from tinkerflow.core.plugins import make_plugin_manager
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.core.tf_quiet import import_keras
     from tinkerflow.exporters.runtime import load
 

@@ -86,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from tinkerflow.core.plugins import make_plugin_manager
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
     from tinkerflow.core.tf_quiet import import_keras
     from tinkerflow.exporters.runtime import load
     from tinkerflow.plugins.lyrics.generate import Stepper

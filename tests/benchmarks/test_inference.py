@@ -26,7 +26,7 @@ EXPERIMENTS = sorted(make_plugin_manager().experiments)
 @pytest.fixture(scope="module", params=EXPERIMENTS)
 def exported(request, tmp_path_factory):
     from tinkerflow.core.plugins import make_plugin_manager
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
 
     registry = make_plugin_manager()
     experiment_cls = registry.experiment(request.param)
