@@ -78,7 +78,7 @@ def overlap(text: str, original: str) -> float:
 
 
 def _players(captioner_run: Path, painter_run: Path, registry):
-    from tinkerflow.core.runner import open_run
+    from tinkerflow.core.runs import open_run
 
     captioner_dir, captioner = open_run(captioner_run, registry)
     painter_dir, painter = open_run(painter_run, registry)
