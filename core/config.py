@@ -140,6 +140,12 @@ def register_schemas(experiments: dict[str, type]) -> None:
     store = ConfigStore.instance()
     store.store(name="tinkerflow_schema", node=RootConfig)
     yaml_names = _packaged_experiment_yaml()
+    SEARCH_PATH.clear()
+    for cls in experiments.values():
+        folder = config_folder(cls)
+        if folder is not None:
+            SEARCH_PATH.append(f"file://{folder}")
+            yaml_names |= {p.stem for p in (folder / "experiment").glob("*.yaml")}
     for name, cls in experiments.items():
         store.store(group="schema/experiment", name=name, node=cls.Config)
         if getattr(cls, "Data", None) is not None:
@@ -153,6 +159,35 @@ def register_schemas(experiments: dict[str, type]) -> None:
             if cls.trainer_defaults:
                 node["trainer"] = dict(cls.trainer_defaults)
             store.store(group="experiment", name=name, node=node, package="_global_")
+
+
+#: the config folders of the registered experiments (``Experiment.config_dir``), as Hydra
+#: search path entries; :func:`search_path_override` hands them to Hydra
+SEARCH_PATH: list[str] = []
+
+
+def config_folder(cls: type) -> Path | None:
+    """The folder of Hydra config files an experiment ships (its ``config_dir``, beside its
+    module), or None."""
+    import inspect
+
+    name = getattr(cls, "config_dir", None)
+    if not name:
+        return None
+    folder = (Path(inspect.getfile(cls)).parent / name).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"experiment '{cls.name}' has config_dir={name!r}, but '{folder}' is not a folder; "
+                          "expected a folder of Hydra config files beside its module")
+    return folder
+
+
+def search_path_override(overrides: Sequence[str]) -> list[str]:
+    """``hydra.searchpath=[...]`` with the experiments' config folders (none when there are
+    none, or when the command line sets the search path itself)."""
+    if not SEARCH_PATH or any(o.lstrip("+").startswith("hydra.searchpath=") for o in overrides):
+        return []
+    quoted = ",".join("'" + p.replace("'", "\\'") + "'" for p in SEARCH_PATH)
+    return [f"hydra.searchpath=[{quoted}]"]
 
 
 def _packaged_experiment_yaml() -> set[str]:
@@ -170,7 +205,8 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-            return compose(CONFIG_NAME, overrides=list(overrides), return_hydra_config=True)
+            return compose(CONFIG_NAME, overrides=[*overrides, *search_path_override(overrides)],
+                           return_hydra_config=True)
     except ConfigError:
         raise
     except Exception as exc:

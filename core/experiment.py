@@ -96,6 +96,11 @@ class Experiment:
         command line still wins (``trainer.epochs=5``). Nested settings are dicts
         (``{"early_stopping": {"patience": 10}}``). Experiments with a config file of
         their own (the built-ins' ``conf/experiment/NAME.yaml``) set these there.
+    ``config_dir``
+        optionally, a folder beside the experiment's module holding Hydra config files, put
+        on Hydra's search path: ``experiment/NAME.yaml`` (the experiment's own config file,
+        in place of ``trainer_defaults``), ``sweep/NAME_grid.yaml`` (``+sweep=NAME_grid``),
+        or anything else ``tinkerflow train`` overrides may name.
     ``description``
         one line shown by ``tinkerflow plugins``.
     ``inference_batch``
@@ -133,6 +138,7 @@ class Experiment:
     SampleOptions: ClassVar[type] = SampleOptions
     smoke_overrides: ClassVar[tuple[str, ...]] = ()
     trainer_defaults: ClassVar[dict[str, Any]] = {}
+    config_dir: ClassVar[str | None] = None
     description: ClassVar[str] = ""
     #: the metric :meth:`export_metric` reports, whether higher is better, and how much
     #: worse a quantized export may be (absolute) before its export fails

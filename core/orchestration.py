@@ -130,10 +130,14 @@ def preflight(registry, overrides: list[str], multirun: bool, resuming: bool = F
     plan = Plan()
     jobs, shared = _sweep_parts(overrides) if multirun else ([overrides], overrides)
     for job in jobs or [shared]:
-        name = experiment_choice(job)  # first, so an unknown one names the plugins that failed to load
+        try:
+            cfg = compose_config(job)
+        except ConfigError:
+            registry.experiment(experiment_choice(job))  # an unknown one: name the plugins that failed to load
+            raise
+        name = cfg.hydra.runtime.choices.experiment  # chosen by an override, a preset or the default
         experiment_cls = registry.experiment(name)
         check_group_choices(job, name, experiment_cls)
-        cfg = compose_config(job)
         typed = to_typed(cfg, name, experiment_cls)
         plan.backends.add(typed.trainer.backend)
         plan.objective = (experiment_cls.objective, experiment_cls.objective_higher_is_better)
@@ -217,7 +221,7 @@ def _train(hydra_args: list[str], multirun: bool, resume: str | None, held, regi
     import hydra
 
     from . import runner
-    from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas
+    from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas, search_path_override
     from .lock import run_lock
     from .tf_quiet import import_keras
 
@@ -251,7 +255,7 @@ def _train(hydra_args: list[str], multirun: bool, resume: str | None, held, regi
 
     main = hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME, version_base="1.3")(runner.train_job)
     saved_argv = sys.argv
-    sys.argv = ["tinkerflow train", *hydra_args]
+    sys.argv = ["tinkerflow train", *hydra_args, *search_path_override(hydra_args)]
     try:
         main()
     except TinkerflowError:

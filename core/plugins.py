@@ -253,6 +253,12 @@ def _check_experiment(cls: Any, plugin_name: str) -> str:
             "expected a dataclass deriving from tinkerflow.core.ExperimentConfig"
         )
     _check_trainer_defaults(getattr(cls, "trainer_defaults", {}), plugin_name, name)
+    from .config import ConfigError, config_folder
+
+    try:
+        config_folder(cls)
+    except ConfigError as exc:
+        raise PluginError(f"plugin '{plugin_name}': {exc}") from None
     return name
 
 

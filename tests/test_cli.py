@@ -265,3 +265,14 @@ def test_debug_smoke_uses_the_experiments_smoke_overrides_under_the_users(tmp_pa
     assert config["experiment"]["samples"] == 200, "the experiment's own smoke size"
     assert config["experiment"]["test_samples"] == 40, "the command line wins over the smoke overrides"
     assert config["trainer"]["epochs"] == 2
+
+
+def test_a_sweep_preset_from_a_plugin_chooses_the_experiment(tmp_path):
+    """+sweep=sine_width lives in the sine plugin's own config folder and picks experiment=sine
+    in its defaults list: the jobs are sine jobs, though no override names the experiment."""
+    result = run_cli("train", "-m", "+sweep=sine_width", "experiment.units=3", "seed=0", "trainer.epochs=1",
+                     "trainer.progress=none", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (sweep,) = (tmp_path / "runs" / "sine" / "multirun").iterdir()
+    info = read_run(sweep / "0")
+    assert info["experiment"] == "sine" and info["config"]["experiment"]["units"] == 3

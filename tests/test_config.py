@@ -114,3 +114,13 @@ def test_experiment_files_hold_only_what_differs_from_the_dataclass_defaults(reg
             same = {k: v for k, v in flat(written.get(node)) if instance is not None
                     and defaults(instance).get(k, object()) == v}
             assert not same, f"{path.name} repeats the defaults of {node}: {same}"
+
+
+def test_a_plugin_ships_config_files_on_hydras_search_path(registry):
+    from tinkerflow_sine import Sine
+
+    assert Sine.config_dir == "conf"
+    cfg = compose_config(["+sweep=sine_width"])
+    assert cfg.hydra.runtime.choices.experiment == "sine"
+    assert dict(cfg.hydra.sweeper.params) == {"experiment.units": "2,4,16,64", "seed": "0,1"}
+    assert typed(registry, "+sweep=sine_width").trainer.epochs == 300, "and its trainer_defaults still apply"

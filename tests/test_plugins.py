@@ -83,6 +83,8 @@ def test_throwaway_plugin_registers_and_unregisters():
         (lambda: type("Fast", (Experiment,), {"name": "fast", "Config": ThrowawayConfig,
                                              "trainer_defaults": {"learning_rate": 0}}),
          "trainer.learning_rate=0.0 is out of range: expected > 0.0"),
+        (lambda: type("Conf", (Experiment,), {"name": "conf", "Config": ThrowawayConfig, "config_dir": "no_such"}),
+         "experiment 'conf' has config_dir='no_such', but"),
     ],
 )
 def test_invalid_registrations_name_the_offender(registered, message):

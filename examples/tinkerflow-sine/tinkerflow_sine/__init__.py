@@ -37,6 +37,7 @@ class Sine(Experiment):
     # where training starts for this experiment (the command line still wins: trainer.epochs=5)
     trainer_defaults = {"epochs": 300, "learning_rate": 0.01, "steps_per_execution": 50,
                         "early_stopping": {"patience": 20}}
+    config_dir = "conf"  # its own Hydra config files: +sweep=sine_width
     config: SineConfig
 
     def load_data(self) -> Splits:
