@@ -139,3 +139,26 @@ def test_every_python_block_in_the_docs_is_valid_python():
     for path in DOCS:
         for code in blocks(path, "python"):
             compile(code, str(path), "exec")
+
+
+def documented_errors() -> list[tuple[str, str]]:
+    """``$ tinkerflow ...`` lines in text blocks followed by the one-line error they print."""
+    found = []
+    for path in DOCS:
+        for block in blocks(path, "text"):
+            lines = block.splitlines()
+            for command, answer in zip(lines, lines[1:]):
+                if command.startswith("$ tinkerflow ") and answer.startswith("tinkerflow: error: "):
+                    found.append((command[2:], answer))
+    return found
+
+
+@pytest.mark.parametrize("command, answer", documented_errors())
+def test_documented_errors_are_what_the_command_prints(command, answer, tmp_path, monkeypatch, capsys):
+    from tinkerflow.core import cli
+
+    assert documented_errors(), "the docs show at least one"
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(shlex.split(command)[1:]) == 2
+    assert capsys.readouterr().err.strip() == answer, "the docs show the error as it is printed"
+    assert not any(tmp_path.iterdir()), "and nothing was created"
