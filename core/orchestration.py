@@ -133,7 +133,10 @@ def preflight(registry, overrides: list[str], multirun: bool, resuming: bool = F
         try:
             cfg = compose_config(job)
         except ConfigError:
-            registry.experiment(experiment_choice(job))  # an unknown one: name the plugins that failed to load
+            # say what the command line meant where it can be told: a model or data set the
+            # experiment lacks, or an unknown experiment (with the plugins that failed to load)
+            named = experiment_choice(job)
+            check_group_choices(job, named, registry.experiment(named))
             raise
         name = cfg.hydra.runtime.choices.experiment  # chosen by an override, a preset or the default
         experiment_cls = registry.experiment(name)
