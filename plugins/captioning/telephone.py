@@ -306,5 +306,5 @@ def command(args, registry) -> int:
         print("the start names no shape of a scene, so what survives is not measured; mean word overlap with the "
               "start per round: " + ", ".join(f"{v:.2f}" for v in summary["mean_overlap_per_round"]))
     for caption in summary["final_captions"]:
-        print(f"  ended as: {caption}")
+        print(f"  ended as: \"{caption}\"" + ("  (the captioner ended at once)" if not caption else ""))
     return 0
