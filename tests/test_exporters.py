@@ -390,6 +390,24 @@ def test_runtime_loader_predicts_like_keras(exported_run):
     assert runtime.load(exported_run / "export" / "tflite" / "float32" / "model.tflite", runtime="tensorflow").runtime == "tensorflow"
 
 
+def test_tfjs_in_node_runs_on_the_wasm_backend_and_cpu_on_request(exported_run, monkeypatch):
+    from tinkerflow.exporters.node import TFJSWorker
+
+    bundle = exported_run / "export" / "tfjs" / "float32"
+    x = {"ab": np.array([[2, 2], [3, 5]], dtype="float32")}
+    outputs = {"sum": json.loads((bundle / "manifest.json").read_text())["outputs"][0]["node"]}
+    replies = {}
+    for backend in ("wasm", "cpu"):
+        monkeypatch.setenv("TINKERFLOW_TFJS_BACKEND", backend)
+        worker = TFJSWorker(bundle)
+        try:
+            replies[backend] = worker.run(x, outputs)
+        finally:
+            worker.close()
+        assert replies[backend]["backend"] == backend
+    np.testing.assert_allclose(replies["wasm"]["outputs"]["sum"], replies["cpu"]["outputs"]["sum"], rtol=1e-5)
+
+
 def test_runtime_loader_errors(tmp_path):
     from tinkerflow.core.errors import TinkerflowError
     from tinkerflow.exporters import runtime
