@@ -138,7 +138,8 @@ def preflight(registry, overrides: list[str], multirun: bool, resuming: bool = F
             named = experiment_choice(job)
             check_group_choices(job, named, registry.experiment(named))
             raise
-        name = cfg.hydra.runtime.choices.experiment  # chosen by an override, a preset or the default
+        # chosen by an override, a preset or the default (none when removed: ~experiment)
+        name = cfg.hydra.runtime.choices.get("experiment") or experiment_choice(job)
         experiment_cls = registry.experiment(name)
         check_group_choices(job, name, experiment_cls)
         typed = to_typed(cfg, name, experiment_cls)
