@@ -40,6 +40,18 @@ def registry():
     return reg
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _absl_writes_to_the_real_stderr():
+    """absl's logging handler (TensorFlow imports it) keeps the stderr it was created with and
+    closes it whenever logging is reconfigured — Hydra does at every in-process job — unless
+    it is the current ``sys.stderr``. Created while pytest captured the output, it would
+    close pytest's capture file in the first test that trains in process under ``capsys``,
+    breaking every later test. The real stderr is never closed."""
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().python_handler.setStream(sys.__stderr__)
+
+
 @pytest.fixture(autouse=True)
 def _quiet_env(monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
