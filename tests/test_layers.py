@@ -15,7 +15,7 @@ FOLDERS = {"core": "core", "plugins": "plugins", "exporters": "exporters", "web_
 #: plugins implement (Experiment, Exporter)
 BASE = {"core", "core.errors", "core.hookspecs", "core.tf_quiet", "core.lock", "core.rundir", "core.records",
         "core.config", "core.plugins", "core.experiment", "core.callbacks", "core.resume", "core.jax_loop",
-        "core.runs", "core.scaffold", "exporters.base", "exporters.savedmodel"}
+        "core.runs", "core.scaffold", "core.hydra_app", "exporters.base", "exporters.savedmodel"}
 ORCHESTRATION = {"core.orchestration"}
 CLI = {"core.cli"}
 #: sideways imports inside the middle layer that are allowed, as (importer, imported) prefixes
@@ -94,3 +94,20 @@ def test_the_scan_sees_imports_inside_functions():
     found = {(a, b) for a, b, _ in project_imports()}
     assert ("core.cli", "core.orchestration") in found, "cmd_train imports it inside the function"
     assert ("exporters.pipeline", "core.runs") in found
+
+
+def test_only_the_hydra_adapter_reaches_into_hydras_internals():
+    """Hydra's private modules and its ``hydra.main`` entry point are used in one module."""
+    found = []
+    for folder in FOLDERS:
+        for path in (REPO / folder).rglob("*.py"):
+            if "node_modules" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                         else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                if any(n.startswith("hydra._internal") for n in names) or (
+                        isinstance(node, ast.Attribute) and node.attr == "main"
+                        and isinstance(node.value, ast.Name) and node.value.id == "hydra"):
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert found and all(f.startswith("core/hydra_app.py:") for f in found), found

@@ -33,6 +33,9 @@ class GanModel:
                             help="weight of an auxiliary task: the discriminator also names the condition's "
                                  "non-zero entries (learned on real images) and the generator is scored on how "
                                  "well its images let it (conditional only; AC-GAN)")
+    modulate: bool = knob(False, help="the condition also scales and shifts the feature maps after every "
+                                      "upsampling step of the generator, not only its first layer "
+                                      "(conditional only; FiLM)")
 
 
 def depth_for(size: int) -> int:
@@ -57,7 +60,8 @@ def build_generator(m: GanModel, size: int, conditions: int):
     if conditions:
         condition = keras.Input((conditions,), name="condition")
         inputs.append(condition)
-        x = keras.layers.Concatenate(name="latent_and_condition")([latent, _embedded(condition, m)])
+        embedded = _embedded(condition, m)
+        x = keras.layers.Concatenate(name="latent_and_condition")([latent, embedded])
     filters = m.width * 2 ** (depth - 1)
     x = keras.layers.Dense(BASE * BASE * filters, use_bias=False, name="project")(x)
     x = keras.layers.BatchNormalization(name="project_bn")(x)
@@ -67,6 +71,8 @@ def build_generator(m: GanModel, size: int, conditions: int):
         filters //= 2
         x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False, name=f"up_{i + 1}")(x)
         x = keras.layers.BatchNormalization(name=f"up_{i + 1}_bn")(x)
+        if conditions and m.modulate:
+            x = _modulated(x, embedded, filters, f"up_{i + 1}")
         x = keras.layers.LeakyReLU(0.2, name=f"up_{i + 1}_act")(x)
     image = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh", name="image")(x)
     return keras.Model(inputs if conditions else latent, image, name="generator")
@@ -105,6 +111,17 @@ def _embedded(condition, m: GanModel):
     if not m.condition_embedding:
         return condition
     return keras.layers.Dense(m.condition_embedding, use_bias=False, name="condition_embedding")(condition)
+
+
+def _modulated(x, condition, filters: int, name: str):
+    """``x * (1 + scale) + shift``, both per channel and computed from the condition."""
+    import keras
+
+    scale = keras.layers.Dense(filters, kernel_initializer="zeros", name=f"{name}_scale")(condition)
+    shift = keras.layers.Dense(filters, kernel_initializer="zeros", name=f"{name}_shift")(condition)
+    scale = keras.layers.Reshape((1, 1, filters), name=f"{name}_scale_map")(scale)
+    shift = keras.layers.Reshape((1, 1, filters), name=f"{name}_shift_map")(shift)
+    return keras.layers.Add(name=f"{name}_modulated")([x, keras.layers.Multiply(name=f"{name}_scaled")([x, scale]), shift])
 
 
 def gan_class():
