@@ -72,31 +72,23 @@ def test_every_experiment_page_carries_its_protocol():
 
 
 @pytest.mark.parametrize("where, line", command_lines(), ids=lambda v: v if "/" not in v[:3] else None)
-def test_every_documented_command_parses_and_its_config_composes(registry, where, line):
+def test_every_documented_command_parses_and_every_job_of_it_is_valid(registry, where, line, tmp_path, monkeypatch):
     from tinkerflow.core import cli
-    from tinkerflow.core.config import compose_config, to_typed
+    from tinkerflow.core.hydra_app import parse
+    from tinkerflow.core.orchestration import preflight
 
     args = shlex.split(line.split(" #", 1)[0])[1:]
     parser = cli.build_parser()  # with the commands plugins add (telephone)
     if args[0] == "train":
-        overrides, skip = [], False
-        for arg in args[1:]:
-            if skip or arg in ("-m", "--multirun"):
-                skip = False
-                continue
-            if arg in ("--cfg", "--resume"):
-                skip = True
-                continue
-            # a sweep's first value stands for the others; a search space is the sweeper's
-            arg = re.sub(r"=choice\(([^,)]*).*$", r"=\1", arg)
-            if re.search(r"=(tag|interval|range)\(", arg):
-                continue
-            overrides.append(re.sub(r"^([\w.+/]+)=([^\[\]]*?),.*$", r"\1=\2", arg))
-        if any("<" in o or o.isupper() or "HEAD:" in o or "HOST:" in o for o in overrides):
+        if "--resume" in args:
+            args = args[:args.index("--resume")] + args[args.index("--resume") + 2:]
+        hydra = parse(args[1:])
+        if any("<" in o or o.isupper() or "HEAD:" in o or "HOST:" in o for o in hydra.overrides):
             pytest.skip("a placeholder in the line")
-        cfg = compose_config(overrides)
-        name = cfg.hydra.runtime.choices.experiment
-        to_typed(cfg, name, registry.experiment(name))
+        monkeypatch.chdir(tmp_path)
+        # what `tinkerflow train` checks before it starts: every job of a sweep composes and validates
+        plan = preflight(registry, hydra.overrides, hydra.multirun)
+        assert plan.out_dir is not None
         return
     parsed, extra = parser.parse_known_args(args)
     if args[0] == "sample":
@@ -162,3 +154,53 @@ def test_documented_errors_are_what_the_command_prints(command, answer, tmp_path
     assert cli.main(shlex.split(command)[1:]) == 2
     assert capsys.readouterr().err.strip() == answer, "the docs show the error as it is printed"
     assert not any(tmp_path.iterdir()), "and nothing was created"
+
+
+def tour() -> list[str]:
+    """The command lines of the README's five-minute tour, in order (comments cut)."""
+    readme = REPO / "README.md"
+    block = next(b for b in blocks(readme, "bash") if "tinkerflow plugins" in b)
+    return [part.strip() for line in block.splitlines() for part in line.split(" #", 1)[0].split("&&")
+            if part.strip().startswith("tinkerflow ")]
+
+
+def test_the_readme_tour_runs_end_to_end(tmp_path):
+    """Every line of the tour, in order, in a fresh folder, as a newcomer types it: training
+    with ``debug=smoke`` added (the tour's own seconds-long mode), ``<run>`` and ``<stamp>``
+    replaced by the names of the run and the sweep the tour made, and the preview server asked for its page."""
+    import select
+    import urllib.request
+
+    from conftest import TINKERFLOW, run_cli
+
+    lines = tour()
+    assert len(lines) >= 12 and lines[0] == "tinkerflow plugins", lines
+    made: dict[str, Path] = {}
+    for line in lines:
+        for placeholder, path in made.items():
+            line = line.replace(placeholder, path.name)
+        assert "<" not in line, f"{line!r}: the tour made nothing to put in its place"
+        args = shlex.split(line)[1:]
+        if args[0] == "train" and "--resume" not in args:
+            args.append("debug=smoke")
+        if args[0] == "serve":
+            server = subprocess.Popen([TINKERFLOW, *args, "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+            try:
+                ready, _, _ = select.select([server.stdout], [], [], 120)
+                said = server.stdout.readline() if ready else ""
+                url = re.search(r"http://\S+/", said)
+                assert url, f"{line!r} said {said!r}"
+                with urllib.request.urlopen(url[0]) as page:
+                    assert page.status == 200 and b"<!doctype html>" in page.read(2000).lower()
+            finally:
+                server.kill()
+                server.wait(timeout=60)
+            continue
+        done = run_cli(*args, cwd=tmp_path, timeout=900)
+        assert done.returncode == 0, f"{line!r} exited {done.returncode}: {done.stderr[-2000:]}"
+        runs = sorted((tmp_path / "runs" / "addition").glob("20*/run.json"))
+        sweeps = sorted((tmp_path / "runs" / "addition" / "multirun").glob("*/multirun.yaml"))
+        made.update({"<run>": runs[-1].parent} if runs else {}, **({"<stamp>": sweeps[-1].parent} if sweeps else {}))
+    assert (tmp_path / "site" / "index.html").is_file()
+    assert (tmp_path / "tinkerflow-noisy-xor" / "pyproject.toml").is_file()
