@@ -190,6 +190,15 @@ def search_path_override(overrides: Sequence[str]) -> list[str]:
     return [f"hydra.searchpath=[{quoted}]"]
 
 
+def run_log_format() -> str:
+    """The format of a run's ``run.log`` lines, from the logging config every job uses
+    (``conf/hydra/job_logging/tinkerflow.yaml``): what else writes to run.log uses it too."""
+    from importlib.resources import files
+
+    text = (files(CONFIG_MODULE) / "hydra" / "job_logging" / "tinkerflow.yaml").read_text(encoding="utf-8")
+    return OmegaConf.create(text).formatters.file.format
+
+
 def _packaged_experiment_yaml() -> set[str]:
     from importlib.resources import files
 

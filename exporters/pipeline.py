@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from tinkerflow.core.config import run_log_format
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock
 from tinkerflow.core.records import read_export_record
@@ -131,7 +132,7 @@ def _logged_to(path: Path):
         yield
         return
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] %(message)s"))
+    handler.setFormatter(logging.Formatter(run_log_format()))
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING)
     saved = log.level, log.propagate

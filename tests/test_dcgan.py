@@ -200,3 +200,26 @@ def test_the_auxiliary_task_scores_both_networks_on_naming_the_condition():
         losses[weight] = {k: float(step[k]) for k in expected}
     for key, value in expected.items():
         assert losses[2.0][key] - losses[0.0][key] == pytest.approx(2.0 * value, rel=1e-4), key
+
+
+def test_modulation_brings_the_condition_into_every_upsampling_step():
+    import keras
+
+    from tinkerflow.plugins.dcgan.model import GanModel, build_generator
+
+    z = np.random.default_rng(0).normal(size=(2, 4)).astype("float32")
+    conditions = np.eye(3, dtype="float32")[[0, 2]]
+    for modulate in (False, True):
+        keras.utils.set_random_seed(0)
+        generator = build_generator(GanModel(latent_dim=4, width=4, conditional=True, modulate=modulate), 16, 3)
+        steps = sorted(layer.name for layer in generator.layers if layer.name.endswith("_scale"))
+        assert steps == (["up_1_scale"] if modulate else []), "16 px: one upsampling step before the image"
+        # cut the condition out of the first layer: only modulation can still carry it
+        kernel = generator.get_layer("project").kernel
+        kernel.assign(keras.ops.concatenate([kernel[:4], keras.ops.zeros_like(kernel[4:])], axis=0))
+        rng = np.random.default_rng(1)
+        for layer in generator.layers:
+            if layer.name.endswith(("_scale", "_shift")):  # they start at zero: the unmodulated painter
+                layer.kernel.assign(rng.normal(size=layer.kernel.shape).astype("float32"))
+        images = keras.ops.convert_to_numpy(generator([np.stack([z[0], z[0]]), conditions], training=False))
+        assert (np.abs(images[0] - images[1]).max() > 1e-3) == modulate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 from pathlib import Path
 
@@ -446,6 +447,11 @@ def test_export_cli_and_its_bad_input(exported_run, tmp_path):
     log = (exported_run / "run.log").read_text()
     assert "native output of converting tflite/int8" in log and "tf.lite.Interpreter is deprecated" in log, \
         "and kept in run.log"
+    line = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,]+\]\[[\w.]+\]\[(DEBUG|INFO|WARNING|ERROR)\] ")
+    trained = [t for t in log.splitlines() if "][tinkerflow.train]" in t]
+    exported = [t for t in log.splitlines() if "][tinkerflow.export" in t]
+    assert trained and exported and all(line.match(t) for t in trained[:1] + exported[:1]), \
+        "the export's lines look like the training's"
 
     before = snapshot(exported_run)
     for args, message in [
