@@ -223,3 +223,22 @@ def test_modulation_brings_the_condition_into_every_upsampling_step():
                 layer.kernel.assign(rng.normal(size=layer.kernel.shape).astype("float32"))
         images = keras.ops.convert_to_numpy(generator([np.stack([z[0], z[0]]), conditions], training=False))
         assert (np.abs(images[0] - images[1]).max() > 1e-3) == modulate
+
+
+def test_the_projection_discriminator_adds_features_dot_projected_condition_to_realness():
+    import keras
+
+    from tinkerflow.plugins.dcgan.model import GanModel, build_discriminator
+
+    keras.utils.set_random_seed(0)
+    d = build_discriminator(GanModel(latent_dim=4, width=4, conditional=True, dropout=0.0, projection=True), 8, 3)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype("float32")
+    condition = np.eye(3, dtype="float32")[[0, 1, 2, 0]]
+    features = keras.ops.convert_to_numpy(keras.Model(d.inputs, d.get_layer("flatten").output)([images, condition]))
+    real = d.get_layer("real")
+    plain = features @ keras.ops.convert_to_numpy(real.kernel) + keras.ops.convert_to_numpy(real.bias)
+    projected = condition @ keras.ops.convert_to_numpy(d.get_layer("condition_projection").kernel)
+    expected = plain[:, 0] + (features * projected).sum(axis=1)
+    logit = keras.ops.convert_to_numpy(d([images, condition]))[:, 0]
+    np.testing.assert_allclose(logit, expected, rtol=1e-4, atol=1e-5)
+    assert np.abs(expected - plain[:, 0]).max() > 1e-3, "the condition moves the realness"

@@ -33,6 +33,9 @@ class GanModel:
                             help="weight of an auxiliary task: the discriminator also names the condition's "
                                  "non-zero entries (learned on real images) and the generator is scored on how "
                                  "well its images let it (conditional only; AC-GAN)")
+    projection: bool = knob(False, help="the discriminator's realness also includes the inner product of its "
+                                        "image features with a learned projection of the condition "
+                                        "(conditional only; projection discriminator)")
     modulate: bool = knob(False, help="the condition also scales and shifts the feature maps after every "
                                       "upsampling step of the generator, not only its first layer "
                                       "(conditional only; FiLM)")
@@ -88,7 +91,8 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
     if conditions:
         condition = keras.Input((conditions,), name="condition")
         inputs.append(condition)
-        plane = keras.layers.Dense(size * size, name="condition_plane")(_embedded(condition, m))
+        embedded = _embedded(condition, m)
+        plane = keras.layers.Dense(size * size, name="condition_plane")(embedded)
         plane = keras.layers.Reshape((size, size, 1), name="condition_map")(plane)
         x = keras.layers.Concatenate(name="image_and_condition")([x, plane])
     filters = m.width
@@ -99,6 +103,10 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
         filters *= 2
     x = keras.layers.Flatten(name="flatten")(x)
     logit = keras.layers.Dense(1, name="real")(x)
+    if conditions and m.projection:
+        projected = keras.layers.Dense(x.shape[-1], use_bias=False, name="condition_projection")(embedded)
+        match = keras.layers.Dot(axes=1, name="condition_match")([x, projected])
+        logit = keras.layers.Add(name="real_given_condition")([logit, match])
     if conditions and m.auxiliary:
         named = keras.layers.Dense(conditions, name="condition_named")(x)
         return keras.Model(inputs, [logit, named], name="discriminator")
