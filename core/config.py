@@ -186,8 +186,9 @@ def search_path_override(overrides: Sequence[str]) -> list[str]:
     none, or when the command line sets the search path itself)."""
     if not SEARCH_PATH or any(o.lstrip("+").startswith("hydra.searchpath=") for o in overrides):
         return []
-    quoted = ",".join("'" + p.replace("'", "\\'") + "'" for p in SEARCH_PATH)
-    return [f"hydra.searchpath=[{quoted}]"]
+    from .hydra_app import quoted
+
+    return [f"hydra.searchpath=[{','.join(quoted(p) for p in SEARCH_PATH)}]"]
 
 
 def run_log_format() -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import re
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -89,6 +90,12 @@ def sweep_jobs(overrides: Sequence[str]) -> tuple[list[list[str]] | None, list[s
     except Exception:
         return None, shared
     return [list(job) for job in itertools.product(*choices.values())], shared
+
+
+def quoted(value: str | Path) -> str:
+    """``value`` as a quoted Hydra override value (commas, spaces, quotes and backslashes
+    kept): a quote is escaped, and so are the backslashes before a quote or the end."""
+    return "'" + re.sub(r"(\\*)('|$)", lambda m: m[1] * 2 + ("\\'" if m[2] else ""), str(value)) + "'"
 
 
 def output_dir(cfg, multirun: bool) -> Path:

@@ -179,7 +179,7 @@ def select_backend(backends: set[str]) -> None:
 def _train(args, resume: str | None, held, registry, notify: Notify) -> Outcome:
     from . import runner
     from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas, search_path_override
-    from .hydra_app import launch
+    from .hydra_app import launch, quoted
     from .lock import run_lock
     from .tf_quiet import import_keras
 
@@ -206,8 +206,7 @@ def _train(args, resume: str | None, held, registry, notify: Notify) -> Outcome:
         # when the jobs ran in other processes (joblib) or on other machines (ray)
         key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
         if key not in args.keys():
-            quoted = str(out_dir).replace("\\", "\\\\").replace("'", "\\'")
-            args = args.plus(f"{key}='{quoted}'")
+            args = args.plus(f"{key}={quoted(out_dir)}")
     import_keras()
     runner.JOB_CONTEXT.update(registry=registry, multirun=multirun)
     try:
@@ -284,13 +283,13 @@ def _single_resume_args(folder: Path, notify: Notify) -> list[str]:
     """Hydra arguments that continue the run in ``folder`` with the overrides it was started
     with — only those of tinkerflow's own config tree (:func:`replayable_overrides`)."""
     from .config import replayable_overrides
+    from .hydra_app import quoted
     from .rundir import Run
 
     run = Run.open(folder)
     overrides = replayable_overrides(run.read_info().get("overrides"), run.info_path)
-    quoted = str(folder).replace("\\", "\\\\").replace("'", "\\'")
     notify(f"resuming the run in {folder}")
-    return [*overrides, f"hydra.run.dir='{quoted}'", "++hydra.job.env_set.TINKERFLOW_RESUME=1"]
+    return [*overrides, f"hydra.run.dir={quoted(folder)}", "++hydra.job.env_set.TINKERFLOW_RESUME=1"]
 
 
 def _resume_dir(resume: str, new_dir: Path) -> Path:

@@ -90,3 +90,11 @@ def test_launch_runs_the_task_on_the_composed_config_and_restores_argv(registry,
     assert seen[0][:2] == ("addition", 7)
     assert seen[0][2][1:] == ["experiment=addition", "trainer.epochs=7", f"hydra.run.dir={tmp_path / 'run'}"]
     assert sys.argv == argv and (tmp_path / "run" / ".hydra" / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("value", ["runs/a b,c", "it's", "back\\slash", "end\\", "a\\'b", "x=${y}", "[1,2]", ""])
+def test_a_quoted_value_reads_back_as_itself(value):
+    from tinkerflow.core.hydra_app import quoted
+
+    override = OverridesParser.create().parse_override(f"hydra.run.dir={quoted(value)}")
+    assert override.value() == value and not override.is_sweep_override()
