@@ -16,9 +16,12 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .errors import ConfigError, RunFailed, TinkerflowError
+
+if TYPE_CHECKING:
+    from .hydra_app import HydraArgs
 
 Notify = Callable[[str], None]
 
@@ -29,9 +32,8 @@ def _to_stderr(line: str) -> None:
 
 def train(hydra_args: list[str], registry, notify: Notify = _to_stderr) -> "Outcome":
     """Run ``tinkerflow train``'s arguments (Hydra's, plus ``--resume``); returns the outcome."""
-    from .lock import run_lock
-
     from .hydra_app import parse
+    from .lock import run_lock
 
     rest, resume = _pop_resume(list(hydra_args))
     args = parse(rest)
@@ -176,7 +178,7 @@ def select_backend(backends: set[str]) -> None:
     use_backend(next(iter(backends)))
 
 
-def _train(args, resume: str | None, held, registry, notify: Notify) -> Outcome:
+def _train(args: "HydraArgs", resume: str | None, held, registry, notify: Notify) -> Outcome:
     from . import runner
     from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas, search_path_override
     from .hydra_app import launch, quoted
@@ -247,7 +249,7 @@ def _pop_resume(hydra_args: list[str]) -> tuple[list[str], str | None]:
     return rest, resume
 
 
-def _resume_folder(resume: str, args) -> Path:
+def _resume_folder(resume: str, args: "HydraArgs") -> Path:
     """The run folder ``--resume`` names (``last``: the newest run under ``runs/``)."""
     if args.argv:
         raise ConfigError(f"--resume of a single run takes no overrides (got {' '.join(args.argv)}); "
