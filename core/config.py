@@ -184,9 +184,10 @@ def config_folder(cls: type) -> Path | None:
 def search_path_override(overrides: Sequence[str]) -> list[str]:
     """``hydra.searchpath=[...]`` with the experiments' config folders (none when there are
     none, or when the command line sets the search path itself)."""
-    if not SEARCH_PATH or any(o.lstrip("+").startswith("hydra.searchpath=") for o in overrides):
+    from .hydra_app import override_key, quoted
+
+    if not SEARCH_PATH or any(override_key(o) == "hydra.searchpath" for o in overrides):
         return []
-    from .hydra_app import quoted
 
     return [f"hydra.searchpath=[{','.join(quoted(p) for p in SEARCH_PATH)}]"]
 

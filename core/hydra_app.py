@@ -32,7 +32,7 @@ class HydraArgs:
 
     def keys(self) -> set[str]:
         """The config keys the overrides set (``+``/``++``/``~`` stripped)."""
-        return {o.lstrip("+~").split("=", 1)[0] for o in self.overrides}
+        return {override_key(o) for o in self.overrides}
 
     def plus(self, *extra: str) -> "HydraArgs":
         """The same command line with ``extra`` overrides at its end."""
@@ -40,7 +40,12 @@ class HydraArgs:
 
     def without(self, key: str) -> "HydraArgs":
         """The same command line without the overrides of ``key``."""
-        return parse([a for a in self.argv if a.lstrip("+~").split("=", 1)[0] != key])
+        return parse([a for a in self.argv if override_key(a) != key])
+
+
+def override_key(override: str) -> str:
+    """The config key an override sets: ``++a.b=1`` -> ``a.b``."""
+    return override.lstrip("+~").split("=", 1)[0]
 
 
 def parse(argv: Sequence[str]) -> HydraArgs:
