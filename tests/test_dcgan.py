@@ -242,3 +242,40 @@ def test_the_projection_discriminator_adds_features_dot_projected_condition_to_r
     logit = keras.ops.convert_to_numpy(d([images, condition]))[:, 0]
     np.testing.assert_allclose(logit, expected, rtol=1e-4, atol=1e-5)
     assert np.abs(expected - plain[:, 0]).max() > 1e-3, "the condition moves the realness"
+
+
+def test_averaging_paints_with_the_moving_average_of_the_generators_weights(tmp_path):
+    import keras
+
+    from tinkerflow.plugins.dcgan.model import GanModel, build_discriminator, build_generator, gan_class
+
+    m = GanModel(latent_dim=4, width=4, conditional=True, average=0.5)
+    keras.utils.set_random_seed(0)
+    gan = gan_class()(build_generator(m, 8, 3), build_discriminator(m, 8, 3), 4, seed=0)
+    gan.compile(learning_rate=1e-2, average=m.average)
+    gan([np.zeros((1, 4), "float32"), np.eye(3, dtype="float32")[:1]])
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(
+        [keras.ops.convert_to_numpy(v) for v in gan.generator.trainable_variables]))
+    images = np.random.default_rng(0).uniform(-1, 1, (12, 8, 8, 3)).astype("float32")
+    gan.fit(images, np.eye(3, dtype="float32")[np.arange(12) % 3], batch_size=4, epochs=1, shuffle=False,
+            verbose=0, callbacks=[record])
+    assert len(seen) == 3, "one record per step"
+    expected = seen[0]
+    for step in seen[1:]:  # the first step's weights start the average
+        expected = [0.5 * a + 0.5 * w for a, w in zip(expected, step)]
+    final = [keras.ops.convert_to_numpy(v) for v in gan.generator.trainable_variables]
+    for got, want in zip(final, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert max(np.abs(g - w).max() for g, w in zip(final, seen[-1])) > 1e-4, "not the last step's weights"
+
+    gan.save_weights(tmp_path / "checkpoint.weights.h5")  # as a resume checkpoint keeps it
+    again = gan_class()(build_generator(m, 8, 3), build_discriminator(m, 8, 3), 4, seed=0)
+    again.compile(learning_rate=1e-2, average=m.average)
+    again([np.zeros((1, 4), "float32"), np.eye(3, dtype="float32")[:1]])
+    again.build_optimizers()
+    again.load_weights(tmp_path / "checkpoint.weights.h5")
+    kept = [keras.ops.convert_to_numpy(v) for v in again.g_optimizer.variables]
+    assert len(kept) > 2 * len(final) + 1, "the average is part of the optimizer's saved state"
+    for got, want in zip(kept, [keras.ops.convert_to_numpy(v) for v in gan.g_optimizer.variables]):
+        np.testing.assert_array_equal(got, want)

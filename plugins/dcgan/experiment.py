@@ -118,7 +118,7 @@ class Dcgan(Experiment):
         gan = gan_class()(build_generator(m, size, k), build_discriminator(m, size, k), m.latent_dim,
                           m.label_smoothing, m.noise, seed=self.seed, mismatch=m.mismatch, auxiliary=m.auxiliary,
                           name="dcgan")
-        gan.compile(learning_rate=m.learning_rate)
+        gan.compile(learning_rate=m.learning_rate, average=m.average)
         gan(self.film_inputs(), training=False)  # builds it
         return gan
 

@@ -39,6 +39,9 @@ class GanModel:
     modulate: bool = knob(False, help="the condition also scales and shifts the feature maps after every "
                                       "upsampling step of the generator, not only its first layer "
                                       "(conditional only; FiLM)")
+    average: float = knob(0.0, min=0.0, max=0.9999,
+                          help="paint with an exponential moving average of the generator's weights, updated "
+                               "every step with this momentum (0: its last weights)")
 
 
 def depth_for(size: int) -> int:
@@ -158,15 +161,23 @@ def gan_class():
             self.seed_generator = keras.random.SeedGenerator(seed)
             self.conditional = len(generator.inputs) > 1
 
-        def compile(self, learning_rate: float = 2e-4, **kwargs):
+        def compile(self, learning_rate: float = 2e-4, average: float = 0.0, **kwargs):
             super().compile(**kwargs)
-            self.learning_rate = learning_rate
+            self.learning_rate, self.average = learning_rate, average
             self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
-            self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
+            self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5, use_ema=bool(average),
+                                                     ema_momentum=average or 0.99)
             self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
 
         def get_compile_config(self):
-            return {"learning_rate": self.learning_rate}
+            return {"learning_rate": self.learning_rate, "average": self.average}
+
+        def fit(self, *args, **kwargs):
+            """Train; with ``average``, the generator then takes its weights' moving average."""
+            history = super().fit(*args, **kwargs)
+            if self.average and self.g_optimizer.built:
+                self.g_optimizer.finalize_variable_values(self.generator.trainable_variables)
+            return history
 
         def compile_from_config(self, config):
             self.compile(**config)
