@@ -22,7 +22,7 @@ from .config import TypedConfig
 from .errors import RunDirError
 from .lock import LENT_LOCK, run_lock
 from .plugins import Registry
-from .rundir import Run, RunResult, clear_leftovers, git_state, now_iso, save_model_atomic, versions
+from .rundir import Run, RunResult, clear_leftovers, git_state, now_iso, save_model_atomic, versions, write_atomic
 
 log = logging.getLogger("tinkerflow.train")
 
@@ -93,6 +93,7 @@ def configure_threads(backend: str) -> None:
 def train_job(cfg) -> RunResult | None:
     """The Hydra task: one job of ``tinkerflow train`` (also run inside launcher workers)."""
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
 
     from .config import to_typed, with_smoke_overrides
 
@@ -100,10 +101,12 @@ def train_job(cfg) -> RunResult | None:
     registry = _job_registry()
     name = hc.runtime.choices["experiment"]
     try:
+        out_dir = Path(hc.runtime.output_dir)
         if hc.runtime.choices.get("debug") == "smoke":
             cfg = with_smoke_overrides(cfg, registry.experiment(name).smoke_overrides, hc.overrides.task)
+            if hc.output_subdir:  # later commands rebuild the run from it: the config it trains with
+                write_atomic(out_dir / hc.output_subdir / "config.yaml", OmegaConf.to_yaml(cfg))
         typed = to_typed(cfg, name, registry.experiment(name))
-        out_dir = Path(hc.runtime.output_dir)
         resume = os.environ.get("TINKERFLOW_RESUME") == "1"
         with run_lock(out_dir):
             result = earlier_result(out_dir, typed) if resume else None

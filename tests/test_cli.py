@@ -7,6 +7,7 @@ import types
 from dataclasses import dataclass
 
 import pytest
+from PIL import Image
 
 from conftest import one_unit_model, only_run_dir, read_run, run_cli, snapshot
 from tinkerflow.core import Experiment, ExperimentConfig, Splits, hookimpl
@@ -265,6 +266,22 @@ def test_debug_smoke_uses_the_experiments_smoke_overrides_under_the_users(tmp_pa
     assert config["experiment"]["samples"] == 200, "the experiment's own smoke size"
     assert config["experiment"]["test_samples"] == 40, "the command line wins over the smoke overrides"
     assert config["trainer"]["epochs"] == 2
+
+
+def test_a_smoke_run_is_opened_again_with_the_config_it_trained_with(tmp_path):
+    """The smoke overrides change the model (8 px, 4 latent numbers): the folder's saved config
+    must say so, or sampling and exporting rebuild another model than the one saved."""
+    from omegaconf import OmegaConf
+
+    trained = run_cli("train", "experiment=dcgan", "debug=smoke", "trainer.progress=none", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    run_dir = only_run_dir(tmp_path / "runs", "dcgan")
+    saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    assert (saved.experiment.image_size, saved.model.latent_dim) == (8, 4)
+    sampled = run_cli("sample", str(run_dir), "--n", "4", cwd=tmp_path)
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+    with Image.open(run_dir / "samples" / "samples_n4_seed0.png") as grid:
+        assert grid.size[0] < 80, "a grid of 8-pixel images"
 
 
 def test_a_sweep_preset_from_a_plugin_chooses_the_experiment(tmp_path):
