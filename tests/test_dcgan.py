@@ -279,3 +279,20 @@ def test_averaging_paints_with_the_moving_average_of_the_generators_weights(tmp_
     assert len(kept) > 2 * len(final) + 1, "the average is part of the optimizer's saved state"
     for got, want in zip(kept, [keras.ops.convert_to_numpy(v) for v in gan.g_optimizer.variables]):
         np.testing.assert_array_equal(got, want)
+
+
+def test_resize_upsampling_doubles_by_nearest_neighbours():
+    import keras
+
+    from tinkerflow.plugins.dcgan.model import GanModel, build_generator
+
+    keras.utils.set_random_seed(0)
+    generator = build_generator(GanModel(latent_dim=4, width=4, conditional=True, upsample="resize"), 16, 3)
+    kinds = [type(layer).__name__ for layer in generator.layers]
+    assert "Conv2DTranspose" not in kinds and kinds.count("Resizing") == kinds.count("Conv2D") == 2
+    maps = keras.Model(generator.inputs, [generator.get_layer("to_maps").output,
+                                          generator.get_layer("up_1_resize").output, generator.output])
+    z, c = np.random.default_rng(0).normal(size=(3, 4)).astype("float32"), np.eye(3, dtype="float32")[[0, 2, 1]]
+    small, doubled, image = (keras.ops.convert_to_numpy(t) for t in maps([z, c]))
+    np.testing.assert_array_equal(doubled, small.repeat(2, axis=1).repeat(2, axis=2))
+    assert image.shape == (3, 16, 16, 3)

@@ -39,6 +39,9 @@ class GanModel:
     modulate: bool = knob(False, help="the condition also scales and shifts the feature maps after every "
                                       "upsampling step of the generator, not only its first layer "
                                       "(conditional only; FiLM)")
+    upsample: str = knob("transposed", choices=["transposed", "resize"],
+                         help="how the generator doubles its maps: a strided transposed convolution (the "
+                              "tutorial's), or nearest-neighbour resizing and a 3x3 convolution (no checkerboard)")
     average: float = knob(0.0, min=0.0, max=0.9999,
                           help="paint with an exponential moving average of the generator's weights, updated "
                                "every step with this momentum (0: its last weights)")
@@ -75,12 +78,12 @@ def build_generator(m: GanModel, size: int, conditions: int):
     x = keras.layers.Reshape((BASE, BASE, filters), name="to_maps")(x)
     for i in range(depth - 1):
         filters //= 2
-        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False, name=f"up_{i + 1}")(x)
+        x = _doubled(x, filters, m.upsample, f"up_{i + 1}", use_bias=False)
         x = keras.layers.BatchNormalization(name=f"up_{i + 1}_bn")(x)
         if conditions and m.modulate:
             x = _modulated(x, embedded, filters, f"up_{i + 1}")
         x = keras.layers.LeakyReLU(0.2, name=f"up_{i + 1}_act")(x)
-    image = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh", name="image")(x)
+    image = _doubled(x, 3, m.upsample, "image", activation="tanh")
     return keras.Model(inputs if conditions else latent, image, name="generator")
 
 
@@ -114,6 +117,16 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
         named = keras.layers.Dense(conditions, name="condition_named")(x)
         return keras.Model(inputs, [logit, named], name="discriminator")
     return keras.Model(inputs if conditions else image, logit, name="discriminator")
+
+
+def _doubled(x, filters: int, upsample: str, name: str, **options):
+    """``x`` at twice the size with ``filters`` channels, the way ``upsample`` names."""
+    import keras
+
+    if upsample == "resize":
+        x = keras.layers.Resizing(2 * x.shape[1], 2 * x.shape[2], "nearest", name=f"{name}_resize")(x)
+        return keras.layers.Conv2D(filters, 3, padding="same", name=name, **options)(x)
+    return keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=name, **options)(x)
 
 
 def _embedded(condition, m: GanModel):
