@@ -1,9 +1,11 @@
 """DCGAN in Keras, as in the TensorFlow DCGAN tutorial, with depth and width as knobs.
 
 The generator maps a latent vector (and, when conditional, a condition vector) through a
-dense layer to 4x4 feature maps, then doubles the size with transposed convolutions until
-the image size; the discriminator halves it with strided convolutions. Images are in
-[-1, 1]. ``DCGAN.train_step`` updates both networks on every batch (TensorFlow backend).
+dense layer to 4x4 feature maps, then doubles the size with transposed convolutions (or,
+with ``upsample="resize"``, nearest-neighbour resizing and a convolution) until the image
+size; the discriminator halves it with strided convolutions. Images are in [-1, 1].
+``DCGAN.train_step`` updates both networks on every batch (TensorFlow backend); with
+``average``, the generator ends training with the moving average of its weights.
 """
 
 from __future__ import annotations
