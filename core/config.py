@@ -37,6 +37,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
+from .hydra_app import override_key, quoted, split_override
 
 CONFIG_MODULE = "tinkerflow.conf"
 CONFIG_NAME = "config"
@@ -184,8 +185,6 @@ def config_folder(cls: type) -> Path | None:
 def search_path_override(overrides: Sequence[str]) -> list[str]:
     """``hydra.searchpath=[...]`` with the experiments' config folders (none when there are
     none, or when the command line sets the search path itself)."""
-    from .hydra_app import override_key, quoted
-
     if not SEARCH_PATH or any(override_key(o) == "hydra.searchpath" for o in overrides):
         return []
 
@@ -277,7 +276,7 @@ def with_smoke_overrides(cfg: DictConfig, smoke: Sequence[str], given: Sequence[
     except for keys the command line set itself and keys the chosen data or model lacks."""
     import yaml
 
-    named = {o.lstrip("+~").split("=", 1)[0] for o in given}
+    named = {override_key(o) for o in given}
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         for override in smoke:
@@ -414,7 +413,7 @@ def check_group_choices(overrides: Iterable[str], experiment_name: str, experime
     """``model=NAME`` and ``data=NAME`` must name one of this experiment's options (the groups
     hold every experiment's options, so Hydra alone would offer the others' too)."""
     for item in overrides:
-        key, _, value = item.lstrip("+~").partition("=")
+        key, value = split_override(item)
         options = {"model": getattr(experiment_cls, "Models", {}), "data": getattr(experiment_cls, "Datasets", {})}
         if key in options and value and value != "null" and value not in options[key]:
             if not options[key]:

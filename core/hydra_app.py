@@ -45,7 +45,13 @@ class HydraArgs:
 
 def override_key(override: str) -> str:
     """The config key an override sets: ``++a.b=1`` -> ``a.b``."""
-    return override.lstrip("+~").split("=", 1)[0]
+    return split_override(override)[0]
+
+
+def split_override(override: str) -> tuple[str, str]:
+    """An override's key and value as written: ``+a.b=1`` -> ``("a.b", "1")``; ``~a`` -> ``("a", "")``."""
+    key, _, value = override.lstrip("+~").partition("=")
+    return key, value
 
 
 def parse(argv: Sequence[str]) -> HydraArgs:

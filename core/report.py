@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from .errors import RunDirError
+from .hydra_app import split_override
 from .records import read_run_record
 from .rundir import save_figure, write_atomic
 
@@ -167,7 +168,7 @@ def sweep_label(sweep: Path) -> str:
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
         return Path(sweep).name
     for override in task if isinstance(task, list) else []:
-        name, _, value = str(override).lstrip("+~").partition("=")
+        name, value = split_override(str(override))
         if name == "sweep" and value:
             return value
     return Path(sweep).name

@@ -11,7 +11,7 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from tinkerflow.core.errors import ConfigError
-from tinkerflow.core.hydra_app import launch, parse, sweep_jobs
+from tinkerflow.core.hydra_app import launch, parse, split_override, sweep_jobs
 
 COMMAND_LINES = [
     [],
@@ -98,3 +98,12 @@ def test_a_quoted_value_reads_back_as_itself(value):
 
     override = OverridesParser.create().parse_override(f"hydra.run.dir={quoted(value)}")
     assert override.value() == value and not override.is_sweep_override()
+
+
+@pytest.mark.parametrize("override, value", [
+    ("a.b=1", "1"), ("+sweep=addition_post", "addition_post"), ("++trainer.epochs=3", "3"), ("~experiment", ""),
+    ("~model.width=8", "8"), ("data.path='x=y'", "'x=y'"), ("hydra.searchpath=[a,b]", "[a,b]"),
+])
+def test_an_overrides_key_is_the_one_hydra_reads(override, value):
+    (parsed,) = OverridesParser.create().parse_overrides([override])
+    assert split_override(override) == (parsed.key_or_group, value)
