@@ -202,12 +202,12 @@ def cmd_sample(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _sample(args: argparse.Namespace, extra: list[str]) -> int:
-    from .runs import open_run
+    from .runs import load_trained_model, open_run
 
     run, experiment = open_run(args.run, _registry())
     options = parse_options(experiment.SampleOptions, extra)
     _quiet_tensorflow()
-    model = run.load_model(experiment.custom_objects())
+    model = load_trained_model(run, experiment)
     out = Path(args.out) if args.out else run.samples_dir
     summary = experiment.sample(model, out, options)
     from rich.console import Console
@@ -269,7 +269,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .runs import open_run
+    from .runs import load_trained_model, open_run
 
     registry = _registry()
     run, experiment = open_run(args.run, registry)
@@ -278,7 +278,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     from .tf_quiet import native_output
 
-    model = experiment.export_model(run.load_model(experiment.custom_objects()))
+    model = experiment.export_model(load_trained_model(run, experiment))
     with native_output(logging.getLogger("tinkerflow.bench"), "the timed runtimes"):
         record = bench.bench_run(run, experiment, model, batch=args.batch, min_seconds=args.seconds)
         if args.browser:

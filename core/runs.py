@@ -25,3 +25,31 @@ def open_run(run_path: Path | str, registry: Registry):
     typed = to_typed(load_run_config(run.path), run.experiment_name, experiment_cls)
     run.config = typed
     return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data, architecture=typed.model)
+
+
+def load_trained_model(run: Run, experiment):
+    """The run's ``model.keras``, checked against the experiment its saved config rebuilds:
+    a one-line :class:`~.errors.RunDirError` when the model's inputs are not the shapes that
+    config feeds it (a config edited after training, or a model from another run)."""
+    model = run.load_model(experiment.custom_objects())
+    try:
+        given = experiment.example_inputs()
+    except NotImplementedError:
+        return model
+    given = list(given) if isinstance(given, (list, tuple)) else [given]
+    inputs = experiment.export_model(model).inputs
+    takes = [tuple(t.shape[1:]) for t in inputs]
+    fed = [tuple(getattr(g, "shape", ())[1:]) for g in given]
+    fits = len(takes) == len(fed) and all(
+        len(t) == len(f) and all(a is None or a == b for a, b in zip(t, f)) for t, f in zip(takes, fed))
+    if not fits:
+        from .errors import RunDirError
+
+        shown = ", ".join(f"{t.name} {_shape(s)}" for t, s in zip(inputs, takes))
+        raise RunDirError(f"{run.model_path} takes {shown}, but {run.path / '.hydra' / 'config.yaml'} gives inputs "
+                          f"{', '.join(_shape(f) for f in fed)}; expected the config the model was trained with")
+    return model
+
+
+def _shape(dims: tuple) -> str:
+    return "(" + ", ".join(str(d) for d in ("batch", *dims)) + ")"

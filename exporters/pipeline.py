@@ -152,7 +152,7 @@ def _logged_to(path: Path):
 
 def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]], explicit: bool,
                    mediapipe: bool) -> ExportReport:
-    from tinkerflow.core.runs import open_run
+    from tinkerflow.core.runs import load_trained_model, open_run
 
     run, experiment = open_run(run_path, registry)
     status = run.read_info().get("status")
@@ -163,7 +163,7 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
         raise TinkerflowError(f"run '{run.path}' is a run of the {experiment.name} experiment; MediaPipe metadata is written for image "
                               f"classifiers (one RGB image in, one score per label out): {', '.join(able) or 'none installed'}")
     chosen = _applicable(registry, chosen, experiment, explicit)
-    model = run.load_model(experiment.custom_objects())
+    model = load_trained_model(run, experiment)
     export_model = experiment.export_model(model)
     data = experiment.load_data()
     golden = _as_list(experiment.example_inputs())

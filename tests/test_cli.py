@@ -283,6 +283,16 @@ def test_a_smoke_run_is_opened_again_with_the_config_it_trained_with(tmp_path):
     with Image.open(run_dir / "samples" / "samples_n4_seed0.png") as grid:
         assert grid.size[0] < 80, "a grid of 8-pixel images"
 
+    saved.model.latent_dim = 6  # the config no longer describes the model it sits beside
+    OmegaConf.save(saved, run_dir / ".hydra" / "config.yaml")
+    before = (run_dir / "model.keras").read_bytes()
+    for command in (("sample", str(run_dir), "--n", "4"), ("export", str(run_dir), "--format", "tflite")):
+        refused = run_cli(*command, cwd=tmp_path)
+        assert refused.returncode != 0
+        assert "Traceback" not in refused.stderr, refused.stderr[-2000:]
+        assert "latent (batch, 4)" in refused.stderr and "(batch, 6)" in refused.stderr, refused.stderr[-2000:]
+    assert (run_dir / "model.keras").read_bytes() == before
+
 
 def test_a_sweep_preset_from_a_plugin_chooses_the_experiment(tmp_path):
     """+sweep=sine_width lives in the sine plugin's own config folder and picks experiment=sine

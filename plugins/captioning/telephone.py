@@ -30,6 +30,7 @@ from . import scenes
 from .decode import sample
 from .painter import bag_of_words
 from tinkerflow.core.rundir import save_image, write_atomic
+from tinkerflow.core.runs import load_trained_model, open_run
 
 
 def portable_normal(seed: int, count: int) -> np.ndarray:
@@ -78,8 +79,6 @@ def overlap(text: str, original: str) -> float:
 
 
 def _players(captioner_run: Path, painter_run: Path, registry):
-    from tinkerflow.core.runs import open_run
-
     captioner_dir, captioner = open_run(captioner_run, registry)
     painter_dir, painter = open_run(painter_run, registry)
     if captioner.name != "captioning":
@@ -121,9 +120,9 @@ def play(captioner_run: Path, painter_run: Path, image: Path | None, text: str |
         except OSError as exc:
             raise DataError(f"--image {image} is not an image ({' '.join(str(exc).split())[:80]})") from None
 
-    captioner_model = c_run.load_model(captioner.custom_objects())
+    captioner_model = load_trained_model(c_run, captioner)
     step, state_for = captioner.stepper(captioner_model)
-    generator = painter.export_model(p_run.load_model(painter.custom_objects()))
+    generator = painter.export_model(load_trained_model(p_run, painter))
     judge = None
     vocab = captioner.vocab
     ids = vocab.index
