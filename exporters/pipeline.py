@@ -163,9 +163,9 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
         raise TinkerflowError(f"run '{run.path}' is a run of the {experiment.name} experiment; MediaPipe metadata is written for image "
                               f"classifiers (one RGB image in, one score per label out): {', '.join(able) or 'none installed'}")
     chosen = _applicable(registry, chosen, experiment, explicit)
+    data = experiment.load_data()
     model = load_trained_model(run, experiment)
     export_model = experiment.export_model(model)
-    data = experiment.load_data()
     golden = _as_list(experiment.example_inputs())
 
     report = ExportReport(run.path)
