@@ -296,3 +296,23 @@ def test_resize_upsampling_doubles_by_nearest_neighbours():
     small, doubled, image = (keras.ops.convert_to_numpy(t) for t in maps([z, c]))
     np.testing.assert_array_equal(doubled, small.repeat(2, axis=1).repeat(2, axis=2))
     assert image.shape == (3, 16, 16, 3)
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "resize"])
+def test_refine_paints_the_image_from_full_size_maps(upsample):
+    import keras
+
+    from tinkerflow.plugins.dcgan.model import GanModel, build_generator
+
+    keras.utils.set_random_seed(0)
+    m = GanModel(latent_dim=4, width=4, conditional=True, modulate=True, upsample=upsample, refine=5)
+    generator = build_generator(m, 16, 3)
+    last = generator.get_layer("up_2")
+    image = generator.get_layer("image")
+    assert last.output.shape[1:] == (16, 16, 5) and generator.get_layer("up_2_scale").units == 5
+    assert type(image).__name__ == "Conv2D" and image.kernel_size == (3, 3) and image.input.shape[1:] == (16, 16, 5)
+    z, c = np.random.default_rng(0).normal(size=(3, 4)).astype("float32"), np.eye(3, dtype="float32")
+    painted = keras.ops.convert_to_numpy(generator([z, c]))
+    assert painted.shape == (3, 16, 16, 3) and np.abs(painted).max() <= 1
+    plain = build_generator(GanModel(latent_dim=4, width=4, conditional=True, upsample=upsample), 16, 3)
+    assert plain.get_layer("image").output.shape[1:] == (16, 16, 3) and "up_2" not in [x.name for x in plain.layers]

@@ -3,7 +3,8 @@
 The generator maps a latent vector (and, when conditional, a condition vector) through a
 dense layer to 4x4 feature maps, then doubles the size with transposed convolutions (or,
 with ``upsample="resize"``, nearest-neighbour resizing and a convolution) until the image
-size; the discriminator halves it with strided convolutions. Images are in [-1, 1].
+size (with ``refine``, the last doubling makes feature maps and a 3x3 convolution paints the
+image from them); the discriminator halves it with strided convolutions. Images are in [-1, 1].
 ``DCGAN.train_step`` updates both networks on every batch (TensorFlow backend); with
 ``average``, the generator ends training with the moving average of its weights.
 """
@@ -44,6 +45,9 @@ class GanModel:
     upsample: str = knob("transposed", choices=["transposed", "resize"],
                          help="how the generator doubles its maps: a strided transposed convolution (the "
                               "tutorial's), or nearest-neighbour resizing and a 3x3 convolution (no checkerboard)")
+    refine: int = knob(0, min=0, max=512,
+                       help="the last doubling makes this many maps at the image's full size, and a 3x3 "
+                            "convolution turns them into the image (0: the last doubling makes the image)")
     average: float = knob(0.0, min=0.0, max=0.9999,
                           help="paint with an exponential moving average of the generator's weights, updated "
                                "every step with this momentum (0: its last weights)")
@@ -78,14 +82,17 @@ def build_generator(m: GanModel, size: int, conditions: int):
     x = keras.layers.BatchNormalization(name="project_bn")(x)
     x = keras.layers.LeakyReLU(0.2, name="project_act")(x)
     x = keras.layers.Reshape((BASE, BASE, filters), name="to_maps")(x)
-    for i in range(depth - 1):
-        filters //= 2
+    steps = [filters // 2 ** (i + 1) for i in range(depth - 1)] + ([m.refine] if m.refine else [])
+    for i, filters in enumerate(steps):
         x = _doubled(x, filters, m.upsample, f"up_{i + 1}", use_bias=False)
         x = keras.layers.BatchNormalization(name=f"up_{i + 1}_bn")(x)
         if conditions and m.modulate:
             x = _modulated(x, embedded, filters, f"up_{i + 1}")
         x = keras.layers.LeakyReLU(0.2, name=f"up_{i + 1}_act")(x)
-    image = _doubled(x, 3, m.upsample, "image", activation="tanh")
+    if m.refine:
+        image = keras.layers.Conv2D(3, 3, padding="same", activation="tanh", name="image")(x)
+    else:
+        image = _doubled(x, 3, m.upsample, "image", activation="tanh")
     return keras.Model(inputs if conditions else latent, image, name="generator")
 
 
