@@ -88,6 +88,23 @@ def test_the_judge_sees_what_real_renders_show_and_not_what_they_lack():
     assert judge.load(16).see(images[:8]) == seer.see(images[:8]), "the cached judge is the same judge"
 
 
+def test_a_judge_that_learnt_too_little_is_not_trusted_from_the_cache(tmp_path, monkeypatch):
+    import json
+
+    from tinkerflow.plugins.captioning import judge
+
+    weak = {"colour": 0.31, "shape": 0.54, "object": 0.03, "count": 0.99}
+    assert not judge.trusted(weak) and judge.trusted({"colour": 0.99, "shape": 0.97})
+    judge.build(8, compile=False).save_weights(tmp_path / "scenes-8px-v1.weights.h5")
+    (tmp_path / "scenes-8px-v1.json").write_text(json.dumps({"accuracy": weak}))
+    retrained = []
+    good = {"colour": 0.99, "shape": 0.98, "object": 0.9, "count": 1.0}
+    monkeypatch.setattr(judge, "train", lambda size: retrained.append(size) or judge.Judge(judge.build(size), size, good))
+    assert judge.load(8, cache=tmp_path).accuracy == good and retrained == [8]
+    assert json.loads((tmp_path / "scenes-8px-v1.json").read_text())["accuracy"] == good
+    assert judge.load(8, cache=tmp_path).accuracy == good and retrained == [8], "a trusted cache is read, not retrained"
+
+
 def test_the_page_reads_captions_as_python_does(tmp_path):
     """plugins/captioning/web/scenes.js against scenes.py and telephone.survival, in Node,
     on the start itself, other captions, shuffled words and captions cut short."""

@@ -18,10 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from tinkerflow.core import TinkerflowError
+
 from . import scenes
 
 VERSION = 1
 SEED = 20260601
+TRUSTED = 0.95  # a judge scoring under this on held-out renders (colour or shape) is trained again
+TRIES = 3
 PAIRS = [(c, s) for c in scenes.COLOURS for s in scenes.SHAPES]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinkerflow" / "judge"
 log = logging.getLogger("tinkerflow.judge")
@@ -109,11 +113,29 @@ def _agreement(named: set, seen: set) -> float:
     return len(named & seen) / len(named | seen)
 
 
+def trusted(accuracy: dict[str, float]) -> bool:
+    """Whether a judge with this accuracy on held-out renders sees colours and shapes well enough to score."""
+    return min(accuracy.get("colour", 0.0), accuracy.get("shape", 0.0)) >= TRUSTED
+
+
 def train(size: int, count: int = 12000, epochs: int = 12) -> Judge:
-    """A judge trained on ``count`` renders of its own seed, with its accuracy on 1,000 more."""
+    """A judge trained on ``count`` renders, with its accuracy on 1,000 more; training on CPU
+    threads is not bit-reproducible and now and then stalls on a colour or a shape, so an
+    untrusted result is trained again from the next seed (up to ``TRIES`` times)."""
+    for attempt in range(TRIES):
+        judge = _trained(size, count, epochs, SEED + attempt)
+        if trusted(judge.accuracy):
+            return judge
+        log.warning("the scene judge for %d-pixel pictures learnt too little (%s on held-out renders); "
+                    "training it again", size, judge.accuracy)
+    raise TinkerflowError(f"the scene judge for {size}-pixel pictures scored {judge.accuracy} on held-out renders "
+                       f"after {TRIES} tries; expected colour and shape of at least {TRUSTED}")
+
+
+def _trained(size: int, count: int, epochs: int, seed: int) -> Judge:
     import keras
 
-    keras.utils.set_random_seed(SEED)
+    keras.utils.set_random_seed(seed)
     found, images, _ = scenes.scene_set(count + 1000, size, SEED, 1)
     answers = targets(found)
     model = build(size)
@@ -136,7 +158,9 @@ def load(size: int, cache: Path | None = None) -> Judge:
         try:
             model = build(size, compile=False)
             model.load_weights(weights)
-            return Judge(model, size, json.loads(record.read_text(encoding="utf-8"))["accuracy"])
+            accuracy = json.loads(record.read_text(encoding="utf-8"))["accuracy"]
+            if trusted(accuracy):
+                return Judge(model, size, accuracy)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # ours to rebuild: retrain below
     log.warning("training the scene judge for %d-pixel pictures once (a few minutes); it is kept in %s", size, folder)
