@@ -3,9 +3,10 @@ are in a picture, and how many shapes.
 
 It is a small CNN trained on real renders (:func:`scenes.render`) from its own seed, never
 on anything the painter made, so it can score the painter: does a painted "red circle"
-contain a red circle? Training is deterministic and takes about half a minute; the weights
-are kept in the user cache (``$XDG_CACHE_HOME/tinkerflow/judge``) with the judge's accuracy
-on held-out renders, and retrained when missing or unreadable.
+contain a red circle? Training takes a few minutes; a judge scoring under ``TRUSTED`` for
+colour or shape on held-out renders is trained again from another seed. The weights are kept
+in the user cache (``$XDG_CACHE_HOME/tinkerflow/judge``) with that accuracy, and retrained
+when missing, unreadable or untrusted.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def train(size: int, count: int = 12000, epochs: int = 12) -> Judge:
         log.warning("the scene judge for %d-pixel pictures learnt too little (%s on held-out renders); "
                     "training it again", size, judge.accuracy)
     raise TinkerflowError(f"the scene judge for {size}-pixel pictures scored {judge.accuracy} on held-out renders "
-                       f"after {TRIES} tries; expected colour and shape of at least {TRUSTED}")
+                          f"after {TRIES} tries; expected colour and shape of at least {TRUSTED}")
 
 
 def _trained(size: int, count: int, epochs: int, seed: int) -> Judge:
