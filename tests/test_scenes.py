@@ -95,13 +95,14 @@ def test_a_judge_that_learnt_too_little_is_not_trusted_from_the_cache(tmp_path, 
 
     weak = {"colour": 0.31, "shape": 0.54, "object": 0.03, "count": 0.99}
     assert not judge.trusted(weak) and judge.trusted({"colour": 0.99, "shape": 0.97})
-    judge.build(8, compile=False).save_weights(tmp_path / "scenes-8px-v1.weights.h5")
-    (tmp_path / "scenes-8px-v1.json").write_text(json.dumps({"accuracy": weak}))
+    weights, record = tmp_path / f"scenes-8px-v{judge.VERSION}.weights.h5", tmp_path / f"scenes-8px-v{judge.VERSION}.json"
+    judge.build(8).save_weights(weights)
+    record.write_text(json.dumps({"accuracy": weak}))
     retrained = []
     good = {"colour": 0.99, "shape": 0.98, "object": 0.9, "count": 1.0}
     monkeypatch.setattr(judge, "train", lambda size: retrained.append(size) or judge.Judge(judge.build(size), size, good))
     assert judge.load(8, cache=tmp_path).accuracy == good and retrained == [8]
-    assert json.loads((tmp_path / "scenes-8px-v1.json").read_text())["accuracy"] == good
+    assert json.loads(record.read_text())["accuracy"] == good
     assert judge.load(8, cache=tmp_path).accuracy == good and retrained == [8], "a trusted cache is read, not retrained"
 
 

@@ -23,10 +23,11 @@ from tinkerflow.core import TinkerflowError
 
 from . import scenes
 
-VERSION = 1
+VERSION = 2
 SEED = 20260601
 TRUSTED = 0.95  # a judge scoring under this on held-out renders (colour or shape) is trained again
 TRIES = 3
+BATCH = 64
 PAIRS = [(c, s) for c in scenes.COLOURS for s in scenes.SHAPES]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinkerflow" / "judge"
 log = logging.getLogger("tinkerflow.judge")
@@ -47,14 +48,18 @@ def targets(found: list[scenes.Scene]) -> dict[str, np.ndarray]:
     return out
 
 
-def build(size: int, compile: bool = True):
+def build(size: int, steps: int = 0):
+    """The judge's network; with ``steps``, compiled to train for that many batches (Adam, its
+    rate decaying to zero on a cosine)."""
     import keras
 
     image = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(1 / 255)(image)
     for filters in (32, 64, 128):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        for _ in range(2):
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.Activation("relu")(x)
         x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Dense(256, activation="relu")(keras.layers.Flatten()(x))
     outputs = {"colours": keras.layers.Dense(len(scenes.COLOURS), activation="sigmoid", name="colours")(x),
@@ -62,8 +67,8 @@ def build(size: int, compile: bool = True):
                "pairs": keras.layers.Dense(len(PAIRS), activation="sigmoid", name="pairs")(x),
                "count": keras.layers.Dense(3, activation="softmax", name="count")(x)}
     model = keras.Model(image, outputs, name="scene_judge")
-    if compile:
-        model.compile(optimizer=keras.optimizers.Adam(2e-3),
+    if steps:
+        model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
                       loss={"colours": "binary_crossentropy", "shapes": "binary_crossentropy",
                             "pairs": "binary_crossentropy", "count": "sparse_categorical_crossentropy"})
     return model
@@ -120,9 +125,9 @@ def trusted(accuracy: dict[str, float]) -> bool:
 
 
 def train(size: int, count: int = 12000, epochs: int = 12) -> Judge:
-    """A judge trained on ``count`` renders, with its accuracy on 1,000 more; training on CPU
-    threads is not bit-reproducible and now and then stalls on a colour or a shape, so an
-    untrusted result is trained again from the next seed (up to ``TRIES`` times)."""
+    """A judge trained on ``count`` renders, with its accuracy on 1,000 more. Training on CPU
+    threads is not bit-reproducible; a result that is still untrusted (a head stalled) is
+    trained again from the next seed, up to ``TRIES`` times."""
     for attempt in range(TRIES):
         judge = _trained(size, count, epochs, SEED + attempt)
         if trusted(judge.accuracy):
@@ -139,9 +144,9 @@ def _trained(size: int, count: int, epochs: int, seed: int) -> Judge:
     keras.utils.set_random_seed(seed)
     found, images, _ = scenes.scene_set(count + 1000, size, SEED, 1)
     answers = targets(found)
-    model = build(size)
+    model = build(size, steps=epochs * -(-count // BATCH))
     model.fit(images[:count].astype("float32"), {k: v[:count] for k, v in answers.items()}, epochs=epochs,
-              batch_size=64, verbose=0)
+              batch_size=BATCH, verbose=0)
     judge = Judge(model, size, {})
     captions = [scenes.describe(s, np.random.default_rng(i)) for i, s in enumerate(found[count:])]
     judge.accuracy = judge.score(images[count:], captions)
@@ -157,7 +162,7 @@ def load(size: int, cache: Path | None = None) -> Judge:
     record = weights.with_suffix("").with_suffix(".json")
     if weights.is_file() and record.is_file():
         try:
-            model = build(size, compile=False)
+            model = build(size)
             model.load_weights(weights)
             accuracy = json.loads(record.read_text(encoding="utf-8"))["accuracy"]
             if trusted(accuracy):
