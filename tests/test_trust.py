@@ -154,11 +154,12 @@ def test_a_second_writer_is_refused_and_a_killed_one_releases_at_once(tmp_path):
     finally:
         if first.poll() is None:
             kill_group(first)
-    assert read_run(run_dir)["status"] == "running"
-    resumed = run_cli("train", "--resume", str(run_dir), cwd=tmp_path)  # the kernel released the lock with the process
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
     info = read_run(run_dir)
-    assert info["status"] == "completed" and info["config"]["experiment"]["max_sum"] == 16
+    assert info["status"] == "running" and info["config"]["experiment"]["max_sum"] == 16
+    from tinkerflow.core.lock import run_lock
+
+    with run_lock(run_dir):  # the kernel released the lock with the killed process; resuming is test_resume's
+        pass
 
 
 def test_nothing_changes_before_the_lock_is_held(tmp_path):
