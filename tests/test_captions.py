@@ -271,11 +271,31 @@ def test_text_to_image_paints_a_caption(tmp_path):
     assert Image.open(tmp_path / "out" / "samples_n4_seed0.png").size == (4 * 16 + 5 * 2, 16 + 2 * 2)
     unknown = run_cli("sample", str(run_dir), "--text", "purple hexagon", cwd=tmp_path)
     assert unknown.returncode == 2 and "none of the words of 'purple hexagon'" in unknown.stderr
+    unjudged = run_cli("sample", str(run_dir), "--judge", "true", "--out", str(tmp_path / "unjudged"), cwd=tmp_path)
+    errors = [line for line in unjudged.stderr.splitlines() if ": error: " in line]
+    assert unjudged.returncode == 2 and len(errors) == 1 and "expected a run trained on data=scenes" in errors[0]
+    assert not (tmp_path / "unjudged").exists(), "refused before painting anything"
     exported = run_cli("export", str(run_dir), "--format", "tflite", "--quantize", "float32", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr[-2000:]
     manifest = json.loads((run_dir / "export" / "tflite" / "float32" / "manifest.json").read_text())
     assert manifest["vocabulary"] == conditions["vocabulary"] and [i["name"] for i in manifest["inputs"]] == [
         "latent", "condition"]
+
+
+def test_a_saved_painter_is_judged_again_as_training_judged_it(tmp_path, registry):
+    """``sample --judge true`` paints the same 500 unseen captions from the same latent vectors
+    as training's evaluation, so with the same judge it reports the same scores."""
+    from conftest import read_run, run_cli, train_in_process
+
+    run_dir = train_in_process(tmp_path / "runs", "experiment=text_to_image",
+                               *registry.experiment("text_to_image").smoke_overrides)
+    metrics = read_run(run_dir)["metrics"]
+    judged = run_cli("sample", str(run_dir), "--judge", "true", "--n", "4", "--out", str(tmp_path / "again"),
+                     cwd=tmp_path)
+    assert judged.returncode == 0, judged.stderr[-2000:]
+    scores = json.loads((tmp_path / "again" / "judged.json").read_text())
+    assert set(scores) == {"colour", "shape", "object", "count"}
+    assert scores == pytest.approx({k: metrics[f"painted_{k}_accuracy"] for k in scores}, abs=0.005)
 
 
 def test_telephone_plays_games_and_writes_the_report(tmp_path):

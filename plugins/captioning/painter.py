@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +34,8 @@ class TextToImageConfig(DcganConfig):
 @dataclass
 class TextToImageSampleOptions(DcganSampleOptions):
     text: str = knob("", help="the caption to paint (empty: the 16 filmed training captions in turn)")
+    judge: bool = knob(False, help="also score the painter as training did, with the judge of this machine and "
+                                   "version: 500 unseen scene captions, written to judged.json (scenes runs only)")
 
 
 def bag_of_words(text: str, vocab: caps.Vocabulary) -> np.ndarray:
@@ -126,9 +129,16 @@ class TextToImage(Dcgan):
 
     def sample(self, model, out_dir, options=None):
         options = options or TextToImageSampleOptions()
+        if options.judge and self.data.name != "scenes":
+            raise DataError(f"--judge scores paintings of generated scenes, and this painter was trained on "
+                            f"data={self.data.name}; expected a run trained on data=scenes")
         options.condition = options.text
         summary = super().sample(model, out_dir, options)
         summary["text"] = options.text or self.conditions["film_captions"][:options.n]
+        if options.judge:
+            summary["judged"] = self.judge_paintings(model.generator)
+            write_atomic(Path(out_dir) / "judged.json", json.dumps(summary["judged"]))
+            summary["files"].append("judged.json")
         return summary
 
     def deploy_info(self) -> dict:
