@@ -248,12 +248,18 @@ def test_captioning_trains_samples_and_exports(tmp_path):
 def test_text_to_image_paints_a_caption(tmp_path):
     from conftest import only_run_dir, read_run, run_cli
 
-    from tinkerflow.plugins.captioning.painter import bag_of_words
+    from tinkerflow.plugins.captioning.painter import bag_of_words, terms
 
     vocab = Vocabulary.build(["a red dot", "red square"], size=10)
     bag = bag_of_words("A red, red thing", vocab)
     assert bag[vocab.index["red"]] == pytest.approx(2 / 3) and bag[vocab.index["a"]] == pytest.approx(1 / 3)
     assert bag.sum() == pytest.approx(1.0), "unknown words are left out"
+    assert terms("A red dot") == ["a", "red", "dot", "a red", "red dot"]
+    pairs = Vocabulary.build(["a red dot and a blue square", "a blue dot"], size=30, tokenize=terms)
+    counts = bag_of_words("a red square and a blue dot", pairs, normalise=False)
+    assert counts[pairs.index["a"]] == 2 and counts[pairs.index["blue dot"]] == 1 and counts[pairs.index["a red"]] == 1
+    assert counts[pairs.index["red dot"]] == 0 and counts[pairs.index["blue square"]] == 0, "pairs bind neighbours"
+    assert counts.sum() == 13 - 2, "'red square' and 'square and' are not in the vocabulary"
 
     photos = colour_photos(tmp_path / "photos")
     result = run_cli("train", "experiment=text_to_image", "data=coco", f"data.images={photos}",

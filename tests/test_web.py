@@ -788,7 +788,8 @@ def telephone_runs(tmp_path_factory):
                                  "trainer.batch_size=8", "trainer.learning_rate=0.01",
                                  "trainer.early_stopping.enabled=false")
     painter = train_in_process(root / "runs", "experiment=text_to_image", *data, "model.width=8", "model.latent_dim=8",
-                               "model.condition_embedding=8", "trainer.batch_size=16", "trainer.epochs=3")
+                               "model.condition_embedding=8", "trainer.batch_size=16", "trainer.epochs=3",
+                               "experiment.bigrams=true", "experiment.normalise=false")  # the pages' every text path
     for run_dir in (captioner, painter):
         assert export_run(run_dir, make_plugin_manager(), ["tfjs", "tflite"], ["float32"]).ok
     return photos, captioner, painter
@@ -864,7 +865,6 @@ def test_painter_page_paints_what_python_paints(browser, telephone_runs, tmp_pat
 
     from tinkerflow.core.runs import open_run
     from tinkerflow.exporters.runtime import load
-    from tinkerflow.plugins.captioning.painter import bag_of_words
     from tinkerflow.web_export import build_site
     from tinkerflow.web_export.serve import serving
 
@@ -875,7 +875,7 @@ def test_painter_page_paints_what_python_paints(browser, telephone_runs, tmp_pat
         watched = Watched(browser, phone=True)
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?runtime={runtime}")
         widget = page.locator("#widget")
-        page.fill("#painter-text", "a <b>red</b> dot")
+        page.fill("#painter-text", "a red dot, <b>red</b>")
         page.fill("#painter-seed", "3")
         page.click("#painter-paint")
         expect(widget).to_have_attribute("data-painted", "2")
@@ -884,7 +884,8 @@ def test_painter_page_paints_what_python_paints(browser, telephone_runs, tmp_pat
         assert page.locator("#widget b").count() == 0
         watched.close(base)
     run, experiment = open_run(painter, make_plugin_manager())
-    condition = np.repeat(bag_of_words("a <b>red</b> dot", experiment.vocab)[None], 4, axis=0)
+    condition = np.repeat(experiment.condition("a red dot, <b>red</b>")[None], 4, axis=0)
+    assert condition[0, experiment.vocab.index["red dot"]] == 1 and condition[0, experiment.vocab.index["red"]] == 2
     if runtime == "litertjs":
         lite = load(painter / "export" / "tflite" / "float32")
         pixels = lite.predict_named({"latent": latents, "condition": condition})[lite.output_names[0]]

@@ -61,11 +61,12 @@ class Vocabulary:
         self.index = {t: i for i, t in enumerate(self.tokens)}
 
     @classmethod
-    def build(cls, captions: list[str], size: int, min_count: int = 1) -> "Vocabulary":
+    def build(cls, captions: list[str], size: int, min_count: int = 1, tokenize=words) -> "Vocabulary":
+        """The specials and the ``size`` - 4 most frequent tokens (``tokenize`` splits a caption)."""
         if size < len(SPECIALS) + 1:
             raise DataError(f"experiment.vocab_size={size} leaves no room for words; expected at least "
                             f"{len(SPECIALS) + 1}")
-        counts = Counter(w for c in captions for w in words(c))
+        counts = Counter(w for c in captions for w in tokenize(c))
         kept = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
         return cls(list(SPECIALS) + kept[:size - len(SPECIALS)])
 

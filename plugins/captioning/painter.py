@@ -1,9 +1,10 @@
 """The telephone game's other player: a text-to-image generator (the "painter").
 
-It is the dcgan experiment's conditional DCGAN with a caption as the condition: the
-caption's words as a normalised bag of words over the vocabulary. The generator's first
-dense layer turns that vector into the mean of learned word vectors, so the condition is an
-embedding of the caption's tokens, learned adversarially on the same image-caption pairs the
+It is the dcgan experiment's conditional DCGAN with a caption as the condition: a bag of
+the caption's words over the vocabulary (with ``bigrams``, of its neighbouring word pairs
+too; with ``normalise``, divided by their total). The generator's first dense layer turns
+that vector into a weighted sum of learned word vectors, so the condition is an embedding
+of the caption's tokens, learned adversarially on the same image-caption pairs the
 captioner uses (every caption of an image is one training pair). On generated scenes an
 independent judge (:mod:`judge`) scores what the paintings show.
 """
@@ -28,7 +29,11 @@ from tinkerflow.core.rundir import write_atomic
 
 @dataclass
 class TextToImageConfig(DcganConfig):
-    vocab_size: int = knob(2000, min=5, help="most frequent caption words kept (the rest are left out)")
+    vocab_size: int = knob(2000, min=5, help="most frequent caption words (and word pairs) kept; the rest are left out")
+    bigrams: bool = knob(False, help="the condition also counts each pair of neighbouring words (\"red circle\"), "
+                                     "which binds a colour to its shape")
+    normalise: bool = knob(True, help="divide the condition's counts by their total (it sums to 1); false: the "
+                                      "counts themselves, which say how many shapes a caption names")
 
 
 @dataclass
@@ -38,14 +43,22 @@ class TextToImageSampleOptions(DcganSampleOptions):
                                    "version: 500 unseen scene captions, written to judged.json (scenes runs only)")
 
 
-def bag_of_words(text: str, vocab: caps.Vocabulary) -> np.ndarray:
-    """The caption as word frequencies over ``vocab`` (special tokens and unknown words left out)."""
+def terms(text: str) -> list[str]:
+    """The caption's words, then each pair of neighbouring words (``"red circle"``)."""
+    said = caps.words(text)
+    return said + [f"{a} {b}" for a, b in zip(said, said[1:])]
+
+
+def bag_of_words(text: str, vocab: caps.Vocabulary, normalise: bool = True) -> np.ndarray:
+    """How often each vocabulary term is in the caption: its words and, where ``vocab`` has
+    them, its word pairs (special tokens and unknown terms left out); with ``normalise``,
+    divided by the total."""
     vector = np.zeros(len(vocab), "float32")
-    for word in caps.words(text):
-        if word in vocab.index and word not in caps.SPECIALS:
-            vector[vocab.index[word]] += 1.0
+    for term in terms(text):
+        if term in vocab.index and term not in caps.SPECIALS:
+            vector[vocab.index[term]] += 1.0
     total = vector.sum()
-    return vector / total if total else vector
+    return vector / total if total and normalise else vector
 
 
 class TextToImage(Dcgan):
@@ -72,9 +85,10 @@ class TextToImage(Dcgan):
         reader = Captioning(Captioning.Config(image_size=self.config.image_size), self.trainer, self.seed,
                             data=self.data)
         found = reader.read_pairs()
-        vocab = caps.Vocabulary.build([c for cs in found.captions for c in cs], self.config.vocab_size)
+        vocab = caps.Vocabulary.build([c for cs in found.captions for c in cs], self.config.vocab_size,
+                                      tokenize=terms if self.config.bigrams else caps.words)
         rows = [(i, c) for i, cs in enumerate(found.captions) for c in cs]
-        conditions = np.stack([bag_of_words(c, vocab) for _, c in rows])
+        conditions = np.stack([self.condition(c, vocab) for _, c in rows])
         self.film_captions = [c for _, c in rows[:: max(1, len(rows) // 16)]][:16]
         self.words = vocab.tokens
         return ImageData(found.images[[i for i, _ in rows]], conditions, [f"word={w}" for w in vocab.tokens], {},
@@ -106,13 +120,17 @@ class TextToImage(Dcgan):
         rng = np.random.default_rng([self.seed, self.data.seed, 99])
         captions = [scenes.describe(scenes.random_scene(rng, self.data.max_shapes), rng) for _ in range(count)]
         latent = rng.normal(size=(count, self.architecture.latent_dim)).astype("float32")
-        bags = np.stack([bag_of_words(c, self.vocab) for c in captions])
+        bags = np.stack([self.condition(c) for c in captions])
         pixels = film.to_pixels(generator([latent, bags], training=False))
         return judge.load(self.config.image_size).score(pixels, captions)
 
     @property
     def vocab(self) -> caps.Vocabulary:
         return caps.Vocabulary(self.conditions["vocabulary"])
+
+    def condition(self, text: str, vocab: caps.Vocabulary | None = None) -> np.ndarray:
+        """The painter's condition for ``text`` (zeros when no term of it is known)."""
+        return bag_of_words(text, vocab or self.vocab, self.config.normalise)
 
     def film_inputs(self, n: int = 16, seed: int | None = None, condition: str = ""):
         """Latent vectors and the captions' bags of words: ``condition`` (a caption) for all, or
@@ -121,7 +139,7 @@ class TextToImage(Dcgan):
         z = rng.normal(size=(n, self.architecture.latent_dim)).astype("float32")
         texts = [condition] * n if condition else [self.conditions["film_captions"][i % len(
             self.conditions["film_captions"])] for i in range(n)]
-        bags = np.stack([bag_of_words(t, self.vocab) for t in texts])
+        bags = np.stack([self.condition(t) for t in texts])
         if condition and not bags.any():
             raise DataError(f"none of the words of {condition!r} is in the painter's {len(self.vocab)}-word "
                             "vocabulary; expected at least one known word")
@@ -143,11 +161,15 @@ class TextToImage(Dcgan):
 
     def deploy_info(self) -> dict:
         info = super().deploy_info()
-        info["description"]["condition"] = "the caption's words as frequencies over the vocabulary (sum 1)"
+        info["description"]["condition"] = ("the caption's terms counted over the vocabulary"
+                                            + (", divided by their total (sum 1)" if self.config.normalise else ""))
         info["conditions"] = {"columns": [], "groups": {}}
         info["vocabulary"] = self.conditions["vocabulary"]
         info["examples"] = list(self.conditions.get("film_captions", []))[:4]
         info["text_encoding"] = {"tokenize": "lower-case runs of letters, digits and apostrophes",
-                                 "vector": "count of each vocabulary word (specials and unknown words left out), "
-                                           "divided by the total"}
+                                 "terms": "the words, then each two neighbouring words joined by a space; a "
+                                          "vocabulary entry with a space is such a pair",
+                                 "vector": "count of each vocabulary term (specials and unknown terms left out)"
+                                           + (", divided by the total" if self.config.normalise else ""),
+                                 "normalise": self.config.normalise}
         return info

@@ -28,7 +28,6 @@ from tinkerflow.core import DataError
 from . import captions as caps
 from . import scenes
 from .decode import sample
-from .painter import bag_of_words
 from tinkerflow.core.rundir import save_image, write_atomic
 from tinkerflow.core.runs import load_trained_model, open_run
 
@@ -141,7 +140,7 @@ def play(captioner_run: Path, painter_run: Path, image: Path | None, text: str |
         current, rounds_out = start, []
         for r in range(1, rounds + 1):
             latent = portable_normal(round_seed(seed, game, r), painter.architecture.latent_dim)[None]
-            condition = bag_of_words(current, painter.vocab)[None]  # zeros when no word is known
+            condition = painter.condition(current)[None]  # zeros when no word is known
             pixels = np.clip(np.round(np.asarray(generator([latent, condition], training=False))[0]), 0, 255)
             painting = np.asarray(Image.fromarray(pixels.astype("uint8")).resize((size, size), Image.BILINEAR))
             said = vocab.decode(sample(step, state_for(painting), ids[caps.START], ids[caps.END],

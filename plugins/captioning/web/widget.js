@@ -5,6 +5,7 @@
 // caption keeps (colour, shape, count, relation), as its report does. All text goes in as
 // textContent.
 import { paintRGB, portableNormal, prepareImage, rgbOf } from "../../../assets/images.js";
+import { textVector } from "../../../assets/text.js";
 import { keeps, truthOf } from "./scenes.js";
 
 export async function mount(root, ctx) {
@@ -114,27 +115,16 @@ export async function mount(root, ctx) {
   const painter = await ctx.openPage("text_to_image");
   if (!painter) return;
   const painterManifest = painter.manifest;
-  const painterIndex = new Map(painterManifest.vocabulary.map((w, i) => [w, i]));
   const painterSize = painterManifest.outputs[0].shape[1];
   const latentDim = painterManifest.latent_dim;
   const painted = painterManifest.outputs[0].name;
   $("telephone-painter").textContent = `${painter.page.experiment} ${painter.page.run}`;
   $("telephone").hidden = false;
 
-  function bagOfWords(text) {
-    const vector = new Float32Array(painterManifest.vocabulary.length);
-    let total = 0;
-    for (const word of text.toLowerCase().match(/[a-z0-9']+/g) || []) {
-      if (painterIndex.has(word) && !(word in ids)) { vector[painterIndex.get(word)] += 1; total += 1; }
-    }
-    if (total) for (let i = 0; i < vector.length; i++) vector[i] /= total;
-    return vector;
-  }
-
   async function paint(text, seed) {
     const result = await painter.predict({
       latent: { data: Float32Array.from(portableNormal(seed, latentDim)), shape: [1, latentDim] },
-      condition: { data: bagOfWords(text), shape: [1, painterManifest.vocabulary.length] } });
+      condition: { data: textVector(text, painterManifest).vector, shape: [1, painterManifest.vocabulary.length] } });
     return result[painted].data;
   }
 

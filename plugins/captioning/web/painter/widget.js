@@ -1,29 +1,19 @@
 // The painter's own page: a caption in, four pictures out (one per seed), drawn by the
-// text-to-image generator from the caption's words as frequencies over its vocabulary.
+// text-to-image generator from the caption's terms counted over its vocabulary (text.js).
 import { paintRGB, portableNormal } from "../../../assets/images.js";
+import { textVector } from "../../../assets/text.js";
 
 export async function mount(root, ctx) {
   const $ = (id) => root.querySelector(`#${id}`);
   const { manifest } = ctx;
   const vocabulary = manifest.vocabulary;
-  const index = new Map(vocabulary.map((w, i) => [w, i]));
   const size = manifest.outputs[0].shape[1];
   const output = manifest.outputs[0].name;
   const specials = new Set(["<pad>", "<start>", "<end>", "<unk>"]);
   $("painter-text").value = (manifest.examples && manifest.examples[0]) || vocabulary.filter((w) => !specials.has(w)).slice(0, 3).join(" ");
 
-  function bagOfWords(text) {
-    const vector = new Float32Array(vocabulary.length);
-    let total = 0;
-    for (const word of text.toLowerCase().match(/[a-z0-9']+/g) || []) {
-      if (index.has(word) && !specials.has(word)) { vector[index.get(word)] += 1; total += 1; }
-    }
-    if (total) for (let i = 0; i < vector.length; i++) vector[i] /= total;
-    return { vector, total };
-  }
-
   async function paint() {
-    const { vector, total } = bagOfWords($("painter-text").value);
+    const { vector, total } = textVector($("painter-text").value, manifest);
     $("painter-message").hidden = total > 0;
     $("painter-message").textContent = "None of these words is in the painter's vocabulary: it paints from noise alone.";
     const seed = Number($("painter-seed").value) || 0;
