@@ -244,6 +244,32 @@ def test_the_projection_discriminator_adds_features_dot_projected_condition_to_r
     assert np.abs(expected - plain[:, 0]).max() > 1e-3, "the condition moves the realness"
 
 
+def test_spectral_normalisation_keeps_every_discriminator_weight_at_unit_gain():
+    import keras
+
+    from tinkerflow.plugins.dcgan.model import GanModel, build_discriminator
+
+    keras.utils.set_random_seed(0)
+    m = GanModel(latent_dim=4, width=4, conditional=True, projection=True, auxiliary=1.0, spectral_norm=True)
+    d = build_discriminator(m, 8, 3)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype("float32")
+    condition = np.eye(3, dtype="float32")[[0, 1, 2, 0]]
+    wrapped = [layer for layer in d.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert {w.layer.name for w in wrapped} == {"condition_plane", "down_1", "real", "condition_projection",
+                                               "condition_named"}
+
+    def gains():
+        return [np.linalg.svd(keras.ops.convert_to_numpy(w.layer.kernel).reshape(-1, w.layer.kernel.shape[-1]),
+                              compute_uv=False)[0] for w in wrapped]
+
+    assert max(abs(g - 1) for g in gains()) > 0.1, "initialised weights are not normalised"
+    for _ in range(30):  # one power iteration per training call
+        d([images, condition], training=True)
+    np.testing.assert_allclose(gains(), 1.0, atol=0.02)
+    plain = build_discriminator(GanModel(latent_dim=4, width=4, conditional=True), 8, 3)
+    assert not any(isinstance(layer, keras.layers.SpectralNormalization) for layer in plain.layers)
+
+
 def test_averaging_paints_with_the_moving_average_of_the_generators_weights(tmp_path):
     import keras
 

@@ -4,7 +4,8 @@ The generator maps a latent vector (and, when conditional, a condition vector) t
 dense layer to 4x4 feature maps, then doubles the size with transposed convolutions (or,
 with ``upsample="resize"``, nearest-neighbour resizing and a convolution) until the image
 size (with ``refine``, the last doubling makes feature maps and a 3x3 convolution paints the
-image from them); the discriminator halves it with strided convolutions. Images are in [-1, 1].
+image from them); the discriminator halves it with strided convolutions (with
+``spectral_norm``, each of its weights spectrally normalised). Images are in [-1, 1].
 ``DCGAN.train_step`` updates both networks on every batch (TensorFlow backend); with
 ``average``, the generator ends training with the moving average of its weights.
 """
@@ -48,6 +49,8 @@ class GanModel:
     refine: int = knob(0, min=0, max=512,
                        help="the last doubling makes this many maps at the image's full size, and a 3x3 "
                             "convolution turns them into the image (0: the last doubling makes the image)")
+    spectral_norm: bool = knob(False, help="divide each of the discriminator's weight matrices by its largest "
+                                           "singular value (spectral normalisation: a smoother critic)")
     average: float = knob(0.0, min=0.0, max=0.9999,
                           help="paint with an exponential moving average of the generator's weights, updated "
                                "every step with this momentum (0: its last weights)")
@@ -100,6 +103,10 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
     import keras
 
     depth = depth_for(size)
+
+    def weighted(layer):
+        return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn") if m.spectral_norm else layer
+
     image = keras.Input((size, size, 3), name="image")
     inputs = [image]
     x = image
@@ -107,23 +114,23 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
         condition = keras.Input((conditions,), name="condition")
         inputs.append(condition)
         embedded = _embedded(condition, m)
-        plane = keras.layers.Dense(size * size, name="condition_plane")(embedded)
+        plane = weighted(keras.layers.Dense(size * size, name="condition_plane"))(embedded)
         plane = keras.layers.Reshape((size, size, 1), name="condition_map")(plane)
         x = keras.layers.Concatenate(name="image_and_condition")([x, plane])
     filters = m.width
     for i in range(depth):
-        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", name=f"down_{i + 1}")(x)
+        x = weighted(keras.layers.Conv2D(filters, 4, strides=2, padding="same", name=f"down_{i + 1}"))(x)
         x = keras.layers.LeakyReLU(0.2, name=f"down_{i + 1}_act")(x)
         x = keras.layers.Dropout(m.dropout, name=f"down_{i + 1}_dropout")(x)
         filters *= 2
     x = keras.layers.Flatten(name="flatten")(x)
-    logit = keras.layers.Dense(1, name="real")(x)
+    logit = weighted(keras.layers.Dense(1, name="real"))(x)
     if conditions and m.projection:
-        projected = keras.layers.Dense(x.shape[-1], use_bias=False, name="condition_projection")(embedded)
+        projected = weighted(keras.layers.Dense(x.shape[-1], use_bias=False, name="condition_projection"))(embedded)
         match = keras.layers.Dot(axes=1, name="condition_match")([x, projected])
         logit = keras.layers.Add(name="real_given_condition")([logit, match])
     if conditions and m.auxiliary:
-        named = keras.layers.Dense(conditions, name="condition_named")(x)
+        named = weighted(keras.layers.Dense(conditions, name="condition_named"))(x)
         return keras.Model(inputs, [logit, named], name="discriminator")
     return keras.Model(inputs if conditions else image, logit, name="discriminator")
 
