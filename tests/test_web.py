@@ -789,7 +789,7 @@ def telephone_runs(tmp_path_factory):
                                  "trainer.early_stopping.enabled=false")
     painter = train_in_process(root / "runs", "experiment=text_to_image", *data, "model.width=8", "model.latent_dim=8",
                                "model.condition_embedding=8", "trainer.batch_size=16", "trainer.epochs=3",
-                               "experiment.bigrams=true", "experiment.normalise=false")  # the pages' every text path
+                               "experiment.bigrams=true", "experiment.normalise=false")  # pages encode pairs and counts
     for run_dir in (captioner, painter):
         assert export_run(run_dir, make_plugin_manager(), ["tfjs", "tflite"], ["float32"]).ok
     return photos, captioner, painter

@@ -161,8 +161,10 @@ class TextToImage(Dcgan):
 
     def deploy_info(self) -> dict:
         info = super().deploy_info()
-        info["description"]["condition"] = ("the caption's terms counted over the vocabulary"
-                                            + (", divided by their total (sum 1)" if self.config.normalise else ""))
+        info["description"]["condition"] = ("the caption's lower-case words, and each two neighbouring words joined "
+                                            "by a space, counted over the vocabulary (specials and unknown terms "
+                                            "left out)" + (", divided by their total (sum 1)" if self.config.normalise
+                                                           else "; the counts themselves"))
         info["conditions"] = {"columns": [], "groups": {}}
         info["vocabulary"] = self.conditions["vocabulary"]
         info["examples"] = list(self.conditions.get("film_captions", []))[:4]
