@@ -133,8 +133,21 @@ def train_job(cfg) -> RunResult | None:
         return None
 
 
-def _comparable(config: dict) -> dict:
-    return {k: v for k, v in (config or {}).items() if k != "paths"}
+def same_config(recorded: dict | None, current: dict) -> bool:
+    """Whether a run recorded with ``recorded`` was started with ``current`` (``paths`` aside).
+
+    A setting the record lacks is a knob added to tinkerflow since the run started: the run
+    was trained as its default, so the record still matches (a run started before an upgrade
+    resumes after it)."""
+    def same(old, new) -> bool:
+        if isinstance(old, dict) and isinstance(new, dict):
+            return set(old) <= set(new) and all(same(old[k], new[k]) for k in old)
+        return old == new
+
+    if not recorded:
+        return False
+    return same({k: v for k, v in recorded.items() if k != "paths"},
+                {k: v for k, v in current.items() if k != "paths"})
 
 
 def earlier_result(run_dir: Path, typed: TypedConfig) -> RunResult | None:
@@ -153,7 +166,7 @@ def earlier_result(run_dir: Path, typed: TypedConfig) -> RunResult | None:
         info = run.read_info()
     except (OSError, ValueError, RunDirError):
         info = {}
-    same = bool(info) and _comparable(info.get("config")) == _comparable(typed.raw)
+    same = same_config(info.get("config"), typed.raw)
     if same and info.get("status") == "completed":
         return RunResult(run_dir=run.path, experiment=typed.experiment_name, status="completed",
                          metrics=info.get("metrics") or {}, overrides=info.get("overrides") or [])
@@ -369,7 +382,7 @@ def check_resumable(run: Run, info: dict, typed: TypedConfig) -> None:
     """Refuse to resume a completed run, or one trained with another config."""
     if info.get("status") == "completed":
         raise RunDirError(f"'{run.path}' holds a completed run; expected an unfinished one to resume")
-    if _comparable(info.get("config")) != _comparable(typed.raw):
+    if not same_config(info.get("config"), typed.raw):
         raise RunDirError(f"'{run.path}' was started with another config; expected the same overrides to resume it "
                           f"(they were: {' '.join(info.get('overrides') or []) or 'none'})")
 

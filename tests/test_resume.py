@@ -211,13 +211,15 @@ def test_a_sweep_killed_mid_job_reruns_only_unfinished_jobs(tmp_path):
     assert not (sweep / ".attempts").exists(), "nothing had to be set aside"
 
 
-@pytest.mark.parametrize("stage", ["after training", "before the first epoch"])
+@pytest.mark.parametrize("stage", ["after training", "before the first epoch", "recorded before a knob existed"])
 def test_resume_when_the_checkpoint_is_at_either_end(tmp_path, stage):
     done = run_cli("train", *RUN[:3], "trainer.epochs=3", "hydra.run.dir=run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     run_dir = tmp_path / "run"
     info = read_run(run_dir)
     info["status"] = "running"
+    if stage == "recorded before a knob existed":
+        del info["config"]["trainer"]["checkpoint_seconds"]
     (run_dir / "run.json").write_text(json.dumps(info))
     (run_dir / "model.keras").unlink()
     if stage == "before the first epoch":
@@ -227,8 +229,8 @@ def test_resume_when_the_checkpoint_is_at_either_end(tmp_path, stage):
     assert result.returncode == 0, result.stderr
     info = read_run(run_dir)
     assert info["status"] == "completed" and info["epochs_run"] == 3 and (run_dir / "model.keras").is_file()
-    assert info["resumes"][0]["after_epoch"] == (3 if stage == "after training" else 0)
-    assert _epochs(run_dir) == [1, 2, 3]
+    assert info["resumes"][0]["after_epoch"] == (0 if stage == "before the first epoch" else 3)
+    assert _epochs(run_dir) == [1, 2, 3] and not (tmp_path / ".attempts").exists()
 
 
 @pytest.mark.parametrize("args, kill_after, total", [
