@@ -289,7 +289,7 @@ def test_text_to_image_paints_a_caption(tmp_path):
 
 
 def test_a_saved_painter_is_judged_again_as_training_judged_it(tmp_path, registry):
-    """``sample --judge true`` paints the same 500 unseen captions from the same latent vectors
+    """``sample --judge true`` paints the same unseen captions from the same latent vectors
     as training's evaluation, so with the same judge it reports the same scores."""
     from conftest import read_run, run_cli, train_in_process
 

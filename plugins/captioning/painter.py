@@ -26,6 +26,10 @@ from . import captions as caps
 from .experiment import CocoCaptionData, EmojiCaptionData, SceneCaptionData
 from tinkerflow.core.rundir import write_atomic
 
+#: unseen scene captions the judge scores a painter on: 2,000 keep the spread of a score
+#: from one set of captions to another under a point (500 moved shape by up to 3)
+JUDGED_CAPTIONS = 2000
+
 
 @dataclass
 class TextToImageConfig(DcganConfig):
@@ -40,7 +44,7 @@ class TextToImageConfig(DcganConfig):
 class TextToImageSampleOptions(DcganSampleOptions):
     text: str = knob("", help="the caption to paint (empty: the 16 filmed training captions in turn)")
     judge: bool = knob(False, help="also score the painter as training did, with the judge of this machine and "
-                                   "version: 500 unseen scene captions, written to judged.json (scenes runs only)")
+                                   f"version: {JUDGED_CAPTIONS:,} unseen scene captions, written to judged.json (scenes runs only)")
 
 
 def terms(text: str) -> list[str]:
@@ -103,14 +107,14 @@ class TextToImage(Dcgan):
 
     def evaluate(self, model, data) -> dict[str, float]:
         """The dcgan's diversity and, on generated scenes, how often a painting shows what its
-        caption names (``painted_<attribute>_accuracy``, judged on 500 new scenes)."""
+        caption names (``painted_<attribute>_accuracy``, judged on :data:`JUDGED_CAPTIONS` new scenes)."""
         metrics = super().evaluate(model, data)
         if self.data.name == "scenes":
             scores = self.judge_paintings(model.generator)
             metrics.update({f"painted_{name}_accuracy": value for name, value in scores.items()})
         return metrics
 
-    def judge_paintings(self, generator, count: int = 500) -> dict[str, float]:
+    def judge_paintings(self, generator, count: int = JUDGED_CAPTIONS) -> dict[str, float]:
         """Paint the captions of ``count`` scenes the painter never saw (their own seed) and
         let the independent :mod:`judge` say what each painting shows."""
         from tinkerflow.plugins.dcgan import film
