@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .rundir import write_atomic
+from .runfs import write_atomic
 from .tf_quiet import import_keras
 
 keras = import_keras()

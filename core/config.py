@@ -38,6 +38,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 from .hydra_app import override_key, quoted, split_override
+from .records import interpolation_in
 
 CONFIG_MODULE = "tinkerflow.conf"
 CONFIG_NAME = "config"
@@ -433,28 +434,19 @@ def experiment_choice(overrides: Iterable[str], default: str = "addition") -> st
 
 
 def load_run_config(run_dir: Path) -> DictConfig:
-    """The composed config saved by Hydra in a run directory."""
-    from .records import MAX_BYTES
+    """The composed config saved by Hydra in a run directory, read as data
+    (:func:`~.records.read_saved_yaml`: size-capped, no aliases, no resolvers)."""
+    from .records import read_saved_yaml
 
     path = Path(run_dir) / ".hydra" / "config.yaml"
-    try:
-        if path.is_file() and path.stat().st_size > MAX_BYTES:
-            raise ValueError(f"{path.stat().st_size:,} bytes, more than {MAX_BYTES:,}")
-        cfg = OmegaConf.load(path)
-    except Exception as exc:
-        raise ConfigError(f"{path}: cannot read the saved config ({exc}); expected Hydra's YAML") from exc
-    if not isinstance(cfg, DictConfig):
+    saved = read_saved_yaml(path, "the config.yaml Hydra saves in a run")
+    if not isinstance(saved, dict):
         raise ConfigError(f"{path}: expected a mapping")
-    calls = [line.strip() for line in path.read_text(errors="replace").splitlines() if _RESOLVER_CALL.search(line)]
-    if calls:
-        raise ConfigError(f"{path}: {calls[0][:80]!r} calls a resolver; expected the plain values a run saves "
-                          "(a run folder is data, never code)")
-    return cfg
+    return OmegaConf.create(saved)
 
 
 #: the top-level keys a user can set without ``hydra.``: the only ones a run folder may replay
 REPLAYABLE_ROOTS = frozenset({f.name for f in dataclasses.fields(RootConfig)} | {"sweep"})
-_RESOLVER_CALL = re.compile(r"\$\{\s*[\w.\-]+\s*:")
 
 
 def replayable_overrides(overrides: Any, source: Path) -> list[str]:
@@ -483,12 +475,19 @@ def replayable_overrides(overrides: Any, source: Path) -> list[str]:
             why = f"'{text.split('=', 1)[0].lstrip('+~')}' is not a key of tinkerflow's config"
         elif _instantiation_key(parsed.value()) or re.search(r"\b_(target|args|partial|recursive|convert)_\b", text):
             why = "its value names something to instantiate"
-        elif _RESOLVER_CALL.search(text):
+        elif interpolation_in(parsed.key_or_group) or interpolation_in(_override_value(parsed)):
             why = "its value calls a resolver"
         if why:
             raise ConfigError(f"{source}: the recorded override {text!r} is refused ({why}); expected overrides of "
                               f"{', '.join(sorted(REPLAYABLE_ROOTS))} only (a run folder is data, never code)")
     return list(overrides)
+
+
+def _override_value(parsed: Any) -> Any:
+    try:
+        return parsed.value()
+    except Exception:  # noqa: BLE001 - a value Hydra itself cannot build is judged on its text
+        return parsed.input_line
 
 
 def _instantiation_key(value: Any) -> bool:

@@ -5,7 +5,9 @@ Whoever writes into a run folder — ``train`` (and ``--resume``), ``export``, `
 while it copies the run's exports (several sites can be built from one run at once, but
 never while an export rewrites it). The lock is the kernel's (``flock``): it goes away with
 the process holding it, so a run killed with SIGKILL can be resumed at once. A second
-writer is refused in one line naming the process that holds the folder.
+writer is refused in one line naming the process that holds the folder. Taking the lock
+also checks the folder's whole tree for links (:func:`~.runfs.guarded`), so no command
+touches a run through one.
 
 Locks are re-entrant within a process: the CLI takes a run's lock before Hydra writes
 ``.hydra/`` and the job running in the same process takes it again.
@@ -22,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import RunDirError
+from .runfs import guarded
 
 LOCK_FILE = ".lock"
 #: a folder whose lock the parent process holds for this one (``train`` on JAX runs its
@@ -64,7 +67,8 @@ def run_lock(folder: Path | str, shared: bool = False) -> Iterator[None]:
     """
     key = Path(folder).resolve()
     if os.environ.get(LENT_LOCK) == str(key):
-        yield
+        with guarded(folder):
+            yield
         return
     with _guard:
         entry = _held.get(key)
@@ -94,7 +98,8 @@ def run_lock(folder: Path | str, shared: bool = False) -> Iterator[None]:
     with _guard:
         _held[key] = [fd, 1, shared]
     try:
-        yield
+        with guarded(folder):
+            yield
     finally:
         _release(key)
 

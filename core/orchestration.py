@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from .errors import ConfigError, RunFailed, TinkerflowError
+from .runfs import make_folder
 
 if TYPE_CHECKING:
     from .hydra_app import HydraArgs
@@ -112,7 +113,7 @@ def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool
         run_dir = output_dir(cfg, multirun)
         check_run_dir(run_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", resuming or multirun)
         try:
-            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(run_dir.parent)
         except OSError as exc:
             raise ConfigError(f"cannot create run directories under '{run_dir.parent}' ({exc.strerror}); "
                               "expected paths.runs to be a writable folder") from exc
@@ -195,11 +196,12 @@ def _train(args: "HydraArgs", resume: str | None, held, registry, notify: Notify
         if resume and multirun:
             out_dir = _resume_dir(resume, out_dir)
             args = args.without("hydra.sweep.dir").plus("++hydra.job.env_set.TINKERFLOW_RESUME=1")
-            notify(f"resuming sweep {out_dir}: jobs completed with the same config are skipped")
         # the folder's owner from here on: a second train, export or sample of it is refused,
-        # and nothing in it changes before this process holds it
-        out_dir.mkdir(parents=True, exist_ok=True)
+        # and nothing in it changes before this process holds it (and has checked it for links)
+        make_folder(out_dir)
         held.enter_context(run_lock(out_dir))
+        if resume and multirun:
+            notify(f"resuming sweep {out_dir}: jobs completed with the same config are skipped")
         check_run_dir(out_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", bool(resume) or multirun)
         if plan.uses_ray:
             out_dir = out_dir.resolve()  # Ray's workers start in another folder

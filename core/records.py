@@ -17,14 +17,23 @@ manifest.json   tinkerflow export       :func:`read_manifest`
 site.json       tinkerflow web          :func:`read_site_record`
 state.json      resume checkpoints      :func:`read_checkpoint_state`
 vocabulary ...  experiments             :func:`read_record` with a model here
+.hydra/*.yaml   Hydra                   :func:`read_saved_yaml`
+multirun.yaml   Hydra (a sweep)         :func:`read_saved_yaml`
 =============== ======================= =====================================
+
+Every value read back from a run folder that OmegaConf or Hydra could interpolate is
+checked by :func:`refuse_interpolations` on the parsed value, whatever its encoding in the
+file (YAML escapes, quotes, keys, nested resolver names).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,6 +41,8 @@ from .errors import RunDirError
 
 #: the largest record read back; a real one is a few KB (state.json: a few hundred KB)
 MAX_BYTES = 16 * 1024 * 1024
+#: the largest saved config read back (Hydra's hydra.yaml is about 10 KB)
+YAML_MAX_BYTES = 1024 * 1024
 
 
 class Record(BaseModel):
@@ -313,3 +324,79 @@ def read_site_record(path: Path) -> dict:
 def read_checkpoint_state(path: Path) -> CheckpointState | None:
     """A resume checkpoint's ``state.json`` (None when there is none)."""
     return read_record(path, CheckpointState, "the checkpoint state a run writes", missing_ok=True)
+
+
+#: ``${a.b}``, ``${..a}``: a reference to another config value, the one interpolation replayed
+_PLAIN_REFERENCE = re.compile(r"\$\{[\w.\-]+\}")
+
+
+def interpolation_in(value: Any, where: str = "") -> tuple[str, str] | None:
+    """The first key or string inside ``value`` (dicts, lists, tuples, and sweep objects
+    with a ``list``) that OmegaConf would resolve other than as a plain ``${a.b}``
+    reference, as ``(where, text)``; None when there is none.
+
+    The check is on parsed values, so every spelling a file format allows for ``$`` and
+    ``{`` (YAML escapes, quoted or plain scalars, anchors) is seen as OmegaConf would see
+    it. A resolver call (``${oc.env:X}``), one whose name is itself interpolated
+    (``${oc.${a}:X}``), an escaped ``\\${...}`` (a live interpolation once resolved and
+    composed again) and a ``${`` in a key are all found."""
+    if isinstance(value, str):
+        return (where, value) if "${" in _PLAIN_REFERENCE.sub("", value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and ("${" in key or "$" in key):
+                return inner, key
+            found = interpolation_in(item, inner)
+            if found:
+                return found
+        return None
+    items = value if isinstance(value, (list, tuple)) else getattr(value, "list", None)
+    if isinstance(items, (list, tuple)):
+        for index, item in enumerate(items):
+            found = interpolation_in(item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def refuse_interpolations(value: Any, source: Path | str, where: str = "") -> None:
+    """Raise a one-line :class:`RunDirError` naming ``source`` and the key when
+    :func:`interpolation_in` finds something in ``value``."""
+    found = interpolation_in(value, where)
+    if found:
+        key, text = found
+        raise RunDirError(f"{source}: {key or 'a value'} = {text[:80]!r} calls a resolver; expected the plain "
+                          "values a run saves, with no interpolation but ${a.b} (a run folder is data, never code)")
+
+
+def read_saved_yaml(path: Path | str, expected: str = "the YAML Hydra saves in a run") -> Any:
+    """A YAML file from a run folder (``.hydra/config.yaml``, ``multirun.yaml``) as plain data.
+
+    Capped at :data:`YAML_MAX_BYTES`; UTF-8 only; anchors and aliases are refused (Hydra
+    never writes them, and an alias bomb of a few hundred bytes expands to gigabytes);
+    every interpolation but a plain reference is refused (:func:`refuse_interpolations`).
+    Numbers are read as OmegaConf reads them (``1e-3`` is a float)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise RunDirError(f"{path} is not a regular file; expected {expected}")
+        with path.open("rb") as handle:
+            raw = handle.read(YAML_MAX_BYTES + 1)
+        if len(raw) > YAML_MAX_BYTES:
+            raise RunDirError(f"{path} is more than {YAML_MAX_BYTES:,} bytes; expected {expected}")
+        text = raw.decode("utf-8")
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise RunDirError(f"{path}: it uses a YAML anchor or alias; expected {expected} (Hydra writes none)")
+        loaded = OmegaConf.to_container(OmegaConf.create(text), resolve=False) if text.strip() else {}
+    except RunDirError:
+        raise
+    except (OSError, ValueError, RecursionError, yaml.YAMLError, OmegaConfBaseException) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise RunDirError(f"{path}: cannot read it ({' '.join(detail.split())[:160]}); expected {expected}") from exc
+    refuse_interpolations(loaded, path)
+    return loaded

@@ -20,7 +20,7 @@ import yaml
 from .errors import RunDirError
 from .hydra_app import split_override
 from .records import read_run_record
-from .rundir import save_figure, write_atomic
+from .runfs import check_tree, guarded, make_folder, save_figure, write_atomic
 
 
 def _flatten(prefix: str, value, out: dict) -> None:
@@ -44,7 +44,9 @@ def job_dirs(sweep: Path) -> list[Path]:
 def collect(sweep: Path) -> tuple[list[dict], list[str]]:
     """One row per job and the config keys that vary between jobs (the swept values)."""
     rows, configs = [], []
-    for job in job_dirs(sweep):
+    jobs = job_dirs(sweep)
+    check_tree(sweep)
+    for job in jobs:
         try:
             info = read_run_record(job / "run.json")
         except RunDirError:
@@ -136,6 +138,11 @@ def write_report(sweep: Path, registry=None) -> dict:
     """Write report.md, report.csv, val_loss.png and the experiment's own comparison figures
     (``Experiment.sweep_report``) into the sweep folder; return what was written."""
     sweep = Path(sweep)
+    with guarded(sweep, check=False):
+        return _write_report(sweep, registry)
+
+
+def _write_report(sweep: Path, registry) -> dict:
     rows, swept = collect(sweep)
     header, body = table(rows, swept)
     buffer = io.StringIO()
@@ -229,7 +236,7 @@ def compare(sweep_dirs: list[Path], out: Path, registry=None, metrics: list[str]
                      *(spread([j["metrics"][m] for j in jobs[label] if m in j["metrics"]])
                        for m in metrics for label in sweeps)])
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     buffer = io.StringIO()
     csv.writer(buffer).writerows([header, *body])
     write_atomic(out / "report.csv", buffer.getvalue())

@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import RunDirError
 from .records import read_checkpoint_state
-from .rundir import save_model_atomic, write_atomic, write_json_atomic
+from .runfs import make_folder, remove_file, save_model_atomic, write_atomic, write_json_atomic
 from .tf_quiet import import_keras
 
 keras = import_keras()
@@ -199,7 +199,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     def save(self) -> None:
         """Write the checkpoint of the epochs completed so far."""
         epoch = self.epochs
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)
         weights = f"epoch-{epoch:05d}.weights.h5"
         save_model_atomic(self.model, self.folder / weights, weights_only=True)
         callbacks, best = {}, None
@@ -225,7 +225,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         })
         for stale in self.folder.iterdir():  # older checkpoints, and temporary files of a killed process
             if stale.name not in (STATE_FILE, weights, best):
-                stale.unlink(missing_ok=True)
+                remove_file(stale)
         self._saved_epoch = epoch
         self._last = time.monotonic()
 

@@ -17,118 +17,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
-import json
-import os
 import platform
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import RunDirError
+from .runfs import remove_file, remove_tree, write_json_atomic
 
 RUN_FILE = "run.json"
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so readers never
-    see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def replace_folder(new: Path, target: Path) -> None:
-    """Put the folder ``new`` (on the same file system) where ``target`` is.
-
-    Where the system can swap two paths in one step (Linux' ``renameat2`` with
-    ``RENAME_EXCHANGE``) readers see either the old folder or the new one, never neither;
-    elsewhere the old folder is renamed aside first. The old folder is then removed."""
-    new, target = Path(new), Path(target)
-    if target.exists() and _exchange(new, target):
-        shutil.rmtree(new, ignore_errors=True)  # now holds the old folder
-        return
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    try:
-        import ctypes
-
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def regular_files(folder: Path, root: Path) -> list[Path]:
-    """Every file under ``folder``, each a regular file resolving inside ``root``.
-
-    A run folder or a bundle may come from elsewhere: a symbolic link (to ``/etc/passwd``,
-    say), a device, a FIFO or a socket among the files to copy is refused in one line
-    naming it, so that nothing from outside ``root`` is ever copied into a site or bundle.
-    """
-    import stat
-
-    folder, root = Path(folder), Path(root).resolve()
-    paths = [folder]
-    for top, dirs, names in os.walk(folder):
-        paths += [Path(top) / name for name in sorted(dirs) + sorted(names)]
-    found = []
-    for path in paths:
-        mode = path.lstat().st_mode
-        inside = path.resolve().is_relative_to(root)
-        if stat.S_ISDIR(mode) and inside:
-            continue
-        if not stat.S_ISREG(mode) or not inside:
-            kind = "a symbolic link" if stat.S_ISLNK(mode) else (
-                "outside the run" if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file")
-            raise RunDirError(f"'{path}' is {kind}; expected only regular files inside '{root}' "
-                              "(links, devices and pipes are never copied)")
-        found.append(path)
-    return found
-
-
-def copy_regular(source: Path, target: Path) -> None:
-    """Copy one regular file without following a link at ``source`` (see :func:`regular_files`)."""
-    import stat
-
-    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise RunDirError(f"'{source}' is not a regular file; expected only regular files to copy")
-        with open(target, "wb") as out:
-            shutil.copyfileobj(handle, out)
-
-
-def copy_tree_regular(folder: Path, target: Path, root: Path) -> None:
-    """Copy ``folder`` to a new ``target``: regular files inside ``root`` only."""
-    folder, target = Path(folder), Path(target)
-    files = regular_files(folder, root)
-    target.mkdir(parents=True)
-    for path in files:
-        destination = target / path.relative_to(folder)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        copy_regular(path, destination)
 
 
 #: what a killed process can leave: export work folders, folders being swapped, temporary files
@@ -152,55 +50,11 @@ def clear_leftovers(run_path: Path) -> list[Path]:
                     or (name.startswith(".") and "-old-" in name)):
                 continue
             if item.is_dir() and not item.is_symlink():
-                shutil.rmtree(item, ignore_errors=True)
+                remove_tree(item)
             else:
-                item.unlink(missing_ok=True)
+                remove_file(item)
             removed.append(item)
     return removed
-
-
-def save_model_atomic(model: Any, path: Path, weights_only: bool = False) -> None:
-    """Save a Keras model (with ``weights_only``, its and its optimizers' variables to a
-    ``.weights.h5`` path) under a temporary name in the same folder, then rename it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    try:
-        (model.save_weights if weights_only else model.save)(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def save_figure(figure: Any, path: Path, **options: Any) -> None:
-    """``figure.savefig(path)`` through :func:`write_atomic` (the format from the suffix)."""
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", **options)
-    write_atomic(path, buffer.getvalue())
-
-
-def save_image(image: Any, path: Path, **options: Any) -> None:
-    """A PIL image's ``save(path)`` through :func:`write_atomic` (the format from the suffix)."""
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format={"jpg": "JPEG"}.get(Path(path).suffix.lstrip(".").lower(), Path(path).suffix.lstrip(".").upper()),
-               **options)
-    write_atomic(path, buffer.getvalue())
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    write_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
 
 
 def now_iso() -> str:

@@ -22,7 +22,8 @@ from .config import TypedConfig
 from .errors import RunDirError
 from .lock import LENT_LOCK, run_lock
 from .plugins import Registry
-from .rundir import Run, RunResult, clear_leftovers, git_state, now_iso, save_model_atomic, versions, write_atomic
+from .rundir import Run, RunResult, clear_leftovers, git_state, now_iso, versions
+from .runfs import make_folder, move, save_model_atomic, write_atomic
 
 log = logging.getLogger("tinkerflow.train")
 
@@ -173,10 +174,10 @@ def earlier_result(run_dir: Path, typed: TypedConfig) -> RunResult | None:
     if same:
         return None
     aside = run_dir.parent / ".attempts" / f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    aside.mkdir(parents=True)
+    make_folder(aside)
     for item in run_dir.iterdir():
         if item.name not in (".hydra", "run.log"):
-            item.rename(aside / item.name)
+            move(item, aside / item.name)
     log.info("job %s: the earlier attempt (%s) moved to %s", run_dir.name, info.get("status") or "unreadable", aside)
     return None
 
@@ -257,7 +258,7 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         check_resumable(run, earlier, typed)
         clear_leftovers(run.path)
         point = ResumePoint.read(run.checkpoints_dir)
-    run.path.mkdir(parents=True, exist_ok=True)
+    make_folder(run.path)
     result = RunResult(run_dir=run.path, experiment=typed.experiment_name, overrides=list(overrides or []))
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -9,16 +9,19 @@ from pathlib import Path
 
 from .plugins import Registry
 from .rundir import Run
+from .runfs import check_tree
 
 
 def open_run(run_path: Path | str, registry: Registry):
     """Open a run directory and rebuild its experiment from the saved config.
 
     Returns ``(run, experiment)``; one-line errors for a missing directory, a directory that
-    is not a run, an experiment no plugin provides any more, or a config that no longer fits.
+    is not a run or holds a link (:func:`~.runfs.check_tree`), an experiment no plugin
+    provides any more, or a config that no longer fits.
     """
     from .config import load_run_config, register_schemas, to_typed
 
+    check_tree(run_path)
     run = Run.open(run_path)
     experiment_cls = registry.experiment(run.experiment_name)
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})

@@ -8,13 +8,11 @@ experiment name), ``__PACKAGE__`` (its Python package) and ``__CLASS__`` (its cl
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
 from .plugins import NAME_PATTERN
+from .runfs import make_staging, move, remove_tree, write_atomic
 
 TEMPLATE = Path(__file__).parent / "plugin_template"
 
@@ -33,19 +31,17 @@ def new_plugin(name: str, parent: Path | str, taken: set[str] = frozenset()) -> 
         raise ConfigError(f"'{target}' already exists; expected a new folder (nothing was written)")
     words = {"__NAME__": name, "__PACKAGE__": f"tinkerflow_{name}",
              "__CLASS__": "".join(part.capitalize() for part in name.split("_"))}
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=parent))
+    staging = make_staging(parent, f".{target.name}-")
     try:
         for source in sorted(TEMPLATE.rglob("*")):
             if source.is_dir() or "__pycache__" in source.parts:
                 continue
             relative = _filled(str(source.relative_to(TEMPLATE)), words).removesuffix(".tmpl")
             out = staging / relative
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(_filled(source.read_text(encoding="utf-8"), words), encoding="utf-8")
-        os.rename(staging, target)
+            write_atomic(out, _filled(source.read_text(encoding="utf-8"), words))
+        move(staging, target)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
         raise
     return target
 

@@ -15,7 +15,8 @@ from typing import Any, Callable
 import numpy as np
 
 from tinkerflow.core.records import read_export_record
-from tinkerflow.core.rundir import now_iso, versions, write_json_atomic
+from tinkerflow.core.rundir import now_iso, versions
+from tinkerflow.core.runfs import write_json_atomic
 
 from .savedmodel import tensor_names
 

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from tinkerflow.core.records import read_export_record
-from tinkerflow.core.rundir import Run, copy_regular, now_iso, replace_folder, write_json_atomic
+from tinkerflow.core.rundir import Run, now_iso
+from tinkerflow.core.runfs import copy_regular, make_staging, remove_tree, replace_folder, write_atomic, write_json_atomic
 
 from .deploy_readme import render_readme
 from .tflite import FILE
@@ -47,10 +46,9 @@ def write_bundle(run: Run, experiment, golden: dict[str, np.ndarray]) -> Path | 
     variants = _passed_tflite(run)
     target = run.export_dir / BUNDLE
     if not variants:
-        if target.is_dir():
-            shutil.rmtree(target)
+        remove_tree(target)
         return None
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{BUNDLE}-", dir=run.export_dir))
+    staging = make_staging(run.export_dir, f".staging-{BUNDLE}-")
     try:
         info = experiment.deploy_info()
         files, described, cases = {}, {}, {}
@@ -65,7 +63,7 @@ def write_bundle(run: Run, experiment, golden: dict[str, np.ndarray]) -> Path | 
                 model.close()
             files[name] = described[variant]["bytes"]
         if info.get("labels"):
-            (staging / "labels.txt").write_text("".join(f"{label}\n" for label in info["labels"]))
+            write_atomic(staging / "labels.txt", "".join(f"{label}\n" for label in info["labels"]))
             files["labels.txt"] = (staging / "labels.txt").stat().st_size
         if info.get("vocabulary"):
             write_json_atomic(staging / "vocabulary.json", {"tokens": list(info["vocabulary"])})
@@ -77,15 +75,15 @@ def write_bundle(run: Run, experiment, golden: dict[str, np.ndarray]) -> Path | 
             **{k: v for k, v in info.items() if k not in PAGE_ONLY},
         }
         write_json_atomic(staging / "model.json", manifest)
-        (staging / "golden.json").write_text(_golden_json({"experiment": experiment.name, "run": run.path.name,
+        write_atomic(staging / "golden.json", _golden_json({"experiment": experiment.name, "run": run.path.name,
                                                           "variants": cases}))
-        (staging / "README.md").write_text(render_readme(run, experiment, manifest, cases, info, files))
+        write_atomic(staging / "README.md", render_readme(run, experiment, manifest, cases, info, files))
         staging.chmod(0o755)
         for item in staging.iterdir():
             item.chmod(0o644)
         replace_folder(staging, target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
     return target
 
 

@@ -10,11 +10,11 @@ Safari) and ``threaded`` (cross-origin isolated pages); the JSPI build is never 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
+from tinkerflow.core.runfs import copy_file
 
 PAGE_SOURCE = Path(__file__).parent / "web" / "litertjs_page.js"
 BUILDS = ("litert_wasm_internal", "litert_wasm_compat_internal", "litert_wasm_threaded_internal")
@@ -50,8 +50,7 @@ def write_assets(folder: Path, modules: Path) -> str:
     """The bundled module and the wasm builds, in ``folder``; returns the module's file name."""
     bundle(folder / PAGE_SOURCE.name, modules)
     source = modules / "@litertjs" / "core" / "wasm"
-    (folder / "wasm").mkdir(exist_ok=True)
     for build in BUILDS:
         for suffix in (".js", ".wasm"):
-            shutil.copy(source / f"{build}{suffix}", folder / "wasm" / f"{build}{suffix}")
+            copy_file(source / f"{build}{suffix}", folder / "wasm" / f"{build}{suffix}")
     return PAGE_SOURCE.name

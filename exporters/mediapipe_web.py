@@ -5,10 +5,10 @@ package ships them (it needs no bundling)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
+from tinkerflow.core.runfs import copy_file
 
 PAGE_SOURCE = Path(__file__).parent / "web" / "mediapipe_page.js"
 PACKAGE = ("@mediapipe", "tasks-vision")
@@ -31,10 +31,9 @@ def write_assets(folder: Path, modules: Path) -> str:
     """The page module, the package's ES module and its wasm, in ``folder``; returns the
     page module's file name."""
     source = package_dir(modules)
-    shutil.copy(PAGE_SOURCE, folder / PAGE_SOURCE.name)
-    shutil.copy(source / "vision_bundle.mjs", folder / "vision_bundle.mjs")
-    (folder / "wasm").mkdir(exist_ok=True)
+    copy_file(PAGE_SOURCE, folder / PAGE_SOURCE.name)
+    copy_file(source / "vision_bundle.mjs", folder / "vision_bundle.mjs")
     for build in WASM:
         for suffix in (".js", ".wasm"):
-            shutil.copy(source / "wasm" / f"{build}{suffix}", folder / "wasm" / f"{build}{suffix}")
+            copy_file(source / "wasm" / f"{build}{suffix}", folder / "wasm" / f"{build}{suffix}")
     return PAGE_SOURCE.name

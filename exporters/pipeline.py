@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,7 +37,9 @@ from tinkerflow.core.config import run_log_format
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock
 from tinkerflow.core.records import read_export_record
-from tinkerflow.core.rundir import Run, clear_leftovers, copy_tree_regular, now_iso, replace_folder, versions, write_json_atomic
+from tinkerflow.core.rundir import Run, clear_leftovers, now_iso, versions
+from tinkerflow.core.runfs import (copy_tree_regular, make_staging, remove_tree, replace_folder, temporary_folder,
+                                   write_json_atomic)
 from tinkerflow.core.tf_quiet import native_output
 
 from .base import ExportContext, VariantResult
@@ -171,8 +171,7 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
     report = ExportReport(run.path)
     journal = ExportJournal(run)
     clear_leftovers(run.path)
-    run.export_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".work-", dir=run.export_dir) as work:
+    with temporary_folder(run.export_dir, ".work-") as work:
         input_names, output_names = tensor_names(export_model)
         context = ExportContext(export_model, experiment, input_names, output_names, Path(work),
                                 inference_batch=_inference_batch(experiment),
@@ -209,7 +208,7 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
 def _export_variant(run: Run, experiment, exporter, context: ExportContext, variant: str,
                     golden: dict, keras_out: dict, keras_metric: float, data, journal: "ExportJournal") -> dict:
     started = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{exporter.name}-{variant}-", dir=run.export_dir))
+    staging = make_staging(run.export_dir, f".staging-{exporter.name}-{variant}-")
     record: dict[str, Any] = {"status": "failed", "exported": now_iso()}
     try:
         try:
@@ -265,7 +264,7 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
     except TinkerflowError as exc:
         record.update(status="rejected" if isinstance(exc, Rejected) else "failed", error=str(exc))
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
         record["seconds"] = round(time.perf_counter() - started, 3)
     return record
 
@@ -381,9 +380,8 @@ def _file_records(folder: Path, names: list[str]) -> list[dict]:
 def _replace(staging: Path, target: Path) -> None:
     """Put a copy of ``staging`` where ``target`` is (see :func:`replace_folder`): ``target`` is
     never half-written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    keep = Path(tempfile.mkdtemp(prefix=f".final-{target.name}-", dir=target.parent))
-    shutil.rmtree(keep)
+    keep = make_staging(target.parent, f".final-{target.name}-")
+    remove_tree(keep)
     copy_tree_regular(staging, keep, staging)
     replace_folder(keep, target)
 

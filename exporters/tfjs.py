@@ -70,19 +70,18 @@ class TFJSExporter(Exporter):
         return fields
 
     def page_assets(self, folder: Path, modules: Path, runtime: str | None = None) -> str:
-        import shutil
-
         from tinkerflow.core.errors import TinkerflowError
+        from tinkerflow.core.runfs import copy_file
 
         wasm_dist = modules / "@tensorflow" / "tfjs-backend-wasm" / "dist"
         if not (wasm_dist / "tf-backend-wasm.es2017.min.js").is_file():
             raise TinkerflowError(f"the pinned @tensorflow/tfjs-backend-wasm is missing from {modules}; "
                                   "run 'tinkerflow install-tfjs' (or make setup)")
-        shutil.copy(modules / "@tensorflow" / "tfjs" / "dist" / "tf.es2017.min.js", folder / "tf.min.js")
-        shutil.copy(wasm_dist / "tf-backend-wasm.es2017.min.js", folder / "tf-backend-wasm.min.js")
+        copy_file(modules / "@tensorflow" / "tfjs" / "dist" / "tf.es2017.min.js", folder / "tf.min.js")
+        copy_file(wasm_dist / "tf-backend-wasm.es2017.min.js", folder / "tf-backend-wasm.min.js")
         for binary in ("tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm"):  # threaded needs a blob: worker
-            shutil.copy(wasm_dist / binary, folder / binary)
-        shutil.copy(PAGE_MODULE, folder / PAGE_MODULE.name)
+            copy_file(wasm_dist / binary, folder / binary)
+        copy_file(PAGE_MODULE, folder / PAGE_MODULE.name)
         return PAGE_MODULE.name
 
     def converter_versions(self) -> dict[str, str]:

@@ -19,6 +19,8 @@ import base64
 import json
 from pathlib import Path
 
+from tinkerflow.core.runfs import write_atomic
+
 FUSED_OPS = {"_FusedMatMul", "_FusedConv2D", "FusedDepthwiseConv2dNative"}
 TFJS_FUSED_ACTIVATIONS = {"Relu", "Relu6", "Elu", "Prelu", "LeakyRelu", "Sigmoid"}
 
@@ -73,7 +75,7 @@ def unfuse_unsupported_activations(model_json: Path) -> list[str]:
         split.append(node["name"])
     if split:
         model["modelTopology"]["node"] = rewritten
-        Path(model_json).write_text(json.dumps(model))
+        write_atomic(model_json, json.dumps(model))
     return split
 
 

@@ -31,6 +31,7 @@ from tinkerflow.core import hookimpl
 from .base import ExportContext, Exporter, VariantResult
 from .savedmodel import INTERMEDIATE_SIGNATURE
 from .tflite_metadata import ModelInfo, TensorInfo, write_metadata
+from tinkerflow.core.runfs import write_atomic
 
 FILE = "model.tflite"
 ANY_BATCH = "float32_any_batch"
@@ -69,7 +70,7 @@ class TFLiteExporter(Exporter):
         elif variant not in ("float32", ANY_BATCH):
             raise ValueError(f"unknown tflite variant {variant!r}")
         flatbuffer = write_metadata(converter.convert(), model_info(context))
-        (out_dir / FILE).write_bytes(flatbuffer)
+        write_atomic(out_dir / FILE, flatbuffer)
         return VariantResult(variant=variant, files=[FILE], quantized=variant in {"int8_dynamic", "int8", "uint8_io"})
 
     def unsupported(self, variant: str, experiment) -> str | None:

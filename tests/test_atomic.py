@@ -172,7 +172,7 @@ def test_killed_train_export_and_web_leave_only_whole_files(tmp_path):
 
 @pytest.mark.parametrize("failure", ["fsync", "write"])
 def test_a_write_that_fails_keeps_the_old_file(tmp_path, monkeypatch, failure):
-    from tinkerflow.core import rundir
+    from tinkerflow.core import runfs as rundir
 
     target = tmp_path / "run.json"
     rundir.write_json_atomic(target, {"status": "completed"})
@@ -210,7 +210,7 @@ def test_a_write_that_fails_keeps_the_old_file(tmp_path, monkeypatch, failure):
 def test_a_model_save_that_fails_keeps_the_old_model(tmp_path, monkeypatch):
     import keras
 
-    from tinkerflow.core.rundir import save_model_atomic
+    from tinkerflow.core.runfs import save_model_atomic
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     target = tmp_path / "model.keras"
@@ -230,7 +230,7 @@ def test_a_model_save_that_fails_keeps_the_old_model(tmp_path, monkeypatch):
 def test_a_folder_is_swapped_in_whole(tmp_path):
     import sys
 
-    from tinkerflow.core.rundir import _exchange, replace_folder
+    from tinkerflow.core.runfs import _exchange, replace_folder
 
     target, new = tmp_path / "site", tmp_path / ".site-building"
     for folder, text in ((target, "old"), (new, "new")):

@@ -46,7 +46,7 @@ def _wait_until(event, process: subprocess.Popen, what: str) -> None:
 
 def test_only_regular_files_inside_the_run_are_ever_copied(tmp_path):
     from tinkerflow.core.errors import RunDirError
-    from tinkerflow.core.rundir import copy_tree_regular, regular_files
+    from tinkerflow.core.runfs import copy_tree_regular, regular_files
 
     run = tmp_path / "run"
     bundle = run / "export" / "tfjs" / "float32"

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock
 from tinkerflow.core.records import read_bench_record, read_export_record, read_manifest
-from tinkerflow.core.rundir import copy_regular, regular_files, replace_folder
+from tinkerflow.core.runfs import copy_file, copy_regular, guarded, make_folder, make_staging, remove_tree, replace_folder, write_atomic
 
 from .curves import training_charts
 from .html import esc, json_for_script, page, safe_name
@@ -41,7 +40,6 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
     ``out`` must not exist, be empty, or (with ``force``) hold a site built earlier; the new
     site is assembled beside it and renamed into place, so a failed build changes nothing.
     """
-    from tinkerflow.core.runs import open_run
     from tinkerflow.exporters.node import node_modules
 
     out = Path(out)
@@ -50,47 +48,54 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
     exporters = [registry.exporter(name)() for name in sorted(registry.exporters)
                  if registry.exporter(name).page_runtime]
     report = SiteReport(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-building-", dir=out.parent))
+    staging = make_staging(out.parent, f".{out.name}-building-")
     try:
-        (staging / "assets").mkdir()
-        for asset in ASSETS.iterdir():
-            shutil.copy(asset, staging / "assets" / asset.name)
-        used: set[str] = set()
-        for run_path in runs:
-            with run_lock(run_path, shared=True):
-                run, experiment = open_run(run_path, registry)
-                entry = _model_page(run, experiment, exporters, staging, used, report)
-            if entry:
-                report.pages.append(entry)
-        if not report.pages:
-            formats = " or ".join(e.name for e in exporters)
-            raise TinkerflowError(f"none of the runs has a {formats} export that passed its checks; "
-                                  f"expected at least one (run 'tinkerflow export RUN')")
-        page_modules = {}
-        for entry in report.pages:  # only the runtimes some page uses
-            for name, exporter in entry.pop("runtime_exporters").items():
-                if name not in page_modules:
-                    (staging / "assets" / name).mkdir()
-                    written = exporter.page_assets(staging / "assets" / name, modules, name)
-                    page_modules[name] = f"../../assets/{name}/{written}"
-        for entry in report.pages:
-            write_page(staging, entry, page_modules)
-        (staging / "index.html").write_text(_index(report.pages))
-        # what a widget may use from the other pages of the site (the captioner plays with a painter)
-        (staging / "site.json").write_text(json.dumps({"pages": [
-            {"slug": p["slug"], "experiment": p["experiment"], "run": p["run"],
-             "runtimes": [{"name": r["name"], "folder": r["folder"], "default_variant": r["default_variant"]}
-                          for r in p["config"]["runtimes"]]} for p in report.pages]}))
-        (staging / "_headers").write_text(HEADERS_FILE)
-        (staging / MARKER).write_text("built by tinkerflow web\n")
-        shell = ["index.html", "site.json", *(f"assets/{a.name}" for a in ASSETS.iterdir()),
-                 *(f"models/{p['slug']}/index.html" for p in report.pages)]
-        report.version = write_app_files(staging, shell)
+        with guarded(staging, check=False):
+            _assemble(runs, staging, registry, exporters, modules, report)
         replace_folder(staging, out)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
     return report
+
+
+def _assemble(runs: list[str | Path], staging: Path, registry, exporters: list, modules: Path,
+              report: SiteReport) -> None:
+    """Every file of the site, into ``staging``."""
+    from tinkerflow.core.runs import open_run
+
+    for asset in ASSETS.iterdir():
+        copy_file(asset, staging / "assets" / asset.name)
+    used: set[str] = set()
+    for run_path in runs:
+        with run_lock(run_path, shared=True):
+            run, experiment = open_run(run_path, registry)
+            entry = _model_page(run, experiment, exporters, staging, used, report)
+        if entry:
+            report.pages.append(entry)
+    if not report.pages:
+        formats = " or ".join(e.name for e in exporters)
+        raise TinkerflowError(f"none of the runs has a {formats} export that passed its checks; "
+                              f"expected at least one (run 'tinkerflow export RUN')")
+    page_modules = {}
+    for entry in report.pages:  # only the runtimes some page uses
+        for name, exporter in entry.pop("runtime_exporters").items():
+            if name not in page_modules:
+                make_folder(staging / "assets" / name)
+                written = exporter.page_assets(staging / "assets" / name, modules, name)
+                page_modules[name] = f"../../assets/{name}/{written}"
+    for entry in report.pages:
+        write_page(staging, entry, page_modules)
+    write_atomic(staging / "index.html", _index(report.pages))
+    # what a widget may use from the other pages of the site (the captioner plays with a painter)
+    write_atomic(staging / "site.json", json.dumps({"pages": [
+        {"slug": p["slug"], "experiment": p["experiment"], "run": p["run"],
+         "runtimes": [{"name": r["name"], "folder": r["folder"], "default_variant": r["default_variant"]}
+                      for r in p["config"]["runtimes"]]} for p in report.pages]}))
+    write_atomic(staging / "_headers", HEADERS_FILE)
+    write_atomic(staging / MARKER, "built by tinkerflow web\n")
+    shell = ["index.html", "site.json", *(f"assets/{a.name}" for a in ASSETS.iterdir()),
+             *(f"models/{p['slug']}/index.html" for p in report.pages)]
+    report.version = write_app_files(staging, shell)
 
 
 def _check_target(out: Path, force: bool) -> None:
@@ -127,9 +132,38 @@ def _passed_variants(run, exporter) -> tuple[list[dict], dict[str, str]]:
         if reason:
             unusable[name] = f"not for {exporter.page_runtime[1]}: {reason}"
             continue
-        passed.append({"name": name, "bytes": sum(f["bytes"] for f in record.get("files", [])),
+        passed.append({"name": name, "bytes": sum(f["bytes"] for f in record.get("files", [])), "files": record.get("files", []),
                        "parity": record.get("parity", {}), "metric": record.get("metric")})
     return sorted(passed, key=lambda v: (v["bytes"], v["name"])), unusable
+
+
+def _copy_variant(run, fmt: str, variant: dict, source: Path, target: Path) -> None:
+    """The files ``export.json`` lists for one variant, each checked against its recorded size
+    and sha256 while it is copied, and the variant's manifest (read and validated before);
+    nothing else in the variant's folder reaches the site."""
+    make_folder(target)
+    for entry in variant["files"]:
+        prefix = f"{fmt}/{variant['name']}/"
+        name = entry["path"].removeprefix(prefix)
+        if not entry["path"].startswith(prefix) or name != safe_name(name):
+            raise TinkerflowError(f"{run.path / 'export.json'}: file {entry['path']!r} is not a plain name in "
+                                  f"{prefix}; expected the record 'tinkerflow export' writes")
+        copy_regular(source / name, target / name)
+        size, digest = _size_and_sha256(target / name)
+        if (size, digest) != (entry["bytes"], entry["sha256"]):
+            raise TinkerflowError(f"'{source / name}' is {size:,} bytes (sha256 {digest[:12]}…), but export.json records "
+                                  f"{entry['bytes']:,} bytes (sha256 {entry['sha256'][:12]}…); expected the files "
+                                  f"'tinkerflow export' wrote (export the run again)")
+    copy_regular(source / "manifest.json", target / "manifest.json")
+
+
+def _size_and_sha256(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
 
 
 def _widget_dir(experiment) -> Path | None:
@@ -170,18 +204,13 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
     for runtime in {r["folder"]: r for r in runtimes}.values():  # runtimes of one format share its files
         for variant in runtime["variants"]:
             source = run.export_dir / runtime["folder"] / variant["name"]
-            target = folder / runtime["folder"] / safe_name(variant["name"])
-            target.mkdir(parents=True)
-            for item in regular_files(source, run.path):
-                if item.parent == source and item.name == safe_name(item.name):
-                    copy_regular(item, target / item.name)
+            _copy_variant(run, runtime["folder"], variant, source, folder / runtime["folder"] / safe_name(variant["name"]))
     widget = _widget_dir(experiment)
     fragment = ""
     if widget:
-        (folder / "widget").mkdir()
         for item in sorted(widget.iterdir()):  # widget.html is placed in the page itself
             if item.suffix in (".js", ".css") and item.is_file() and not item.is_symlink():
-                shutil.copy(item, folder / "widget" / item.name)
+                copy_file(item, folder / "widget" / item.name)
         fragment = (widget / "widget.html").read_text() if (widget / "widget.html").is_file() else ""
     bench = read_bench_record(run.path / "bench.json")
     info = run.read_info()
@@ -240,7 +269,7 @@ def write_page(site: Path, entry: dict, modules: dict[str, str]) -> None:
     )
     html = page(entry["title"], body, "../../", scripts=[("../../assets/tinkerflow.js", 'type="module" ')],
                 styles=entry["styles"])
-    (site / "models" / entry["slug"] / "index.html").write_text(html)
+    write_atomic(site / "models" / entry["slug"] / "index.html", html)
 
 
 def _table(rows: list[tuple], head: tuple | None = None) -> str:

@@ -19,6 +19,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from tinkerflow.core.runfs import save_image, write_atomic
+
 from .html import THEME_COLOR
 
 WORKER = Path(__file__).parent / "pwa" / "sw.js"
@@ -30,7 +32,7 @@ def write_app_files(site: Path, shell: list[str]) -> str:
     """Icons, web app manifest and service worker into ``site``; ``shell`` lists the site-relative
     paths stored on install. Returns the site's version (the content hash)."""
     for name, size, purpose in ICONS:
-        _icon(size, maskable=purpose == "maskable").save(site / name, optimize=True)
+        save_image(_icon(size, maskable=purpose == "maskable"), site / name, optimize=True)
     manifest = {
         "name": "tinkerflow models", "short_name": "tinkerflow",
         "description": "Models trained with tinkerflow, running on this device.",
@@ -39,11 +41,11 @@ def write_app_files(site: Path, shell: list[str]) -> str:
         "icons": [{"src": name, "sizes": f"{size}x{size}", "type": "image/png", "purpose": purpose}
                   for name, size, purpose in ICONS],
     }
-    (site / "manifest.webmanifest").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_atomic(site / "manifest.webmanifest", json.dumps(manifest, indent=2) + "\n")
     version = site_version(site)
     worker = WORKER.read_text().replace("__SITE_VERSION__", version).replace(
         "__SITE_SHELL__", json.dumps(sorted(set(shell) | {"manifest.webmanifest", *(n for n, _, _ in ICONS)})))
-    (site / "sw.js").write_text(worker)
+    write_atomic(site / "sw.js", worker)
     return version
 
 

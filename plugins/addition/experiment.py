@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import Experiment, ExperimentConfig, SampleOptions, Splits, knob
-from tinkerflow.core.rundir import write_atomic
+from tinkerflow.core.runfs import make_folder, save_arrays, write_atomic
 
 
 @dataclass
@@ -137,8 +137,7 @@ class Addition(Experiment):
         from . import plots
 
         options = options or AdditionSampleOptions()
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = make_folder(out_dir)
         cfg = self.config
         cross = self.cross_section_sum(options.cross_section)
         pairs = parse_pairs(options.pairs) if options.pairs else self.default_pairs(cross)
@@ -174,7 +173,7 @@ class Addition(Experiment):
         plots.inner_workings(out_dir / "inner_workings.png", weights.reshape(-1), activations, float(bias[0]),
                              scale=float(cfg.max_sum) if cfg.scale_inputs else 1.0)
 
-        np.savez_compressed(out_dir / "sample_data.npz", axis=axis, surface=surface, a_values=a_values,
+        save_arrays(out_dir / "sample_data.npz", axis=axis, surface=surface, a_values=a_values,
                             section=section, cross=cross, weights=weights.reshape(-1), bias=bias,
                             activations=activations)
         return {

@@ -25,7 +25,7 @@ from .bleu import corpus_bleu
 from .decode import beam_search, sample
 from .model import build_captioner, caption_step
 from tinkerflow.core.records import TokensRecord, read_record
-from tinkerflow.core.rundir import save_figure, write_atomic
+from tinkerflow.core.runfs import make_folder, save_figure, write_atomic
 
 
 def compiled(model):
@@ -133,7 +133,6 @@ class Captioning(Experiment):
             raise DataError(f"{saved or 'this run'} has no vocabulary.json; expected a captioning run directory")
         vocab = caps.Vocabulary.build(train_captions, self.config.vocab_size)
         if saved is not None:
-            saved.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(saved, json.dumps({"tokens": vocab.tokens}, ensure_ascii=False))
         return vocab
 
@@ -236,8 +235,7 @@ class Captioning(Experiment):
         """Captions for test images (or ``--images``): greedy, the best beam, and ``samples``
         drawn with temperature; ``captions.json`` and ``captions.png``."""
         options = options or CaptioningSampleOptions()
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = make_folder(out_dir)
         if options.images:
             names, images = self._read_images(Path(options.images))
         else:

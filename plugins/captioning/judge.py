@@ -155,7 +155,7 @@ def _trained(size: int, count: int, epochs: int, seed: int) -> Judge:
 
 def load(size: int, cache: Path | None = None) -> Judge:
     """The judge for ``size``-pixel pictures from the cache, trained (and cached) when missing."""
-    from tinkerflow.core.rundir import write_atomic
+    from tinkerflow.core.runfs import save_model_atomic, write_atomic
 
     folder = Path(cache or CACHE)
     weights = folder / f"scenes-{size}px-v{VERSION}.weights.h5"
@@ -171,9 +171,6 @@ def load(size: int, cache: Path | None = None) -> Judge:
             pass  # ours to rebuild: retrain below
     log.warning("training the scene judge for %d-pixel pictures once (a few minutes); it is kept in %s", size, folder)
     judge = train(size)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = weights.with_name(f".{weights.name}.{os.getpid()}.weights.h5")
-    judge.model.save_weights(partial)
-    os.replace(partial, weights)
+    save_model_atomic(judge.model, weights, weights_only=True)
     write_atomic(record, json.dumps({"size": size, "version": VERSION, "seed": SEED, "accuracy": judge.accuracy}))
     return judge

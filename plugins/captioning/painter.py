@@ -24,7 +24,7 @@ from tinkerflow.plugins.dcgan.model import GanModel
 
 from . import captions as caps
 from .experiment import CocoCaptionData, EmojiCaptionData, SceneCaptionData
-from tinkerflow.core.rundir import write_atomic
+from tinkerflow.core.runfs import write_atomic
 
 #: unseen scene captions the judge scores a painter on: 2,000 keep the spread of a score
 #: from one set of captions to another under a point (500 moved shape by up to 3)

@@ -28,7 +28,7 @@ from tinkerflow.core import DataError
 from . import captions as caps
 from . import scenes
 from .decode import sample
-from tinkerflow.core.rundir import save_image, write_atomic
+from tinkerflow.core.runfs import make_folder, save_image, write_atomic
 from tinkerflow.core.runs import load_trained_model, open_run
 
 
@@ -126,7 +126,7 @@ def play(captioner_run: Path, painter_run: Path, image: Path | None, text: str |
     vocab = captioner.vocab
     ids = vocab.index
     banned = (ids[caps.PAD], ids[caps.START], ids[caps.UNKNOWN])
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     if first is not None:
         save_image(Image.fromarray(first), out / "start.png")
     played = []
@@ -198,7 +198,7 @@ def decay_plot(table: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tinkerflow.core.rundir import save_figure
+    from tinkerflow.core.runfs import save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     hops = [f"{kind} {row['round']}" for row in table for kind in ("painting", "caption")]

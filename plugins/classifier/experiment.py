@@ -23,7 +23,7 @@ from . import images as imgs
 from . import insight
 from .models import MobileNetV2Model, SimpleModel, build_core, fine_tune
 from tinkerflow.core.records import ClassesRecord, read_record
-from tinkerflow.core.rundir import write_atomic
+from tinkerflow.core.runfs import make_folder, write_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
 
@@ -99,7 +99,6 @@ class Classifier(Experiment):
         if self.run is not None:
             saved = self.run.path / "classes.json"
             if not saved.is_file():
-                saved.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(saved, json.dumps({"classes": found.classes}))
             elif _saved_classes(saved) != found.classes:
                 raise DataError(f"the class folders are now {found.classes}, the run was trained on "
@@ -179,8 +178,7 @@ class Classifier(Experiment):
         import keras
 
         options = options or ClassifierSampleOptions()
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = make_folder(out_dir)
         core = model.get_layer("classifier") if any(l.name == "classifier" for l in model.layers) else model
         heat = keras.backend.backend() == "tensorflow"
         if options.images:

@@ -25,7 +25,7 @@ from . import datasets as sets
 from . import film
 from .model import GanModel, build_discriminator, build_generator, gan_class
 from tinkerflow.core.records import ConditionsRecord, FilmRecord, read_record
-from tinkerflow.core.rundir import save_image, write_atomic
+from tinkerflow.core.runfs import make_folder, save_image, write_atomic
 
 
 @dataclass
@@ -170,8 +170,7 @@ class Dcgan(Experiment):
         from PIL import Image
 
         options = options or DcganSampleOptions()
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = make_folder(out_dir)
         pixels = film.to_pixels(model.generator(self.film_inputs(options.n, options.seed, options.condition),
                                                 training=False))
         name = f"samples_n{options.n}_seed{options.seed}.png"

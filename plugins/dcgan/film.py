@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core.rundir import save_figure, save_image, write_atomic
+from tinkerflow.core.runfs import save_figure, save_image, write_atomic
 
 
 def to_pixels(images) -> np.ndarray:
@@ -53,14 +53,10 @@ def film_callback(generator_inputs, reference: np.ndarray, folder: Path):
             self.scores: list[float] = []
 
         def on_epoch_end(self, epoch, logs=None):
-            import io
-
             from PIL import Image
 
             pixels = to_pixels(self.model.generator(generator_inputs, training=False))
-            png = io.BytesIO()
-            Image.fromarray(grid(pixels)).save(png, format="PNG")
-            write_atomic(folder / f"epoch_{epoch + 1:03d}.png", png.getvalue())
+            save_image(Image.fromarray(grid(pixels)), folder / f"epoch_{epoch + 1:03d}.png")
             del self.scores[epoch:]
             self.scores.append(round(diversity(pixels, reference), 4))
             if logs is not None:

@@ -20,7 +20,7 @@ from . import corpus as corpora
 from .generate import distinct_2, generate
 from .tokens import NEWLINE, Vocabulary, detokenize, tokenize, windows
 from tinkerflow.core.records import TokensRecord, read_record
-from tinkerflow.core.rundir import write_atomic
+from tinkerflow.core.runfs import make_folder, write_atomic
 
 
 @dataclass
@@ -102,7 +102,6 @@ class Lyrics(Experiment):
             return Vocabulary(read_record(saved, TokensRecord, "the vocabulary a lyrics run saves").tokens)
         vocab = Vocabulary.build(train_tokens, self.config.vocab_size)
         if saved is not None:
-            saved.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(saved, json.dumps({"tokens": vocab.tokens}, ensure_ascii=False))
         return vocab
 
@@ -190,8 +189,7 @@ class Lyrics(Experiment):
         """Lyrics from ``options.prompt``; with the default options (as after training) one text
         at each of the temperatures 0 (greedy), 0.5, 0.8 and 1.2."""
         options = options or LyricsSampleOptions()
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = make_folder(out_dir)
         after_training = options == LyricsSampleOptions()
         temperatures = [0.0, 0.5, 0.8, 1.2] if after_training else [options.temperature]
         prompt = options.prompt
