@@ -370,13 +370,14 @@ def refuse_interpolations(value: Any, source: Path | str, where: str = "") -> No
                           "values a run saves, with no interpolation but ${a.b} (a run folder is data, never code)")
 
 
-def read_saved_yaml(path: Path | str, expected: str = "the YAML Hydra saves in a run") -> Any:
+def read_saved_yaml(path: Path | str, expected: str = "the YAML Hydra saves in a run", resolved: bool = True) -> Any:
     """A YAML file from a run folder (``.hydra/config.yaml``, ``multirun.yaml``) as plain data.
 
     Capped at :data:`YAML_MAX_BYTES`; UTF-8 only; anchors and aliases are refused (Hydra
     never writes them, and an alias bomb of a few hundred bytes expands to gigabytes);
-    every interpolation but a plain reference is refused (:func:`refuse_interpolations`).
-    Numbers are read as OmegaConf reads them (``1e-3`` is a float)."""
+    every interpolation but a plain reference is refused (:func:`refuse_interpolations`)
+    unless ``resolved`` is false (a file whose values are only read as text, such as
+    ``multirun.yaml``, which holds Hydra's own interpolations). Numbers are read as OmegaConf reads them (``1e-3`` is a float)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -398,5 +399,6 @@ def read_saved_yaml(path: Path | str, expected: str = "the YAML Hydra saves in a
     except (OSError, ValueError, RecursionError, yaml.YAMLError, OmegaConfBaseException) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise RunDirError(f"{path}: cannot read it ({' '.join(detail.split())[:160]}); expected {expected}") from exc
-    refuse_interpolations(loaded, path)
+    if resolved:
+        refuse_interpolations(loaded, path)
     return loaded

@@ -15,11 +15,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from .errors import RunDirError
 from .hydra_app import split_override
-from .records import read_run_record
+from .records import read_run_record, read_saved_yaml
 from .runfs import check_tree, guarded, make_folder, save_figure, write_atomic
 
 
@@ -69,9 +68,10 @@ def collect(sweep: Path) -> tuple[list[dict], list[str]]:
 
 def _saved_config(job: Path) -> dict:
     try:
-        return yaml.safe_load((job / ".hydra" / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        saved = read_saved_yaml(job / ".hydra" / "config.yaml")
+    except RunDirError:
         return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def table(rows: list[dict], swept: list[str]) -> tuple[list[str], list[list[str]]]:
@@ -170,9 +170,9 @@ def sweep_label(sweep: Path) -> str:
     """The preset a sweep was started with (``+sweep=NAME`` in its ``multirun.yaml``), else
     the sweep folder's name."""
     try:
-        saved = yaml.safe_load((Path(sweep) / "multirun.yaml").read_text(encoding="utf-8"))
+        saved = read_saved_yaml(Path(sweep) / "multirun.yaml", "the multirun.yaml Hydra saves", resolved=False)
         task = saved["hydra"]["overrides"]["task"]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
+    except (RunDirError, KeyError, TypeError):
         return Path(sweep).name
     for override in task if isinstance(task, list) else []:
         name, value = split_override(str(override))

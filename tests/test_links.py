@@ -325,3 +325,110 @@ def test_no_command_touches_a_sweep_through_a_link(workspace, tmp_path, monkeypa
     entries = len(_entries(workspace / "sweep"))
     assert entries >= 20
     print(f"\nsymlink matrix, sweeps: {len(SWEEP_COMMANDS)} commands x {entries} paths = {cases} cases")
+
+
+# -- the resolver matrix: every spelling of ${, in every file that is resolved ----------------
+
+SENTINEL = "sentinel-5f1c9a2e"
+S = "TINKERFLOW_TEST_SENTINEL"
+
+#: how a saved .hydra/config.yaml can spell a resolver call: (name, the YAML of
+#: ``activation:``'s value, other lines replaced)
+YAML_SPELLINGS = {
+    "plain scalar": ("${oc.env:%s}" % S, {}),
+    "single-quoted": ("'${oc.env:%s}'" % S, {}),
+    "double-quoted": ('"${oc.env:%s}"' % S, {}),
+    "\\x24 escape": ('"\\x24{oc.env:%s}"' % S, {}),
+    "\\u0024 escape": ('"\\u0024{oc.env:%s}"' % S, {}),
+    "\\U00000024 escape": ('"\\U00000024{oc.env:%s}"' % S, {}),
+    "\\x7B escape for {": ('"$\\x7Boc.env:%s}"' % S, {}),
+    "resolver name interpolated": ("${oc.${paths.runs}:%s}" % S, {"  runs: runs": "  runs: env"}),
+    "escaped \\${": ("\\${oc.env:%s}" % S, {}),
+    "inside oc.decode": ("\"${oc.decode:'${oc.env:%s}'}\"" % S, {}),
+    "literal block": ("|-\n    ${oc.env:%s}" % S, {}),
+    "folded block": (">-\n    ${oc.env:%s}" % S, {}),
+    "explicit !!str tag": ("!!str ${oc.env:%s}" % S, {}),
+    "anchor and alias": ("*secret", {"    monitor: val_loss": "    monitor: &secret ${oc.env:%s}" % S}),
+    "in a flow mapping": ("{name: '${oc.env:%s}'}" % S, {}),
+    "in a flow list": ("['${oc.env:%s}']" % S, {}),
+    "deep in a nest": ("{a: {b: [[{c: '${oc.env:%s}'}]]}}" % S, {}),
+    "as a key": ("sigmoid", {"  hidden: 8": "  hidden: 8\n  \"${oc.env:%s}\": 1" % S}),
+}
+
+#: how run.json's overrides can spell one (replayed by train --resume)
+OVERRIDE_SPELLINGS = {
+    "plain": ["experiment.activation=${oc.env:%s}" % S],
+    "single-quoted": ["experiment.activation='${oc.env:%s}'" % S],
+    "double-quoted": ['experiment.activation="${oc.env:%s}"' % S],
+    "JSON \\u0024 escape": ["experiment.activation=\\u0024{oc.env:%s}" % S],
+    "resolver name interpolated": ["paths.runs=env", "trainer.early_stopping.monitor='${oc.${paths.runs}:%s}'" % S],
+    "escaped \\${": ["experiment.activation='\\\\${oc.env:%s}'" % S],
+    "in a list": ["experiment.activation=[sigmoid,'${oc.env:%s}']" % S],
+    "in a dict": ["experiment.activation={a:'${oc.env:%s}'}" % S],
+    "in a sweep": ["experiment.activation=choice(sigmoid,'${oc.env:%s}')" % S],
+    "in the key": ["experiment.${oc.env:%s}=1" % S],
+    "inside oc.decode": ["seed=${oc.decode:'${oc.env:%s}'}" % S],
+    "appended with +": ["+experiment.extra=${oc.env:%s}" % S],
+}
+
+
+def _leaks(case: Path, *texts: str) -> list[str]:
+    found = [f"output: {t[-200:]!r}" for t in texts if SENTINEL in t]
+    for path in case.rglob("*"):
+        if path.is_file() and SENTINEL.encode() in path.read_bytes():
+            found.append(str(path))
+    return found
+
+
+def test_no_saved_config_spelling_reaches_a_resolver(workspace, tmp_path, monkeypatch):
+    """sample, export and web rebuild a run's experiment from .hydra/config.yaml: every
+    spelling is refused in one line, and the sentinel appears nowhere."""
+    monkeypatch.setenv(S, SENTINEL)
+    monkeypatch.chdir(tmp_path)
+    failures, cases = [], 0
+    commands = {"sample": lambda c: ["sample", str(c)], "export": lambda c: ["export", str(c), "--format", "tflite"],
+                "web": lambda c: ["web", str(c), "--out", str(c.parent / "site")]}
+    for name, (value, lines) in YAML_SPELLINGS.items():
+        for command, argv in commands.items():
+            root = tmp_path / f"y{cases}"
+            case = root / "case"
+            shutil.copytree(workspace / "run", case)
+            saved = case / ".hydra" / "config.yaml"
+            text = saved.read_text().replace("  activation: sigmoid", f"  activation: {value}")
+            for old, new in lines.items():
+                assert old in text
+                text = text.replace(old, new)
+            saved.write_text(text)
+            code, out, err = _in_process(argv(case))
+            lines_out = [line for line in err.splitlines() if line.strip()]
+            if code != 2 or len(lines_out) != 1 or _leaks(root, out, err):
+                failures.append(f"{command}, {name}: exit {code}, {err.strip()[-200:]!r}, leaks {_leaks(root, out, err)}")
+            cases += 1
+    assert not failures, "\n".join(failures)
+    print(f"\nresolver matrix, saved configs: {len(YAML_SPELLINGS)} spellings x {len(commands)} commands = {cases}")
+
+
+def test_no_recorded_override_spelling_reaches_a_resolver(workspace, tmp_path, monkeypatch):
+    """train --resume replays run.json's overrides: every spelling is refused before Hydra
+    sees it, and the sentinel appears nowhere."""
+    import json
+
+    monkeypatch.setenv(S, SENTINEL)
+    monkeypatch.chdir(tmp_path)
+    failures = []
+    for name, overrides in OVERRIDE_SPELLINGS.items():
+        root = tmp_path / f"o{len(failures)}-{abs(hash(name))}"
+        case = root / "case"
+        shutil.copytree(workspace / "run", case)
+        info = json.loads((case / "run.json").read_text())
+        info.update(status="interrupted", overrides=[*info["overrides"], *overrides])
+        text = json.dumps(info, indent=2)
+        if "\\u0024" in name:
+            text = text.replace("\\\\u0024", "\\u0024")  # the JSON escape itself, not a backslash
+        (case / "run.json").write_text(text)
+        code, out, err = _in_process(["train", "--resume", str(case)])
+        lines = [line for line in err.splitlines() if line.strip()]
+        if code != 2 or len(lines) != 1 or "the recorded override" not in lines[0] or _leaks(root, out, err):
+            failures.append(f"{name}: exit {code}, {err.strip()[-300:]!r}, leaks {_leaks(root, out, err)}")
+    assert not failures, "\n".join(failures)
+    print(f"\nresolver matrix, recorded overrides: {len(OVERRIDE_SPELLINGS)} spellings x 1 file (run.json)")
