@@ -16,7 +16,8 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError, TinkerflowError
+from .config import number_flag
+from .errors import ConfigError, PluginError, TinkerflowError
 
 
 def _quiet_tensorflow() -> None:
@@ -424,13 +425,20 @@ def cmd_install_tfjs(args: argparse.Namespace) -> int:
 
 # -- entry point ----------------------------------------------------------------------------
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors (a bad flag, a value out of range) as one line and exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tinkerflow",
         description="Plugin-based experiments: train with Hydra configs, export to the browser and phones.",
     )
     parser.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     p = sub.add_parser("plugins", help="list installed plugins, their experiments and hooks")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -470,8 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="inference latency and throughput: Keras against the run's exports")
     p.add_argument("run", help="a run directory with exports (tinkerflow export RUN)")
-    p.add_argument("--batch", type=int, default=256, help="batch size for throughput (default 256)")
-    p.add_argument("--seconds", type=float, default=0.5, help="time spent per measurement (default 0.5)")
+    p.add_argument("--batch", type=number_flag(int, min=1, max=65536), default=256,
+                   help="batch size for throughput, 1 to 65536 (default 256)")
+    p.add_argument("--seconds", type=number_flag(float, gt=0, max=3600), default=0.5,
+                   help="time spent per measurement, up to 3600 (default 0.5)")
     p.add_argument("--browser", action="store_true",
                    help="also the run's page in headless Chromium: LiteRT.js (1 and 2 threads) and tfjs against "
                         "native LiteRT, and what a first visit downloads")
@@ -486,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="preview a built site over HTTP")
     p.add_argument("site", nargs="?", default="site", help="the site folder (default: site)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=number_flag(int, min=0, max=65535), default=8000, help="port (default: 8000)")
     p.add_argument("--no-isolation", action="store_true",
                    help="leave out the COOP/COEP headers (as most static hosts do): LiteRT.js then runs one thread")
     p.set_defaults(func=cmd_serve)
@@ -508,18 +518,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _plugin_commands(sub) -> None:
-    """Commands that plugins add through the ``register_commands`` hook (a disabled plugin is
-    reported by the command that uses the registry, not here)."""
+    """Commands that plugins add through the ``register_commands`` hook. A plugin whose hook
+    raises, whose ``configure`` raises, or that adds a command that exists already is
+    disabled (and named by the commands that use the registry); the others keep working."""
+    from .plugins import disable_plugin
+
     registry = _built_registry()
-
-    def add_command(name: str, help: str, configure, run_command) -> None:
-        if name in sub.choices:
-            raise TinkerflowError(f"a plugin adds the command '{name}', which exists already; expected a new name")
-        parser = sub.add_parser(name, help=help)
-        configure(parser)
-        parser.set_defaults(func=lambda args: run_command(args, registry))
-
-    registry.hook.register_commands(add_command=add_command)
+    manager = registry.manager
+    for plugin_name, _ in list(manager.list_name_plugin()):
+        others = [p for n, p in manager.list_name_plugin() if n != plugin_name]
+        caller = manager.subset_hook_caller("register_commands", remove_plugins=others)
+        wanted: list[tuple] = []
+        try:
+            caller(add_command=lambda name, help, configure, run_command: wanted.append(
+                (name, help, configure, run_command)))
+            for name, help, configure, _ in wanted:
+                if name in sub.choices or [n for n, *_ in wanted].count(name) > 1:
+                    raise PluginError(f"plugin '{plugin_name}' adds the command '{name}', which exists already; "
+                                      "expected a new name")
+                configure(OneLineParser(prog=f"tinkerflow {name}"))
+        except Exception as exc:  # a broken plugin must not take the built-in commands down
+            message = str(exc) if isinstance(exc, PluginError) else (
+                f"register_commands raised {type(exc).__name__}: {exc}")
+            disable_plugin(registry, plugin_name, message)
+            continue
+        for name, help, configure, run_command in wanted:
+            parser = sub.add_parser(name, help=help)
+            configure(parser)
+            parser.set_defaults(func=lambda args, _run=run_command: _run(args, registry))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

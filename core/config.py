@@ -410,6 +410,28 @@ def check_value(f: dataclasses.Field, hint: Any, value: Any, key: str) -> Any:
     return value
 
 
+def number_flag(kind: type, **bounds: float) -> Any:
+    """An argparse ``type=`` for a numeric command-line flag, checked as a config knob is
+    (:func:`check_value`): finite, within int32 for an integer, and within ``bounds``
+    (``min``, ``max``, ``gt``). Plugin commands use it for their flags too."""
+    import argparse
+
+    constraints = dataclasses.field(metadata=bounds)
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {_EXPECTED[kind]}") from None
+        try:
+            return check_value(constraints, kind, value, "value")
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value=")) from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def check_group_choices(overrides: Iterable[str], experiment_name: str, experiment_cls: type) -> None:
     """``model=NAME`` and ``data=NAME`` must name one of this experiment's options (the groups
     hold every experiment's options, so Hydra alone would offer the others' too)."""

@@ -174,11 +174,20 @@ def register_plugin(registry: Registry, plugin: Any, name: str) -> None:
 
 def unregister_plugin(registry: Registry, name: str) -> None:
     """Remove a plugin and everything it registered."""
-    registry.manager.unregister(name=name)
+    disable_plugin(registry, name, "")
     registry.plugins.pop(name, None)
+
+
+def disable_plugin(registry: Registry, name: str, error: str) -> None:
+    """Take a plugin out (its hooks, experiments and exporters) and keep ``error`` as the
+    reason ``tinkerflow plugins`` and the other commands show; the other plugins keep working."""
+    if registry.manager.get_plugin(name) is not None:
+        registry.manager.unregister(name=name)
     for table in (registry.experiments, registry.exporters):
         for key in [k for k, entry in table.items() if entry.plugin == name]:
             del table[key]
+    info = registry.plugins.setdefault(name, PluginInfo(name=name))
+    info.error, info.experiments, info.exporters = error or None, [], []
 
 
 def _hook_names(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
@@ -189,6 +198,8 @@ def _collect(registry: Registry, only: str | None = None) -> None:
     """Ask every plugin (or just ``only``) to register its experiments and exporters."""
     manager = registry.manager
     names = [only] if only else [n for n, _ in manager.list_name_plugin()]
+    # the built-in plugins first: a third-party one that registers a built-in's name is the one refused
+    names.sort(key=lambda n: not registry.plugins.get(n, PluginInfo(name=n)).builtin)
     for plugin_name in names:
         info = registry.plugins.setdefault(plugin_name, PluginInfo(name=plugin_name))
         if info.error:
@@ -219,7 +230,7 @@ def _collect(registry: Registry, only: str | None = None) -> None:
                 message = str(exc) if isinstance(exc, PluginError) else (
                     f"{hook_name} raised {type(exc).__name__}: {exc}"
                 )
-                info.error = message
+                disable_plugin(registry, plugin_name, message)
                 break
             if hook_name == "register_experiments":
                 info.experiments = sorted(added)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,6 @@ def _bad_files(ws: Path) -> None:
 
 def _copies_of_the_run(ws: Path) -> None:
     """Copies of the finished run, each with one record broken as a stranger's folder might be."""
-    import shutil
 
     done = ws / "runs" / "addition" / "done"
 
@@ -113,6 +113,21 @@ def _copies_of_the_run(ws: Path) -> None:
     with (copy("huge_record") / "run.json").open("r+b") as handle:
         handle.truncate(17 * 1024 * 1024)  # sparse: larger than any record may be
     (copy("linked_secret") / "export" / "tfjs" / "float32" / "secret.txt").symlink_to("/etc/passwd")
+    victim = ws / "bad" / "victim"
+    victim.mkdir()
+    (victim / "thesis.tex").write_text("someone else's work\n")
+    for name, folder in (("linked_checkpoints", "checkpoints"), ("linked_export", "export"), ("linked_samples", "samples")):
+        run = copy(name)
+        shutil.rmtree(run / folder)
+        (run / folder).symlink_to(victim)
+    change(ws / "bad" / "runs" / "linked_checkpoints" / "run.json", lambda r: r.update(status="interrupted"))
+    config = copy("escaped_resolver") / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("activation: sigmoid", 'activation: "\\x24{oc.env:HOME}"'))
+    change(copy("nested_resolver") / "run.json", lambda r: r.update(status="failed", overrides=[
+        *r["overrides"], "trainer.early_stopping.monitor='${oc.${paths.runs}:HOME}'"]))
+    config = copy("alias_bomb") / ".hydra" / "config.yaml"
+    config.write_text(config.read_text() + 'x0: &x0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+                      + "".join(f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 9)}]\n" for i in range(1, 10)))
 
 
 LYRICS = ["train", "experiment=lyrics", "debug=smoke"]
@@ -158,7 +173,7 @@ ROWS = [
     Row("cli", "uint8 inputs for a model whose inputs a byte cannot carry",
         ["export", "{run}", "--format", "tflite", "--quantize", "uint8_io"],
         "variant tflite/uint8_io does not apply to this run: the addition model's inputs and outputs are not all"),
-    Row("cli", "a port out of range", ["serve", "{site}", "--port", "99999"], "--port 99999 is out of range"),
+    Row("cli", "a port out of range", ["serve", "{site}", "--port", "99999"], "argument --port: 99999 is out of range: expected <= 65535"),
     Row("cli", "--resume without a folder", ["train", "--resume"], "--resume needs a run or sweep directory"),
     Row("cli", "--resume with overrides", ["train", "--resume", "{run}", "trainer.epochs=3"],
         "--resume of a single run takes no overrides"),
@@ -259,6 +274,25 @@ ROWS = [
         "is refused ('hydra.callbacks.x' is not a key of tinkerflow's config)"),
     Row("security", "a site from a run whose export links to /etc/passwd",
         ["web", "bad/runs/linked_secret", "--out", "bad/site_s"], "secret.txt' is a symbolic link; expected only regular files"),
+    Row("security", "resuming a run whose checkpoints/ is a link to another folder",
+        ["train", "--resume", "bad/runs/linked_checkpoints"], "checkpoints' is a symbolic link; expected only regular "
+        "files and folders inside"),
+    Row("security", "exporting a run whose export/ is a link to another folder", ["export", "bad/runs/linked_export"],
+        "export' is a symbolic link; expected only regular files and folders inside"),
+    Row("security", "sampling a run whose samples/ is a link to another folder", ["sample", "bad/runs/linked_samples"],
+        "samples' is a symbolic link; expected only regular files and folders inside"),
+    Row("security", "a saved config spelling $ as the YAML escape \\x24", ["sample", "bad/runs/escaped_resolver"],
+        "experiment.activation = '${oc.env:HOME}' calls a resolver"),
+    Row("security", "a recorded override whose resolver's name is an interpolation",
+        ["train", "--resume", "bad/runs/nested_resolver"], "is refused (its value calls a resolver)"),
+    Row("security", "a saved config that is a YAML alias bomb (679 bytes, gigabytes expanded)",
+        ["sample", "bad/runs/alias_bomb"], "config.yaml: it uses a YAML anchor or alias"),
+    Row("cli", "bench for NaN seconds", ["bench", "{run}", "--seconds", "nan"], "argument --seconds: nan: expected a finite number"),
+    Row("cli", "bench for negative seconds", ["bench", "{run}", "--seconds", "-1"], "argument --seconds: -1.0 is out of range: expected > 0"),
+    Row("cli", "bench with a batch of 0", ["bench", "{run}", "--batch", "0"], "argument --batch: 0 is out of range: expected >= 1"),
+    Row("cli", "bench with a negative batch", ["bench", "{run}", "--batch", "-3"], "argument --batch: -3 is out of range: expected >= 1"),
+    Row("cli", "telephone of zero rounds", ["telephone", "--captioner", "{run}", "--painter", "{run}", "--rounds", "0"],
+        "argument --rounds: 0 is out of range: expected >= 1"),
     Row("run", "exporting a run that failed", ["export", "{failed}"], "has status 'failed'; expected a completed run to export"),
     # -- exports and web builds
     Row("web", "a site from a run without a tflite or tfjs export", ["web", "{failed}", "--out", "bad/site_a"],

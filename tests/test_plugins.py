@@ -217,3 +217,49 @@ def test_a_plugin_with_a_syntax_error_is_reported_with_its_file_and_line(monkeyp
     assert "unknown experiment 'typo'" in str(caught.value) and "plugin 'typo' is disabled: failed to load" in str(
         caught.value)
     assert isinstance(caught.value.__cause__, SyntaxError), "--traceback shows the import error, not only this frame"
+
+
+def _installed(monkeypatch, tmp_path, name: str, source: str, first: bool = False) -> None:
+    """A plugin package ``name`` on sys.path with an entry point, as pip would install it."""
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "__init__.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = importlib.metadata.EntryPoint(name=name, value=name, group="tinkerflow")
+    real = plugin_module._entry_points
+    monkeypatch.setattr(plugin_module, "_entry_points", lambda: [point, *real()] if first else [*real(), point])
+
+
+@pytest.mark.parametrize("source, error", [
+    ("def register_commands(add_command):\n    raise RuntimeError('no licence server')\n",
+     "register_commands raised RuntimeError: no licence server"),
+    ("def register_commands(add_command):\n    add_command('export', 'mine', lambda p: None, lambda a, r: 0)\n",
+     "adds the command 'export', which exists already"),
+    ("def register_commands(add_command):\n    add_command('mine', 'mine', lambda p: 1 / 0, lambda a, r: 0)\n",
+     "register_commands raised ZeroDivisionError"),
+], ids=["raises", "takes a built-in's name", "configure raises"])
+def test_a_plugin_whose_commands_break_is_disabled_and_the_built_ins_work(monkeypatch, tmp_path, capsys, source, error):
+    from tinkerflow.core.cli import main
+
+    name = f"tinkerflow_badcommands_{len(error)}"  # a module of its own for each case
+    _installed(monkeypatch, tmp_path, name, "from tinkerflow.core import hookimpl\n\n@hookimpl\n" + source)
+    assert main(["plugins", "--json"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if name in line]
+    assert len(warnings) == 1 and error in warnings[0] and warnings[0].startswith("tinkerflow: warning: plugin"), captured.err
+    assert '"addition"' in captured.out
+    with pytest.raises(SystemExit) as done:
+        main(["export", "--help"])
+    assert done.value.code == 0 and "--mediapipe" in capsys.readouterr().out, "the built-in export, not the plugin's"
+
+
+def test_a_third_party_experiment_named_like_a_built_in_is_the_one_refused(monkeypatch, tmp_path):
+    _installed(monkeypatch, tmp_path, "tinkerflow_impostor", "\n".join([
+        "from dataclasses import dataclass",
+        "from tinkerflow.core import Experiment, ExperimentConfig, hookimpl",
+        "@dataclass", "class C(ExperimentConfig):", "    size: int = 1",
+        "class Impostor(Experiment):", "    name = 'addition'", "    Config = C",
+        "@hookimpl", "def register_experiments(register):", "    register(Impostor)", ""]), first=True)
+    reg = make_plugin_manager({})
+    assert reg.experiments["addition"].plugin == "addition"
+    assert reg.experiment("addition").__module__ == "tinkerflow.plugins.addition.experiment"
+    assert "registers 'addition', which plugin 'addition' already registered" in reg.plugins["tinkerflow_impostor"].error

@@ -22,14 +22,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from tinkerflow.core import DataError
+from tinkerflow.core.config import number_flag
+from tinkerflow.core.runfs import make_folder, save_image, write_atomic
+from tinkerflow.core.runs import load_trained_model, open_run
 
 from . import captions as caps
 from . import scenes
 from .decode import sample
-from tinkerflow.core.runfs import make_folder, save_image, write_atomic
-from tinkerflow.core.runs import load_trained_model, open_run
 
 
 def portable_normal(seed: int, count: int) -> np.ndarray:
@@ -197,7 +197,6 @@ def decay_plot(table: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from tinkerflow.core.runfs import save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
@@ -282,10 +281,13 @@ def configure(parser) -> None:
     parser.add_argument("--text", help="the start sentence; without it every game starts from a sentence of its own")
     parser.add_argument("--captioner", required=True, help="a captioning run directory")
     parser.add_argument("--painter", required=True, help="a text_to_image run directory")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds per game (default 4, as the post)")
-    parser.add_argument("--games", type=int, default=5, help="games, each with its own seed (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first game")
-    parser.add_argument("--temperature", type=float, default=0.8, help="temperature of the captions (0: greedy)")
+    parser.add_argument("--rounds", type=number_flag(int, min=1, max=100), default=4,
+                        help="rounds per game, 1 to 100 (default 4, as the post)")
+    parser.add_argument("--games", type=number_flag(int, min=1, max=10_000), default=5,
+                        help="games, each with its own seed (default 5)")
+    parser.add_argument("--seed", type=number_flag(int, min=0, max=2**31 - 1), default=0, help="seed of the first game")
+    parser.add_argument("--temperature", type=number_flag(float, min=0, max=100), default=0.8,
+                        help="temperature of the captions (0: greedy)")
     parser.add_argument("--out", default="telephone", help="report folder (default: telephone)")
 
 
