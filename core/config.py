@@ -77,13 +77,13 @@ class ReduceLRConfig:
 
 @dataclass
 class TrainerConfig:
-    epochs: int = knob(1000, min=1, help="maximum number of epochs")
-    batch_size: int = knob(32, min=1, help="samples per gradient step")
+    epochs: int = knob(1000, min=1, max=1_000_000, help="maximum number of epochs")
+    batch_size: int = knob(32, min=1, max=1_000_000, help="samples per gradient step")
     optimizer: str = knob("adam", choices=["adam", "adamw", "sgd", "rmsprop"])
     learning_rate: float = knob(1e-3, gt=0.0, help="optimizer step size")
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
-    steps_per_execution: int = knob(1, min=1, help="batches per compiled training call")
+    steps_per_execution: int = knob(1, min=1, max=1_000_000, help="batches per compiled training call")
     backend: str = knob("tensorflow", choices=["tensorflow", "jax"],
                         help="Keras backend for training; exports always run on TensorFlow")
     jit_compile: bool = knob(False, help="compile train steps with XLA (always on under JAX)")
@@ -469,6 +469,18 @@ def load_run_config(run_dir: Path) -> DictConfig:
 
 #: the top-level keys a user can set without ``hydra.``: the only ones a run folder may replay
 REPLAYABLE_ROOTS = frozenset({f.name for f in dataclasses.fields(RootConfig)} | {"sweep"})
+
+
+def check_override_roots(overrides: Iterable[str]) -> None:
+    """Every override sets a key of tinkerflow's config tree or of ``hydra``: an override
+    that ``train`` accepts is one ``--resume`` can replay (:func:`replayable_overrides`).
+    ``+foo=1`` (a new top-level key no experiment reads) is refused in one line."""
+    for item in overrides:
+        key = override_key(item)
+        root = key.split(".")[0].split("/")[0].split("@")[0]
+        if key and root not in REPLAYABLE_ROOTS and root != "hydra":
+            raise ConfigError(f"{item}: '{root}' is not a key of tinkerflow's config; expected overrides of "
+                              f"{', '.join(sorted(REPLAYABLE_ROOTS))} or hydra")
 
 
 def replayable_overrides(overrides: Any, source: Path) -> list[str]:

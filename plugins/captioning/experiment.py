@@ -66,9 +66,9 @@ class CocoCaptionData:
 class CaptioningConfig(ExperimentConfig):
     image_size: int = knob(32, min=8, max=512, help="images are cropped to the centre square and resized to this")
     caption_length: int = knob(10, min=3, max=64, help="tokens per caption, <start> and <end> included")
-    vocab_size: int = knob(2000, min=5, help="most frequent training words kept; the rest become <unk>")
-    units: int = knob(128, min=1, help="GRU units (the decoder's state) and region features")
-    embedding_dim: int = knob(64, min=1, help="size of a word vector")
+    vocab_size: int = knob(2000, min=5, max=1_000_000, help="most frequent training words kept; the rest become <unk>")
+    units: int = knob(128, min=1, max=8192, help="GRU units (the decoder's state) and region features")
+    embedding_dim: int = knob(64, min=1, max=4096, help="size of a word vector")
     validation: float = knob(0.1, gt=0.0, max=0.5, help="share of images held out for validation")
     test: float = knob(0.1, min=0.0, max=0.5, help="share of images held out for the test (BLEU)")
 

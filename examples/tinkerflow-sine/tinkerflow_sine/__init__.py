@@ -17,9 +17,9 @@ from tinkerflow.core import Experiment, ExperimentConfig, SampleOptions, Splits,
 
 @dataclass
 class SineConfig(ExperimentConfig):
-    units: int = knob(16, min=1, help="units in each hidden layer")
+    units: int = knob(16, min=1, max=65536, help="units in each hidden layer")
     layers: int = knob(2, min=1, max=8, help="number of hidden layers")
-    samples: int = knob(2000, min=10, help="training points drawn uniformly from [-pi, pi]")
+    samples: int = knob(2000, min=10, max=10_000_000, help="training points drawn uniformly from [-pi, pi]")
     noise: float = knob(0.0, min=0.0, help="standard deviation of noise added to the targets")
 
 
