@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from .records import read_metrics_csv
 from .runfs import write_atomic
 from .tf_quiet import import_keras
 
@@ -39,12 +40,9 @@ class MetricsCSV(keras.callbacks.Callback):
         self._columns: list[str] = []
         self._rows: list[dict] = []
         self._started = 0.0
-        if keep_epochs and self.path.is_file():
-            with self.path.open(newline="") as handle:
-                reader = csv.DictReader(handle)
-                self._columns = list(reader.fieldnames or [])
-                self._rows = [row for row in reader
-                              if (row.get("epoch") or "").isdigit() and int(row["epoch"]) <= keep_epochs]
+        if keep_epochs:
+            self._rows = [row for row in read_metrics_csv(self.path) if row["epoch"] <= keep_epochs]
+            self._columns = list(self._rows[0]) if self._rows else []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -82,7 +80,14 @@ class ProgressDisplay(keras.callbacks.Callback):
         if self.mode != "rich":
             return
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),

@@ -529,10 +529,13 @@ def _plugin_commands(sub) -> None:
         others = [p for n, p in manager.list_name_plugin() if n != plugin_name]
         caller = manager.subset_hook_caller("register_commands", remove_plugins=others)
         wanted: list[tuple] = []
+
+        def add_command(name: str, help: str, configure, run_command, _wanted=wanted) -> None:
+            _wanted.append((name, help, configure, run_command))
+
         try:
-            caller(add_command=lambda name, help, configure, run_command: wanted.append(
-                (name, help, configure, run_command)))
-            for name, help, configure, _ in wanted:
+            caller(add_command=add_command)
+            for name, _, configure, _ in wanted:
                 if name in sub.choices or [n for n, *_ in wanted].count(name) > 1:
                     raise PluginError(f"plugin '{plugin_name}' adds the command '{name}', which exists already; "
                                       "expected a new name")

@@ -17,6 +17,7 @@ manifest.json   tinkerflow export       :func:`read_manifest`
 site.json       tinkerflow web          :func:`read_site_record`
 state.json      resume checkpoints      :func:`read_checkpoint_state`
 vocabulary ...  experiments             :func:`read_record` with a model here
+metrics.csv     tinkerflow train        :func:`read_metrics_csv`
 .hydra/*.yaml   Hydra                   :func:`read_saved_yaml`
 multirun.yaml   Hydra (a sweep)         :func:`read_saved_yaml`
 =============== ======================= =====================================
@@ -34,7 +35,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import RunDirError
@@ -43,6 +43,10 @@ from .errors import RunDirError
 MAX_BYTES = 16 * 1024 * 1024
 #: the largest saved config read back (Hydra's hydra.yaml is about 10 KB)
 YAML_MAX_BYTES = 1024 * 1024
+#: the largest metrics.csv read back (100,000 epochs of ten metrics is about 10 MB)
+CSV_MAX_BYTES = 32 * 1024 * 1024
+#: the longest field of a metrics.csv (a column name or a number)
+CSV_MAX_FIELD = 256
 
 
 class Record(BaseModel):
@@ -402,3 +406,61 @@ def read_saved_yaml(path: Path | str, expected: str = "the YAML Hydra saves in a
     if resolved:
         refuse_interpolations(loaded, path)
     return loaded
+
+
+def read_metrics_csv(path: Path | str) -> list[dict[str, float]]:
+    """``metrics.csv`` as one dict per epoch (``[]`` when there is none).
+
+    Capped at :data:`CSV_MAX_BYTES` and :data:`CSV_MAX_FIELD` characters a field, UTF-8
+    only; ``epoch`` must count 1, 2, 3 ...; every other field is a number (NaN and ±inf
+    allowed: a loss can diverge) and no row is longer than the header. Anything else is a
+    one-line :class:`RunDirError` naming the file, the row and the field."""
+    import csv
+    import io
+    import math
+
+    path = Path(path)
+    expected = "the metrics.csv 'tinkerflow train' writes"
+    if not path.exists() and not path.is_symlink():
+        return []
+    try:
+        if not path.is_file():
+            raise RunDirError(f"{path} is not a regular file; expected {expected}")
+        with path.open("rb") as handle:
+            raw = handle.read(CSV_MAX_BYTES + 1)
+        if len(raw) > CSV_MAX_BYTES:
+            raise RunDirError(f"{path} is more than {CSV_MAX_BYTES:,} bytes; expected {expected}")
+        lines = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
+    except RunDirError:
+        raise
+    except (OSError, ValueError, csv.Error) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise RunDirError(f"{path}: cannot read it ({' '.join(detail.split())[:160]}); expected {expected}") from exc
+    if not lines:
+        return []
+    header, rows = lines[0], []
+    if not header or header[0] != "epoch" or len(set(header)) != len(header):
+        raise RunDirError(f"{path}: the header {','.join(header)[:80]!r} does not start with a unique 'epoch' "
+                          f"column; expected {expected}")
+    for number, fields in enumerate(lines[1:], start=2):
+        where = f"{path}: row {number}"
+        if len(fields) != len(header) or any(len(f) > CSV_MAX_FIELD for f in fields + header):
+            raise RunDirError(f"{where} has {len(fields)} fields of up to {max(map(len, fields + header))} characters "
+                              f"for {len(header)} columns; expected {expected}")
+        try:
+            values = [float(f) if f else math.nan for f in fields]
+        except ValueError:
+            bad = next(f for f in fields if not _is_number(f))
+            raise RunDirError(f"{where}: {bad[:40]!r} is not a number; expected {expected}") from None
+        if values[0] != len(rows) + 1:
+            raise RunDirError(f"{where}: epoch {fields[0][:40]!r}; expected epoch {len(rows) + 1} ({expected})")
+        rows.append(dict(zip(header, values)) | {"epoch": len(rows) + 1})
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import RunDirError
 from .hydra_app import split_override
-from .records import read_run_record, read_saved_yaml
+from .records import read_metrics_csv, read_run_record, read_saved_yaml
 from .runfs import check_tree, guarded, make_folder, save_figure, write_atomic
 
 
@@ -278,10 +278,7 @@ def _val_loss_plot(sweep: Path, rows: list[dict], swept: list[str]) -> str | Non
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     drawn = 0
     for r in rows:
-        path = Path(r["path"]) / "metrics.csv"
-        if not path.is_file():
-            continue
-        data = list(csv.DictReader(path.open()))
+        data = read_metrics_csv(Path(r["path"]) / "metrics.csv")
         if not data or "val_loss" not in data[0]:
             continue
         label = ", ".join(f"{k.split('.')[-1]}={r['config'].get(k)}" for k in swept) or f"job {r['job']}"

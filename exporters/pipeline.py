@@ -32,14 +32,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from tinkerflow.core.config import run_log_format
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock
 from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import Run, clear_leftovers, now_iso, versions
-from tinkerflow.core.runfs import (copy_tree_regular, make_staging, remove_tree, replace_folder, temporary_folder,
-                                   write_json_atomic)
+from tinkerflow.core.runfs import (
+    copy_tree_regular,
+    make_staging,
+    remove_tree,
+    replace_folder,
+    temporary_folder,
+    write_json_atomic,
+)
 from tinkerflow.core.tf_quiet import native_output
 
 from .base import ExportContext, VariantResult
@@ -257,8 +262,13 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
         write_json_atomic(staging / MANIFEST, manifest)
         # export.json never vouches for files that are being replaced: a kill between these
         # steps leaves the variant recorded as "replacing", with no files claimed
+        previous = journal.get(exporter.name, variant)
         journal.record(exporter.name, variant, {"status": "replacing", "exported": record["exported"]})
-        _replace(staging, run.export_dir / exporter.name / variant)
+        try:
+            _replace(staging, run.export_dir / exporter.name / variant)
+        except OSError:  # nothing was swapped in: the folder holds what it held, and so does export.json
+            journal.put_back(exporter.name, variant, previous)
+            raise
         record.update(status="passed", files=[{**f, "path": f"{exporter.name}/{variant}/{f['path']}"} for f in files],
                       manifest=f"{exporter.name}/{variant}/{MANIFEST}")
     except TinkerflowError as exc:
@@ -395,15 +405,33 @@ class ExportJournal:
         self.path = run.path / EXPORT_FILE
         self.formats = read_export_record(self.path).get("formats", {})
 
+    def get(self, fmt: str, variant: str) -> dict | None:
+        """What export.json records for one variant now (None: nothing)."""
+        return self.formats.get(fmt, {}).get("variants", {}).get(variant)
+
+    def put_back(self, fmt: str, variant: str, record: dict | None) -> None:
+        """Record ``record`` (from :meth:`get`) again, or nothing for the variant when None."""
+        if record is not None:
+            self.record(fmt, variant, record)
+            return
+        self.formats.get(fmt, {}).get("variants", {}).pop(variant, None)
+        if fmt in self.formats and not self.formats[fmt].get("variants"):
+            del self.formats[fmt]
+        self._write()
+
     def record(self, fmt: str, variant: str, record: dict) -> None:
         entry = self.formats.setdefault(fmt, {"variants": {}})
         entry.setdefault("variants", {})[variant] = {
             **record, "files": [{k: v for k, v in f.items() if k != "abs"} for f in record.get("files", [])]}
         if not entry["variants"][variant]["files"]:
             del entry["variants"][variant]["files"]
-        statuses = [v["status"] for v in entry["variants"].values()]
-        entry["status"] = "passed" if all(s == "passed" for s in statuses) else (
-            "partial" if any(s == "passed" for s in statuses) else "failed")
+        self._write()
+
+    def _write(self) -> None:
+        for entry in self.formats.values():
+            statuses = [v["status"] for v in entry.get("variants", {}).values()]
+            entry["status"] = "passed" if all(s == "passed" for s in statuses) else (
+                "partial" if any(s == "passed" for s in statuses) else "failed")
         write_json_atomic(self.path, {"run": self.run.path.name, "experiment": self.run.experiment_name,
                                       "updated": now_iso(), "formats": self.formats})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import subprocess
 import time
@@ -218,6 +219,29 @@ def test_export_json_is_true_of_the_files_at_every_step(tmp_path, monkeypatch, r
     assert not any(p.exists() for p in leftovers) and not (run / ".run.json.abc.tmp").exists()
 
 
+def test_a_variant_folder_that_cannot_be_replaced_keeps_its_record(tmp_path, monkeypatch, registry):
+    """A folder the export may not write (``chmod 555`` as a user, a read-only mount): the old
+    variant stays as it was, and so does its passed record in export.json (before, it was left
+    as 'replacing' with no files, and the next ``web`` dropped an intact variant)."""
+    from conftest import train_in_process
+    from tinkerflow.exporters import pipeline
+
+    run = train_in_process(tmp_path / "runs", "experiment=addition", "debug=smoke")
+    assert pipeline.export_run(run, registry, ["tflite"], ["float32"]).ok
+    before = json.loads((run / "export.json").read_text())["formats"]["tflite"]["variants"]["float32"]
+    files = {p.name: p.read_bytes() for p in (run / "export" / "tflite" / "float32").iterdir()}
+
+    def read_only(new, target):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(pipeline, "replace_folder", read_only)
+    with pytest.raises(PermissionError):
+        pipeline.export_run(run, registry, ["tflite"], ["float32"])
+    after = json.loads((run / "export.json").read_text())["formats"]["tflite"]["variants"]["float32"]
+    assert after == before
+    assert {p.name: p.read_bytes() for p in (run / "export" / "tflite" / "float32").iterdir()} == files
+
+
 def test_an_image_folder_counts_pipes_and_link_loops_among_the_skipped(tmp_path):
     from PIL import Image
 
@@ -272,3 +296,47 @@ def test_every_record_read_back_names_the_file_and_the_field_it_rejects(tmp_path
         path.write_text(broken)
         with pytest.raises(RunDirError, match=f"^{path}: "):
             readers[kind](path)
+
+
+GOOD_METRICS = "epoch,loss,val_loss,seconds\n1,0.5,0.6,0.1\n2,nan,inf,0.1\n"
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("an invalid UTF-8 byte", b"epoch,loss\n1,0.5\xff\n", "cannot read it ('utf-8' codec can't decode"),
+    ("an extra field", b"epoch,loss\n1,0.5,7\n", "row 2 has 3 fields"),
+    ("a missing field", b"epoch,loss\n1\n", "row 2 has 1 fields"),
+    ("a NaN epoch", b"epoch,loss\nnan,0.5\n", "row 2: epoch 'nan'; expected epoch 1"),
+    ("an infinite epoch", b"epoch,loss\ninf,0.5\n", "row 2: epoch 'inf'; expected epoch 1"),
+    ("a fractional epoch", b"epoch,loss\n1.5,0.5\n", "row 2: epoch '1.5'; expected epoch 1"),
+    ("epochs out of order", b"epoch,loss\n1,0.5\n3,0.4\n", "row 3: epoch '3'; expected epoch 2"),
+    ("a word for a number", b"epoch,loss\n1,low\n", "row 2: 'low' is not a number"),
+    ("a 128 KiB field", b"epoch,loss\n1," + b"9" * 131072 + b"\n", "row 2 has 2 fields of up to 131072 characters"),
+    ("a 1 KiB field", b"epoch,loss\n1," + b"9" * 1024 + b"\n", "row 2 has 2 fields of up to 1024 characters"),
+    ("no epoch column", b"loss,epoch\n0.5,1\n", "does not start with a unique 'epoch' column"),
+], ids=lambda value: value if isinstance(value, str) and len(value) < 40 else "")
+def test_metrics_csv_is_read_as_data(tmp_path, name, data, message):
+    """metrics.csv goes into every model page and sweep report: one reader checks it, and
+    what it refuses is one line naming the file (before: tracebacks in web and report)."""
+    from tinkerflow.core.errors import RunDirError
+    from tinkerflow.core.records import read_metrics_csv
+
+    path = tmp_path / "metrics.csv"
+    path.write_text(GOOD_METRICS)
+    rows = read_metrics_csv(path)
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[0]["val_loss"] == 0.6 and math.isinf(rows[1]["val_loss"])
+    path.write_bytes(data)
+    with pytest.raises(RunDirError) as caught:
+        read_metrics_csv(path)
+    assert str(caught.value).startswith(f"{path}") and message in str(caught.value), str(caught.value)
+
+
+def test_a_huge_sparse_metrics_csv_is_refused_before_it_is_read(tmp_path):
+    from tinkerflow.core.errors import RunDirError
+    from tinkerflow.core.records import read_metrics_csv
+
+    path = tmp_path / "metrics.csv"
+    path.write_text(GOOD_METRICS)
+    with path.open("r+b") as handle:
+        handle.truncate(1024**3)  # 1 GB of holes: web once used 2 GB on it and crashed
+    with pytest.raises(RunDirError, match="is more than 33,554,432 bytes"):
+        read_metrics_csv(path)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
+
+from tinkerflow.core.records import read_metrics_csv
 
 from .html import esc
 
@@ -12,18 +13,12 @@ COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777"]
 
 
 def read_metrics(path: Path) -> dict[str, list[float]]:
-    """Columns of metrics.csv as floats (missing or broken file: no curves)."""
-    try:
-        rows = list(csv.DictReader(Path(path).open()))
-    except OSError:
-        return {}
+    """Columns of metrics.csv as floats (no file: no curves; a broken one is a one-line
+    error, :func:`~tinkerflow.core.records.read_metrics_csv`)."""
     columns: dict[str, list[float]] = {}
-    for row in rows:
+    for row in read_metrics_csv(path):
         for key, value in row.items():
-            try:
-                columns.setdefault(key, []).append(float(value))
-            except (TypeError, ValueError):
-                columns.setdefault(key, []).append(math.nan)
+            columns.setdefault(key, []).append(float(value))
     return columns
 
 

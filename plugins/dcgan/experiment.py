@@ -11,21 +11,19 @@ pixels in 0..255.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-
 from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptions, Splits, knob
+from tinkerflow.core.records import ConditionsRecord, FilmRecord, read_metrics_csv, read_record
+from tinkerflow.core.runfs import make_folder, save_image, write_atomic
 
 from . import datasets as sets
 from . import film
 from .model import GanModel, build_discriminator, build_generator, gan_class
-from tinkerflow.core.records import ConditionsRecord, FilmRecord, read_record
-from tinkerflow.core.runfs import make_folder, save_image, write_atomic
 
 
 @dataclass
@@ -186,12 +184,10 @@ class Dcgan(Experiment):
         return summary
 
     def _history(self) -> dict:
-        path = self.run.path / "metrics.csv" if self.run is not None else None
-        if path is None or not path.is_file():
+        if self.run is None:
             return {}
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        return {key: [float(r[key]) for r in rows if r.get(key)] for key in ("d_loss", "g_loss")}
+        rows = read_metrics_csv(self.run.path / "metrics.csv")
+        return {key: [r[key] for r in rows if key in r] for key in ("d_loss", "g_loss")}
 
     # -- export ------------------------------------------------------------------------------
 
