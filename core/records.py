@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -176,20 +176,35 @@ class TensorEntry(Record):
     quantization: Quantization | None = None
 
 
+PLAIN_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+PlainName = Annotated[str, Field(pattern=PLAIN_NAME, max_length=255)]
+
+
 class Manifest(Record):
-    """``manifest.json`` of an export variant: what a page or an app needs to use it."""
+    """``manifest.json`` of an export variant: what a page or an app needs to use it. Every
+    file it names is a plain name inside the variant's own folder."""
 
     tinkerflow_manifest: int
     experiment: str
     format: str
     variant: str
-    file: str
+    file: PlainName
     files: list[FileEntry]
     inputs: list[TensorEntry] = Field(default_factory=list)
     outputs: list[TensorEntry] = Field(default_factory=list)
 
 
-PLAIN_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+class WeightGroup(Record):
+    paths: list[PlainName]
+
+
+class TfjsModelJson(Record):
+    """A tfjs graph model's ``model.json``: its weight files are plain names inside the
+    variant's folder (tfjs opens them relative to it, in Node and in a page)."""
+
+    modelTopology: dict[str, Any]
+    weightsManifest: list[WeightGroup]
+    signature: dict[str, Any] = Field(default_factory=dict)
 
 
 class SiteRuntime(Record):
@@ -318,6 +333,20 @@ def read_bench_record(path: Path) -> dict:
 def read_manifest(path: Path) -> dict:
     """A variant's ``manifest.json`` as a dict."""
     return as_dict(read_record(path, Manifest, "the manifest.json 'tinkerflow export' writes"))
+
+
+def read_tfjs_model_json(path: Path) -> dict:
+    """A tfjs variant's ``model.json`` as a dict, each weight file checked to be a plain name
+    of a regular file beside it (before any runtime opens one)."""
+    path = Path(path)
+    model = as_dict(read_record(path, TfjsModelJson, "the model.json the tfjs converter writes"))
+    for group in model["weightsManifest"]:
+        for name in group["paths"]:
+            weights = path.parent / name
+            if weights.is_symlink() or not weights.is_file():
+                raise RunDirError(f"{path} names the weights '{name}', which is not a regular file in {path.parent}; "
+                                  "expected the converter's own files")
+    return model
 
 
 def read_site_record(path: Path) -> dict:

@@ -16,7 +16,6 @@ with the pinned ``@tensorflow/tfjs``.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from tinkerflow.core.errors import TinkerflowError
+from tinkerflow.core.records import read_tfjs_model_json
 
 _RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
 _ndarray = np.ndarray
@@ -257,10 +257,7 @@ class TFJSModel:
 
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
-        try:
-            model_json = json.loads((self.folder / "model.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise TinkerflowError(f"{self.folder}: no readable model.json ({exc}); expected a tfjs graph model bundle") from exc
+        model_json = read_tfjs_model_json(self.folder / "model.json")
         signature = model_json.get("signature") or {}
         # the converter keys some signatures by tensor name ("latent:0"): keep the plain name
         self.input_nodes = {key.split(":")[0]: spec.get("name", key).split(":")[0]

@@ -125,6 +125,8 @@ def _copies_of_the_run(ws: Path) -> None:
     config.write_text(config.read_text().replace("activation: sigmoid", 'activation: "\\x24{oc.env:HOME}"'))
     change(copy("nested_resolver") / "run.json", lambda r: r.update(status="failed", overrides=[
         *r["overrides"], "trainer.early_stopping.monitor='${oc.${paths.runs}:HOME}'"]))
+    change(copy("weights_outside") / "export" / "tfjs" / "float32" / "model.json",
+           lambda m: m["weightsManifest"][0].update(paths=["../../../../../bad/a_file"]))
     config = copy("huge_test_set") / ".hydra" / "config.yaml"
     config.write_text(config.read_text().replace("test_samples: 50", "test_samples: 2147483647"))
     config = copy("alias_bomb") / ".hydra" / "config.yaml"
@@ -293,6 +295,8 @@ ROWS = [
         ["sample", "bad/runs/alias_bomb"], "config.yaml: it uses a YAML anchor or alias"),
     Row("run", "exporting a run whose saved config asks for 2³¹ test samples (32 GiB)", ["export", "bad/runs/huge_test_set"],
         "experiment.test_samples=2147483647 is out of range: expected <= 10000000"),
+    Row("security", "a tfjs model.json whose weights are a file outside its folder", ["bench", "bad/runs/weights_outside"],
+        "model.json: field 'weightsManifest.0.paths.0': string should match pattern"),
     Row("cli", "bench for NaN seconds", ["bench", "{run}", "--seconds", "nan"], "argument --seconds: nan: expected a finite number"),
     Row("cli", "bench for negative seconds", ["bench", "{run}", "--seconds", "-1"], "argument --seconds: -1.0 is out of range: expected > 0"),
     Row("cli", "bench with a batch of 0", ["bench", "{run}", "--batch", "0"], "argument --batch: 0 is out of range: expected >= 1"),

@@ -273,6 +273,10 @@ def test_an_image_folder_counts_pipes_and_link_loops_among_the_skipped(tmp_path)
     ("tokens", '{"tokens": "<pad>"}', "tokens"),
     ("classes", '{"classes": ["only"]}', "classes"),
     ("film", '{"diversity": [0.1, "x"]}', "diversity.1"),
+    ("tfjs", '{"modelTopology": {}, "weightsManifest": [{"paths": ["/dev/zero"], "weights": []}]}',
+     "weightsManifest.0.paths.0"),
+    ("tfjs", '{"modelTopology": {}, "weightsManifest": [{"paths": ["../../run.json"], "weights": []}]}',
+     "weightsManifest.0.paths.0"),
 ])
 def test_every_record_read_back_names_the_file_and_the_field_it_rejects(tmp_path, kind, text, field):
     from tinkerflow.core import records
@@ -285,6 +289,7 @@ def test_every_record_read_back_names_the_file_and_the_field_it_rejects(tmp_path
         "tokens": lambda p: records.read_record(p, records.TokensRecord, "a vocabulary"),
         "classes": lambda p: records.read_record(p, records.ClassesRecord, "a classes file"),
         "film": lambda p: records.read_record(p, records.FilmRecord, "a film record"),
+        "tfjs": records.read_tfjs_model_json,
     }
     path = tmp_path / f"{kind}.json"
     path.write_text(text)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock
-from tinkerflow.core.records import read_bench_record, read_export_record, read_manifest
+from tinkerflow.core.records import read_bench_record, read_export_record, read_manifest, read_tfjs_model_json
 from tinkerflow.core.runfs import copy_file, copy_regular, guarded, make_folder, make_staging, remove_tree, replace_folder, write_atomic
 
 from .curves import training_charts
@@ -142,6 +142,8 @@ def _copy_variant(run, fmt: str, variant: dict, source: Path, target: Path) -> N
     and sha256 while it is copied, and the variant's manifest (read and validated before);
     nothing else in the variant's folder reaches the site."""
     make_folder(target)
+    if fmt == "tfjs":
+        read_tfjs_model_json(source / "model.json")  # its weight files must be plain names beside it
     for entry in variant["files"]:
         prefix = f"{fmt}/{variant['name']}/"
         name = entry["path"].removeprefix(prefix)
