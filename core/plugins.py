@@ -28,6 +28,19 @@ from .errors import PluginError
 
 BUILTIN_DISTRIBUTION = "tinkerflow"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+#: names that Hydra's override grammar or YAML read as a value, not a string: ``experiment=null``
+#: would choose no experiment at all
+RESERVED_NAMES = frozenset({"null", "none", "true", "false", "yes", "no", "on", "off", "y", "n", "nan", "inf"})
+
+
+def name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot name an experiment or exporter (None when it can)."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        return "expected lowercase letters, digits and underscores, starting with a letter (e.g. noisy_xor)"
+    if name in RESERVED_NAMES:
+        return (f"Hydra and YAML read '{name}' as a value (null, a boolean or a number), not a name; "
+                f"expected another name (e.g. {name}_model)")
+    return None
 
 
 @dataclass
@@ -240,11 +253,10 @@ def _collect(registry: Registry, only: str | None = None) -> None:
 
 def _check_name(cls: Any, plugin_name: str, kind: str) -> str:
     name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise PluginError(
-            f"plugin '{plugin_name}' registers {kind} {getattr(cls, '__name__', cls)!r} "
-            f"with name {name!r}; expected lowercase letters, digits and underscores"
-        )
+    problem = name_problem(name)
+    if problem:
+        raise PluginError(f"plugin '{plugin_name}' registers {kind} {getattr(cls, '__name__', cls)!r} "
+                          f"with name {name!r}; {problem}")
     return name
 
 

@@ -62,6 +62,13 @@ class ErrorInfo(Record):
     traceback: str | None = None
 
 
+class RunConfig(Record):
+    """The composed config a run records (its sections that pages and reports read)."""
+
+    experiment: dict[str, Any] = Field(default_factory=dict)
+    trainer: dict[str, Any] = Field(default_factory=dict)
+
+
 class RunRecord(Record):
     """``run.json``: what a run is and how it ended."""
 
@@ -69,7 +76,7 @@ class RunRecord(Record):
     status: str | None = None
     overrides: list[str] = Field(default_factory=list)
     seed: int | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: RunConfig = Field(default_factory=RunConfig)
     metrics: dict[str, float] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)

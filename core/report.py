@@ -34,7 +34,8 @@ def job_dirs(sweep: Path) -> list[Path]:
     sweep = Path(sweep)
     if not sweep.is_dir():
         raise RunDirError(f"sweep directory '{sweep}' does not exist; expected runs/<experiment>/multirun/<timestamp>")
-    jobs = sorted((p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    jobs = sorted((p for p in sweep.iterdir() if p.is_dir() and p.name.isascii() and p.name.isdigit()),
+                  key=lambda p: int(p.name))
     if not jobs:
         raise RunDirError(f"'{sweep}' holds no job folders (0/, 1/, ...); expected a directory made by 'tinkerflow train -m'")
     return jobs

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ConfigError
-from .plugins import NAME_PATTERN
+from .plugins import name_problem
 from .runfs import make_staging, move, remove_tree, write_atomic
 
 TEMPLATE = Path(__file__).parent / "plugin_template"
@@ -20,9 +20,9 @@ TEMPLATE = Path(__file__).parent / "plugin_template"
 def new_plugin(name: str, parent: Path | str, taken: set[str] = frozenset()) -> Path:
     """Write the plugin package for experiment ``name`` into ``parent/tinkerflow-<name>``;
     refuses a bad or ``taken`` name and a folder that exists. Returns the new folder."""
-    if not NAME_PATTERN.match(name):
-        raise ConfigError(f"'{name}' cannot be an experiment name; expected lowercase letters, digits and "
-                          "underscores, starting with a letter (e.g. noisy_xor)")
+    problem = name_problem(name)
+    if problem:
+        raise ConfigError(f"'{name}' cannot be an experiment name; {problem}")
     if name in taken:
         raise ConfigError(f"an experiment named '{name}' is already installed; expected a new name")
     parent = Path(parent)

@@ -297,6 +297,8 @@ ROWS = [
         "experiment.test_samples=2147483647 is out of range: expected <= 10000000"),
     Row("security", "a tfjs model.json whose weights are a file outside its folder", ["bench", "bad/runs/weights_outside"],
         "model.json: field 'weightsManifest.0.paths.0': string should match pattern"),
+    Row("cli", "a new experiment named null", ["new", "null", "--dir", "bad/new"],
+        "'null' cannot be an experiment name; Hydra and YAML read 'null' as a value"),
     Row("cli", "bench for NaN seconds", ["bench", "{run}", "--seconds", "nan"], "argument --seconds: nan: expected a finite number"),
     Row("cli", "bench for negative seconds", ["bench", "{run}", "--seconds", "-1"], "argument --seconds: -1.0 is out of range: expected > 0"),
     Row("cli", "bench with a batch of 0", ["bench", "{run}", "--batch", "0"], "argument --batch: 0 is out of range: expected >= 1"),

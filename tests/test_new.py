@@ -44,3 +44,20 @@ def test_new_refuses_bad_names_and_existing_folders(tmp_path):
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert result.stderr.count("\n") == 1
     assert snapshot(tmp_path) == before
+
+
+def test_a_name_that_hydra_or_yaml_reads_as_a_value_is_refused(tmp_path):
+    """``tinkerflow new null`` once wrote a plugin whose printed next step
+    (``tinkerflow train experiment=null``) chose no experiment at all."""
+    import pytest
+
+    from tinkerflow.core.errors import ConfigError
+    from tinkerflow.core.plugins import RESERVED_NAMES
+    from tinkerflow.core.scaffold import new_plugin
+
+    assert {"null", "true", "false", "nan", "inf", "none", "yes", "off"} <= RESERVED_NAMES
+    for name in sorted(RESERVED_NAMES):
+        with pytest.raises(ConfigError, match=f"Hydra and YAML read '{name}' as a value"):
+            new_plugin(name, tmp_path)
+    assert not list(tmp_path.iterdir()), "nothing was written"
+    assert new_plugin("null_model", tmp_path).is_dir()

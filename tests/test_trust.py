@@ -129,6 +129,30 @@ def test_serve_answers_only_with_the_sites_regular_files(tmp_path):
             assert b"root:" not in body and b"Directory listing" not in body
         for path in ["/%00", "/index.html%00.js", "/%ff%fe"]:
             assert get(path)[0] == 400, path
+        assert get("/" + "a" * 300)[0] == 404, "a name longer than the file system allows is just not there"
+        assert get("/models/" + "b" * 300 + "/index.html")[0] == 404
+
+
+def test_serve_drops_a_request_that_is_never_finished(tmp_path):
+    """Half-sent requests (400 of them, each a connection) are closed after the request
+    timeout, and the server still answers a whole request meanwhile."""
+    import socket
+
+    from tinkerflow.web_export.serve import serving
+
+    (tmp_path / "index.html").write_text("<html>home</html>")
+    with serving(tmp_path, timeout=1) as base:
+        port = int(base.rstrip("/").rsplit(":", 1)[1])
+        stalled = []
+        for _ in range(400):
+            connection = socket.create_connection(("127.0.0.1", port), timeout=120)
+            connection.sendall(b"GET /index.html HTTP/1.1\r\nHost: x")  # never ends its headers
+            stalled.append(connection)
+        with urllib.request.urlopen(base, timeout=120) as reply:
+            assert reply.read() == b"<html>home</html>"
+        for connection in stalled:
+            assert connection.recv(1024) == b"", "the server closes the connection (the event waited for)"
+            connection.close()
 
 
 def test_a_second_writer_is_refused_and_a_killed_one_releases_at_once(tmp_path):

@@ -311,13 +311,19 @@ def _card(info: dict, runtimes: list[dict], bench: dict) -> str:
         parts += [f"<h3>On a phone-class CPU</h3><p class=\"sub\">Chromium with a 390×844 touch screen and its CPU "
                   f"slowed {esc(_fmt(phone[0].get('cpu_slowdown', 4)))}× (tinkerflow bench --browser).</p>", _table(
             [(labels.get(r["runtime"], r["runtime"]), r["variant"],
-              f"{r['bytes'] / 1e6:,.2f} MB ({r['gzip_bytes'] / 1e6:,.2f} MB gzip)",
-              f"{r['first_result_ms'] / 1e3:,.2f} s", f"{r['return_first_result_ms'] / 1e3:,.2f} s", f"{r['warm_ms']:,.1f} ms")
+              f"{_scaled(r.get('bytes'), 1e6, 'MB')} ({_scaled(r.get('gzip_bytes'), 1e6, 'MB')} gzip)",
+              _scaled(r.get("first_result_ms"), 1e3, "s"), _scaled(r.get("return_first_result_ms"), 1e3, "s"),
+              f"{r['warm_ms']:,.1f} ms")
              for r in phone],
             ("runtime", "variant", "download", "first result", "on a return visit", "one prediction"))]
     versions = info.get("versions", {})
     parts += ["<h3>Versions</h3>", _table(sorted(versions.items()))]
     return "".join(parts)
+
+
+def _scaled(value: float | None, unit: float, name: str) -> str:
+    """``value / unit`` with two decimals and ``name``; "-" where the benchmark has no value."""
+    return "-" if value is None else f"{value / unit:,.2f} {name}"
 
 
 def _index(pages: list[dict]) -> str:

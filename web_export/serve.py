@@ -34,6 +34,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     quiet = False
     isolated = True
+    timeout = 10  # seconds a client may take to send its request: a half-sent one is dropped
 
     def end_headers(self):
         if self.isolated:
@@ -64,8 +65,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             print(f"{self.address_string()} {format % args}")
 
 
-def _handler(quiet: bool, isolated: bool) -> type:
-    return type("SiteHandler", (_Handler,), {"quiet": quiet, "isolated": isolated})
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # a page opens many connections at once; 5 (the default) makes clients retry
+
+
+def _handler(quiet: bool, isolated: bool, timeout: float) -> type:
+    return type("SiteHandler", (_Handler,), {"quiet": quiet, "isolated": isolated, "timeout": timeout})
 
 
 def site_file(root: Path, url_path: str) -> Path | None:
@@ -79,8 +84,8 @@ def site_file(root: Path, url_path: str) -> Path | None:
         return None
     root = root.resolve()
     candidate = root.joinpath(*parts)
-    shown = candidate / "index.html" if candidate.is_dir() else candidate
     try:
+        shown = candidate / "index.html" if candidate.is_dir() else candidate
         if not shown.resolve().is_relative_to(root) or not stat.S_ISREG(shown.stat().st_mode):
             return None
     except OSError:
@@ -88,10 +93,11 @@ def site_file(root: Path, url_path: str) -> Path | None:
     return candidate
 
 
-def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,
-                quiet: bool = False, isolated: bool = True) -> http.server.ThreadingHTTPServer:
+def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False,
+                isolated: bool = True, timeout: float = 10) -> http.server.ThreadingHTTPServer:
     """A threading HTTP server for the built site in ``folder``; ``quiet`` logs no requests,
-    ``isolated`` sends the cross-origin isolation headers."""
+    ``isolated`` sends the cross-origin isolation headers, ``timeout`` is how long a client
+    may take to send a request before its connection is closed."""
     folder = Path(folder)
     if not 0 <= port <= 65535:
         raise TinkerflowError(f"--port {port} is out of range; expected a port from 0 to 65535")
@@ -101,18 +107,18 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000,
         from tinkerflow.core.records import read_site_record
 
         read_site_record(folder / "site.json")
-    handler = functools.partial(_handler(quiet, isolated), directory=str(folder))
+    handler = functools.partial(_handler(quiet, isolated, timeout), directory=str(folder))
     try:
-        return http.server.ThreadingHTTPServer((host, port), handler)
+        return _Server((host, port), handler)
     except OSError as exc:
         raise TinkerflowError(f"cannot listen on {host}:{port} ({exc.strerror}); expected a free port (--port)") from exc
 
 
 @contextmanager
 def serving(folder: Path, host: str = "127.0.0.1", port: int = 0, quiet: bool = True,
-            isolated: bool = True) -> Iterator[str]:
+            isolated: bool = True, timeout: float = 10) -> Iterator[str]:
     """The built site in ``folder`` served from a background thread; yields its base URL."""
-    httpd = make_server(folder, host, port, quiet, isolated)
+    httpd = make_server(folder, host, port, quiet, isolated, timeout)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         yield f"http://{host}:{httpd.server_address[1]}/"

@@ -263,7 +263,7 @@ def _attach_attributes(result: ImageData, files: list[Path], wanted: list[str]) 
                             f"attribute file to list it (found: {', '.join(sorted(tables[0]))})")
         count = tables[0][attribute][1]
         values = [t[attribute][0] for t in tables]
-        choices = [str(v) for v in range(count)] if all(v.isdigit() and int(v) < count for v in values) \
+        choices = [str(v) for v in range(count)] if all(v.isascii() and v.isdigit() and int(v) < count for v in values) \
             else sorted(set(values))
         matrix, cols = one_hot(values, attribute, choices)
         blocks.append(matrix)
