@@ -11,13 +11,15 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import typing
 from pathlib import Path
 from typing import Any, Sequence
 
 from .config import number_flag
-from .errors import ConfigError, PluginError, TinkerflowError
+from .errors import ConfigError, PluginError, Terminated, TinkerflowError
 
 
 def _quiet_tensorflow() -> None:
@@ -572,8 +574,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_traceback = args.traceback or os.environ.get("HYDRA_FULL_ERROR") == "1"
     if args.command != "train" and "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = "tensorflow"  # exporters and runtimes need TensorFlow
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     try:
         return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
+    except Terminated:
+        print("tinkerflow: terminated (SIGTERM); what was saved is kept", file=sys.stderr)
+        return 143
     except TinkerflowError as exc:
         if show_traceback:
             raise
@@ -589,6 +595,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tinkerflow: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
 
 
 def run() -> None:

@@ -37,3 +37,8 @@ class RunFailed(TinkerflowError):
     """Training failed for a reason that is not a user error (exit code 1); run.json has the traceback."""
 
     exit_code = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, ``kill``, a container stopping) as the CLI raises it: like
+    Ctrl-C, every cleanup runs, a run records itself as ``interrupted`` and resumes."""

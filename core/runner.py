@@ -343,7 +343,8 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         for key, value in metrics.items():
             log.info("  %s = %.6g", key, value)
     except BaseException as exc:
-        result.status = "failed"
+        # Ctrl-C and SIGTERM (Terminated) stop a run that --resume continues; anything else fails it
+        result.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         result.error = {
             "stage": stage,
             "type": type(exc).__name__,
@@ -351,7 +352,10 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
             "traceback": traceback.format_exc(),
         }
         timings["total_s"] = time.perf_counter() - started
-        run.update_info(status="failed", finished=now_iso(), error=result.error, timings=_round(timings))
+        try:
+            run.update_info(status=result.status, finished=now_iso(), error=result.error, timings=_round(timings))
+        except OSError as unrecorded:  # a full disk: the error that stopped the run is the one to report
+            log.error("could not record the run's end in %s (%s)", run.info_path, unrecorded.strerror or unrecorded)
         from .errors import TinkerflowError
 
         # a single run's user error is printed once, by the CLI; sweeps list it per job

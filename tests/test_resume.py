@@ -260,3 +260,49 @@ def test_experiments_with_their_own_fit_resume(tmp_path, args, kill_after, total
         assert len(film) == total and len(list((run_dir / "samples" / "film").glob("epoch_*.png"))) == total
     else:
         assert state["extra"] == {"fine_tune_from": 4}, "the second phase knows where it began"
+
+
+def test_sigterm_records_the_run_as_interrupted_and_it_resumes(tmp_path):
+    """A scheduler's or a container's SIGTERM: the run stops like Ctrl-C, run.json says
+    'interrupted' (not 'running'), the command exits 143 in one line, and --resume finishes it."""
+    import os
+    import signal
+
+    run_dir = tmp_path / "run"
+    process = start_cli(["train", *RUN, f"hydra.run.dir={run_dir}"], tmp_path, subprocess.PIPE)
+    assert _wait_for(lambda: _checkpoint_epoch(run_dir) >= 2, process), "it trained a checkpoint's worth"
+    os.kill(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1].startswith("tinkerflow: terminated (SIGTERM)"), stderr[-500:]
+    info = read_run(run_dir)
+    assert info["status"] == "interrupted" and info["error"]["type"] == "Terminated", info.get("error")
+    done = run_cli("train", "--resume", str(run_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert read_run(run_dir)["status"] == "completed" and _epochs(run_dir) == list(range(1, 121))
+
+
+def test_a_failed_run_reports_the_error_that_stopped_it_even_when_run_json_cannot_be_written(tmp_path, monkeypatch,
+                                                                                            capsys):
+    """A full disk: the model's save fails (ENOSPC), and so does writing run.json's failure
+    (EIO here, to tell the two apart). The command reports the save's error in one line."""
+    import errno
+
+    from tinkerflow.core import cli, runner
+    from tinkerflow.core.rundir import Run
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    real_update = Run.update_info
+
+    def update_unless_failed(self, **fields):
+        if fields.get("status") == "failed":
+            raise OSError(errno.EIO, "Input/output error")
+        return real_update(self, **fields)
+
+    monkeypatch.setattr(runner, "_save_model", full_disk)
+    monkeypatch.setattr(Run, "update_info", update_unless_failed)
+    code = cli.main(["train", f"paths.runs={tmp_path}", "trainer.progress=none", "experiment=addition", "debug=smoke"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert code == 1 and len(errors) == 1 and "No space left on device" in errors[0], errors
