@@ -82,19 +82,16 @@ def run_lock(folder: Path | str, shared: bool = False) -> Iterator[None]:
         return
     path = key / LOCK_FILE
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = _locked(path, shared, folder)
     except OSError as exc:
         if not key.is_dir() or (shared and exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM)):
             yield  # nothing to guard: the command reports a missing folder; nobody can write a read-only one
             return
+        if exc.errno == errno.ELOOP:
+            raise RunDirError(f"'{path}' is a symbolic link; expected only regular files and folders inside "
+                              f"'{folder}' (a folder from elsewhere is data: tinkerflow never reads or writes "
+                              "through a link)") from None
         raise RunDirError(f"cannot open the lock {path} ({exc.strerror}); expected a writable run folder") from exc
-    try:
-        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _holder(fd)
-        os.close(fd)
-        raise RunDirError(f"'{folder}' is in use by {holder}; expected it to finish first (a killed process "
-                          "releases the folder at once)") from None
     with _guard:
         _held[key] = [fd, 1, shared]
     try:
@@ -102,6 +99,35 @@ def run_lock(folder: Path | str, shared: bool = False) -> Iterator[None]:
             yield
     finally:
         _release(key)
+
+
+def _locked(path: Path, shared: bool, what: Path | str) -> int:
+    """A descriptor of the lock file ``path`` (made if missing, never through a link) holding
+    its flock; :class:`RunDirError` naming the holder of ``what`` when another process has it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise RunDirError(f"'{what}' is in use by {holder}; expected it to finish first (a killed process "
+                          "releases the folder at once)") from None
+    return fd
+
+
+@contextmanager
+def site_lock(site: Path | str) -> Iterator[None]:
+    """One builder per site: ``tinkerflow web --out SITE`` holds ``.SITE.lock`` beside the
+    folder (the folder itself is swapped whole when the build is done)."""
+    site = Path(site)
+    try:
+        fd = _locked(site.parent / f".{site.name}.lock", False, site)
+    except OSError as exc:
+        raise RunDirError(f"cannot lock the site {site} ({exc.strerror}); expected a writable folder for it") from exc
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 def _release(key: Path) -> None:

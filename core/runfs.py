@@ -144,9 +144,17 @@ def write_atomic(path: Path | str, data: bytes | str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _naming(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming ``path`` (the file being written), as a full disk's error does not."""
+    return OSError(exc.errno, exc.strerror, str(path)) if exc.errno is not None else exc
 
 
 def write_json_atomic(path: Path | str, payload: Any) -> None:
@@ -212,9 +220,12 @@ def copy_regular(source: Path | str, target: Path | str) -> None:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise RunDirError(f"'{source}' is not a regular file; expected only regular files to copy")
-        out_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        with os.fdopen(out_fd, "wb") as out:
-            shutil.copyfileobj(handle, out)
+        try:
+            out_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            with os.fdopen(out_fd, "wb") as out:
+                shutil.copyfileobj(handle, out)
+        except OSError as exc:  # a full disk names the copy, not the file copied
+            raise _naming(exc, target) from None
 
 
 def regular_files(folder: Path | str, root: Path | str) -> list[Path]:

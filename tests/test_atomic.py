@@ -201,10 +201,29 @@ def test_a_write_that_fails_keeps_the_old_file(tmp_path, monkeypatch, failure):
                 disk_full()
 
         monkeypatch.setattr(rundir.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as caught:
         rundir.write_json_atomic(target, {"status": "failed", "padding": "x" * 10000})
+    assert caught.value.filename == str(target), "the error names the file being written"
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"], "no temporary file is left behind"
+
+
+def test_a_copy_onto_a_full_disk_names_the_destination(tmp_path, monkeypatch):
+    """``web`` copying a model into a site on a full disk: the error names the site's file
+    (the one that could not be written), not the run's file it was copied from."""
+    from tinkerflow.core import runfs
+
+    source, target = tmp_path / "model.tflite", tmp_path / "site" / "model.tflite"
+    source.write_bytes(b"x" * 1000)
+    target.parent.mkdir()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runfs.shutil, "copyfileobj", disk_full)
+    with pytest.raises(OSError, match="No space left") as caught:
+        runfs.copy_regular(source, target)
+    assert caught.value.filename == str(target)
 
 
 def test_a_model_save_that_fails_keeps_the_old_model(tmp_path, monkeypatch):

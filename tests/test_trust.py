@@ -92,6 +92,38 @@ def test_a_site_never_carries_a_file_from_outside_its_runs(tmp_path):
     assert all(p.read_bytes() != secret for p in (tmp_path / "site").rglob("*") if p.is_file())
 
 
+def test_a_site_holds_only_what_export_json_lists_and_one_builder_at_a_time(tmp_path):
+    """A file export.json does not list (a 1 GB sparse extra.bin once became 1.1 GB of site)
+    stays out; a changed listed file is refused by its sha256; a killed build's staging is
+    cleared by the next; a second builder of the same site is refused while one holds it."""
+    from tinkerflow.core.lock import site_lock
+
+    run = tmp_path / "run"
+    done = run_cli("train", "experiment=addition", "debug=smoke", f"hydra.run.dir={run}", "export=tfjs",
+                   "export.variants=[float32]", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    variant = run / "export" / "tfjs" / "float32"
+    with (variant / "extra.bin").open("wb") as handle:
+        handle.truncate(1024**3)
+    (tmp_path / ".site-building-killed").mkdir()
+    (tmp_path / ".site-building-killed" / "half.js").write_text("half")
+    built = run_cli("web", str(run), "--out", "site", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    copied = {p.name for p in (tmp_path / "site").rglob("*") if p.is_file() and "float32" in p.parts}
+    assert copied == {"model.json", "group1-shard1of1.bin", "manifest.json"}, copied
+    assert not list(tmp_path.glob(".site-building-*")), "the killed build's staging is gone"
+
+    with site_lock(tmp_path / "site"):
+        busy = run_cli("web", str(run), "--out", "site", "--force", cwd=tmp_path)
+    assert busy.returncode == 2 and "'site' is in use by process" in busy.stderr, busy.stderr
+
+    weights = variant / "group1-shard1of1.bin"
+    weights.write_bytes(weights.read_bytes()[::-1])
+    changed = run_cli("web", str(run), "--out", "site", "--force", cwd=tmp_path)
+    lines = [line for line in changed.stderr.splitlines() if "error:" in line]
+    assert changed.returncode == 2 and len(lines) == 1 and "but export.json records" in lines[0], changed.stderr
+
+
 def test_serve_answers_only_with_the_sites_regular_files(tmp_path):
     from tinkerflow.web_export.serve import serving
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import inspect
 import json
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
-from tinkerflow.core.lock import run_lock
+from tinkerflow.core.lock import run_lock, site_lock
 from tinkerflow.core.records import read_bench_record, read_export_record, read_manifest, read_tfjs_model_json
 from tinkerflow.core.runfs import copy_file, copy_regular, guarded, make_folder, make_staging, remove_tree, replace_folder, write_atomic
 
@@ -48,13 +49,18 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
     exporters = [registry.exporter(name)() for name in sorted(registry.exporters)
                  if registry.exporter(name).page_runtime]
     report = SiteReport(out)
-    staging = make_staging(out.parent, f".{out.name}-building-")
-    try:
-        with guarded(staging, check=False):
-            _assemble(runs, staging, registry, exporters, modules, report)
-        replace_folder(staging, out)
-    finally:
-        remove_tree(staging)
+    make_folder(out.parent)
+    with site_lock(out):  # a second build of the same site waits for none: it is refused
+        _check_target(out, force)
+        for leftover in out.parent.glob(f".{glob.escape(out.name)}-building-*"):  # from a killed build
+            remove_tree(leftover)
+        staging = make_staging(out.parent, f".{out.name}-building-")
+        try:
+            with guarded(staging, check=False):
+                _assemble(runs, staging, registry, exporters, modules, report)
+            replace_folder(staging, out)
+        finally:
+            remove_tree(staging)
     return report
 
 
