@@ -56,6 +56,9 @@ def _bad_files(ws: Path) -> None:
     (bad / "no_images" / "notes.txt").write_text("no images here")
     from PIL import Image
 
+    for name, side in (("huge_png", 12_000), ("bomb_png", 50_000)):  # headers only: what PIL reads first
+        (bad / name).mkdir()
+        (bad / name / "a.png").write_bytes(_png_header(side, side))
     (bad / "faces").mkdir()
     Image.new("RGB", (8, 8)).save(bad / "faces" / "a.png")
     (bad / "faces" / "a.csv").write_text('"hair", 1\n')
@@ -79,6 +82,17 @@ def _bad_files(ws: Path) -> None:
     (bad / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (bad / "site_link").symlink_to(ws / "bad" / "not_a_site")
     _copies_of_the_run(ws)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(
+        b"IEND", b"")
 
 
 def _copies_of_the_run(ws: Path) -> None:
@@ -235,6 +249,12 @@ ROWS = [
     Row("config", "text_to_image: more shapes per scene than the grammar has", ["train", "experiment=text_to_image",
                                                                             "data.max_shapes=4"],
         "data.max_shapes=4 is out of range: expected <= 3"),
+    Row("data", "dcgan: a 12,000x12,000 PNG (3 GB decoded)", ["train", "experiment=dcgan", "debug=smoke", "data=folder",
+                                                               "data.path=bad/huge_png"],
+        "a.png: 12000x12000 pixels, more than data.max_pixels=50,000,000"),
+    Row("data", "dcgan: a PNG header of 50,000x50,000", ["train", "experiment=dcgan", "debug=smoke", "data=folder",
+                                                         "data.path=bad/bomb_png"],
+        "a.png: more than 178,956,970 pixels (a decompression bomb)"),
     Row("data", "dcgan: a folder without images", ["train", "experiment=dcgan", "debug=smoke", "data=folder",
                                                    "data.path=bad/no_images"], "holds no images"),
     Row("data", "dcgan: an attribute file in another format",

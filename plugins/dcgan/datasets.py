@@ -54,6 +54,8 @@ class FolderData:
     path: str = knob("", help="the folder of images")
     resize: bool = knob(True, help="resize every image to experiment.image_size (false: refuse other sizes)")
     attributes: list[str] = knob([], help="attribute columns to condition on (empty with a conditional model: all)")
+    max_pixels: int = knob(50_000_000, min=1, max=1_000_000_000,
+                           help="refuse an image with more pixels than this (before decoding it)")
 
 
 @dataclass
@@ -229,11 +231,17 @@ def folder(d: FolderData, size: int, conditional: bool) -> ImageData:
     images, sizes = [], {}
     for path in files:
         try:
-            with Image.open(path) as image:
+            with Image.open(path) as image:  # reads the header only
+                if image.width * image.height > d.max_pixels:
+                    raise DataError(f"{path}: {image.width}x{image.height} pixels, more than data.max_pixels="
+                                    f"{d.max_pixels:,}; expected smaller images (or a larger data.max_pixels)")
                 sizes.setdefault(image.size, path.name)
                 if image.size != (size, size) and not d.resize:
                     continue
                 images.append(np.asarray(_rgba_over_white(image).resize((size, size), Image.BILINEAR)))
+        except Image.DecompressionBombError:
+            raise DataError(f"{path}: more than {Image.MAX_IMAGE_PIXELS * 2:,} pixels (a decompression bomb); "
+                            "expected images of a sensible size") from None
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"{path}: not a readable image ({' '.join(str(exc).split())[:80]}); expected only "
                             "images in the folder") from None
