@@ -110,3 +110,33 @@ def test_joblib_launcher_runs_jobs_in_parallel_with_split_threads(tmp_path):
         info = json.loads((sweep / job / "run.json").read_text())
         assert info["status"] == "completed"
         assert info["threads"]["intra_op"] == max(1, (os.cpu_count() or 1) // 2)
+
+
+def test_report_reads_a_strangers_sweep_as_data(tmp_path):
+    """A sweep folder from elsewhere: a pending job whose config is a 679-byte YAML alias bomb
+    (a gigabyte and rising at 40 s before), another whose config is not UTF-8, and a folder
+    named '²' (a digit to str.isdigit, not to int). The report is written, in bounded memory."""
+    import resource
+    import subprocess
+
+    from conftest import TINKERFLOW
+
+    sweep = tmp_path / "sweep"
+    (sweep / "0" / ".hydra").mkdir(parents=True)
+    (sweep / "0" / ".hydra" / "config.yaml").write_text(
+        'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+        + "".join(f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join([f'*{chr(96 + i)}'] * 9)}]\n" for i in range(1, 9)))
+    assert len((sweep / "0" / ".hydra" / "config.yaml").read_bytes()) < 800
+    (sweep / "1" / ".hydra").mkdir(parents=True)
+    (sweep / "1" / ".hydra" / "config.yaml").write_bytes(b"experiment:\n  hidden: \xff\xfe\n")
+    (sweep / "²").mkdir()
+
+    def bounded_memory():  # 3 GB of address space: TensorFlow's import fits, the bomb's expansion does not
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 1024**3, 3 * 1024**3))
+
+    done = subprocess.run([TINKERFLOW, "report", str(sweep)], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL, preexec_fn=bounded_memory, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    report = (sweep / "report.md").read_text()
+    assert "| 0 |" in report and "| 1 |" in report and "²" not in report

@@ -317,6 +317,8 @@ def test_an_image_folder_counts_pipes_and_link_loops_among_the_skipped(tmp_path)
 @pytest.mark.parametrize("kind, text, field", [
     ("run", '{"experiment": "addition", "metrics": {"loss": "low"}}', "metrics.loss"),
     ("run", '{"experiment": "addition", "overrides": "seed=1"}', "overrides"),
+    ("run", '{"experiment": "addition", "config": {"experiment": [1, 2]}}', "config.experiment"),
+    ("run", '{"experiment": "addition", "config": {"trainer": "adam"}}', "config.trainer"),
     ("export", '{"formats": {"tfjs": {"variants": {"float32": {"status": "passed", "files": [{"path": "a"}]}}}}}',
      "formats.tfjs.variants.float32.files.0.bytes"),
     ("export", '{"formats": {"tflite": {"variants": {"float32": {"status": "passed", "files": [{"path": "a", '
@@ -401,3 +403,14 @@ def test_a_huge_sparse_metrics_csv_is_refused_before_it_is_read(tmp_path):
         handle.truncate(1024**3)  # 1 GB of holes: web once used 2 GB on it and crashed
     with pytest.raises(RunDirError, match="is more than 33,554,432 bytes"):
         read_metrics_csv(path)
+
+
+def test_a_model_card_shows_what_a_phone_benchmark_row_lacks_as_a_dash():
+    """bench.json's phone rows may lack sizes or timings (a page that failed to load): the card
+    says '-' there (before: a TypeError traceback in web)."""
+    from tinkerflow.web_export.builder import _card
+
+    bench = {"batch": 8, "rows": [], "browser": {"batch": 1, "rows": [], "phone": [
+        {"runtime": "litertjs", "variant": "float32", "warm_ms": 2.5}]}}
+    card = _card({"config": {}}, [{"name": "litertjs", "label": "LiteRT.js", "variants": []}], bench)
+    assert "<td>- (- gzip)</td>" in card and "2.5 ms" in card, card[-600:]
