@@ -13,7 +13,7 @@ FOLDERS = {"core": "core", "plugins": "plugins", "exporters": "exporters", "web_
 
 #: the lowest layer: run folders, records, configs, the plugin registry and the contracts
 #: plugins implement (Experiment, Exporter)
-BASE = {"core", "core.errors", "core.hookspecs", "core.tf_quiet", "core.lock", "core.rundir", "core.records",
+BASE = {"core", "core.errors", "core.hookspecs", "core.tf_quiet", "core.lock", "core.rundir", "core.runfs", "core.records",
         "core.config", "core.plugins", "core.experiment", "core.callbacks", "core.resume", "core.jax_loop",
         "core.runs", "core.scaffold", "core.hydra_app", "exporters.base", "exporters.savedmodel"}
 ORCHESTRATION = {"core.orchestration"}
