@@ -29,12 +29,17 @@ file (YAML escapes, quotes, keys, nested resolver names).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import RunDirError
@@ -417,31 +422,35 @@ def read_saved_yaml(path: Path | str, expected: str = "the YAML Hydra saves in a
     never writes them, and an alias bomb of a few hundred bytes expands to gigabytes);
     every interpolation but a plain reference is refused (:func:`refuse_interpolations`)
     unless ``resolved`` is false (a file whose values are only read as text, such as
-    ``multirun.yaml``, which holds Hydra's own interpolations). Numbers are read as OmegaConf reads them (``1e-3`` is a float)."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+    ``multirun.yaml``, which holds Hydra's own interpolations). Numbers are read as
+    OmegaConf reads them (``1e-3`` is a float)."""
+    text = _capped_text(path, YAML_MAX_BYTES, expected)
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise RunDirError(f"{path}: it uses a YAML anchor or alias; expected {expected} (Hydra writes none)")
+        loaded = OmegaConf.to_container(OmegaConf.create(text), resolve=False) if text.strip() else {}
+    except (ValueError, RecursionError, yaml.YAMLError, OmegaConfBaseException) as exc:
+        raise RunDirError(f"{path}: cannot read it ({' '.join(str(exc).split())[:160]}); expected {expected}") from exc
+    if resolved:
+        refuse_interpolations(loaded, path)
+    return loaded
 
+
+def _capped_text(path: Path | str, max_bytes: int, expected: str) -> str:
+    """The UTF-8 text of the regular file ``path``, refused in one line above ``max_bytes``."""
     path = Path(path)
     try:
         if not path.is_file():
             raise RunDirError(f"{path} is not a regular file; expected {expected}")
         with path.open("rb") as handle:
-            raw = handle.read(YAML_MAX_BYTES + 1)
-        if len(raw) > YAML_MAX_BYTES:
-            raise RunDirError(f"{path} is more than {YAML_MAX_BYTES:,} bytes; expected {expected}")
-        text = raw.decode("utf-8")
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise RunDirError(f"{path}: it uses a YAML anchor or alias; expected {expected} (Hydra writes none)")
-        loaded = OmegaConf.to_container(OmegaConf.create(text), resolve=False) if text.strip() else {}
-    except RunDirError:
-        raise
-    except (OSError, ValueError, RecursionError, yaml.YAMLError, OmegaConfBaseException) as exc:
+            raw = handle.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise RunDirError(f"{path} is more than {max_bytes:,} bytes; expected {expected}")
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise RunDirError(f"{path}: cannot read it ({' '.join(detail.split())[:160]}); expected {expected}") from exc
-    if resolved:
-        refuse_interpolations(loaded, path)
-    return loaded
 
 
 def read_metrics_csv(path: Path | str) -> list[dict[str, float]]:
@@ -451,27 +460,15 @@ def read_metrics_csv(path: Path | str) -> list[dict[str, float]]:
     only; ``epoch`` must count 1, 2, 3 ...; every other field is a number (NaN and ±inf
     allowed: a loss can diverge) and no row is longer than the header. Anything else is a
     one-line :class:`RunDirError` naming the file, the row and the field."""
-    import csv
-    import io
-    import math
-
     path = Path(path)
     expected = "the metrics.csv 'tinkerflow train' writes"
     if not path.exists() and not path.is_symlink():
         return []
+    text = _capped_text(path, CSV_MAX_BYTES, expected)
     try:
-        if not path.is_file():
-            raise RunDirError(f"{path} is not a regular file; expected {expected}")
-        with path.open("rb") as handle:
-            raw = handle.read(CSV_MAX_BYTES + 1)
-        if len(raw) > CSV_MAX_BYTES:
-            raise RunDirError(f"{path} is more than {CSV_MAX_BYTES:,} bytes; expected {expected}")
-        lines = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
-    except RunDirError:
-        raise
-    except (OSError, ValueError, csv.Error) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise RunDirError(f"{path}: cannot read it ({' '.join(detail.split())[:160]}); expected {expected}") from exc
+        lines = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise RunDirError(f"{path}: cannot read it ({' '.join(str(exc).split())[:160]}); expected {expected}") from exc
     if not lines:
         return []
     header, rows = lines[0], []
