@@ -432,3 +432,33 @@ def test_no_recorded_override_spelling_reaches_a_resolver(workspace, tmp_path, m
             failures.append(f"{name}: exit {code}, {err.strip()[-300:]!r}, leaks {_leaks(root, out, err)}")
     assert not failures, "\n".join(failures)
     print(f"\nresolver matrix, recorded overrides: {len(OVERRIDE_SPELLINGS)} spellings x 1 file (run.json)")
+
+
+def test_no_spelling_in_a_sweep_reaches_a_resolver(workspace, tmp_path, monkeypatch):
+    """report reads a pending job's .hydra/config.yaml and the sweep's multirun.yaml: whatever
+    they spell, nothing is resolved and the sentinel appears in no output or file."""
+    monkeypatch.setenv(S, SENTINEL)
+    monkeypatch.chdir(tmp_path)
+    failures, cases = [], 0
+    for name, (value, lines) in YAML_SPELLINGS.items():
+        for target in ("0/.hydra/config.yaml", "multirun.yaml"):
+            root = tmp_path / f"s{cases}"
+            case = root / "case"
+            shutil.copytree(workspace / "sweep", case)
+            (case / "0" / "run.json").unlink()  # a pending job: its config is read from .hydra
+            saved = case / target
+            text = saved.read_text()
+            anchor = "  activation: sigmoid" if "config" in target else "    task:"
+            assert anchor in text
+            text = text.replace(anchor, f"  activation: {value}" if "config" in target else
+                                f"    task:\n    - experiment.activation={value.strip(chr(39))}")
+            for old, new in lines.items():
+                text = text.replace(old, new)
+            saved.write_text(text)
+            code, out, err = _in_process(["report", str(case)])
+            if code not in (0, 2) or "Traceback" in err or _leaks(root, out, err):
+                failures.append(f"report, {target}, {name}: exit {code}, {err.strip()[-200:]!r}, "
+                                f"leaks {_leaks(root, out, err)}")
+            cases += 1
+    assert not failures, "\n".join(failures)
+    print(f"\nresolver matrix, sweeps: {len(YAML_SPELLINGS)} spellings x 2 files = {cases}")
