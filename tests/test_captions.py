@@ -374,7 +374,7 @@ def test_telephone_plays_games_and_writes_the_report(tmp_path):
                        "trainer.checkpoint_seconds=0", cwd=tmp_path)
     assert stranger.returncode == 0, stranger.stderr[-2000:]
     stranger_run = only_run_dir(tmp_path / "strangers", "text_to_image")
-    for bad, expected in ((["--rounds", "0"], "--rounds 0; expected at least 1"),
+    for bad, expected in ((["--rounds", "0"], "argument --rounds: 0 is out of range: expected >= 1"),
                           (["--captioner", str(p_run)], "is a run of the text_to_image experiment; expected a captioning run"),
                           (["--painter", str(stranger_run)], "trained on different vocabularies (no word in common)"),
                           (["--text", "   "], "has no words")):

@@ -234,7 +234,8 @@ def test_outside_a_guarded_folder_the_helpers_write_as_asked(tmp_path):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """A finished addition run, exported (tflite and tfjs, the deploy bundle) and benchmarked,
-    and a finished two-job sweep; made once, copied for every case."""
+    and a finished two-job sweep with an earlier attempt set aside; made once, copied for
+    every case."""
     ws = tmp_path_factory.mktemp("links")
     done = run_cli("train", "debug=smoke", "hydra.run.dir=run", "export=all", cwd=ws)
     assert done.returncode == 0, done.stderr
@@ -242,6 +243,9 @@ def workspace(tmp_path_factory):
     assert done.returncode == 0, done.stderr
     done = run_cli("train", "-m", "debug=smoke", "experiment.hidden=1,2", "hydra.sweep.dir=sweep", cwd=ws)
     assert done.returncode == 0, done.stderr
+    earlier = ws / "sweep" / ".attempts" / "1-20261201-120000"  # what -m --resume moves a changed job into
+    earlier.mkdir(parents=True)
+    (earlier / "run.json").write_text('{"experiment": "addition", "status": "failed"}')
     return ws
 
 

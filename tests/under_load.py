@@ -24,6 +24,8 @@ SELECTION = [
     "tests/test_resume.py::test_a_sweep_killed_mid_job_reruns_only_unfinished_jobs",
     "tests/test_resume.py::test_experiments_with_their_own_fit_resume",
     "tests/test_trust.py::test_a_second_writer_is_refused_and_a_killed_one_releases_at_once",
+    "tests/test_resume.py::test_sigterm_records_the_run_as_interrupted_and_it_resumes",
+    "tests/test_trust.py::test_serve_drops_a_request_that_is_never_finished",
 ]
 
 
