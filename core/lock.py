@@ -118,15 +118,27 @@ def _locked(path: Path, shared: bool, what: Path | str) -> int:
 @contextmanager
 def site_lock(site: Path | str) -> Iterator[None]:
     """One builder per site: ``tinkerflow web --out SITE`` holds ``.SITE.lock`` beside the
-    folder (the folder itself is swapped whole when the build is done)."""
+    folder while it builds (the folder itself is swapped whole at the end) and removes it
+    after. A process that opened the file just before it was removed holds a lock on a file
+    no longer there; it sees so (another inode, or none, at the path) and takes a new one."""
     site = Path(site)
-    try:
-        fd = _locked(site.parent / f".{site.name}.lock", False, site)
-    except OSError as exc:
-        raise RunDirError(f"cannot lock the site {site} ({exc.strerror}); expected a writable folder for it") from exc
+    path = site.parent / f".{site.name}.lock"
+    while True:
+        try:
+            fd = _locked(path, False, site)
+        except OSError as exc:
+            raise RunDirError(f"cannot lock the site {site} ({exc.strerror}); expected a writable folder "
+                              "for it") from exc
+        try:
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
     try:
         yield
     finally:
+        os.unlink(path)  # while still held: see above
         os.close(fd)
 
 
