@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import RunDirError
-from .runfs import guarded
+from .runfs import guarded, remove_file
 
 LOCK_FILE = ".lock"
 #: a folder whose lock the parent process holds for this one (``train`` on JAX runs its
@@ -138,7 +138,7 @@ def site_lock(site: Path | str) -> Iterator[None]:
     try:
         yield
     finally:
-        os.unlink(path)  # while still held: see above
+        remove_file(path)  # while still held: see above
         os.close(fd)
 
 
