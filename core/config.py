@@ -140,7 +140,7 @@ def register_schemas(experiments: dict[str, type]) -> None:
     An experiment without such a file is offered directly as ``experiment/<name>``.
     """
     store = ConfigStore.instance()
-    store.store(name="tinkerflow_schema", node=RootConfig)
+    store.store(name="tinkerflow_schema", node=RootConfig, replace=True)
     yaml_names = _packaged_experiment_yaml()
     SEARCH_PATH.clear()
     for cls in experiments.values():
@@ -149,18 +149,18 @@ def register_schemas(experiments: dict[str, type]) -> None:
             SEARCH_PATH.append(f"file://{folder}")
             yaml_names |= {p.stem for p in (folder / "experiment").glob("*.yaml")}
     for name, cls in experiments.items():
-        store.store(group="schema/experiment", name=name, node=cls.Config)
+        store.store(group="schema/experiment", name=name, node=cls.Config, replace=True)
         if getattr(cls, "Data", None) is not None:
-            store.store(group="schema/data", name=name, node=cls.Data)
+            store.store(group="schema/data", name=name, node=cls.Data, replace=True)
         for model_name, model_cls in getattr(cls, "Models", {}).items():
-            store.store(group="model", name=model_name, node=model_cls)
+            store.store(group="model", name=model_name, node=model_cls, replace=True)
         for data_name, data_cls in getattr(cls, "Datasets", {}).items():
-            store.store(group="data", name=data_name, node=data_cls)
+            store.store(group="data", name=data_name, node=data_cls, replace=True)
         if name not in yaml_names:
             node = {"defaults": [f"/schema/experiment/{name}@experiment", "_self_"]}
             if cls.trainer_defaults:
                 node["trainer"] = dict(cls.trainer_defaults)
-            store.store(group="experiment", name=name, node=node, package="_global_")
+            store.store(group="experiment", name=name, node=node, package="_global_", replace=True)
 
 
 #: the config folders of the registered experiments (``Experiment.config_dir``), as Hydra
@@ -215,7 +215,7 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     """
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        with initialize_config_module(CONFIG_MODULE):
             return compose(CONFIG_NAME, overrides=[*overrides, *search_path_override(overrides)],
                            return_hydra_config=True)
     except ConfigError:
@@ -236,8 +236,11 @@ def describe_config_error(exc: BaseException) -> str:
     for err in chain:
         if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
             first = str(getattr(err, "msg", None) or err).strip().splitlines()[0]
-            if first.startswith("Key '") and " not in " in first:
-                return _unknown_key(err.full_key, first.split(" not in ")[1].strip("'"), getattr(err, "object_type", None))
+            unknown = re.match(r"Key '[^']*' not in '([^']*)'", first)
+            if unknown:
+                return _unknown_key(err.full_key, unknown.group(1), getattr(err, "object_type", None))
+            if re.match(r"Key '[^']*' is not in struct", first):
+                return f"unknown config key '{err.full_key}'; check the spelling (see --cfg job for the valid keys)"
             return f"config key '{err.full_key}': {first}"
     text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
     text = text.split(" Config search path:")[0]
@@ -249,7 +252,7 @@ def describe_config_error(exc: BaseException) -> str:
     if missing and not missing.group(1).startswith("hydra"):
         group, option, options = missing.groups()
         return f"{group}={option} is not an option; expected one of: {', '.join(options.split())}"
-    parse = re.match(r"Error parsing override '(.*)' (.*?) See https?://\S+ for details$", text)
+    parse = re.search(r"Error parsing override '(.*)' (.*?) See https?://\S+ for details$", text)
     if parse:
         return (f"cannot read the override '{parse.group(1)}' ({parse.group(2)}); expected key=value, "
                 "e.g. trainer.epochs=10 (quote values holding spaces or brackets)")

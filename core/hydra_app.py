@@ -123,7 +123,7 @@ def launch(task: Callable, args: HydraArgs, config_module: str, config_name: str
     ``hydra.main`` reads ``sys.argv``; it is set for the call and restored after it."""
     import hydra
 
-    main = hydra.main(config_path=f"pkg://{config_module}", config_name=config_name, version_base="1.3")(task)
+    main = hydra.main(config_path=f"pkg://{config_module}", config_name=config_name)(task)
     saved = sys.argv
     sys.argv = ["tinkerflow train", *args.argv]
     try:

@@ -1,4 +1,4 @@
-"""Import TensorFlow and Keras without the start-up noise of TF 2.19's C++ libraries.
+"""Import TensorFlow and Keras without the start-up noise of TensorFlow's C++ libraries.
 
 On a CPU-only machine TensorFlow prints a dozen lines about CUDA factories, the XLA
 computation placer and CPU instructions before its own log level applies. They are
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 _NOISE = re.compile(
     r"cuda_dnn|cuda_blas|cuda_fft|cuda_platform|computation_placer|absl::InitializeLog"
     r"|cpu_feature_guard|To enable the following instructions|oneDNN custom operations"
-    r"|TF_ENABLE_ONEDNN_OPTS|rebuild TensorFlow with the appropriate"
+    r"|TF_ENABLE_ONEDNN_OPTS|rebuild TensorFlow with the appropriate|cudart_stub|could not find cuda drivers"
 )
 
 

@@ -91,6 +91,12 @@ class Exporter:
     def converter_versions(self) -> dict[str, str]:
         return {}
 
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """What this format needs that is not installed, as one line that says how to install
+        it, or None. Checked before training, so that ``export=...`` never trains in vain."""
+        return None
+
     def unsupported(self, variant: str, experiment: Any) -> str | None:
         """Why ``variant`` does not apply to ``experiment`` (one line), or None. A variant
         that does not apply is left out of a default export and refused when asked for."""

@@ -102,6 +102,9 @@ def select_variants(registry, formats: list[str] | None, quantize: list[str] | N
     chosen: dict[str, list[str]] = {}
     for fmt in formats:
         exporter = registry.exporter(fmt)
+        problem = exporter.unavailable()
+        if problem:
+            raise TinkerflowError(f"format '{fmt}' cannot be exported here: {problem}")
         if quantize:
             unknown = [v for v in quantize if v not in exporter.variants]
             if unknown and len(formats) == 1:

@@ -1,5 +1,7 @@
 """The TensorFlow.js exporter: a graph model (tfjs 4.22 cannot load Keras 3 layers models).
 
+The converter is loaded by :mod:`.tfjs_converter` (tensorflowjs without its TF 2.19 pins).
+
 Keras model -> SavedModel with a named signature -> ``convert_tf_saved_model``. Variants:
 ``float32``, and the converter's weight quantization ``float16`` and ``uint8`` (weights
 are stored quantized and expanded to float32 when the model loads).
@@ -8,24 +10,15 @@ are stored quantized and expanded to float32 when the model loads).
 from __future__ import annotations
 
 import importlib.metadata
-import os
 from pathlib import Path
 
 from tinkerflow.core import hookimpl
 
 from .base import ExportContext, Exporter, VariantResult
+from .tfjs_converter import converter, not_installed
 from .tfjs_graph import layer_output_nodes, unfuse_unsupported_activations
 
 PAGE_MODULE = Path(__file__).parent / "web" / "tfjs_page.js"
-
-
-def _converter():
-    # tensorflowjs imports tensorflow_decision_forests, which prints an advert on import (and,
-    # when stdout is not a terminal or a file, tries to show it with IPython)
-    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
-    from tensorflowjs.converters import tf_saved_model_conversion_v2
-
-    return tf_saved_model_conversion_v2
 
 
 class TFJSExporter(Exporter):
@@ -40,12 +33,16 @@ class TFJSExporter(Exporter):
         quantization = {"float32": None, "float16": {"float16": True}, "uint8": {"uint8": True}}
         if variant not in quantization:
             raise ValueError(f"unknown tfjs variant {variant!r}")
-        _converter().convert_tf_saved_model(str(context.saved_model()), str(out_dir),
+        converter().convert_tf_saved_model(str(context.saved_model()), str(out_dir),
                                             quantization_dtype_map=quantization[variant])
         split = unfuse_unsupported_activations(out_dir / "model.json")
         files = sorted(p.name for p in out_dir.iterdir() if p.is_file())
         return VariantResult(variant=variant, files=files, quantized=variant == "uint8",
                              notes={"unfused_activations": split} if split else {})
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        return not_installed()
 
     def load(self, bundle_dir: Path, result: VariantResult):
         from .runtime import TFJSModel

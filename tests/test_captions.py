@@ -190,8 +190,9 @@ def test_the_exported_caption_step_starts_from_the_image_and_carries_its_state()
 
 # -- the experiment through the command line ------------------------------------------------------------
 
-def colour_photos(folder):
-    """Photos of coloured shapes with COCO-style captions, two per photo."""
+def colour_photos(folder, copies: int = 4):
+    """Photos of coloured shapes with COCO-style captions, two per photo; ``copies`` photos of
+    each colour and shape, shifted sideways."""
     folder.mkdir(parents=True, exist_ok=True)
     colours = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (30, 60, 220)}
     yy, xx = np.mgrid[0:24, 0:24]
@@ -200,10 +201,10 @@ def colour_photos(folder):
     for colour, rgb in colours.items():
         for shape, mask in (("square", (abs(yy - 12) < 7) & (abs(xx - 12) < 7)),
                             ("dot", (yy - 12) ** 2 + (xx - 12) ** 2 < 30)):
-            for copy in range(4):
+            for copy in range(copies):
                 k += 1
                 image = np.full((24, 24, 3), 250, "uint8")
-                image[np.roll(mask, copy - 2, axis=1)] = rgb
+                image[np.roll(mask, copy - copies // 2, axis=1)] = rgb
                 Image.fromarray(image).save(folder / f"{k}.png")
                 spec["images"].append({"id": k, "file_name": f"{k}.png"})
                 spec["annotations"] += [{"image_id": k, "caption": f"a {colour} {shape}"},
@@ -215,7 +216,10 @@ def colour_photos(folder):
 def test_captioning_trains_samples_and_exports(tmp_path):
     from conftest import only_run_dir, read_run, run_cli
 
-    photos = colour_photos(tmp_path / "photos")
+    # six photos of each of the six captions: with four, a split can leave one of them (blue
+    # dots) nearly unseen in training, and whether the held-out ones get their words then
+    # hangs on the last digits of TensorFlow's arithmetic
+    photos = colour_photos(tmp_path / "photos", copies=6)
     result = run_cli("train", "experiment=captioning", "data=coco", f"data.images={photos}",
                      f"data.captions={photos / 'captions.json'}", "experiment.image_size=16",
                      "experiment.caption_length=5", "experiment.units=32", "experiment.embedding_dim=16",
@@ -225,7 +229,7 @@ def test_captioning_trains_samples_and_exports(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "runs", "captioning")
     info = read_run(run_dir)
-    assert info["data"]["images_per_split"] == {"validation": 6, "test": 6, "train": 12}
+    assert info["data"]["images_per_split"] == {"validation": 9, "test": 9, "train": 18}
     assert info["metrics"]["test_bleu1"] > 0.8, "held-out photos of the same colours and shapes get their words"
     first = info["samples"]["captions"][0]
     assert set(first) == {"image", "greedy", "beam", "sampled"} and len(first["sampled"]) == 3

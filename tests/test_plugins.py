@@ -33,6 +33,7 @@ def make_plugin(**hooks):
     return module
 
 
+@pytest.mark.compat
 def test_builtin_experiment_comes_from_an_entry_point():
     reg = make_plugin_manager({})
     info = reg.plugins["addition"]
@@ -44,6 +45,7 @@ def test_builtin_experiment_comes_from_an_entry_point():
     assert ep and ep[0].value == "tinkerflow.plugins.addition"
 
 
+@pytest.mark.compat
 def test_installed_third_party_plugin_is_discovered():
     reg = make_plugin_manager({})
     info = reg.plugins["sine"]

@@ -8,6 +8,7 @@ from conftest import read_run, train_in_process
 from tinkerflow.core.plugins import make_plugin_manager
 
 EXPERIMENTS = sorted(make_plugin_manager().experiments)
+pytestmark = pytest.mark.compat
 
 
 def test_the_builtin_and_example_experiments_are_registered():

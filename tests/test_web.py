@@ -244,6 +244,7 @@ def test_runs_without_exports(runs, tmp_path):
 
 # -- in the browser ----------------------------------------------------------------------------
 
+@pytest.mark.compat
 @pytest.mark.parametrize("runtime", ["litertjs", "tfjs"])
 def test_addition_page_in_chromium(browser, server, site, runs, runtime):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
