@@ -156,6 +156,23 @@ def test_optuna_maximises_the_experiment_objective(tmp_path):
     assert set(best["best_params"]) == {"experiment.hidden", "trainer.learning_rate"}
 
 
+def test_an_optuna_search_in_a_sqlite_file_continues_where_it_stopped(tmp_path):
+    import optuna
+
+    search = [*SMOKE, "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.storage=sqlite:///study.db",
+              "hydra.sweeper.study_name=adding", "experiment.hidden=choice(1,2,4)"]
+    for part in ("first", "second"):
+        result = run_cli("train", "-m", *search, f"hydra.sweep.dir=runs/{part}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="adding", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4, "the second search adds two trials"
+    jobs = [read_run(tmp_path / "runs" / part / str(j))["metrics"]["best_val_rounded_accuracy"]
+            for part in ("first", "second") for j in range(2)]
+    assert [t.value for t in study.trials] == pytest.approx(jobs)
+    best = yaml.safe_load((tmp_path / "runs" / "second" / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(jobs)), "the best of the whole study, both searches"
+
+
 def test_optuna_direction_against_the_objective_is_refused(tmp_path):
     result = run_cli("train", "-m", *SMOKE, "hydra/sweeper=optuna", "hydra.sweeper.direction=minimize",
                      "experiment.hidden=choice(1,2)", cwd=tmp_path)
