@@ -3,11 +3,13 @@
 The public contract for plugin authors is importable from here::
 
     from tinkerflow.core import hookimpl, Experiment, ExperimentConfig, Splits, knob
+    from tinkerflow.core import Exporter, ExportContext, VariantResult  # a new export format
 """
 
 from .config import ExperimentConfig, TrainerConfig, knob
 from .errors import ConfigError, DataError, PluginError, RunDirError, RunFailed, TinkerflowError
 from .experiment import Experiment, ImageClassifierSpec, SampleOptions, Splits
+from .exporter import ExportContext, Exporter, VariantResult
 from .hookspecs import hookimpl
 from .plugins import Registry, make_plugin_manager
 from .rundir import Run, RunResult
@@ -17,6 +19,8 @@ __all__ = [
     "DataError",
     "Experiment",
     "ExperimentConfig",
+    "ExportContext",
+    "Exporter",
     "ImageClassifierSpec",
     "PluginError",
     "Registry",
@@ -28,6 +32,7 @@ __all__ = [
     "Splits",
     "TinkerflowError",
     "TrainerConfig",
+    "VariantResult",
     "hookimpl",
     "knob",
     "make_plugin_manager",

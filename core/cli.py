@@ -420,7 +420,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_install_tfjs(args: argparse.Namespace) -> int:
     from tinkerflow.exporters import tfjs_converter
-    from tinkerflow.exporters.node import install_tfjs
+    from .npm import install_tfjs
 
     if not args.npm_only:
         print(f"the TF.js converter: tensorflowjs {tfjs_converter.install()} (installed without its requirements)")

@@ -24,7 +24,10 @@ from typing import Any, Mapping
 import pluggy
 
 from . import hookspecs
+from .config import ConfigError, ExperimentConfig, TrainerConfig, build_dataclass, config_folder
 from .errors import PluginError
+from .experiment import Experiment
+from .exporter import Exporter
 
 BUILTIN_DISTRIBUTION = "tinkerflow"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -261,8 +264,6 @@ def _check_name(cls: Any, plugin_name: str, kind: str) -> str:
 
 
 def _check_experiment(cls: Any, plugin_name: str) -> str:
-    from .experiment import Experiment, ExperimentConfig
-
     if not (isinstance(cls, type) and issubclass(cls, Experiment)):
         raise PluginError(
             f"plugin '{plugin_name}' registers {cls!r} as an experiment; "
@@ -276,8 +277,6 @@ def _check_experiment(cls: Any, plugin_name: str) -> str:
             "expected a dataclass deriving from tinkerflow.core.ExperimentConfig"
         )
     _check_trainer_defaults(getattr(cls, "trainer_defaults", {}), plugin_name, name)
-    from .config import ConfigError, config_folder
-
     try:
         config_folder(cls)
     except ConfigError as exc:
@@ -286,8 +285,6 @@ def _check_experiment(cls: Any, plugin_name: str) -> str:
 
 
 def _check_trainer_defaults(defaults: Any, plugin_name: str, name: str) -> None:
-    from .config import ConfigError, TrainerConfig, build_dataclass
-
     try:
         build_dataclass(TrainerConfig, dict(defaults), "trainer")
     except (ConfigError, TypeError, ValueError) as exc:
@@ -296,8 +293,6 @@ def _check_trainer_defaults(defaults: Any, plugin_name: str, name: str) -> None:
 
 
 def _check_exporter(cls: Any, plugin_name: str) -> str:
-    from tinkerflow.exporters.base import Exporter
-
     if not (isinstance(cls, type) and issubclass(cls, Exporter)):
         raise PluginError(
             f"plugin '{plugin_name}' registers {cls!r} as an exporter; "

@@ -8,6 +8,6 @@ real runtime before it replaces anything in ``<run>/export/``, then writes the d
 bundle for apps (:mod:`.deploy`) from the TFLite variants that passed.
 """
 
-from .base import ExportContext, Exporter, VariantResult
+from tinkerflow.core.exporter import ExportContext, Exporter, VariantResult
 
 __all__ = ["ExportContext", "Exporter", "VariantResult"]

@@ -32,7 +32,7 @@ def package_version(modules: Path) -> str:
 
 def bundle(out_file: Path, modules: Path) -> None:
     """Bundle the page module with @litertjs/core into ``out_file`` (one minified ES module)."""
-    from .node import node_binary
+    from tinkerflow.core.npm import node_binary
 
     package_version(modules)
     esbuild = modules / "esbuild" / "bin" / "esbuild"

@@ -47,7 +47,7 @@ from tinkerflow.core.runfs import (
 )
 from tinkerflow.core.tf_quiet import native_output
 
-from .base import ExportContext, VariantResult
+from tinkerflow.core.exporter import ExportContext, VariantResult
 from .deploy import write_bundle
 from .savedmodel import tensor_names
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tinkerflow.core.errors import TinkerflowError
+from tinkerflow.core.exporter import ExportContext
 
 #: the signature that also returns the layers a page shows (``deploy_info()["intermediate_layers"]``)
 INTERMEDIATE_SIGNATURE = "with_intermediate"  # sorts after serving_default: LiteRT.js runs the first by default
@@ -75,3 +76,15 @@ def export_saved_model(model: Any, path: Path, batch: int | None = None,
         archive.add_endpoint(name=INTERMEDIATE_SIGNATURE, fn=serve_intermediate, input_signature=specs)
     archive.write_out(str(path), verbose=False)
     return inputs, outputs
+
+
+def saved_model(context: ExportContext, batch: int | None = None, intermediate: bool = False) -> Path:
+    """``context.model`` as a TF SavedModel whose ``serving_default`` signature has the named
+    inputs and outputs and batch dimension ``batch`` (None: any batch); with ``intermediate``,
+    also the :data:`INTERMEDIATE_SIGNATURE` signature. Written once per export, then reused."""
+    key = ("saved_model", batch, intermediate and bool(context.intermediate_layers))
+    if key not in context.cache:
+        path = context.work_dir / f"saved_model_{batch or 'any'}{'_intermediate' if key[2] else ''}"
+        export_saved_model(context.model, path, batch, context.intermediate_layers if key[2] else None)
+        context.cache[key] = path
+    return context.cache[key]

@@ -13,8 +13,9 @@ import importlib.metadata
 from pathlib import Path
 
 from tinkerflow.core import hookimpl
+from tinkerflow.core.exporter import ExportContext, Exporter, VariantResult
 
-from .base import ExportContext, Exporter, VariantResult
+from .savedmodel import saved_model
 from .tfjs_converter import converter, not_installed
 from .tfjs_graph import layer_output_nodes, unfuse_unsupported_activations
 
@@ -33,7 +34,7 @@ class TFJSExporter(Exporter):
         quantization = {"float32": None, "float16": {"float16": True}, "uint8": {"uint8": True}}
         if variant not in quantization:
             raise ValueError(f"unknown tfjs variant {variant!r}")
-        converter().convert_tf_saved_model(str(context.saved_model()), str(out_dir),
+        converter().convert_tf_saved_model(str(saved_model(context)), str(out_dir),
                                             quantization_dtype_map=quantization[variant])
         split = unfuse_unsupported_activations(out_dir / "model.json")
         files = sorted(p.name for p in out_dir.iterdir() if p.is_file())
@@ -84,7 +85,7 @@ class TFJSExporter(Exporter):
     def converter_versions(self) -> dict[str, str]:
         import json
 
-        from .node import node_modules
+        from tinkerflow.core.npm import node_modules
 
         tfjs_npm = json.loads((node_modules() / "@tensorflow" / "tfjs" / "package.json").read_text())["version"]
         return {"tensorflowjs": importlib.metadata.version("tensorflowjs"),

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import hookimpl
-
-from .base import ExportContext, Exporter, VariantResult
-from .savedmodel import INTERMEDIATE_SIGNATURE
-from .tflite_metadata import ModelInfo, TensorInfo, write_metadata
+from tinkerflow.core.exporter import ExportContext, Exporter, VariantResult
 from tinkerflow.core.runfs import write_atomic
+
+from .savedmodel import INTERMEDIATE_SIGNATURE, saved_model
+from .tflite_metadata import ModelInfo, TensorInfo, write_metadata
 
 FILE = "model.tflite"
 ANY_BATCH = "float32_any_batch"
@@ -53,7 +53,7 @@ class TFLiteExporter(Exporter):
 
         fixed = variant != ANY_BATCH
         signatures = ["serving_default", INTERMEDIATE_SIGNATURE] if fixed and context.intermediate_layers else ["serving_default"]
-        saved = context.saved_model(context.inference_batch if fixed else None, intermediate=len(signatures) > 1)
+        saved = saved_model(context, context.inference_batch if fixed else None, intermediate=len(signatures) > 1)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=signatures)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if variant == "float16":

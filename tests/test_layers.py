@@ -1,6 +1,7 @@
 """The layers point one way: cli → orchestration → runner, exporters, web pages, plugins →
-run folders, configs and the plugin registry. Every import between project modules counts,
-those inside functions too."""
+run folders, configs, the plugin registry and the contracts. Every import between project
+modules counts, those inside functions too, and no two modules import each other, directly or
+round a loop."""
 
 from __future__ import annotations
 
@@ -14,13 +15,19 @@ FOLDERS = {"core": "core", "plugins": "plugins", "exporters": "exporters", "web_
 #: the lowest layer: run folders, records, configs, the plugin registry and the contracts
 #: plugins implement (Experiment, Exporter)
 BASE = {"core", "core.errors", "core.hookspecs", "core.tf_quiet", "core.lock", "core.rundir", "core.runfs", "core.records",
-        "core.config", "core.plugins", "core.experiment", "core.callbacks", "core.resume", "core.jax_loop",
-        "core.runs", "core.scaffold", "core.hydra_app", "exporters.base", "exporters.savedmodel"}
+        "core.config", "core.plugins", "core.experiment", "core.exporter", "core.callbacks", "core.resume",
+        "core.jax_loop", "core.runs", "core.scaffold", "core.hydra_app", "core.npm"}
 ORCHESTRATION = {"core.orchestration"}
 CLI = {"core.cli"}
 #: sideways imports inside the middle layer that are allowed, as (importer, imported) prefixes
-SIDEWAYS = {("web_export", "exporters"), ("plugins", "exporters"), ("plugins", "web_export"),
-            ("core.runner", "exporters.pipeline")}  # export=all: the job exports what it trained
+SIDEWAYS = {
+    ("web_export", "exporters"),
+    ("plugins", "web_export"),
+    ("plugins.lyrics", "exporters.recurrent"),  # the LSTM's unrolled twin, for fixed-shape files
+    ("core.runner", "exporters.pipeline"),  # export=all: the job exports what it trained
+    ("plugins.captioning", "plugins.dcgan"),  # text_to_image is a conditional DCGAN painting captions
+    ("plugins.captioning", "plugins.classifier"),  # photos are cut and scaled as the classifier does
+}
 
 
 def layer(module: str) -> int:
@@ -34,7 +41,13 @@ def layer(module: str) -> int:
 
 
 def family(module: str) -> str:
-    return module if module.startswith("core") else module.split(".")[0]
+    """Modules of one family may import each other whatever their layer (cycles aside): a plugin
+    package, the exporters, the web pages. Every core module is a family of its own."""
+    if module.startswith("core"):
+        return module
+    if module.startswith("plugins."):
+        return ".".join(module.split(".")[:2])
+    return module.split(".")[0]
 
 
 def project_imports() -> list[tuple[str, str, int]]:
@@ -51,9 +64,11 @@ def project_imports() -> list[tuple[str, str, int]]:
                 if isinstance(node, ast.ImportFrom):
                     if node.level:
                         base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                        targets = [".".join([*base, node.module] if node.module else base)]
+                        source = ".".join([*base, node.module] if node.module else base)
                     else:
-                        targets = [node.module or ""]
+                        source = node.module or ""
+                    # ``from package import module`` imports the module
+                    targets = [f"{source}.{alias.name}" for alias in node.names]
                 elif isinstance(node, ast.Import):
                     targets = [alias.name for alias in node.names]
                 else:
@@ -63,7 +78,7 @@ def project_imports() -> list[tuple[str, str, int]]:
                         target = target[len("tinkerflow."):]
                     if target.split(".")[0] in FOLDERS:
                         found.append((module, _module_of(target), node.lineno))
-    return found
+    return sorted(set(found))
 
 
 def _module_of(target: str) -> str:
@@ -77,17 +92,84 @@ def _module_of(target: str) -> str:
     return target
 
 
-def test_no_module_imports_a_higher_layer_or_sideways_without_leave():
+def layer_problems(imports: list[tuple[str, str, int]]) -> list[str]:
+    """Each import of a higher layer, or of a module beside it in another family without leave."""
     wrong = []
-    for importer, imported, line in project_imports():
-        if family(importer) == family(imported) or imported == importer:
+    for importer, imported, line in imports:
+        if family(importer) == family(imported):
             continue
         if layer(imported) > layer(importer):
             wrong.append(f"{importer}:{line} imports {imported}, a higher layer")
         elif layer(imported) == layer(importer) == 1 and not any(
-                importer.startswith(a) and imported.startswith(b) for a, b in SIDEWAYS):
+                _within(importer, a) and _within(imported, b) for a, b in SIDEWAYS):
             wrong.append(f"{importer}:{line} imports {imported}, beside it")
+    return wrong
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def cycles(imports: list[tuple[str, str, int]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    graph: dict[str, set[str]] = {}
+    for importer, imported, _ in imports:
+        if importer != imported:
+            graph.setdefault(importer, set()).add(imported)
+            graph.setdefault(imported, set())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                other = stack.pop()
+                on_stack.discard(other)
+                component.append(other)
+                if other == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_module_imports_a_higher_layer_or_sideways_without_leave():
+    wrong = layer_problems(project_imports())
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_modules_import_each_other_round_a_loop():
+    """A cycle within a family counts too (a plugin's two modules importing each other)."""
+    loops = cycles(project_imports())
+    assert not loops, "import cycles: " + "; ".join(" ↔ ".join(c) for c in loops)
+
+
+def test_the_checks_catch_a_loop_and_a_plugin_reaching_into_another():
+    assert cycles([("a", "b", 1), ("b", "c", 2), ("c", "a", 3), ("c", "d", 4), ("d", "d", 5)]) == [["a", "b", "c"]]
+    assert layer_problems([("plugins.lyrics.experiment", "plugins.dcgan.model", 7),
+                           ("plugins.lyrics.experiment", "plugins.lyrics.tokens", 8),
+                           ("plugins.captioning.painter", "plugins.dcgan.model", 9),
+                           ("core.plugins", "exporters.pipeline", 10),
+                           ("core.runner", "exporters.pipeline", 11)]) == [
+        "plugins.lyrics.experiment:7 imports plugins.dcgan.model, beside it",
+        "core.plugins:10 imports exporters.pipeline, a higher layer"]
 
 
 def test_the_scan_sees_imports_inside_functions():

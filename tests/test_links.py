@@ -43,8 +43,8 @@ WRITERS = {
 ALLOWED = {
     ("core/lock.py", "os.open"): "the lock file, opened with O_NOFOLLOW before the folder's tree is checked",
     ("core/cli.py", ".save"): "exporters.bench.save, which writes through runfs.write_json_atomic",
-    ("exporters/node.py", ".mkdir"): "install-tfjs: the npm folder the user names, no run involved",
-    ("exporters/node.py", "shutil.copy"): "install-tfjs: the package files of tinkerflow into that folder",
+    ("core/npm.py", ".mkdir"): "install-tfjs: the npm folder the user names, no run involved",
+    ("core/npm.py", "shutil.copy"): "install-tfjs: the package files of tinkerflow into that folder",
     ("exporters/node.py", "tempfile.NamedTemporaryFile"): "a private temporary file for Node's request",
     ("exporters/node.py", "os.unlink"): "that temporary file",
     ("exporters/deploy.py", ".chmod"): "the bundle's staging folder, made by runfs.make_staging",

@@ -112,7 +112,7 @@ def test_the_page_reads_captions_as_python_does(tmp_path):
     import json
     import subprocess
 
-    from tinkerflow.exporters.node import node_binary
+    from tinkerflow.core.npm import node_binary
     from tinkerflow.plugins.captioning.telephone import survival
 
     rng = np.random.default_rng(5)

@@ -41,7 +41,7 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
     ``out`` must not exist, be empty, or (with ``force``) hold a site built earlier; the new
     site is assembled beside it and renamed into place, so a failed build changes nothing.
     """
-    from tinkerflow.exporters.node import node_modules
+    from tinkerflow.core.npm import node_modules
 
     out = Path(out)
     _check_target(out, force)

@@ -9,7 +9,6 @@ have several captions; every pair is kept.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import DataError
+
+from . import scenes
+from .scenes import words
 
 PAD, START, END, UNKNOWN = "<pad>", "<start>", "<end>", "<unk>"
 SPECIALS = (PAD, START, END, UNKNOWN)
@@ -35,8 +37,6 @@ class CaptionSet:
 
 def scene_captions(size: int, count: int, seed: int, captions_per_scene: int, max_shapes: int) -> CaptionSet:
     """Generated scenes (:mod:`scenes`): ``count`` images with their captions and ground truth."""
-    from . import scenes
-
     found, images, captions = scenes.scene_set(count, size, seed, captions_per_scene, max_shapes)
     return CaptionSet(images, captions, [f"scene {i}" for i in range(count)],
                       {"source": "generated scenes", "seed": seed, "images": count,
@@ -46,11 +46,6 @@ def scene_captions(size: int, count: int, seed: int, captions_per_scene: int, ma
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def words(caption: str) -> list[str]:
-    """Lower-case words: letters, digits and apostrophes; everything else separates."""
-    return re.findall(r"[a-z0-9']+", caption.lower())
 
 
 @dataclass

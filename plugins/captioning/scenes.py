@@ -11,6 +11,7 @@ the captioner, the painter and the telephone game measurable (:func:`judge_capti
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -121,11 +122,14 @@ class Said:
     relation: str | None = None
 
 
+def words(caption: str) -> list[str]:
+    """Lower-case words: letters, digits and apostrophes; everything else separates."""
+    return re.findall(r"[a-z0-9']+", caption.lower())
+
+
 def parse(caption: str) -> Said:
     """Read a caption back into shapes and a relation; words it does not know are skipped,
     so a garbled caption gives what can be read of it."""
-    from .captions import words
-
     tokens = words(caption)
     said, size, colour = Said(), None, None
     k = 0

@@ -128,7 +128,7 @@ def _rgba_over_white(image) -> np.ndarray:
 def emoji_root(modules: Path | None = None) -> Path:
     """The npm package emoji-datasource-google (``emoji.json`` and ``img/google/64/*.png``)."""
     if modules is None:
-        from tinkerflow.exporters.node import node_modules
+        from tinkerflow.core.npm import node_modules
 
         modules = node_modules()
     root = Path(modules) / "emoji-datasource-google"

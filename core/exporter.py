@@ -1,6 +1,6 @@
-"""The Exporter contract.
+"""The Exporter contract, beside the Experiment contract: what an export format implements.
 
-An exporter is one file format. The pipeline (:mod:`.pipeline`) asks it to write each
+An exporter is one file format. The export pipeline (:mod:`tinkerflow.exporters.pipeline`) asks it to write each
 variant, loads what it wrote in the real runtime, and gates it; everything format-specific
 goes through the methods below, so a new format (built in, or a plugin's
 ``register_exporters``) touches no code outside its own class:
@@ -35,20 +35,9 @@ class ExportContext:
     about: dict = field(default_factory=dict)
     #: the export must run each variant in the frameworks apps use (see Exporter.consumer_check)
     require_consumers: bool = False
-    _saved: dict = field(default_factory=dict, repr=False)
-
-    def saved_model(self, batch: int | None = None, intermediate: bool = False) -> Path:
-        """The model as a TF SavedModel whose ``serving_default`` signature has the named
-        inputs and outputs and batch dimension ``batch`` (None: any batch); with
-        ``intermediate``, also the ``intermediate`` signature. Written once, then reused."""
-        from .savedmodel import export_saved_model
-
-        key = (batch, intermediate and bool(self.intermediate_layers))
-        if key not in self._saved:
-            path = self.work_dir / f"saved_model_{batch or 'any'}{'_intermediate' if key[1] else ''}"
-            export_saved_model(self.model, path, batch, self.intermediate_layers if key[1] else None)
-            self._saved[key] = path
-        return self._saved[key]
+    #: files written once per export and shared by the variants (see
+    #: :func:`tinkerflow.exporters.savedmodel.saved_model`), by key
+    cache: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
