@@ -62,7 +62,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="tinkerflow plugins")
@@ -70,20 +70,29 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         table.add_column(column)
     for row in rows:
         version = f"{row['distribution'] or '-'} {row['version'] or ''}".strip()
-        status = f"[red]error: {row['error']}" if row["error"] else ("built-in" if row["builtin"] else "ok")
+        status = f"[red]error: {escape(row['error'])}" if row["error"] else ("built-in" if row["builtin"] else "ok")
         table.add_row(row["name"], version, ", ".join(row["experiments"]) or "-",
                       ", ".join(row["exporters"]) or "-", ", ".join(row["hooks"]) or "-", status,
                       style=None)
-    console = Console(markup=True, highlight=False)
+    console = _console()
     console.print(table)
     table = Table(title="experiments")
     for column in ("experiment", "plugin", "description", "config"):
         table.add_column(column)
     for name, row in experiments.items():
-        table.add_row(name, registry.experiments[name].plugin, row["description"] or "-",
-                      f"[red]error: {row['error']}" if row["error"] else "ok")
+        table.add_row(name, registry.experiments[name].plugin, escape(row["description"]) or "-",
+                      f"[red]error: {escape(row['error'])}" if row["error"] else "ok")
     console.print(table)
     return 0
+
+
+def _console():
+    """A rich console; writing to a file or a pipe, one as wide as its longest line, so that
+    no cell (an error message above all) is cut or wrapped for a reader that greps."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=100_000)
 
 
 def _experiment_row(entry) -> dict:
@@ -289,7 +298,6 @@ def _bench(args: argparse.Namespace) -> int:
 
             record["browser"] = browser_bench(run, experiment, model, registry, min_seconds=args.seconds)
     path = bench.save(run, record)
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"inference speed of {run.path} (batch {args.batch})")
@@ -299,9 +307,7 @@ def _bench(args: argparse.Namespace) -> int:
         table.add_row(row["name"], row["variant"], _duration(row["single_s"]),
                       _duration(row["batch_s"]) if row.get("batch_s") else "-",
                       f"{row['throughput_per_s']:,.0f}" if row.get("throughput_per_s") else "-")
-    console = Console()
-    if not console.is_terminal:  # a log file or a pipe: no wrapped cells
-        console = Console(width=max(console.width, 160))
+    console = _console()
     console.print(table)
     for name, value in record["ratios"].items():
         console.print(f"{name.replace('_', ' ')}: {value:,.2f}x")
@@ -382,14 +388,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from .report import compare, write_report
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 200))
+    console = _console()
     metrics = [m for m in (args.metrics or "").split(",") if m]
     if len(args.sweep) > 1:
         labels = [label for label in (args.labels or "").split(",") if label]

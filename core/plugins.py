@@ -13,10 +13,12 @@ Environment switches (read when the manager is built):
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.metadata
 import os
 import re
 import sys
+import sysconfig
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -158,6 +160,12 @@ def make_plugin_manager(env: Mapping[str, str] | None = None) -> Registry:
             info.error = f"failed to load: {type(exc).__name__}: {_message(exc)} ({_where(exc)})"
             load_errors[ep.name] = exc
             continue
+        try:
+            check_hook_names(manager, plugin, ep.name)
+        except PluginError as exc:
+            manager.unregister(name=ep.name)
+            info.error = str(exc)
+            load_errors[ep.name] = exc
     registry = Registry(manager, infos)
     registry.load_errors = load_errors
     _collect(registry)
@@ -168,21 +176,62 @@ def make_plugin_manager(env: Mapping[str, str] | None = None) -> Registry:
     return registry
 
 
+def check_hook_names(manager: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    """A one-line :class:`PluginError` when ``plugin`` implements a hook tinkerflow does not
+    have (pluggy accepts any name, so ``register_experiment`` would be ignored in silence);
+    hooks marked ``optionalhook=True`` are allowed, as pluggy's ``check_pending`` allows them."""
+    known = sorted(n for n, caller in vars(manager.hook).items() if not n.startswith("_") and caller.has_spec())
+    for caller in manager.get_hookcallers(plugin) or []:
+        if caller.has_spec() or all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin):
+            continue
+        close = difflib.get_close_matches(caller.name, known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        where = _defined_at(plugin, caller.name)
+        raise PluginError(f"plugin '{name}' implements '{caller.name}'{where}, which is not a tinkerflow hook; "
+                          f"{hint}expected one of: {', '.join(known)}")
+
+
+def _defined_at(plugin: Any, hook_name: str) -> str:
+    function = getattr(getattr(plugin, hook_name, None), "__code__", None)
+    return f" ({function.co_filename}, line {function.co_firstlineno})" if function else ""
+
+
 def _message(exc: BaseException) -> str:
-    return exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+    text = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+    missing = re.match(r"non-default argument '(\w+)' follows default argument", text)
+    if isinstance(exc, TypeError) and missing:
+        field_name = missing.group(1)
+        text += (f"; every field of a dataclass after one with a default needs one too: give '{field_name}' a "
+                 f"default (e.g. {field_name}: int = knob(3)), or knob(help=...) for one each run must set")
+    return text
 
 
 def _where(exc: BaseException) -> str:
-    """The file and line an import failed at: a syntax error's own, else the innermost frame."""
+    """The file and line an import failed at: a syntax error's own, else the innermost frame
+    outside Python's own library (the plugin's line, not the line in dataclasses.py it called)."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{exc.filename}, line {exc.lineno}"
     frames = traceback.extract_tb(exc.__traceback__)
-    return f"{frames[-1].filename}, line {frames[-1].lineno}" if frames else "no traceback"
+    own = [f for f in frames if not _in_python_library(f.filename)]
+    frame = (own or frames)[-1] if frames else None
+    return f"{frame.filename}, line {frame.lineno}" if frame else "no traceback"
+
+
+def _in_python_library(filename: str) -> bool:
+    if filename.startswith("<frozen "):
+        return True
+    library = sysconfig.get_paths()["stdlib"]
+    return os.path.abspath(filename).startswith(os.path.join(library, "")) and "site-packages" not in filename
 
 
 def register_plugin(registry: Registry, plugin: Any, name: str) -> None:
     """Register an in-process plugin object (used by tests and notebooks) and collect it."""
     registry.manager.register(plugin, name=name)
+    try:
+        check_hook_names(registry.manager, plugin, name)
+    except PluginError:
+        registry.manager.unregister(name=name)
+        raise
     registry.plugins[name] = PluginInfo(name=name, module=getattr(plugin, "__name__", None))
     _collect(registry, only=name)
     registry.plugins[name].hooks = sorted(_hook_names(registry.manager, plugin))

@@ -73,6 +73,13 @@ def _bad_files(ws: Path) -> None:
     (bad / "plugin" / "broken_plugin-0.1.dist-info" / "entry_points.txt").write_text(
         "[tinkerflow]\nbroken = broken_plugin\n")
     (bad / "plugin" / "broken_plugin.py").write_text("raise ImportError('this plugin is broken')\n")
+    (bad / "typo_plugin" / "typo_plugin-0.1.dist-info").mkdir(parents=True)
+    (bad / "typo_plugin" / "typo_plugin-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: typo-plugin\nVersion: 0.1\n")
+    (bad / "typo_plugin" / "typo_plugin-0.1.dist-info" / "entry_points.txt").write_text(
+        "[tinkerflow]\nsorter = typo_plugin\n")
+    (bad / "typo_plugin" / "typo_plugin.py").write_text(
+        "from tinkerflow.core import hookimpl\n\n\n@hookimpl\ndef register_experiment(register):\n    pass\n")
     (bad / "not_a_site").mkdir()
     (bad / "not_a_site" / "keep.txt").write_text("mine")
     (bad / "stranger_site").mkdir()
@@ -265,6 +272,9 @@ ROWS = [
     # -- plugins
     Row("plugin", "a plugin that fails to import, asked for", ["train", "experiment=broken"],
         "unknown experiment 'broken'", env={"PYTHONPATH": "{ws}/bad/plugin"}),
+    Row("plugin", "a plugin whose hook name is misspelled", ["train", "experiment=sorter"],
+        "plugin 'sorter' is disabled: plugin 'sorter' implements 'register_experiment'",
+        env={"PYTHONPATH": "{ws}/bad/typo_plugin"}),
     # -- run directories
     Row("run", "a run folder that does not exist", ["sample", "runs/addition/nope"], "does not exist"),
     Row("run", "a file where a run folder belongs", ["sample", "bad/a_file"], "is a file; expected a run directory"),

@@ -7,6 +7,7 @@ import sys
 import types
 from dataclasses import dataclass
 
+import pluggy
 import pytest
 
 from tinkerflow.core import Experiment, ExperimentConfig, hookimpl
@@ -152,6 +153,23 @@ def test_trace_switch_prints_hook_calls(capsys):
     make_plugin_manager({"TINKERFLOW_TRACE_PLUGINS": "1"})
     err = capsys.readouterr().err
     assert "register_experiments" in err
+
+
+def test_a_misspelled_hook_is_refused_with_the_plugin_and_the_name_meant():
+    registry = make_plugin_manager({"TINKERFLOW_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    plugin = make_plugin(register_experiment=lambda register: register(Throwaway))
+    with pytest.raises(PluginError) as caught:
+        register_plugin(registry, plugin, "typo")
+    message = str(caught.value)
+    assert message.startswith("plugin 'typo' implements 'register_experiment' (")
+    assert message.endswith("which is not a tinkerflow hook; did you mean 'register_experiments'? expected one of: "
+                            "after_run, before_run, extra_callbacks, register_commands, register_experiments, "
+                            "register_exporters")
+    assert registry.manager.get_plugin("typo") is None and "throwaway" not in registry.experiments
+    optional = types.ModuleType("optional_plugin")
+    optional.later_hook = pluggy.HookimplMarker("tinkerflow")(optionalhook=True)(lambda: None)
+    register_plugin(registry, optional, "optional")  # pluggy's own rule: an optional hook may be unknown
+    assert registry.manager.get_plugin("optional") is optional
 
 
 def test_registry_is_a_factory_not_a_global():
