@@ -128,6 +128,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .orchestration import train
 
     outcome = train(list(args.overrides), _registry())
+    if outcome.dry_run is not None:
+        print_dry_run(outcome.dry_run, outcome.multirun)
+        return 0
     for key, value in outcome.metrics.items():  # a completed run that --resume left as it was
         print(f"  {key} = {value:.6g}")
     if outcome.folder is not None and not outcome.multirun and (outcome.folder / "export.json").is_file():
@@ -138,6 +141,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"tinkerflow: training completed, but the export failed its checks for: "
               f"{', '.join(outcome.export_failures)} (see export.json there)", file=sys.stderr)
     return outcome.code
+
+
+def print_dry_run(plan, multirun: bool) -> None:
+    """``tinkerflow train --dry-run``: the jobs a command would run, each checked, and where."""
+    where = f"into {plan.out_dir} (nothing was written)"
+    if plan.jobs is None:
+        searched = "; ".join(f"{key}: {value}" for key, value in plan.search.items()) or "its own parameters"
+        trials = plan.sweeper.get("n_trials", "its")
+        print(f"the sweeper chooses {trials} trials {where}, over {searched}")
+        return
+    jobs = plan.jobs
+    if not multirun:
+        print(f"1 run {where}: {' '.join(jobs[0]) or '(the defaults)'}")
+        return
+    varying = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1] if jobs else []
+    shared = [item for i, item in enumerate(jobs[0]) if i not in varying] if jobs else []
+    print(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} {where}" + (f"; every job: {' '.join(shared)}" if shared else ""))
+    for number, job in enumerate(jobs):
+        print(f"  {number:>3}  {' '.join(job[i] for i in varying) or '(the shared overrides only)'}")
 
 
 # -- tinkerflow sample --------------------------------------------------------------------

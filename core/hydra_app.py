@@ -35,8 +35,12 @@ class HydraArgs:
         return {override_key(o) for o in self.overrides}
 
     def plus(self, *extra: str) -> "HydraArgs":
-        """The same command line with ``extra`` overrides at its end."""
-        return parse([*self.argv, *extra])
+        """The same command line with ``extra`` overrides after its own (before a flag that
+        follows them, such as ``--cfg job``, which Hydra wants after every override)."""
+        argv = list(self.argv)
+        last = max((i for i, a in enumerate(argv) if self.overrides and a == self.overrides[-1]), default=None)
+        at = len(argv) if last is None else last + 1
+        return parse([*argv[:at], *extra, *argv[at:]])
 
     def without(self, key: str) -> "HydraArgs":
         """The same command line without the overrides of ``key``."""

@@ -13,12 +13,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from omegaconf import OmegaConf
+
+from tinkerflow.exporters.pipeline import select_variants
+
+from .config import (
+    check_group_choices,
+    check_override_roots,
+    compose_config,
+    experiment_choice,
+    register_schemas,
+    to_typed,
+)
 from .errors import ConfigError, RunFailed, TinkerflowError
+from .hydra_app import output_dir, sweep_jobs
 from .runfs import make_folder
 
 if TYPE_CHECKING:
@@ -37,7 +51,15 @@ def train(hydra_args: list[str], registry, notify: Notify = _to_stderr) -> "Outc
     from .lock import run_lock
 
     rest, resume = _pop_resume(list(hydra_args))
-    args = parse(rest)
+    dry_run = "--dry-run" in rest
+    args = parse([a for a in rest if a != "--dry-run"])
+    if dry_run:
+        if resume or args.info_only:
+            raise ConfigError("--dry-run lists the jobs of a new run or sweep; expected it without --resume, "
+                              "--cfg and the other flags that only print")
+        register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
+        return Outcome(0, multirun=args.multirun, dry_run=preflight(registry, args.overrides, args.multirun,
+                                                                     dry_run=True))
     with contextlib.ExitStack() as held:
         if resume and not args.multirun:
             folder = _resume_folder(resume, args)
@@ -63,6 +85,8 @@ class Outcome:
     multirun: bool = False
     export_failures: list[str] = dataclasses.field(default_factory=list)
     metrics: dict = dataclasses.field(default_factory=dict)
+    #: ``--dry-run``: what would have run, checked; nothing was written
+    dry_run: "Plan | None" = None
 
 
 @dataclasses.dataclass
@@ -75,31 +99,34 @@ class Plan:
     launcher: dict = dataclasses.field(default_factory=dict)
     sweeper: dict = dataclasses.field(default_factory=dict)
     objective: tuple[str, bool] | None = None
+    #: every job's overrides (command line and preset sweeps expanded); None when the
+    #: sweeper chooses them as it goes (Optuna)
+    jobs: list[list[str]] | None = None
+    #: what a sweeper that chooses its jobs searches: ``hydra.sweeper.params``
+    search: dict = dataclasses.field(default_factory=dict)
 
     @property
     def uses_ray(self) -> bool:
         return "ray" in str(self.launcher.get("_target_", "")).lower()
 
 
-def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool = False) -> Plan:
-    """Compose and validate the config of every job before Hydra creates any directory."""
-    from omegaconf import OmegaConf
-
-    from .config import check_group_choices, check_override_roots, compose_config, experiment_choice, to_typed
-    from .hydra_app import output_dir, sweep_jobs
-
+def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool = False,
+              dry_run: bool = False) -> Plan:
+    """Compose and validate the config of every job before Hydra creates any directory: the
+    command line's sweeps and those of a preset (``hydra.sweeper.params``) alike. A dry run
+    creates nothing at all."""
     check_override_roots(overrides)
     plan = Plan()
     jobs, shared = sweep_jobs(overrides) if multirun else ([list(overrides)], list(overrides))
+    if multirun:
+        params = _preset_sweeps(registry, shared)
+        if params:
+            plan.search = params
+            jobs, _ = sweep_jobs([*(f"{key}={value}" for key, value in params.items()), *overrides])
+    plan.jobs = jobs
+    parents: dict[Path, None] = {}
     for job in jobs or [shared]:
-        try:
-            cfg = compose_config(job)
-        except ConfigError:
-            # say what the command line meant where it can be told: a model or data set the
-            # experiment lacks, or an unknown experiment (with the plugins that failed to load)
-            named = experiment_choice(job)
-            check_group_choices(job, named, registry.experiment(named))
-            raise
+        cfg = _compose(registry, job)
         # chosen by an override, a preset or the default (none when removed: ~experiment)
         name = cfg.hydra.runtime.choices.get("experiment") or experiment_choice(job)
         experiment_cls = registry.experiment(name)
@@ -108,21 +135,56 @@ def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool
         plan.backends.add(typed.trainer.backend)
         plan.objective = (experiment_cls.objective, experiment_cls.objective_higher_is_better)
         if typed.export.formats:
-            from tinkerflow.exporters.pipeline import select_variants
-
             select_variants(registry, typed.export.formats, typed.export.variants)
         run_dir = output_dir(cfg, multirun)
         check_run_dir(run_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", resuming or multirun)
-        try:
-            make_folder(run_dir.parent)
-        except OSError as exc:
-            raise ConfigError(f"cannot create run directories under '{run_dir.parent}' ({exc.strerror}); "
-                              "expected paths.runs to be a writable folder") from exc
+        parents.setdefault(run_dir.parent)
         if plan.out_dir is None:
             plan.out_dir = run_dir
             plan.launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
             plan.sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)
+    for parent in [] if dry_run else parents:  # only once every job is known to be good
+        try:
+            make_folder(parent)
+        except OSError as exc:
+            raise ConfigError(f"cannot create run directories under '{parent}' ({exc.strerror}); "
+                              "expected paths.runs to be a writable folder") from exc
     return plan
+
+
+def _compose(registry, job: Sequence[str]):
+    try:
+        return compose_config(job)
+    except ConfigError:
+        # say what the command line meant where it can be told: a model or data set the
+        # experiment lacks, or an unknown experiment (with the plugins that failed to load)
+        named = experiment_choice(job)
+        check_group_choices(job, named, registry.experiment(named))
+        raise
+
+
+def _preset_sweeps(registry, shared: Sequence[str]) -> dict[str, str]:
+    """The ``hydra.sweeper.params`` a preset (or the config) sweeps, each key checked against
+    the composed config: a misspelt key is a one-line error here, not Hydra's after the sweep
+    folder exists."""
+    cfg = _compose(registry, shared)
+    params = cfg.hydra.sweeper.get("params") or {}
+    found = {}
+    for key, value in params.items():
+        plain = str(key).lstrip("+~")
+        if not str(key).startswith("+") and OmegaConf.select(cfg, plain, default=_ABSENT) is _ABSENT:
+            parent, _, leaf = plain.rpartition(".")
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            siblings = [str(k) for k in node.keys()] if hasattr(node, "keys") else []
+            close = difflib.get_close_matches(leaf, siblings, n=1)
+            hint = f"; did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
+            raise ConfigError(f"hydra.sweeper.params sweeps '{key}', which the config does not have{hint} "
+                              f"(expected keys that tinkerflow train --cfg job shows)")
+        found[str(key)] = str(value)
+    return found
+
+
+_ABSENT = object()
 
 
 #: what a folder may hold before a run starts in it (a start that died before run.json)
@@ -182,7 +244,7 @@ def select_backend(backends: set[str]) -> None:
 
 def _train(args: "HydraArgs", resume: str | None, held, registry, notify: Notify) -> Outcome:
     from . import runner
-    from .config import CONFIG_MODULE, CONFIG_NAME, register_schemas, search_path_override
+    from .config import CONFIG_MODULE, CONFIG_NAME, search_path_override
     from .hydra_app import launch, quoted
     from .lock import run_lock
     from .tf_quiet import import_keras

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import types
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -339,3 +340,17 @@ def test_a_sweep_preset_from_a_plugin_chooses_the_experiment(tmp_path):
     (sweep,) = (tmp_path / "runs" / "sine" / "multirun").iterdir()
     info = read_run(sweep / "0")
     assert info["experiment"] == "sine" and info["config"]["experiment"]["units"] == 3
+
+
+def test_cfg_job_works_when_a_plugin_has_config_files(tmp_path):
+    """The example plugin sets config_dir, so tinkerflow adds hydra.searchpath=[...] to the
+    command line: after the user's overrides, not after their --cfg flag."""
+    for args in (["experiment=sine", "--cfg", "job"], ["--cfg", "job", "experiment=sine"],
+                 ["experiment=sine", "experiment.units=3", "--cfg", "job", "--package", "experiment"]):
+        shown = run_cli("train", *args, cwd=tmp_path)
+        assert shown.returncode == 0, (args, shown.stderr)
+        assert "units: " in shown.stdout, (args, shown.stdout)
+    assert "units: 3" in shown.stdout
+    listed = run_cli("train", "-m", "+sweep=sine_width", "--dry-run", cwd=tmp_path)
+    assert listed.returncode == 0 and listed.stdout.startswith("8 jobs into runs/sine/multirun/"), listed.stderr
+    assert not list(tmp_path.iterdir())

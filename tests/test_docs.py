@@ -82,7 +82,7 @@ def test_every_documented_command_parses_and_every_job_of_it_is_valid(registry, 
     if args[0] == "train":
         if "--resume" in args:
             args = args[:args.index("--resume")] + args[args.index("--resume") + 2:]
-        hydra = parse(args[1:])
+        hydra = parse([a for a in args[1:] if a != "--dry-run"])
         if any("<" in o or o.isupper() or "HEAD:" in o or "HOST:" in o for o in hydra.overrides):
             pytest.skip("a placeholder in the line")
         monkeypatch.chdir(tmp_path)

@@ -178,3 +178,52 @@ def test_optuna_direction_against_the_objective_is_refused(tmp_path):
                      "experiment.hidden=choice(1,2)", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "expected hydra.sweeper.direction=maximize" in result.stderr
+
+
+# -- presets: checked like the command line, and listed before they run ----------------------
+
+def _preset(folder, name: str, params: dict) -> str:
+    """A sweep preset ``+sweep=NAME`` in ``folder`` (put on Hydra's search path), for addition."""
+    (folder / "sweep").mkdir(parents=True, exist_ok=True)
+    (folder / "sweep" / f"{name}.yaml").write_text("# @package _global_\n" + yaml.safe_dump(
+        {"defaults": [{"override /experiment": "addition"}], "hydra": {"sweeper": {"params": params}}}))
+    return f"hydra.searchpath=[file://{folder}]"
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"experiment.hiden": "1,2", "seed": "0,1"},
+     "hydra.sweeper.params sweeps 'experiment.hiden', which the config does not have; did you mean "
+     "experiment.hidden?"),
+    ({"trainer.epoch": "1,2"}, "sweeps 'trainer.epoch', which the config does not have; did you mean trainer.epochs?"),
+    ({"experiment.hidden": "1,two"}, "config key 'experiment.hidden': Value 'two' of type 'str' could not be "
+                                     "converted to Integer"),
+], ids=["misspelt key", "misspelt trainer key", "a value of the wrong type in its second job"])
+def test_a_presets_sweep_is_checked_before_any_folder_exists(tmp_path, params, message):
+    search = _preset(tmp_path / "presets", "mistake", {**params})
+    (tmp_path / "work").mkdir()
+    result = run_cli("train", "-m", search, "+sweep=mistake", cwd=tmp_path / "work")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not list((tmp_path / "work").iterdir()), "no run or sweep folder is made"
+
+
+def test_a_dry_run_lists_every_job_of_a_preset_and_the_command_line_and_writes_nothing(tmp_path):
+    listed = run_cli("train", "-m", "+sweep=addition_study", "trainer.epochs=3", "--dry-run", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("45 jobs into runs/addition/multirun/") and lines[0].endswith(
+        "(nothing was written); every job: +sweep=addition_study trainer.epochs=3"), lines[0]
+    assert lines[1].split() == ["0", "experiment.hidden=1", "experiment.max_sum=16", "seed=0"]
+    assert lines[-1].split() == ["44", "experiment.hidden=16", "experiment.max_sum=65536", "seed=2"]
+    assert len(lines) == 46 and len({line.split(None, 1)[1] for line in lines[1:]}) == 45
+    search = run_cli("train", "-m", "+sweep=addition_search", "--dry-run", cwd=tmp_path)
+    assert search.returncode == 0, search.stderr
+    assert search.stdout.startswith("the sweeper chooses 16 trials into runs/addition/multirun/")
+    assert search.stdout.rstrip().endswith("over experiment.hidden: choice(1, 2, 4, 8, 16); "
+                                           "trainer.learning_rate: tag(log, interval(0.0003, 0.05))")
+    single = run_cli("train", "experiment=addition", "experiment.hidden=3", "--dry-run", cwd=tmp_path)
+    assert single.returncode == 0 and single.stdout.startswith("1 run into runs/addition/"), single.stderr
+    assert single.stdout.rstrip().endswith("(nothing was written): experiment=addition experiment.hidden=3")
+    wrong = run_cli("train", "-m", "+sweep=addition_study", "experiment.hidden=1,x", "--dry-run", cwd=tmp_path)
+    assert wrong.returncode == 2 and "could not be converted to Integer" in wrong.stderr, wrong.stderr
+    assert not list(tmp_path.iterdir()), "a dry run writes nothing"
