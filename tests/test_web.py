@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli, snapshot, train_in_process
-from tinkerflow.core import hookimpl
+from tinkerflow.core import TinkerflowError, hookimpl
 from tinkerflow.core.plugins import make_plugin_manager
 from tinkerflow.core.tf_quiet import import_keras
 
@@ -407,6 +407,63 @@ def test_third_party_widget_and_generic_form(browser, server, site, runs, tmp_pa
     shown = float(page.text_content(".generic output").split("[")[1].rstrip("]"))
     assert abs(shown - want) < 2e-3
     watched.close(server.removesuffix("project/") + "generic/")
+
+
+def _sine_widget(folder: Path, wrong: str | None = None, extra: str = "") -> Path:
+    """The sine example's widget with one line replaced (``wrong``), in ``folder``."""
+    source = (REPO / "examples" / "tinkerflow-sine" / "tinkerflow_sine" / "web")
+    folder.mkdir(parents=True)
+    text = (source / "widget.js").read_text()
+    if wrong is not None:
+        text = text.replace('    root.querySelector("#sine-y").textContent = result.y.data[0].toFixed(4);\n', wrong)
+    (folder / "widget.js").write_text(text + extra)
+    (folder / "widget.html").write_text((source / "widget.html").read_text())
+    return folder
+
+
+def test_a_broken_widget_is_named_with_its_file_and_line_not_blamed_on_the_model(browser, server, site, runs, tmp_path):
+    from playwright.sync_api import expect
+
+    from tinkerflow.web_export import build_site, builder
+
+    _, out, _ = site
+    unparsable = _sine_widget(tmp_path / "unparsable", extra="export function helper() {\n  return [1, 2;\n}\n")
+    original = builder._widget_dir
+    builder._widget_dir = lambda experiment: unparsable
+    try:
+        with pytest.raises(TinkerflowError) as caught:
+            build_site([runs["sine"]], out.parent / "unparsable", make_plugin_manager())
+        assert str(caught.value).startswith("the widget of experiment 'sine' does not parse: SyntaxError: ")
+        assert f"({unparsable / 'widget.js'}:15)" in str(caught.value), str(caught.value)
+        assert not (out.parent / "unparsable").exists(), "nothing is built"
+
+        # a wrong output name: widget.js line 8 reads an output the model does not have
+        wrong = _sine_widget(tmp_path / "wrong", '    root.querySelector("#sine-y").textContent = '
+                                                 'result.why.data[0].toFixed(4);\n')
+        builder._widget_dir = lambda experiment: wrong
+        build_site([runs["sine"]], out.parent / "wrong", make_plugin_manager())
+        # and a module that stopped parsing after the site was built
+        builder._widget_dir = lambda experiment: unparsable
+        builder.check_widget_syntax, check = (lambda folder, name: None), builder.check_widget_syntax
+        try:
+            build_site([runs["sine"]], out.parent / "unparsable_page", make_plugin_manager())
+        finally:
+            builder.check_widget_syntax = check
+    finally:
+        builder._widget_dir = original
+    base = server.removesuffix("project/")
+    for name, message in (
+            ("wrong", "widget.js failed: TypeError: Cannot read properties of undefined (reading 'data') (widget.js:8)"),
+            ("unparsable_page", "widget.js could not be loaded: SyntaxError: ")):
+        slug = next((out.parent / name / "models").iterdir()).name
+        watched = Watched(browser)
+        page = watched.page
+        page.goto(f"{base}{name}/models/{slug}/index.html")
+        expect(page.locator("body")).to_have_attribute("data-ready", "error", timeout=90_000)
+        shown = page.text_content("#error")
+        assert shown.startswith(message) and "could not run" not in shown, shown
+        assert any(p.startswith(f"console error: tinkerflow: {message}") for p in watched.problems), watched.problems
+        watched.close(base, expected=("console error: tinkerflow: widget.js",))
 
 
 def test_bench_browser_measures_every_runtime_of_the_page(runs, tmp_path):

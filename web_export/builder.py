@@ -7,11 +7,15 @@ import hashlib
 import inspect
 import json
 import logging
+import re
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock, site_lock
+from tinkerflow.core.npm import node_binary, node_modules
 from tinkerflow.core.records import read_bench_record, read_export_record, read_manifest, read_tfjs_model_json
 from tinkerflow.core.runfs import copy_file, copy_regular, guarded, make_folder, make_staging, remove_tree, replace_folder, write_atomic
 
@@ -41,8 +45,6 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
     ``out`` must not exist, be empty, or (with ``force``) hold a site built earlier; the new
     site is assembled beside it and renamed into place, so a failed build changes nothing.
     """
-    from tinkerflow.core.npm import node_modules
-
     out = Path(out)
     _check_target(out, force)
     modules = node_modules()
@@ -179,6 +181,26 @@ def _widget_dir(experiment) -> Path | None:
     return folder if (folder / "widget.js").is_file() else None
 
 
+def check_widget_syntax(folder: Path, experiment_name: str) -> None:
+    """Parse every ``.js`` module of a widget folder with Node (as an ES module, not run): a
+    one-line error with the file and line of the first syntax error, before any page is built."""
+    node = node_binary()
+    with tempfile.TemporaryDirectory(prefix="tinkerflow-widget-") as scratch:
+        for source in sorted(folder.glob("*.js")):
+            if not source.is_file() or source.is_symlink():
+                continue
+            copy = Path(scratch) / (source.stem + ".mjs")  # .mjs: Node parses it as a module
+            copy.write_bytes(source.read_bytes())
+            done = subprocess.run([node, "--check", str(copy)], capture_output=True, text=True, timeout=60)
+            if done.returncode == 0:
+                continue
+            lines = done.stderr.splitlines()
+            line = next((m[1] for m in (re.match(rf"^{re.escape(str(copy))}:(\d+)", x) for x in lines) if m), "?")
+            error = next((x.strip() for x in lines if re.match(r"^\w*Error: ", x.strip())), "cannot parse it")
+            raise TinkerflowError(f"the widget of experiment '{experiment_name}' does not parse: {error} "
+                                  f"({source}:{line}); expected an ES module exporting mount (docs/widgets.md)")
+
+
 #: the default runtime of a page whose run has no browser benchmark: the order measured on
 #: every experiment's page (README, "Speed in the browser"); `tinkerflow bench RUN --browser`
 #: records a measurement that replaces it
@@ -216,6 +238,7 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
     widget = _widget_dir(experiment)
     fragment = ""
     if widget:
+        check_widget_syntax(widget, run.experiment_name)
         for item in sorted(widget.iterdir()):  # widget.html is placed in the page itself
             if item.suffix in (".js", ".css") and item.is_file() and not item.is_symlink():
                 copy_file(item, folder / "widget" / item.name)

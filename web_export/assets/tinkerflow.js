@@ -168,14 +168,59 @@ async function main() {
     return { times, calls, runtime: runtime.name, variant, backend: loaded.model.backend };
   };
 
-  const widget = await import(new URL(config.widget, location.href).href);
-  await widget.mount(document.getElementById("widget"), {
-    manifest: loaded.manifest, predict: loaded.predict, openPage, runtime: runtime.name });
+  let widget;
+  try {
+    widget = await import(WIDGET_URL);
+  } catch (err) {
+    throw new WidgetError(err, "could not be loaded");
+  }
+  if (typeof widget.mount !== "function") throw new WidgetError(new Error("it exports no mount(root, ctx)"), "failed");
+  try {
+    await widget.mount(document.getElementById("widget"), {
+      manifest: loaded.manifest, predict: loaded.predict, openPage, runtime: runtime.name });
+  } catch (err) {
+    throw new WidgetError(err, "failed");
+  }
   document.body.dataset.ready = "true";
   window.dispatchEvent(new Event("tinkerflow-ready"));
 }
 
-main().catch((err) => {
-  showError(`This model could not run: ${err && err.message ? err.message : err}`);
+// A widget's own mistake is told as one: its file and line (from the error's stack), on the
+// page and in the console, not as the model's failure.
+const WIDGET_URL = new URL(config.widget, location.href).href;
+const WIDGET_FOLDER = WIDGET_URL.slice(0, WIDGET_URL.lastIndexOf("/") + 1);
+
+class WidgetError extends Error {
+  constructor(cause, what) {
+    const where = widgetLine(cause);
+    const file = WIDGET_URL.slice(WIDGET_FOLDER.length);
+    super(`${file} ${what}: ${cause && cause.name ? `${cause.name}: ` : ""}${cause && cause.message ? cause.message : cause}` +
+      (where ? ` (${where})` : ""));
+    this.cause = cause;
+  }
+}
+
+function widgetLine(err) {
+  for (const m of String((err && err.stack) || "").matchAll(/(https?:\/\/[^\s()]+?):(\d+):\d+/g)) {
+    if (m[1].startsWith(WIDGET_FOLDER) && config.widget.startsWith("widget/")) return `${m[1].slice(WIDGET_FOLDER.length)}:${m[2]}`;
+  }
+  return null;
+}
+
+function failed(err) {
+  const message = err instanceof WidgetError ? err.message
+    : `This model could not run: ${err && err.message ? err.message : err}`;
+  console.error(`tinkerflow: ${message}`, err instanceof WidgetError ? err.cause : err);
+  showError(message);
   document.body.dataset.ready = "error";
+}
+
+// after the page is ready, a widget's event handler may still fail (a slider moved)
+window.addEventListener("unhandledrejection", (event) => {
+  if (widgetLine(event.reason)) failed(new WidgetError(event.reason, "failed"));
 });
+window.addEventListener("error", (event) => {
+  if (widgetLine(event.error)) failed(new WidgetError(event.error, "failed"));
+});
+
+main().catch(failed);
