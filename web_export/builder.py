@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,20 +184,18 @@ def check_widget_syntax(folder: Path, experiment_name: str) -> None:
     """Parse every ``.js`` module of a widget folder with Node (as an ES module, not run): a
     one-line error with the file and line of the first syntax error, before any page is built."""
     node = node_binary()
-    with tempfile.TemporaryDirectory(prefix="tinkerflow-widget-") as scratch:
-        for source in sorted(folder.glob("*.js")):
-            if not source.is_file() or source.is_symlink():
-                continue
-            copy = Path(scratch) / (source.stem + ".mjs")  # .mjs: Node parses it as a module
-            copy.write_bytes(source.read_bytes())
-            done = subprocess.run([node, "--check", str(copy)], capture_output=True, text=True, timeout=60)
-            if done.returncode == 0:
-                continue
-            lines = done.stderr.splitlines()
-            line = next((m[1] for m in (re.match(rf"^{re.escape(str(copy))}:(\d+)", x) for x in lines) if m), "?")
-            error = next((x.strip() for x in lines if re.match(r"^\w*Error: ", x.strip())), "cannot parse it")
-            raise TinkerflowError(f"the widget of experiment '{experiment_name}' does not parse: {error} "
-                                  f"({source}:{line}); expected an ES module exporting mount (docs/widgets.md)")
+    for source in sorted(folder.glob("*.js")):
+        if not source.is_file() or source.is_symlink():
+            continue
+        done = subprocess.run([node, "--input-type=module", "--check"], input=source.read_text(encoding="utf-8"),
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode == 0:
+            continue
+        lines = done.stderr.splitlines()
+        line = next((m[1] for m in (re.match(r"^\[stdin\]:(\d+)", x) for x in lines) if m), "?")
+        error = next((x.strip() for x in lines if re.match(r"^\w*Error: ", x.strip())), "cannot parse it")
+        raise TinkerflowError(f"the widget of experiment '{experiment_name}' does not parse: {error} "
+                              f"({source}:{line}); expected an ES module exporting mount (docs/widgets.md)")
 
 
 #: the default runtime of a page whose run has no browser benchmark: the order measured on
