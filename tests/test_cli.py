@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import one_unit_model, only_run_dir, read_run, run_cli, snapshot
-from tinkerflow.core import Experiment, ExperimentConfig, Splits, hookimpl
+from tinkerflow.core import ConfigError, DataError, Experiment, ExperimentConfig, SampleOptions, Splits, hookimpl
 from tinkerflow.core.plugins import make_plugin_manager
 
 EXPERIMENTS = ", ".join(sorted(make_plugin_manager().experiments))
@@ -238,6 +238,51 @@ def test_failed_run_leaves_run_json_and_fires_after_run(tmp_path, monkeypatch, c
     assert "the GPU caught fire" in info["error"]["traceback"]
     assert seen == ["failed"]
     assert not (run_dir / "model.keras").exists()
+
+
+@dataclass
+class PickyOptions(SampleOptions):
+    points: int = 3
+
+
+class Picky(Failing):
+    """Says no, the documented way (docs/plugins.md, "Bad input")."""
+
+    name = "picky"
+    SampleOptions = PickyOptions
+
+    def load_data(self):
+        if self.config.fail_in == "load_data":
+            raise DataError("the folder 'x' holds no points; expected a CSV of x,y rows")
+        return super().load_data()
+
+    def fit(self, model, data, callbacks):
+        return Experiment.fit(self, model, data, callbacks)
+
+    def sample(self, model, out_dir, options=None):
+        if options is not None and options.points > 5:
+            raise ConfigError(f"--points {options.points} is more than this model can draw; expected at most 5")
+        return {}
+
+
+def test_a_config_or_data_error_from_plugin_code_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    from tinkerflow.core import cli
+    from tinkerflow.core.plugins import make_plugin_manager, register_plugin
+
+    plugin = types.ModuleType("picky_plugin")
+    plugin.register_experiments = hookimpl(lambda register: register(Picky))
+    registry = make_plugin_manager({})
+    register_plugin(registry, plugin, "picky")
+    monkeypatch.setattr(cli, "_registry", lambda: registry)
+    base = ["train", "experiment=picky", f"paths.runs={tmp_path}", "trainer.progress=none", "trainer.epochs=1"]
+    assert cli.main([*base, "experiment.fail_in=load_data"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "tinkerflow: error: the folder 'x' holds no points; expected a CSV of x,y rows", err
+    assert cli.main([*base, "hydra.run.dir=" + str(tmp_path / "done")]) == 0
+    capsys.readouterr()
+    assert cli.main(["sample", str(tmp_path / "done"), "--points", "9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tinkerflow: error: --points 9 is more than this model can draw; expected at most 5"], err
 
 
 def test_progress_is_plain_lines_without_a_terminal(trained):

@@ -17,7 +17,7 @@ from tinkerflow.core.tf_quiet import import_keras
 
 keras = import_keras()
 
-from tinkerflow.exporters.base import ExportContext  # noqa: E402
+from tinkerflow.core.exporter import ExportContext  # noqa: E402
 from tinkerflow.exporters.recurrent import read_windows, state_width, unrolled_twin, window_stepper  # noqa: E402
 from tinkerflow.exporters.savedmodel import tensor_names  # noqa: E402
 from tinkerflow.exporters.tfjs import TFJSExporter  # noqa: E402

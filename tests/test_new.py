@@ -16,8 +16,12 @@ def test_new_writes_a_plugin_that_passes_its_own_tests(tmp_path):
     package = tmp_path / "tinkerflow-noisy-xor"
     assert sorted(str(p.relative_to(package)) for p in package.rglob("*") if p.is_file()) == [
         "README.md", "pyproject.toml", "tests/test_tinkerflow_noisy_xor.py", "tinkerflow_noisy_xor/__init__.py",
-        "tinkerflow_noisy_xor/web/widget.html", "tinkerflow_noisy_xor/web/widget.js"]
+        "tinkerflow_noisy_xor/conf/sweep/noisy_xor_grid.yaml", "tinkerflow_noisy_xor/web/widget.html",
+        "tinkerflow_noisy_xor/web/widget.js"]
     assert "class NoisyXor(Experiment):" in (package / "tinkerflow_noisy_xor" / "__init__.py").read_text()
+    for path in ("README.md", "pyproject.toml", "tinkerflow_noisy_xor/__init__.py"):  # the new name, not the template's
+        text = (package / path).read_text()
+        assert "noisy_xor" in text and "A noisy XOR" not in text and "__" + "NAME" not in text, path
     assert not list(tmp_path.glob(".tinkerflow-*")), "no staging folder left behind"
 
     site = tmp_path / "site-packages"
@@ -25,13 +29,15 @@ def test_new_writes_a_plugin_that_passes_its_own_tests(tmp_path):
                               "--target", str(site), str(package)], capture_output=True, text=True,
                              stdin=subprocess.DEVNULL, timeout=600)
     assert install.returncode == 0, install.stderr[-2000:]
+    assert (site / "tinkerflow_noisy_xor" / "conf" / "sweep" / "noisy_xor_grid.yaml").is_file(), \
+        "the sweep preset is in the built wheel, not only in the source folder"
     env = {**os.environ, "PYTHONPATH": str(site), "TF_CPP_MIN_LOG_LEVEL": "3"}
     listed = subprocess.run([TINKERFLOW, "plugins", "--json"], env=env,
                             capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
-    assert '"noisy_xor"' in listed.stdout and "A noisy XOR" in listed.stdout, listed.stderr
+    assert '"noisy_xor"' in listed.stdout and "noisy_xor (tinkerflow new's example" in listed.stdout, listed.stderr
     own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=package,
                          env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1200)
-    assert own.returncode == 0 and "3 passed" in own.stdout, own.stdout[-3000:] + own.stderr[-2000:]
+    assert own.returncode == 0 and "4 passed" in own.stdout, own.stdout[-3000:] + own.stderr[-2000:]
 
 
 def test_new_refuses_bad_names_and_existing_folders(tmp_path):

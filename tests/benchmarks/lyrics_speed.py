@@ -40,7 +40,7 @@ def timed_generation(predict, vocab, window: int, words: int) -> tuple[list[str]
 
 def unrolled_window_model(model, folder: Path):
     """The window model unrolled and converted to TFLite float32: the baseline the stepper replaced."""
-    from tinkerflow.exporters.base import ExportContext
+    from tinkerflow.core.exporter import ExportContext
     from tinkerflow.exporters.recurrent import unrolled_twin
     from tinkerflow.exporters.runtime import load
     from tinkerflow.exporters.savedmodel import tensor_names
