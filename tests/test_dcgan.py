@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import only_run_dir, read_run, run_cli
 from tinkerflow.core import DataError
 from tinkerflow.plugins.dcgan import datasets as sets
-from tinkerflow.plugins.dcgan.model import depth_for
+from tinkerflow.plugins.dcgan.architecture import depth_for
 
 
 def test_ellipses_are_the_posts_data_sets_and_reproducible():
@@ -157,7 +157,7 @@ def test_bad_dcgan_input_is_one_line(tmp_path, overrides, expected):
 def test_the_mismatch_term_shows_real_images_with_other_conditions_as_fakes():
     import keras
 
-    from tinkerflow.plugins.dcgan.model import GanModel, build_discriminator, build_generator, gan_class
+    from tinkerflow.plugins.dcgan.model import DCGAN, GanModel, build_discriminator, build_generator
 
     m = GanModel(latent_dim=4, width=4, conditional=True, dropout=0.0)
     keras.utils.set_random_seed(0)
@@ -168,7 +168,7 @@ def test_the_mismatch_term_shows_real_images_with_other_conditions_as_fakes():
     expected = float(keras.losses.BinaryCrossentropy(from_logits=True)(np.zeros((4, 1)), wrong))
     losses = {}
     for weight in (0.0, 1.0):
-        gan = gan_class()(generator, discriminator, 4, 0.0, 0.0, seed=0, mismatch=weight)
+        gan = DCGAN(generator, discriminator, 4, 0.0, 0.0, seed=0, mismatch=weight)
         gan.compile(learning_rate=0.0)  # the same weights for both steps
         losses[weight] = float(gan.train_step((keras.ops.convert_to_tensor(real),
                                                keras.ops.convert_to_tensor(condition)))["d_loss"])
@@ -178,7 +178,7 @@ def test_the_mismatch_term_shows_real_images_with_other_conditions_as_fakes():
 def test_the_auxiliary_task_scores_both_networks_on_naming_the_condition():
     import keras
 
-    from tinkerflow.plugins.dcgan.model import GanModel, build_discriminator, build_generator, gan_class
+    from tinkerflow.plugins.dcgan.model import DCGAN, GanModel, build_discriminator, build_generator
 
     m = GanModel(latent_dim=4, width=4, conditional=True, dropout=0.0, auxiliary=1.0)
     keras.utils.set_random_seed(0)
@@ -194,7 +194,7 @@ def test_the_auxiliary_task_scores_both_networks_on_naming_the_condition():
                 "g_loss": float(bce(present, discriminator([fake, condition], training=True)[1]))}
     losses = {}
     for weight in (0.0, 2.0):
-        gan = gan_class()(generator, discriminator, 4, 0.0, 0.0, seed=0, auxiliary=weight)
+        gan = DCGAN(generator, discriminator, 4, 0.0, 0.0, seed=0, auxiliary=weight)
         gan.compile(learning_rate=0.0)
         step = gan.train_step((real, condition))
         losses[weight] = {k: float(step[k]) for k in expected}
@@ -273,11 +273,11 @@ def test_spectral_normalisation_keeps_every_discriminator_weight_at_unit_gain():
 def test_averaging_paints_with_the_moving_average_of_the_generators_weights(tmp_path):
     import keras
 
-    from tinkerflow.plugins.dcgan.model import GanModel, build_discriminator, build_generator, gan_class
+    from tinkerflow.plugins.dcgan.model import DCGAN, GanModel, build_discriminator, build_generator
 
     m = GanModel(latent_dim=4, width=4, conditional=True, average=0.5)
     keras.utils.set_random_seed(0)
-    gan = gan_class()(build_generator(m, 8, 3), build_discriminator(m, 8, 3), 4, seed=0)
+    gan = DCGAN(build_generator(m, 8, 3), build_discriminator(m, 8, 3), 4, seed=0)
     gan.compile(learning_rate=1e-2, average=m.average)
     gan([np.zeros((1, 4), "float32"), np.eye(3, dtype="float32")[:1]])
     seen = []
@@ -296,7 +296,7 @@ def test_averaging_paints_with_the_moving_average_of_the_generators_weights(tmp_
     assert max(np.abs(g - w).max() for g, w in zip(final, seen[-1])) > 1e-4, "not the last step's weights"
 
     gan.save_weights(tmp_path / "checkpoint.weights.h5")  # as a resume checkpoint keeps it
-    again = gan_class()(build_generator(m, 8, 3), build_discriminator(m, 8, 3), 4, seed=0)
+    again = DCGAN(build_generator(m, 8, 3), build_discriminator(m, 8, 3), 4, seed=0)
     again.compile(learning_rate=1e-2, average=m.average)
     again([np.zeros((1, 4), "float32"), np.eye(3, dtype="float32")[:1]])
     again.build_optimizers()

@@ -20,7 +20,7 @@ import numpy as np
 from tinkerflow.core import DataError, knob
 from tinkerflow.plugins.dcgan.datasets import ImageData
 from tinkerflow.plugins.dcgan.experiment import Dcgan, DcganConfig, DcganSampleOptions
-from tinkerflow.plugins.dcgan.model import GanModel
+from tinkerflow.plugins.dcgan.architecture import GanModel
 
 from . import captions as caps
 from .experiment import CocoCaptionData, EmojiCaptionData, SceneCaptionData

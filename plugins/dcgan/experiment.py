@@ -23,7 +23,15 @@ from tinkerflow.core.runfs import make_folder, save_image, write_atomic
 
 from . import datasets as sets
 from . import film
-from .model import GanModel, build_discriminator, build_generator, gan_class
+from .architecture import GanModel, depth_for
+
+
+def _networks():
+    """The plugin's Keras side, :mod:`.model` (which imports Keras and TensorFlow), loaded on
+    first use: listing and configuring the plugin never imports them."""
+    from . import model
+
+    return model
 
 
 @dataclass
@@ -81,8 +89,6 @@ class Dcgan(Experiment):
         return read_record(saved, ConditionsRecord, "the conditions.json a conditional dcgan run saves").model_dump()
 
     def load_data(self) -> Splits:
-        from .model import depth_for
-
         depth_for(self.config.image_size)
         found = self.read_images()
         conditional = self.architecture.conditional
@@ -113,15 +119,16 @@ class Dcgan(Experiment):
             raise DataError("the dcgan's train_step is written for TensorFlow; expected trainer.backend=tensorflow")
         m, size = self.architecture, self.config.image_size
         k = len(self.conditions["columns"])
-        gan = gan_class()(build_generator(m, size, k), build_discriminator(m, size, k), m.latent_dim,
-                          m.label_smoothing, m.noise, seed=self.seed, mismatch=m.mismatch, auxiliary=m.auxiliary,
-                          name="dcgan")
+        networks = _networks()
+        gan = networks.DCGAN(networks.build_generator(m, size, k), networks.build_discriminator(m, size, k),
+                             m.latent_dim, m.label_smoothing, m.noise, seed=self.seed, mismatch=m.mismatch,
+                             auxiliary=m.auxiliary, name="dcgan")
         gan.compile(learning_rate=m.learning_rate, average=m.average)
         gan(self.film_inputs(), training=False)  # builds it
         return gan
 
     def custom_objects(self) -> dict:
-        return {"DCGAN": gan_class()}
+        return {"DCGAN": _networks().DCGAN}
 
     def film_inputs(self, n: int = 16, seed: int | None = None, condition: str = ""):
         """``n`` latent vectors (seeded) and, for a conditional model, conditions: the one named

@@ -12,65 +12,15 @@ image from them); the discriminator halves it with strided convolutions (with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import keras
+import tensorflow as tf
 
-from tinkerflow.core import DataError, knob
+from .architecture import BASE, GanModel, depth_for
 
-BASE = 4
-
-
-@dataclass
-class GanModel:
-    name: str = knob("dcgan", help="model=dcgan: the tutorial's DCGAN")
-    latent_dim: int = knob(64, min=1, help="size of the latent vector")
-    width: int = knob(64, min=4, help="filters of the discriminator's first convolution; the generator mirrors it")
-    conditional: bool = knob(False, help="condition both networks on the data set's classes or attributes")
-    label_smoothing: float = knob(0.1, min=0.0, max=0.5, help="real labels become 1 - this for the discriminator")
-    noise: float = knob(0.0, min=0.0, max=1.0, help="std of Gaussian noise added to the discriminator's inputs")
-    dropout: float = knob(0.3, min=0.0, max=0.9, help="dropout in the discriminator")
-    learning_rate: float = knob(2e-4, gt=0.0, help="Adam's learning rate, both networks (beta_1 0.5)")
-    condition_embedding: int = knob(0, min=0, help="project the condition to this size first (0: use it as it is)")
-    mismatch: float = knob(0.0, min=0.0, max=2.0,
-                           help="weight of real images shown with another image's condition as fakes: the "
-                                "discriminator must check the condition, not only the image (conditional only)")
-    auxiliary: float = knob(0.0, min=0.0, max=10.0,
-                            help="weight of an auxiliary task: the discriminator also names the condition's "
-                                 "non-zero entries (learned on real images) and the generator is scored on how "
-                                 "well its images let it (conditional only; AC-GAN)")
-    projection: bool = knob(False, help="the discriminator's realness also includes the inner product of its "
-                                        "image features with a learned projection of the condition "
-                                        "(conditional only; projection discriminator)")
-    modulate: bool = knob(False, help="the condition also scales and shifts the feature maps after every "
-                                      "upsampling step of the generator, not only its first layer "
-                                      "(conditional only; FiLM)")
-    upsample: str = knob("transposed", choices=["transposed", "resize"],
-                         help="how the generator doubles its maps: a strided transposed convolution (the "
-                              "tutorial's), or nearest-neighbour resizing and a 3x3 convolution (no checkerboard)")
-    refine: int = knob(0, min=0, max=512,
-                       help="the last doubling makes this many maps at the image's full size, and a 3x3 "
-                            "convolution turns them into the image (0: the last doubling makes the image)")
-    spectral_norm: bool = knob(False, help="divide each of the discriminator's weight matrices by its largest "
-                                           "singular value (spectral normalisation: a smoother critic)")
-    average: float = knob(0.0, min=0.0, max=0.9999,
-                          help="paint with an exponential moving average of the generator's weights, updated "
-                               "every step with this momentum (0: its last weights)")
-
-
-def depth_for(size: int) -> int:
-    """Upsampling steps from 4x4 to ``size``; refuses sizes that are not 4 * 2^k (k >= 1)."""
-    depth = 0
-    while BASE * 2 ** depth < size:
-        depth += 1
-    if BASE * 2 ** depth != size or depth < 1:
-        valid = ", ".join(str(BASE * 2 ** k) for k in range(1, 7))
-        raise DataError(f"experiment.image_size={size} cannot be produced by doubling 4x4 feature maps; "
-                        f"expected one of: {valid}")
-    return depth
+__all__ = ["DCGAN", "GanModel", "build_discriminator", "build_generator", "depth_for"]
 
 
 def build_generator(m: GanModel, size: int, conditions: int):
-    import keras
-
     depth = depth_for(size)
     latent = keras.Input((m.latent_dim,), name="latent")
     inputs = [latent]
@@ -100,8 +50,6 @@ def build_generator(m: GanModel, size: int, conditions: int):
 
 
 def build_discriminator(m: GanModel, size: int, conditions: int):
-    import keras
-
     depth = depth_for(size)
 
     def weighted(layer):
@@ -137,8 +85,6 @@ def build_discriminator(m: GanModel, size: int, conditions: int):
 
 def _doubled(x, filters: int, upsample: str, name: str, **options):
     """``x`` at twice the size with ``filters`` channels, the way ``upsample`` names."""
-    import keras
-
     if upsample == "resize":
         x = keras.layers.Resizing(2 * x.shape[1], 2 * x.shape[2], "nearest", name=f"{name}_resize")(x)
         return keras.layers.Conv2D(filters, 3, padding="same", name=name, **options)(x)
@@ -146,8 +92,6 @@ def _doubled(x, filters: int, upsample: str, name: str, **options):
 
 
 def _embedded(condition, m: GanModel):
-    import keras
-
     if not m.condition_embedding:
         return condition
     return keras.layers.Dense(m.condition_embedding, use_bias=False, name="condition_embedding")(condition)
@@ -155,8 +99,6 @@ def _embedded(condition, m: GanModel):
 
 def _modulated(x, condition, filters: int, name: str):
     """``x * (1 + scale) + shift``, both per channel and computed from the condition."""
-    import keras
-
     scale = keras.layers.Dense(filters, kernel_initializer="zeros", name=f"{name}_scale")(condition)
     shift = keras.layers.Dense(filters, kernel_initializer="zeros", name=f"{name}_shift")(condition)
     scale = keras.layers.Reshape((1, 1, filters), name=f"{name}_scale_map")(scale)
@@ -164,115 +106,104 @@ def _modulated(x, condition, filters: int, name: str):
     return keras.layers.Add(name=f"{name}_modulated")([x, keras.layers.Multiply(name=f"{name}_scaled")([x, scale]), shift])
 
 
-def gan_class():
-    """The DCGAN model class (defined on first use: it needs Keras imported)."""
-    global DCGAN
-    if "DCGAN" in globals():
-        return DCGAN
-    import keras
-    import tensorflow as tf
+@keras.saving.register_keras_serializable(package="tinkerflow.dcgan")
+class DCGAN(keras.Model):
+    """Generator and discriminator trained against each other by :meth:`train_step`."""
 
-    @keras.saving.register_keras_serializable(package="tinkerflow.dcgan")
-    class DCGAN(keras.Model):
-        """Generator and discriminator trained against each other by :meth:`train_step`."""
+    def __init__(self, generator, discriminator, latent_dim: int, label_smoothing: float = 0.0,
+                 noise: float = 0.0, seed: int = 0, mismatch: float = 0.0, auxiliary: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.label_smoothing = label_smoothing
+        self.noise = noise
+        self.seed = seed
+        self.mismatch = mismatch
+        self.auxiliary = auxiliary
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.conditional = len(generator.inputs) > 1
 
-        def __init__(self, generator, discriminator, latent_dim: int, label_smoothing: float = 0.0,
-                     noise: float = 0.0, seed: int = 0, mismatch: float = 0.0, auxiliary: float = 0.0, **kwargs):
-            super().__init__(**kwargs)
-            self.generator = generator
-            self.discriminator = discriminator
-            self.latent_dim = latent_dim
-            self.label_smoothing = label_smoothing
-            self.noise = noise
-            self.seed = seed
-            self.mismatch = mismatch
-            self.auxiliary = auxiliary
-            self.seed_generator = keras.random.SeedGenerator(seed)
-            self.conditional = len(generator.inputs) > 1
+    def compile(self, learning_rate: float = 2e-4, average: float = 0.0, **kwargs):
+        super().compile(**kwargs)
+        self.learning_rate, self.average = learning_rate, average
+        self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
+        self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5, use_ema=bool(average),
+                                                 ema_momentum=average or 0.99)
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
 
-        def compile(self, learning_rate: float = 2e-4, average: float = 0.0, **kwargs):
-            super().compile(**kwargs)
-            self.learning_rate, self.average = learning_rate, average
-            self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
-            self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5, use_ema=bool(average),
-                                                     ema_momentum=average or 0.99)
-            self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+    def get_compile_config(self):
+        return {"learning_rate": self.learning_rate, "average": self.average}
 
-        def get_compile_config(self):
-            return {"learning_rate": self.learning_rate, "average": self.average}
+    def fit(self, *args, **kwargs):
+        """Train; with ``average``, the generator then takes its weights' moving average."""
+        history = super().fit(*args, **kwargs)
+        if self.average and self.g_optimizer.built:
+            self.g_optimizer.finalize_variable_values(self.generator.trainable_variables)
+        return history
 
-        def fit(self, *args, **kwargs):
-            """Train; with ``average``, the generator then takes its weights' moving average."""
-            history = super().fit(*args, **kwargs)
-            if self.average and self.g_optimizer.built:
-                self.g_optimizer.finalize_variable_values(self.generator.trainable_variables)
-            return history
+    def compile_from_config(self, config):
+        self.compile(**config)
+        self.build_optimizers()
 
-        def compile_from_config(self, config):
-            self.compile(**config)
-            self.build_optimizers()
+    def build_optimizers(self):
+        """Create both optimizers' variables, so that saved optimizer state loads into them."""
+        if not self.d_optimizer.built:
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+        if not self.g_optimizer.built:
+            self.g_optimizer.build(self.generator.trainable_variables)
 
-        def build_optimizers(self):
-            """Create both optimizers' variables, so that saved optimizer state loads into them."""
-            if not self.d_optimizer.built:
-                self.d_optimizer.build(self.discriminator.trainable_variables)
-            if not self.g_optimizer.built:
-                self.g_optimizer.build(self.generator.trainable_variables)
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
 
-        def call(self, inputs, training=False):
-            return self.generator(inputs, training=training)
+    def _noisy(self, images):
+        if not self.noise:
+            return images
+        return images + self.noise * keras.random.normal(tf.shape(images), seed=self.seed_generator)
 
-        def _noisy(self, images):
-            if not self.noise:
-                return images
-            return images + self.noise * keras.random.normal(tf.shape(images), seed=self.seed_generator)
+    def _judged(self, images, condition):
+        """The discriminator's realness logit and, with an auxiliary head, its naming logits."""
+        out = self.discriminator([self._noisy(images), condition] if self.conditional else self._noisy(images),
+                                 training=True)
+        return (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
 
-        def _judged(self, images, condition):
-            """The discriminator's realness logit and, with an auxiliary head, its naming logits."""
-            out = self.discriminator([self._noisy(images), condition] if self.conditional else self._noisy(images),
-                                     training=True)
-            return (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
+    def train_step(self, data):
+        real, condition = data if self.conditional else (data, None)
+        batch = tf.shape(real)[0]
+        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        g_in = [z, condition] if self.conditional else z
+        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+            fake = self.generator(g_in, training=True)
+            d_real, named_real = self._judged(real, condition)
+            d_fake, named_fake = self._judged(fake, condition)
+            d_loss = (self.loss_fn(tf.fill(tf.shape(d_real), 1.0 - self.label_smoothing), d_real)
+                      + self.loss_fn(tf.zeros_like(d_fake), d_fake))
+            if self.conditional and self.mismatch:
+                other = tf.roll(condition, shift=1, axis=0)  # each image with its neighbour's condition
+                d_wrong, _ = self._judged(real, other)
+                d_loss += self.mismatch * self.loss_fn(tf.zeros_like(d_wrong), d_wrong)
+            g_loss = self.loss_fn(tf.ones_like(d_fake), d_fake)
+            if named_real is not None:
+                present = tf.cast(condition > 0, named_real.dtype)
+                d_loss += self.auxiliary * self.loss_fn(present, named_real)
+                g_loss += self.auxiliary * self.loss_fn(present, named_fake)
+        d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+        g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
+        self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": tf.reduce_mean(tf.sigmoid(d_real)),
+                "d_fake": tf.reduce_mean(tf.sigmoid(d_fake))}
 
-        def train_step(self, data):
-            real, condition = data if self.conditional else (data, None)
-            batch = tf.shape(real)[0]
-            z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
-            g_in = [z, condition] if self.conditional else z
-            with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-                fake = self.generator(g_in, training=True)
-                d_real, named_real = self._judged(real, condition)
-                d_fake, named_fake = self._judged(fake, condition)
-                d_loss = (self.loss_fn(tf.fill(tf.shape(d_real), 1.0 - self.label_smoothing), d_real)
-                          + self.loss_fn(tf.zeros_like(d_fake), d_fake))
-                if self.conditional and self.mismatch:
-                    other = tf.roll(condition, shift=1, axis=0)  # each image with its neighbour's condition
-                    d_wrong, _ = self._judged(real, other)
-                    d_loss += self.mismatch * self.loss_fn(tf.zeros_like(d_wrong), d_wrong)
-                g_loss = self.loss_fn(tf.ones_like(d_fake), d_fake)
-                if named_real is not None:
-                    present = tf.cast(condition > 0, named_real.dtype)
-                    d_loss += self.auxiliary * self.loss_fn(present, named_real)
-                    g_loss += self.auxiliary * self.loss_fn(present, named_fake)
-            d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
-            g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
-            self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
-            self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
-            return {"d_loss": d_loss, "g_loss": g_loss, "d_real": tf.reduce_mean(tf.sigmoid(d_real)),
-                    "d_fake": tf.reduce_mean(tf.sigmoid(d_fake))}
+    def get_config(self):
+        return {"generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "latent_dim": self.latent_dim, "label_smoothing": self.label_smoothing, "noise": self.noise,
+                "seed": self.seed, "mismatch": self.mismatch, "auxiliary": self.auxiliary,
+                "name": self.name}
 
-        def get_config(self):
-            return {"generator": keras.saving.serialize_keras_object(self.generator),
-                    "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-                    "latent_dim": self.latent_dim, "label_smoothing": self.label_smoothing, "noise": self.noise,
-                    "seed": self.seed, "mismatch": self.mismatch, "auxiliary": self.auxiliary,
-                    "name": self.name}
-
-        @classmethod
-        def from_config(cls, config):
-            config = dict(config)
-            config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-            config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
-            return cls(**config)
-
-    globals()["DCGAN"] = DCGAN
-    return DCGAN
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        return cls(**config)
