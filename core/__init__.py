@@ -8,7 +8,7 @@ The public contract for plugin authors is importable from here::
 
 from .config import ExperimentConfig, TrainerConfig, knob
 from .errors import ConfigError, DataError, PluginError, RunDirError, RunFailed, TinkerflowError
-from .experiment import Experiment, ImageClassifierSpec, SampleOptions, Splits
+from .experiment import Experiment, ExportSpec, ImageClassifierSpec, Metric, SampleOptions, Splits
 from .exporter import ExportContext, Exporter, VariantResult
 from .hookspecs import hookimpl
 from .plugins import Registry, make_plugin_manager
@@ -20,8 +20,10 @@ __all__ = [
     "Experiment",
     "ExperimentConfig",
     "ExportContext",
+    "ExportSpec",
     "Exporter",
     "ImageClassifierSpec",
+    "Metric",
     "PluginError",
     "Registry",
     "Run",

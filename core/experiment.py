@@ -18,7 +18,7 @@ register it from a plugin's ``register_experiments`` hook::
 
 from __future__ import annotations
 
-import dataclasses
+import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
@@ -60,12 +60,74 @@ class ImageClassifierSpec:
     std: tuple[float, ...] = (1.0,)
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A number a run reports, and which way is better: ``Metric("best_val_accuracy",
+    higher_is_better=True)``. An experiment's :attr:`~Experiment.objective` (what a search
+    optimises) and its export metric (what :meth:`~Experiment.export_metric` measures) are
+    Metrics."""
+
+    name: str
+    higher_is_better: bool = False
+
+    def best(self, values) -> int:
+        """The index of the best of ``values`` (the first, on a tie)."""
+        values = [float(v) for v in values]
+        return values.index(max(values) if self.higher_is_better else min(values))
+
+    def drop(self, value: float, reference: float) -> float:
+        """How much worse ``value`` is than ``reference`` (negative when it is better)."""
+        return reference - value if self.higher_is_better else value - reference
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What an experiment's exported files are, and how the export judges them.
+
+    ``metric``
+        what :meth:`Experiment.export_metric` measures (default: the mean squared error).
+    ``margin``
+        how much worse (absolute, in the metric's units) a quantized variant may measure than
+        Keras before its export fails; float variants must match Keras within the format's
+        tolerances instead.
+    ``inference_batch``
+        how many examples the deployed model takes per call (the dcgan grid: 16). TFLite
+        files are exported with this fixed batch, because fixed shapes run several times
+        faster in LiteRT and are the only shapes LiteRT.js accepts; a runtime given another
+        batch splits or pads it.
+    ``integer_io``
+        True when every input and output is a quantity a byte can carry (pixels, scores,
+        bounded numbers): the TFLite exporter then also writes ``uint8_io``, a full-integer
+        file with uint8 inputs and outputs, as phone pipelines and LiteRT.js take them.
+    ``image_classifier``
+        an :class:`ImageClassifierSpec` when the model is an image classifier: its TFLite files
+        then carry the normalization and the labels file MediaPipe Tasks' ImageClassifier
+        needs, and the export checks them in it.
+    """
+
+    metric: Metric = Metric("mse")
+    margin: float = 0.05
+    inference_batch: int = 1
+    integer_io: bool = False
+    image_classifier: ImageClassifierSpec | None = None
+
+    def __post_init__(self):
+        batch = self.inference_batch
+        if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 4096:
+            raise ValueError(f"ExportSpec(inference_batch={batch!r}): expected a whole number from 1 to 4096")
+        if not isinstance(self.metric, Metric):
+            raise ValueError(f"ExportSpec(metric={self.metric!r}): expected a Metric, e.g. Metric('accuracy', "
+                             "higher_is_better=True)")
+        if not self.margin >= 0:
+            raise ValueError(f"ExportSpec(margin={self.margin!r}): expected a number of 0 or more")
+
+
 @dataclass
 class SampleOptions:
     """Base of an experiment's ``tinkerflow sample`` options (``--name value`` flags)."""
 
 
-class Experiment:
+class Experiment(abc.ABC):
     """One experiment, owning one run.
 
     Class attributes a subclass sets:
@@ -103,27 +165,18 @@ class Experiment:
         or anything else ``tinkerflow train`` overrides may name.
     ``description``
         one line shown by ``tinkerflow plugins``.
-    ``inference_batch``
-        how many examples the deployed model takes per call (default 1; the dcgan grid 16).
-        TFLite files are exported with this fixed batch, because fixed shapes run several
-        times faster in LiteRT and are the only shapes LiteRT.js accepts; a runtime given
-        another batch splits or pads it.
     ``widget_folder``
         the folder beside the experiment's module holding its page widget (default ``web``:
         ``widget.js``, ``widget.html``, ``widget.css``, and any other ``.js`` or ``.css``
         file ``widget.js`` imports by a relative path); two experiments of one package
         point at different folders.
-    ``image_classifier``
-        an :class:`ImageClassifierSpec` when the model is an image classifier: its TFLite
-        files then carry the normalization and the labels file MediaPipe Tasks'
-        ImageClassifier needs, and the export checks them in it (default None).
-    ``integer_io``
-        True when every input and output is a quantity a byte can carry (pixels, scores,
-        bounded numbers): the TFLite exporter then also writes ``uint8_io``, a full-integer
-        file with uint8 inputs and outputs, as phone pipelines and LiteRT.js take them.
-    ``objective``, ``objective_higher_is_better``
-        the run metric a hyperparameter search (``hydra/sweeper=optuna``) optimises; it
-        should be measured on validation data, never on the test set.
+    ``objective``
+        the :class:`Metric` of the run a hyperparameter search (``hydra/sweeper=optuna``)
+        optimises, with its direction; measured on validation data, never on the test set
+        (default ``Metric("best_val_loss")``).
+    ``export_spec``
+        an :class:`ExportSpec`: the export's metric and margin, the deployed batch, integer
+        inputs and outputs, image-classifier metadata.
 
     The runner creates the instance with the validated, typed configs, then calls
     :meth:`load_data`, :meth:`build_model`, :meth:`fit`, :meth:`evaluate` and
@@ -140,17 +193,9 @@ class Experiment:
     trainer_defaults: ClassVar[dict[str, Any]] = {}
     config_dir: ClassVar[str | None] = None
     description: ClassVar[str] = ""
-    #: the metric :meth:`export_metric` reports, whether higher is better, and how much
-    #: worse a quantized export may be (absolute) before its export fails
-    export_metric_name: ClassVar[str] = "mse"
-    export_metric_higher_is_better: ClassVar[bool] = False
-    export_metric_margin: ClassVar[float] = 0.05
-    inference_batch: ClassVar[int] = 1
     widget_folder: ClassVar[str] = "web"
-    image_classifier: ClassVar[ImageClassifierSpec | None] = None
-    integer_io: ClassVar[bool] = False
-    objective: ClassVar[str] = "best_val_loss"
-    objective_higher_is_better: ClassVar[bool] = False
+    objective: ClassVar[Metric] = Metric("best_val_loss")
+    export_spec: ClassVar[ExportSpec] = ExportSpec()
 
     def __init__(self, config: ExperimentConfig, trainer: TrainerConfig, seed: int = 0,
                  run: "Run | None" = None, data: Any = None, architecture: Any = None):
@@ -174,13 +219,13 @@ class Experiment:
 
     # -- data and model ----------------------------------------------------------------
 
+    @abc.abstractmethod
     def load_data(self) -> Splits:
         """Load or generate the data and split it into train, validation and test."""
-        raise NotImplementedError(f"{type(self).__name__}.load_data")
 
+    @abc.abstractmethod
     def build_model(self) -> "keras.Model":
         """Build and compile the model (use :meth:`optimizer` for the trainer's optimizer)."""
-        raise NotImplementedError(f"{type(self).__name__}.build_model")
 
     def optimizer(self) -> "keras.optimizers.Optimizer":
         """The optimizer named by ``trainer.optimizer`` at ``trainer.learning_rate``."""
@@ -342,13 +387,3 @@ class Experiment:
         settings, a ``description`` of each input and output, the tfjs ``backend`` a page should
         use when the viewer has not chosen one. Goes into every deploy manifest."""
         return {}
-
-    # -- helpers -------------------------------------------------------------------------
-
-    @classmethod
-    def default_config(cls) -> ExperimentConfig:
-        return cls.Config()
-
-    @classmethod
-    def config_fields(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls.Config)]

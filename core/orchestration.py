@@ -32,6 +32,7 @@ from .config import (
     to_typed,
 )
 from .errors import ConfigError, RunFailed, TinkerflowError
+from .experiment import Metric
 from .hydra_app import output_dir, sweep_jobs
 from .runfs import make_folder
 
@@ -98,7 +99,7 @@ class Plan:
     backends: set[str] = dataclasses.field(default_factory=set)
     launcher: dict = dataclasses.field(default_factory=dict)
     sweeper: dict = dataclasses.field(default_factory=dict)
-    objective: tuple[str, bool] | None = None
+    objective: Metric | None = None
     #: every job's overrides (command line and preset sweeps expanded); None when the
     #: sweeper chooses them as it goes (Optuna)
     jobs: list[list[str]] | None = None
@@ -133,7 +134,7 @@ def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool
         check_group_choices(job, name, experiment_cls)
         typed = to_typed(cfg, name, experiment_cls)
         plan.backends.add(typed.trainer.backend)
-        plan.objective = (experiment_cls.objective, experiment_cls.objective_higher_is_better)
+        plan.objective = experiment_cls.objective
         if typed.export.formats:
             select_variants(registry, typed.export.formats, typed.export.variants)
         run_dir = output_dir(cfg, multirun)
@@ -219,7 +220,7 @@ def launcher_overrides(plan: Plan, given: set[str]) -> list[str]:
             # Ray keeps separate worker pools per environment, so a worker never mixes backends
             extra.append(f"++hydra.launcher.ray.init.runtime_env.env_vars.KERAS_BACKEND={next(iter(plan.backends))}")
     if "optuna" in str(plan.sweeper.get("_target_", "")).lower() and plan.objective:
-        metric, higher = plan.objective
+        metric, higher = plan.objective.name, plan.objective.higher_is_better
         wanted = "maximize" if higher else "minimize"
         direction = plan.sweeper.get("direction")
         if "hydra.sweeper.direction" in given and str(direction).lower() != wanted:

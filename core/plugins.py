@@ -330,6 +330,10 @@ def _check_experiment(cls: Any, plugin_name: str) -> str:
         config_folder(cls)
     except ConfigError as exc:
         raise PluginError(f"plugin '{plugin_name}': {exc}") from None
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise PluginError(f"plugin '{plugin_name}' registers experiment '{name}' without {', '.join(missing)}; "
+                          "expected an Experiment subclass that writes them (docs/plugins.md)")
     return name
 
 

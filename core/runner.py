@@ -16,10 +16,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from .config import TypedConfig
 from .errors import RunDirError
+from .experiment import Metric
 from .lock import LENT_LOCK, run_lock
 from .plugins import Registry
 from .rundir import Run, RunResult, clear_leftovers, git_state, now_iso, versions
@@ -184,10 +184,10 @@ def earlier_result(run_dir: Path, typed: TypedConfig) -> RunResult | None:
 
 def objective_value(result: RunResult, experiment_cls: type) -> float | None:
     """The number a hyperparameter search optimises for this run (None: the search records a failure)."""
-    value = result.metrics.get(experiment_cls.objective)
+    value = result.metrics.get(experiment_cls.objective.name)
     if value is None:
         log.error("the %s experiment names the objective '%s', but the run reported only: %s",
-                  experiment_cls.name, experiment_cls.objective, ", ".join(sorted(result.metrics)) or "nothing")
+                  experiment_cls.name, experiment_cls.objective.name, ", ".join(sorted(result.metrics)) or "nothing")
         return None
     return float(value)
 
@@ -322,7 +322,8 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         stage = "evaluate"
         t = time.perf_counter()
         metrics = experiment.evaluate(model, data)
-        metrics.update(_history_summary(logged, typed.trainer.early_stopping.monitor))
+        metrics.update(_history_summary(logged, monitored(model, typed.trainer.early_stopping.monitor,
+                                                          experiment.objective)))
         timings["evaluate_s"] = time.perf_counter() - t
         result.metrics = metrics
 
@@ -392,13 +393,31 @@ def check_resumable(run: Run, info: dict, typed: TypedConfig) -> None:
                           f"(they were: {' '.join(info.get('overrides') or []) or 'none'})")
 
 
-def _history_summary(logs: dict, monitor: str) -> dict[str, float]:
+def monitored(model: Any, monitor: str, objective: Metric) -> Metric:
+    """The metric early stopping watches, with the direction Keras' ``EarlyStopping`` gives it
+    (``mode="auto"``): a loss is better lower, a compiled Keras metric declares its own
+    direction (accuracy and AUC: higher); for one that does not (a metric function), the
+    experiment's objective says when it is ``best_<monitor>``; else lower."""
+    name = monitor.removeprefix("val_")
+    if name == "loss" or name.endswith("_loss"):
+        return Metric(monitor)
+    compiled = []
+    for metric in getattr(model, "metrics", []):
+        compiled.extend(getattr(metric, "metrics", None) or [metric])  # Keras' CompileMetrics holds the rest
+    for metric in compiled:
+        if metric.name == name and getattr(metric, "_direction", None) in ("up", "down"):
+            return Metric(monitor, higher_is_better=metric._direction == "up")
+    if objective.name == f"best_{monitor}":
+        return Metric(monitor, objective.higher_is_better)
+    return Metric(monitor)
+
+
+def _history_summary(logs: dict, monitor: Metric) -> dict[str, float]:
     """The epoch that was best for ``monitor`` and the validation metrics at that epoch."""
-    values = (logs or {}).get(monitor)
+    values = (logs or {}).get(monitor.name)
     if not values:
         return {}
-    higher_is_better = "acc" in monitor or "auc" in monitor
-    best = int(np.argmax(values) if higher_is_better else np.argmin(values))
+    best = monitor.best(values)
     out = {"best_epoch": best + 1}
     out.update({f"best_{k}": float(v[best]) for k, v in logs.items() if k.startswith("val_") and len(v) > best})
     return out

@@ -67,7 +67,7 @@ def render_readme(run, experiment, manifest: dict, cases: dict, info: dict, file
     parts += _python(first, cases)
     parts += _kotlin(first)
     parts += _swift(first)
-    if type(experiment).image_classifier is not None:
+    if type(experiment).export_spec.image_classifier is not None:
         parts += _mediapipe(first, info)
     parts += ["", "## golden.json", "",
               "For each file: `calls`, each with `inputs` and `outputs` as `{dtype, shape, data}` (data flat, "

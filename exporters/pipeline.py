@@ -7,7 +7,7 @@ For every format and variant:
    bundle in its real runtime (LiteRT for TFLite, tfjs in Node for TensorFlow.js);
 3. the experiment's own metric is measured through the bundle on validation data;
 4. the gate: a float variant must match Keras within the exporter's tolerance; a quantized
-   one must keep the metric within ``experiment.export_metric_margin`` of Keras'; the
+   one must keep the metric within ``experiment.export_spec.margin`` of Keras'; the
    experiment's own ``export_check`` on the golden outputs (e.g. the same labels) must pass;
    and so must the exporter's ``consumer_check``, which runs the file in the frameworks apps
    load it with (MediaPipe Tasks for an image classifier's .tflite);
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from tinkerflow.core.config import run_log_format
 from tinkerflow.core.errors import TinkerflowError
+from tinkerflow.core.experiment import ExportSpec
 from tinkerflow.core.lock import run_lock
 from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import Run, clear_leftovers, now_iso, versions
@@ -166,8 +167,10 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
     status = run.read_info().get("status")
     if status != "completed":
         raise TinkerflowError(f"run '{run.path}' has status '{status}'; expected a completed run to export")
-    if mediapipe and type(experiment).image_classifier is None:
-        able = sorted(name for name, entry in registry.experiments.items() if entry.cls.image_classifier is not None)
+    spec = type(experiment).export_spec
+    if mediapipe and spec.image_classifier is None:
+        able = sorted(name for name, entry in registry.experiments.items()
+                      if entry.cls.export_spec.image_classifier is not None)
         raise TinkerflowError(f"run '{run.path}' is a run of the {experiment.name} experiment; MediaPipe metadata is written for image "
                               f"classifiers (one RGB image in, one score per label out): {', '.join(able) or 'none installed'}")
     chosen = _applicable(registry, chosen, experiment, explicit)
@@ -182,7 +185,7 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
     with temporary_folder(run.export_dir, ".work-") as work:
         input_names, output_names = tensor_names(export_model)
         context = ExportContext(export_model, experiment, input_names, output_names, Path(work),
-                                inference_batch=_inference_batch(experiment),
+                                inference_batch=spec.inference_batch,
                                 intermediate_layers=list(experiment.deploy_info().get("intermediate_layers", [])),
                                 about=_about(run, experiment), require_consumers=mediapipe)
         golden_named = dict(zip(input_names, golden))
@@ -241,10 +244,11 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
             if loaded is not None:
                 loaded.close()
         parity = compare(keras_out, exported)
-        metric = {"name": experiment.export_metric_name, "keras": keras_metric, "exported": metric_value,
-                  "higher_is_better": experiment.export_metric_higher_is_better}
+        spec = type(experiment).export_spec
+        metric = {"name": spec.metric.name, "keras": keras_metric, "exported": metric_value,
+                  "higher_is_better": spec.metric.higher_is_better}
         record.update(parity=parity, metric=metric, quantized=result.quantized, **({"notes": result.notes} if result.notes else {}))
-        gate_error = _gate(exporter, variant, result, parity, metric, experiment.export_metric_margin, record)
+        gate_error = _gate(exporter, variant, result, parity, spec, metric, record)
         checked = experiment.export_check(keras_out, exported, result.quantized)
         if checked is not None:
             record["check"] = checked
@@ -282,8 +286,11 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
     return record
 
 
-def _gate(exporter, variant: str, result: VariantResult, parity: dict, metric: dict, margin: float, record: dict) -> str | None:
-    drop = (metric["keras"] - metric["exported"]) if metric["higher_is_better"] else (metric["exported"] - metric["keras"])
+def _gate(exporter, variant: str, result: VariantResult, parity: dict, spec: ExportSpec, metric: dict,
+          record: dict) -> str | None:
+    """Why the variant fails its gate (None: it passes): a float variant's parity with Keras,
+    a quantized one's metric against Keras' within the experiment's margin."""
+    drop, margin = spec.metric.drop(metric["exported"], metric["keras"]), spec.margin
     record["gate"] = {}
     if not result.quantized:
         tolerance = exporter.tolerances.get(variant, 1e-4)
@@ -364,14 +371,6 @@ def _about(run: Run, experiment) -> dict:
     return {"name": f"{experiment.name} ({run.path.name})",
             "description": type(experiment).description or experiment.name,
             "version": run.path.name, "author": f"tinkerflow {versions().get('tinkerflow', '')}".strip()}
-
-
-def _inference_batch(experiment) -> int:
-    batch = type(experiment).inference_batch
-    if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 4096:
-        raise TinkerflowError(f"{type(experiment).__name__}.inference_batch is {batch!r}; expected a whole number "
-                              "from 1 to 4096")
-    return batch
 
 
 def _shape(shape) -> list:

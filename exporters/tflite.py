@@ -74,9 +74,9 @@ class TFLiteExporter(Exporter):
         return VariantResult(variant=variant, files=[FILE], quantized=variant in {"int8_dynamic", "int8", "uint8_io"})
 
     def unsupported(self, variant: str, experiment) -> str | None:
-        if variant == "uint8_io" and not type(experiment).integer_io:
+        if variant == "uint8_io" and not type(experiment).export_spec.integer_io:
             return (f"the {experiment.name} model's inputs and outputs are not all quantities a byte carries "
-                    "(its integer_io is False)")
+                    "(its export_spec.integer_io is False)")
         return None
 
     def consumer_check(self, context: ExportContext, result: VariantResult, folder: Path,
@@ -85,10 +85,11 @@ class TFLiteExporter(Exporter):
         from .mediapipe_check import check_image_classifier
 
         experiment = context.experiment
-        if type(experiment).image_classifier is None:
+        spec = type(experiment).export_spec
+        if spec.image_classifier is None:
             return None
         image, scores = context.input_names[0], context.output_names[0]
-        needed = 1.0 - experiment.export_metric_margin if result.quantized else 1.0
+        needed = 1.0 - spec.margin if result.quantized else 1.0
         return check_image_classifier(folder / FILE, golden[image], list(experiment.deploy_info().get("labels", [])),
                                       reference[scores], exported[scores], context.require_consumers, needed)
 
@@ -130,7 +131,7 @@ class TFLiteExporter(Exporter):
 
     def extra_page_runtimes(self, experiment) -> list[tuple[str, str]]:
         """An image classifier's files also run in MediaPipe Tasks, as apps run them."""
-        return [MEDIAPIPE_RUNTIME] if type(experiment).image_classifier is not None else []
+        return [MEDIAPIPE_RUNTIME] if type(experiment).export_spec.image_classifier is not None else []
 
     def page_assets(self, folder: Path, modules: Path, runtime: str | None = None) -> str:
         if runtime == MEDIAPIPE_RUNTIME[0]:
@@ -148,7 +149,7 @@ def model_info(context: ExportContext) -> ModelInfo:
     info = experiment.deploy_info() if experiment is not None else {}
     described = info.get("description", {})
     tensors = {name: TensorInfo(name, str(described.get(name, ""))) for name in context.input_names + context.output_names}
-    spec = type(experiment).image_classifier if experiment is not None else None
+    spec = type(experiment).export_spec.image_classifier if experiment is not None else None
     if spec is not None:
         image, scores = tensors[context.input_names[0]], tensors[context.output_names[0]]
         image.image, image.normalization, image.value_range = True, (list(spec.mean), list(spec.std)), (0, 255)

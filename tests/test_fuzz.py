@@ -7,6 +7,7 @@ example has a deadline) or memory out of proportion to the input (traced per exa
 
 from __future__ import annotations
 
+import dataclasses
 import csv
 import io
 import json
@@ -202,8 +203,8 @@ def _fields():
     from tinkerflow.core.plugins import make_plugin_manager
 
     registry = make_plugin_manager()
-    keys = [("addition", f"experiment.{f}") for f in registry.experiment("addition").config_fields()]
-    keys += [("lyrics", f"experiment.{f}") for f in registry.experiment("lyrics").config_fields()]
+    keys = [(name, f"experiment.{f.name}") for name in ("addition", "lyrics")
+            for f in dataclasses.fields(registry.experiment(name).Config)]
     keys += [("addition", f"trainer.{f}") for f in ("epochs", "batch_size", "learning_rate", "optimizer", "progress",
                                                      "checkpoint_seconds", "backend")]
     keys += [("addition", k) for k in ("seed", "trainer.early_stopping.patience", "export.formats", "nonsense.key")]

@@ -1,4 +1,5 @@
-"""The hookspec module is the API reference: every hook and parameter must be documented."""
+"""The plugin contract is documented where authors read it: every hook and parameter in the
+hookspec module, every attribute and method of Experiment in docs/plugins.md."""
 
 import inspect
 
@@ -42,3 +43,44 @@ def test_undocumented_hook_would_fail(monkeypatch):
         assert "undocumented_hook" in str(exc)
     else:
         raise AssertionError("an undocumented hook passed the documentation check")
+
+
+def _contract_rows(first_column: str) -> set[str]:
+    from conftest import REPO
+
+    text = (REPO / "docs" / "plugins.md").read_text()
+    section = text.split("## The Experiment contract", 1)[1].split("\n## ", 1)[0]
+    rows, inside = set(), False
+    for line in section.splitlines():
+        if line.startswith(f"| {first_column} |"):
+            inside = True
+        elif inside and line.startswith("| `"):
+            rows.add(line.split("`")[1].split("(")[0])
+        elif inside and not line.startswith("|"):
+            inside = False
+    return rows
+
+
+def _experiment_surface():
+    from tinkerflow.core import Experiment
+
+    attributes = {n for n, hint in Experiment.__annotations__.items() if str(hint).startswith("ClassVar")}
+    methods = {n for n, v in vars(Experiment).items() if not n.startswith("_")
+               and (inspect.isfunction(v) or isinstance(v, (classmethod, staticmethod)))}
+    return attributes, methods
+
+
+def test_every_experiment_attribute_and_method_has_its_row_in_the_docs():
+    attributes, methods = _experiment_surface()
+    assert _contract_rows("class attribute") == attributes
+    assert _contract_rows("method") == methods
+
+
+def test_the_contract_is_the_smaller_one():
+    """13 class attributes and 17 methods: what belongs together is one typed value (Metric,
+    ExportSpec), and what must be written is abstract."""
+    from tinkerflow.core import Experiment
+
+    attributes, methods = _experiment_surface()
+    assert (len(attributes), len(methods)) == (13, 17), (sorted(attributes), sorted(methods))
+    assert Experiment.__abstractmethods__ == {"load_data", "build_model"}

@@ -25,6 +25,12 @@ class Throwaway(Experiment):
     name = "throwaway"
     Config = ThrowawayConfig
 
+    def load_data(self):
+        raise AssertionError("registered, never trained")
+
+    def build_model(self):
+        raise AssertionError("registered, never trained")
+
 
 def make_plugin(**hooks):
     """A throwaway plugin module holding the given hook implementations."""
@@ -74,20 +80,23 @@ def test_throwaway_plugin_registers_and_unregisters():
     "registered, message",
     [
         (lambda: int, "registers <class 'int'> as an experiment; expected a subclass of tinkerflow.core.Experiment"),
-        (lambda: type("Bad", (Experiment,), {"name": "Bad Name", "Config": ThrowawayConfig}),
+        (lambda: type("Bad", (Throwaway,), {"name": "Bad Name", "Config": ThrowawayConfig}),
          "with name 'Bad Name'; expected lowercase letters"),
-        (lambda: type("NoCfg", (Experiment,), {"name": "nocfg", "Config": dict}),
+        (lambda: type("NoCfg", (Throwaway,), {"name": "nocfg", "Config": dict}),
          "experiment 'nocfg' with Config=<class 'dict'>; expected a dataclass"),
-        (lambda: type("Dup", (Experiment,), {"name": "addition", "Config": ThrowawayConfig}),
+        (lambda: type("Dup", (Throwaway,), {"name": "addition", "Config": ThrowawayConfig}),
          "registers 'addition', which plugin 'addition' already registered"),
-        (lambda: type("Fast", (Experiment,), {"name": "fast", "Config": ThrowawayConfig,
+        (lambda: type("Fast", (Throwaway,), {"name": "fast", "Config": ThrowawayConfig,
                                              "trainer_defaults": {"epoch": 5}}),
          "gives experiment 'fast' trainer_defaults={'epoch': 5}: unknown config key 'trainer.epoch'"),
-        (lambda: type("Fast", (Experiment,), {"name": "fast", "Config": ThrowawayConfig,
+        (lambda: type("Fast", (Throwaway,), {"name": "fast", "Config": ThrowawayConfig,
                                              "trainer_defaults": {"learning_rate": 0}}),
          "trainer.learning_rate=0.0 is out of range: expected > 0.0"),
-        (lambda: type("Conf", (Experiment,), {"name": "conf", "Config": ThrowawayConfig, "config_dir": "no_such"}),
+        (lambda: type("Conf", (Throwaway,), {"name": "conf", "Config": ThrowawayConfig, "config_dir": "no_such"}),
          "experiment 'conf' has config_dir='no_such', but"),
+        (lambda: type("Empty", (Experiment,), {"name": "empty", "Config": ThrowawayConfig}),
+         "registers experiment 'empty' without build_model, load_data; expected an Experiment subclass that writes "
+         "them (docs/plugins.md)"),
     ],
 )
 def test_invalid_registrations_name_the_offender(registered, message):
@@ -278,6 +287,7 @@ def test_a_third_party_experiment_named_like_a_built_in_is_the_one_refused(monke
         "from tinkerflow.core import Experiment, ExperimentConfig, hookimpl",
         "@dataclass", "class C(ExperimentConfig):", "    size: int = 1",
         "class Impostor(Experiment):", "    name = 'addition'", "    Config = C",
+        "    def load_data(self): ...", "    def build_model(self): ...",
         "@hookimpl", "def register_experiments(register):", "    register(Impostor)", ""]), first=True)
     reg = make_plugin_manager({})
     assert reg.experiments["addition"].plugin == "addition"

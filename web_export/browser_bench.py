@@ -190,10 +190,10 @@ def browser_bench(run, experiment, model, registry, min_seconds: float = 0.2, re
     from tinkerflow.exporters.bench import inputs_for
     from tinkerflow.exporters.savedmodel import tensor_names
 
-    _, batch = inputs_for(experiment, type(experiment).inference_batch)
+    _, batch = inputs_for(experiment, type(experiment).export_spec.inference_batch)
     inputs = dict(zip(tensor_names(model)[0], batch))
     rows = native_rows(run, inputs, min_seconds)
     browser_rows, first, phone = page_rows(run, registry, inputs, repeats)
     rows += browser_rows
-    return {"batch": type(experiment).inference_batch, "rows": rows, "first_visit": first, "phone": phone,
+    return {"batch": type(experiment).export_spec.inference_batch, "rows": rows, "first_visit": first, "phone": phone,
             "ratios": ratios(rows, phone)}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core import Experiment, ExperimentConfig, SampleOptions, Splits, knob
+from tinkerflow.core import Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
 from tinkerflow.core.runfs import make_folder, save_arrays, write_atomic
 
 
@@ -52,11 +52,8 @@ class Addition(Experiment):
     description = "Can a neural network add two numbers?"
     Config = AdditionConfig
     SampleOptions = AdditionSampleOptions
-    export_metric_name = "accuracy"
-    export_metric_higher_is_better = True
-    export_metric_margin = 0.02
-    objective = "best_val_rounded_accuracy"  # exact-match accuracy on validation data
-    objective_higher_is_better = True
+    export_spec = ExportSpec(metric=Metric("accuracy", higher_is_better=True), margin=0.02)
+    objective = Metric("best_val_rounded_accuracy", higher_is_better=True)  # exact-match accuracy on validation data
     smoke_overrides = (
         "experiment.samples=200",
         "experiment.test_samples=50",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptions, Splits, knob
+from tinkerflow.core import DataError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
 
 from . import captions as caps
 from .bleu import corpus_bleu
@@ -104,9 +104,7 @@ class Captioning(Experiment):
     Config = CaptioningConfig
     Datasets = {"scenes": SceneCaptionData, "emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     SampleOptions = CaptioningSampleOptions
-    export_metric_name = "token_accuracy"
-    export_metric_higher_is_better = True
-    export_metric_margin = 0.03
+    export_spec = ExportSpec(metric=Metric("token_accuracy", higher_is_better=True), margin=0.03)
     smoke_overrides = ("data.count=60", "experiment.image_size=16", "experiment.caption_length=6",
                        "experiment.vocab_size=100", "experiment.units=8", "experiment.embedding_dim=4",
                        "trainer.epochs=1", "trainer.checkpoint_seconds=0")

@@ -11,6 +11,7 @@ independent judge (:mod:`judge`) scores what the paintings show.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ class TextToImage(Dcgan):
     Datasets = {"scenes": SceneCaptionData, "emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     Models = {"dcgan": GanModel}
     SampleOptions = TextToImageSampleOptions
-    inference_batch = 1  # the telephone game paints one picture per round
+    export_spec = dataclasses.replace(Dcgan.export_spec, inference_batch=1)  # the telephone game paints one per round
     widget_folder = "web/painter"
     # 16 px: the size whose judge the tests already train (one judge per size, a minute or two each)
     smoke_overrides = ("data.count=60", "experiment.image_size=16", "model.width=4", "model.latent_dim=4",

@@ -17,7 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core import DataError, Experiment, ExperimentConfig, ImageClassifierSpec, SampleOptions, Splits, knob
+from tinkerflow.core import (
+    DataError,
+    Experiment,
+    ExperimentConfig,
+    ExportSpec,
+    ImageClassifierSpec,
+    Metric,
+    SampleOptions,
+    Splits,
+    knob,
+)
 
 from . import images as imgs
 from . import insight
@@ -57,14 +67,10 @@ class Classifier(Experiment):
     Data = ClassifierData
     Models = {"simple": SimpleModel, "mobilenet_v2": MobileNetV2Model}
     SampleOptions = ClassifierSampleOptions
-    export_metric_name = "accuracy"
-    export_metric_higher_is_better = True
-    export_metric_margin = 0.03
-    objective = "best_val_accuracy"
-    objective_higher_is_better = True
+    objective = Metric("best_val_accuracy", higher_is_better=True)
     # both models take RGB in 0..255 and scale it themselves
-    image_classifier = ImageClassifierSpec(mean=(0.0,), std=(1.0,))
-    integer_io = True
+    export_spec = ExportSpec(metric=Metric("accuracy", higher_is_better=True), margin=0.03, integer_io=True,
+                             image_classifier=ImageClassifierSpec(mean=(0.0,), std=(1.0,)))
     smoke_overrides = ("experiment.image_size=24", "model.filters=[4,4,4]", "model.dense=8", "trainer.epochs=2",
                        "trainer.checkpoint_seconds=0")
     config: ClassifierConfig
@@ -271,12 +277,12 @@ class Classifier(Experiment):
 
     def export_check(self, reference: dict, exported: dict, quantized: bool) -> dict:
         """The exported model must give Keras' label for every golden image (a quantized one
-        for all but ``export_metric_margin`` of them)."""
+        for all but ``export_spec.margin`` of them)."""
         keras_labels = np.asarray(reference["probabilities"]).argmax(axis=1)
         labels = np.asarray(exported["probabilities"]).reshape(len(keras_labels), -1).argmax(axis=1)
         agreement = float(np.mean(labels == keras_labels))
         record: dict = {"labels_agree": agreement, "images": int(len(labels))}
-        if agreement < (1.0 - self.export_metric_margin if quantized else 1.0):
+        if agreement < (1.0 - self.export_spec.margin if quantized else 1.0):
             record["error"] = (f"the exported model gives Keras' label for {agreement:.0%} of {len(labels)} golden "
                                f"images; expected {'nearly ' if quantized else ''}all")
         return record

