@@ -399,3 +399,30 @@ def test_cfg_job_works_when_a_plugin_has_config_files(tmp_path):
     listed = run_cli("train", "-m", "+sweep=sine_width", "--dry-run", cwd=tmp_path)
     assert listed.returncode == 0 and listed.stdout.startswith("8 jobs into runs/sine/multirun/"), listed.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_the_best_epoch_follows_the_direction_keras_gives_the_monitored_metric():
+    """A loss is better lower, a Keras metric object says its own direction (accuracy: higher),
+    a metric function says none: then the objective's direction counts when it names it."""
+    import keras
+    import numpy as np
+
+    from tinkerflow.core.experiment import Metric
+    from tinkerflow.core.runner import _history_summary, monitored
+
+    def agreement(y_true, y_pred):
+        return keras.ops.mean(keras.ops.cast(keras.ops.abs(y_true - y_pred) < 0.5, "float32"))
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy", agreement])
+    x = np.linspace(-1, 1, 16, dtype="float32").reshape(-1, 1)
+    model.fit(x, (x > 0).astype("float32"), validation_data=(x, (x > 0).astype("float32")), epochs=1, verbose=0)
+    loss = Metric("best_val_loss")
+    assert monitored(model, "val_loss", loss) == Metric("val_loss")
+    assert monitored(model, "val_accuracy", loss) == Metric("val_accuracy", higher_is_better=True)
+    assert monitored(model, "val_agreement", loss) == Metric("val_agreement")
+    assert monitored(model, "val_agreement", Metric("best_val_agreement", True)) == Metric("val_agreement", True)
+    logs = {"val_loss": [0.9, 0.5, 0.7], "val_accuracy": [0.5, 0.6, 0.8]}
+    assert _history_summary(logs, Metric("val_accuracy", True)) == {
+        "best_epoch": 3, "best_val_loss": 0.7, "best_val_accuracy": 0.8}
+    assert _history_summary(logs, Metric("val_loss"))["best_epoch"] == 2
