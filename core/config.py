@@ -38,7 +38,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 from .hydra_app import override_key, quoted, split_override
-from .records import interpolation_in
+from .records import interpolation_in, read_saved_yaml
 
 CONFIG_MODULE = "tinkerflow.conf"
 CONFIG_NAME = "config"
@@ -461,8 +461,6 @@ def experiment_choice(overrides: Iterable[str], default: str = "addition") -> st
 def load_run_config(run_dir: Path) -> DictConfig:
     """The composed config saved by Hydra in a run directory, read as data
     (:func:`~.records.read_saved_yaml`: size-capped, no aliases, no resolvers)."""
-    from .records import read_saved_yaml
-
     path = Path(run_dir) / ".hydra" / "config.yaml"
     saved = read_saved_yaml(path, "the config.yaml Hydra saves in a run")
     if not isinstance(saved, dict):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 
 import numpy as np
 
+from . import jax_loop
 from .config import ExperimentConfig, TrainerConfig
 
 if TYPE_CHECKING:
@@ -292,8 +293,6 @@ class Experiment(abc.ABC):
         backend with in-memory arrays the whole-epoch loop of :mod:`tinkerflow.core.jax_loop`
         (same batches and callbacks, several times faster on small models). A resumed run
         starts after its checkpoint's epoch (:meth:`resume_into`)."""
-        from . import jax_loop
-
         start = self.resume_into(model)
         if self.trainer.loop == "auto" and jax_loop.supports(model, data.train, data.validation):
             return jax_loop.fit(model, data.train, data.validation, epochs=self.trainer.epochs,

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .errors import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class HydraArgs:
@@ -62,8 +64,6 @@ def parse(argv: Sequence[str]) -> HydraArgs:
     """Read ``argv`` with the parser ``hydra.main`` uses; a flag Hydra refuses is a
     :class:`ConfigError` naming it."""
     from hydra._internal.utils import get_args_parser
-
-    from .errors import ConfigError
 
     parser = get_args_parser()
     parser.exit_on_error = False

@@ -24,17 +24,26 @@ from omegaconf import OmegaConf
 from tinkerflow.exporters.pipeline import select_variants
 
 from .config import (
+    CONFIG_MODULE,
+    CONFIG_NAME,
     check_group_choices,
     check_override_roots,
     compose_config,
     experiment_choice,
     register_schemas,
+    replayable_overrides,
+    search_path_override,
     to_typed,
 )
 from .errors import ConfigError, RunFailed, TinkerflowError
 from .experiment import Metric
-from .hydra_app import output_dir, sweep_jobs
+from .hydra_app import launch, output_dir, parse, quoted, sweep_jobs
+from .lock import run_lock
+from .records import read_export_record
+from .report import collect
+from .rundir import Run
 from .runfs import make_folder
+from .tf_quiet import import_keras
 
 if TYPE_CHECKING:
     from .hydra_app import HydraArgs
@@ -48,9 +57,6 @@ def _to_stderr(line: str) -> None:
 
 def train(hydra_args: list[str], registry, notify: Notify = _to_stderr) -> "Outcome":
     """Run ``tinkerflow train``'s arguments (Hydra's, plus ``--resume``); returns the outcome."""
-    from .hydra_app import parse
-    from .lock import run_lock
-
     rest, resume = _pop_resume(list(hydra_args))
     dry_run = "--dry-run" in rest
     args = parse([a for a in rest if a != "--dry-run"])
@@ -238,18 +244,18 @@ def select_backend(backends: set[str]) -> None:
     if len(backends) > 1:
         raise ConfigError(f"trainer.backend takes one value per sweep, got {', '.join(sorted(backends))}; "
                           "expected a single backend (run one sweep per backend)")
-    from .runner import use_backend
+    _training().use_backend(next(iter(backends)))
 
-    use_backend(next(iter(backends)))
+
+def _training():
+    """The training side, :mod:`.runner` (which imports Keras and TensorFlow), loaded once the
+    jobs' configs are checked: a bad command line is answered before TensorFlow starts."""
+    from . import runner
+
+    return runner
 
 
 def _train(args: "HydraArgs", resume: str | None, held, registry, notify: Notify) -> Outcome:
-    from . import runner
-    from .config import CONFIG_MODULE, CONFIG_NAME, search_path_override
-    from .hydra_app import launch, quoted
-    from .lock import run_lock
-    from .tf_quiet import import_keras
-
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
     multirun = args.multirun
     out_dir = None
@@ -276,6 +282,7 @@ def _train(args: "HydraArgs", resume: str | None, held, registry, notify: Notify
         if key not in args.keys():
             args = args.plus(f"{key}={quoted(out_dir)}")
     import_keras()
+    runner = _training()
     runner.JOB_CONTEXT.update(registry=registry, multirun=multirun)
     try:
         launch(runner.train_job, args.plus(*search_path_override(args.overrides)), CONFIG_MODULE, CONFIG_NAME)
@@ -329,8 +336,6 @@ def _resume_folder(resume: str, args: "HydraArgs") -> Path:
         folder = Path(resume)
     if (folder / "multirun.yaml").is_file():
         raise ConfigError(f"--resume '{resume}' is a sweep; expected -m and the sweep's overrides to resume it")
-    from .rundir import Run
-
     Run.open(folder)
     return folder
 
@@ -338,8 +343,6 @@ def _resume_folder(resume: str, args: "HydraArgs") -> Path:
 def _completed(folder: Path, notify: Notify) -> Outcome | None:
     """For an idempotent ``--resume``: the outcome when ``folder`` holds a completed run (a
     pre-empted job started again with the same command exits 0), else None."""
-    from .rundir import Run
-
     info = Run.open(folder).read_info()
     if info.get("status") != "completed":
         return None
@@ -350,10 +353,6 @@ def _completed(folder: Path, notify: Notify) -> Outcome | None:
 def _single_resume_args(folder: Path, notify: Notify) -> list[str]:
     """Hydra arguments that continue the run in ``folder`` with the overrides it was started
     with — only those of tinkerflow's own config tree (:func:`replayable_overrides`)."""
-    from .config import replayable_overrides
-    from .hydra_app import quoted
-    from .rundir import Run
-
     run = Run.open(folder)
     overrides = replayable_overrides(run.read_info().get("overrides"), run.info_path)
     notify(f"resuming the run in {folder}")
@@ -376,9 +375,6 @@ def _resume_dir(resume: str, new_dir: Path) -> Path:
 
 def _summarise(out_dir: Path, multirun: bool, notify: Notify) -> Outcome:
     """The outcome, from what the jobs wrote (they may have run in other processes)."""
-    from .records import read_export_record
-    from .report import collect
-
     rows = collect(out_dir)[0] if multirun else []
     runs = [Path(r["path"]) for r in rows] if multirun else [out_dir]
     outcome = Outcome(0, out_dir, multirun)

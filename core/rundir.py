@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RunDirError
+from .records import read_run_record
 from .runfs import remove_file, remove_tree, write_json_atomic
+from .tf_quiet import import_keras
 
 RUN_FILE = "run.json"
 
@@ -122,8 +124,6 @@ class Run:
     # -- run.json ------------------------------------------------------------------------
     def read_info(self) -> dict:
         """``run.json`` checked by :func:`~.records.read_run_record` (``{}`` before it exists)."""
-        from .records import read_run_record
-
         return read_run_record(self.info_path)
 
     def update_info(self, **fields: Any) -> dict:
@@ -151,8 +151,6 @@ class Run:
 
     def load_model(self, custom_objects: dict | None = None) -> Any:
         """The trained model, loaded with Keras safe mode on."""
-        from .tf_quiet import import_keras
-
         keras = import_keras()
 
         if not self.model_path.is_file():

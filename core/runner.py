@@ -16,14 +16,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-
-from .config import TypedConfig
+from .callbacks import MetricsCSV, progress_display
+from .config import TypedConfig, to_typed, with_smoke_overrides
 from .errors import RunDirError
 from .experiment import Metric
 from .lock import LENT_LOCK, run_lock
 from .plugins import Registry
+from .resume import ResumeCheckpoint, ResumePoint
 from .rundir import Run, RunResult, clear_leftovers, git_state, now_iso, versions
 from .runfs import make_folder, move, save_model_atomic, write_atomic
+from .tf_quiet import import_keras
 
 log = logging.getLogger("tinkerflow.train")
 
@@ -95,8 +97,6 @@ def train_job(cfg) -> RunResult | None:
     """The Hydra task: one job of ``tinkerflow train`` (also run inside launcher workers)."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
-
-    from .config import to_typed, with_smoke_overrides
 
     hc = HydraConfig.get()
     registry = _job_registry()
@@ -196,8 +196,6 @@ def use_backend(backend: str) -> None:
     """Start Keras on ``backend`` in this process, or fail if it already runs on another."""
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = backend
-    from .tf_quiet import import_keras
-
     current = import_keras().backend.backend()
     if current != backend:
         from .errors import ConfigError
@@ -209,8 +207,6 @@ def use_backend(backend: str) -> None:
 def export_after_training(run_dir: Path, registry: Registry, formats: list[str], variants: list[str]) -> None:
     """Export a finished run; from a process on another backend, through ``tinkerflow export``
     in a TensorFlow process (the converters need TensorFlow's graphs)."""
-    from .tf_quiet import import_keras
-
     if import_keras().backend.backend() == "tensorflow":
         from tinkerflow.exporters.pipeline import export_run
 
@@ -227,8 +223,6 @@ def export_after_training(run_dir: Path, registry: Registry, formats: list[str],
 
 def seed_everything(seed: int, deterministic: bool) -> None:
     """Seed Python, NumPy, TensorFlow and Keras; optionally make TF ops deterministic."""
-    from .tf_quiet import import_keras
-
     keras = import_keras()
     import tensorflow as tf
 
@@ -246,8 +240,6 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
     the same config in ``run_dir`` (killed, interrupted or failed) continues from its last
     checkpoint (:mod:`tinkerflow.core.resume`); without a checkpoint it starts over there.
     """
-    from .resume import ResumePoint
-
     run = Run(run_dir, typed.experiment_name)
     run.config = typed
     earlier = run.read_info() if run.info_path.exists() else {}
@@ -374,9 +366,6 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
 def _callbacks(run: Run, experiment: Any, registry: Registry, point: Any = None) -> list:
     """The experiment's and plugins' callbacks, then metrics.csv, the resume checkpoint (after
     every callback whose progress it saves) and the progress display."""
-    from .callbacks import MetricsCSV, progress_display
-    from .resume import ResumeCheckpoint
-
     extra = [cb for group in registry.hook.extra_callbacks(run=run, experiment=experiment) if group for cb in group]
     callbacks = [*experiment.callbacks(), *extra, MetricsCSV(run.metrics_path, keep_epochs=point.epoch if point else 0)]
     experiment.checkpoint = ResumeCheckpoint(run.checkpoints_dir, experiment.trainer.checkpoint_seconds, callbacks,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .config import load_run_config, register_schemas, to_typed
 from .plugins import Registry
 from .rundir import Run
 from .runfs import check_tree
@@ -19,8 +20,6 @@ def open_run(run_path: Path | str, registry: Registry):
     is not a run or holds a link (:func:`~.runfs.check_tree`), an experiment no plugin
     provides any more, or a config that no longer fits.
     """
-    from .config import load_run_config, register_schemas, to_typed
-
     check_tree(run_path)
     run = Run.open(run_path)
     experiment_cls = registry.experiment(run.experiment_name)

@@ -18,6 +18,8 @@ from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import now_iso, versions
 from tinkerflow.core.runfs import write_json_atomic
 
+from . import runtime
+from .runtime import TFJSModel, _interpreter_class
 from .savedmodel import tensor_names
 
 
@@ -55,8 +57,6 @@ def inputs_for(experiment, batch: int) -> tuple[list[np.ndarray], list[np.ndarra
 def candidates(run, experiment, model, batch: int = 256) -> list[dict]:
     """Every runtime to time, as dicts with ``name``, ``variant``, ``single`` and ``batch`` callables
     (or ``node`` for tfjs, which is timed inside Node)."""
-    from . import runtime
-
     single, batched = inputs_for(experiment, batch)
     x1 = single if len(single) > 1 else single[0]
     xb = batched if len(batched) > 1 else batched[0]
@@ -86,8 +86,6 @@ def candidates(run, experiment, model, batch: int = 256) -> list[dict]:
 
 
 def _bare_invoke(path: Path, x: np.ndarray) -> Callable[[], None]:
-    from .runtime import _interpreter_class
-
     _, interpreter_cls = _interpreter_class()
     interpreter = interpreter_cls(model_path=str(path), num_threads=1)
     interpreter.allocate_tensors()
@@ -106,8 +104,6 @@ def _passed_exports(run) -> dict[str, list[str]]:
 
 def bench_run(run, experiment, model, batch: int = 256, min_seconds: float = 0.2) -> dict:
     """Measure every candidate; returns (and the CLI saves) the bench record."""
-    from .runtime import TFJSModel
-
     rows = []
     for cand in candidates(run, experiment, model, batch):
         row = {"name": cand["name"], "variant": cand["variant"]}

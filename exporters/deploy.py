@@ -26,10 +26,18 @@ import numpy as np
 
 from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import Run, now_iso
-from tinkerflow.core.runfs import copy_regular, make_staging, remove_tree, replace_folder, write_atomic, write_json_atomic
+from tinkerflow.core.runfs import (
+    copy_regular,
+    make_staging,
+    remove_tree,
+    replace_folder,
+    write_atomic,
+    write_json_atomic,
+)
 
 from .deploy_readme import render_readme
-from .tflite import FILE
+from .runtime import TFLiteModel, quantize
+from .tflite import FILE, TFLiteExporter
 
 BUNDLE = "deploy"
 #: tensors with more values than this get one golden call, others up to three
@@ -41,8 +49,6 @@ PAGE_ONLY = ("backend", "intermediate_layers", "labels", "vocabulary")
 def write_bundle(run: Run, experiment, golden: dict[str, np.ndarray]) -> Path | None:
     """(Re)write ``<run>/export/deploy/`` from the run's passed TFLite variants; None (and
     no bundle) when there is none. ``golden`` maps input names to example rows."""
-    from .runtime import TFLiteModel
-
     variants = _passed_tflite(run)
     target = run.export_dir / BUNDLE
     if not variants:
@@ -89,8 +95,6 @@ def write_bundle(run: Run, experiment, golden: dict[str, np.ndarray]) -> Path | 
 
 def _passed_tflite(run: Run) -> dict[str, bool]:
     """The passed TFLite variants, in the exporter's order, and whether each is quantized."""
-    from .tflite import TFLiteExporter
-
     record = read_export_record(run.path / "export.json").get("formats", {}).get("tflite", {})
     passed = {v: bool(r.get("quantized")) for v, r in record.get("variants", {}).items() if r.get("status") == "passed"}
     return {v: passed[v] for v in TFLiteExporter.variants
@@ -129,8 +133,6 @@ def _golden_case(model, name: str, golden: dict[str, np.ndarray], described: dic
 
 def _as_tensor(array: np.ndarray, spec: dict) -> np.ndarray:
     """Golden values as the tensor takes them (a uint8 file's bytes)."""
-    from .runtime import quantize
-
     dtype, q = np.dtype(spec["dtype"]), spec.get("quantization")
     array = quantize(array, dtype, (q["scale"], q["zero_point"])) if q else array.astype(dtype)
     return np.ascontiguousarray(array)

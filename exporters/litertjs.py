@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from tinkerflow.core.errors import TinkerflowError
+from tinkerflow.core.npm import node_binary
 from tinkerflow.core.runfs import copy_file
 
 PAGE_SOURCE = Path(__file__).parent / "web" / "litertjs_page.js"
@@ -32,8 +33,6 @@ def package_version(modules: Path) -> str:
 
 def bundle(out_file: Path, modules: Path) -> None:
     """Bundle the page module with @litertjs/core into ``out_file`` (one minified ES module)."""
-    from tinkerflow.core.npm import node_binary
-
     package_version(modules)
     esbuild = modules / "esbuild" / "bin" / "esbuild"
     if not esbuild.is_file():

@@ -32,10 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from tinkerflow.core.config import run_log_format
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.experiment import ExportSpec
+from tinkerflow.core.exporter import ExportContext, VariantResult
 from tinkerflow.core.lock import run_lock
+from tinkerflow.core.plugins import make_plugin_manager
 from tinkerflow.core.records import read_export_record
 from tinkerflow.core.rundir import Run, clear_leftovers, now_iso, versions
 from tinkerflow.core.runfs import (
@@ -46,9 +49,9 @@ from tinkerflow.core.runfs import (
     temporary_folder,
     write_json_atomic,
 )
+from tinkerflow.core.runs import load_trained_model, open_run
 from tinkerflow.core.tf_quiet import native_output
 
-from tinkerflow.core.exporter import ExportContext, VariantResult
 from .deploy import write_bundle
 from .savedmodel import tensor_names
 
@@ -161,8 +164,6 @@ def _logged_to(path: Path):
 
 def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]], explicit: bool,
                    mediapipe: bool) -> ExportReport:
-    from tinkerflow.core.runs import load_trained_model, open_run
-
     run, experiment = open_run(run_path, registry)
     status = run.read_info().get("status")
     if status != "completed":
@@ -470,8 +471,6 @@ def main(argv: list[str] | None = None) -> int:
     is in ``export.json``; the exit code says whether every variant passed."""
     import argparse
     import sys
-
-    from tinkerflow.core.plugins import make_plugin_manager
 
     parser = argparse.ArgumentParser(prog="python -m tinkerflow.exporters.pipeline")
     parser.add_argument("run")

@@ -26,6 +26,8 @@ import numpy as np
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.records import read_tfjs_model_json
 
+from .node import TFJSWorker
+
 _RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
 _ndarray = np.ndarray
 
@@ -271,8 +273,6 @@ class TFJSModel:
 
     def run(self, inputs: dict[str, np.ndarray], repeat: int = 0) -> dict:
         """The Node worker's full reply: outputs, backend, and ``timings_ms`` of ``repeat`` timed runs."""
-        from .node import TFJSWorker
-
         if self._worker is None:
             self._worker = TFJSWorker(self.folder)
         feeds = {self.input_nodes[name]: np.asarray(inputs[name]) for name in self.input_names}

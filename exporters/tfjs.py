@@ -13,8 +13,12 @@ import importlib.metadata
 from pathlib import Path
 
 from tinkerflow.core import hookimpl
+from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.exporter import ExportContext, Exporter, VariantResult
+from tinkerflow.core.npm import node_modules
+from tinkerflow.core.runfs import copy_file
 
+from .runtime import TFJSModel
 from .savedmodel import saved_model
 from .tfjs_converter import converter, not_installed
 from .tfjs_graph import layer_output_nodes, unfuse_unsupported_activations
@@ -46,8 +50,6 @@ class TFJSExporter(Exporter):
         return not_installed()
 
     def load(self, bundle_dir: Path, result: VariantResult):
-        from .runtime import TFJSModel
-
         return TFJSModel(bundle_dir)
 
     def manifest_fields(self, context: ExportContext, result: VariantResult, folder: Path) -> dict:
@@ -68,9 +70,6 @@ class TFJSExporter(Exporter):
         return fields
 
     def page_assets(self, folder: Path, modules: Path, runtime: str | None = None) -> str:
-        from tinkerflow.core.errors import TinkerflowError
-        from tinkerflow.core.runfs import copy_file
-
         wasm_dist = modules / "@tensorflow" / "tfjs-backend-wasm" / "dist"
         if not (wasm_dist / "tf-backend-wasm.es2017.min.js").is_file():
             raise TinkerflowError(f"the pinned @tensorflow/tfjs-backend-wasm is missing from {modules}; "
@@ -84,8 +83,6 @@ class TFJSExporter(Exporter):
 
     def converter_versions(self) -> dict[str, str]:
         import json
-
-        from tinkerflow.core.npm import node_modules
 
         tfjs_npm = json.loads((node_modules() / "@tensorflow" / "tfjs" / "package.json").read_text())["version"]
         return {"tensorflowjs": importlib.metadata.version("tensorflowjs"),

@@ -30,6 +30,9 @@ from tinkerflow.core import hookimpl
 from tinkerflow.core.exporter import ExportContext, Exporter, VariantResult
 from tinkerflow.core.runfs import write_atomic
 
+from . import runtime
+from .litertjs import write_assets
+from .mediapipe_check import check_image_classifier
 from .savedmodel import INTERMEDIATE_SIGNATURE, saved_model
 from .tflite_metadata import ModelInfo, TensorInfo, write_metadata
 
@@ -82,8 +85,6 @@ class TFLiteExporter(Exporter):
     def consumer_check(self, context: ExportContext, result: VariantResult, folder: Path,
                        golden: dict, reference: dict, exported: dict) -> dict | None:
         """An image classifier's file must run as it is in MediaPipe Tasks' ImageClassifier."""
-        from .mediapipe_check import check_image_classifier
-
         experiment = context.experiment
         spec = type(experiment).export_spec
         if spec.image_classifier is None:
@@ -94,20 +95,14 @@ class TFLiteExporter(Exporter):
                                       reference[scores], exported[scores], context.require_consumers, needed)
 
     def load(self, bundle_dir: Path, result: VariantResult):
-        from . import runtime
-
         return runtime.load(bundle_dir / FILE)
 
     def converter_versions(self) -> dict[str, str]:
-        from . import runtime
-
         return {"tensorflow": importlib.metadata.version("tensorflow"), "runtime": runtime.tflite_runtime_name()}
 
     def manifest_fields(self, context: ExportContext, result: VariantResult, folder: Path) -> dict:
         """The file, and its inputs and outputs as the file itself declares them (static
         shapes: the batch is a number), with the names of its signatures."""
-        from . import runtime
-
         model = runtime.TFLiteModel(folder / FILE)
         try:
             inputs = {spec["name"]: spec for spec in model.input_specs()}
@@ -138,8 +133,6 @@ class TFLiteExporter(Exporter):
             from .mediapipe_web import write_assets as write_mediapipe
 
             return write_mediapipe(folder, modules)
-        from .litertjs import write_assets
-
         return write_assets(folder, modules)
 
 

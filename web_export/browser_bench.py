@@ -24,6 +24,13 @@ import numpy as np
 
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.records import read_export_record
+from tinkerflow.exporters.bench import inputs_for, measure
+from tinkerflow.exporters.runtime import TFLiteModel
+from tinkerflow.exporters.savedmodel import tensor_names
+
+from .browser import CPU_SLOWDOWN, chromium, phone_context, slow_down
+from .builder import build_site
+from .serve import serving
 
 THREADS = (1, 2)
 #: the page option each runtime is measured with (a runtime not listed: its defaults);
@@ -38,9 +45,6 @@ def _passed(run, fmt: str) -> list[str]:
 
 def native_rows(run, inputs: dict[str, np.ndarray], min_seconds: float) -> list[dict]:
     """Python's LiteRT on every passed .tflite variant, 1 and 2 threads, at the inference batch."""
-    from tinkerflow.exporters.bench import measure
-    from tinkerflow.exporters.runtime import TFLiteModel
-
     rows = []
     for variant in _passed(run, "tflite"):
         for threads in THREADS:
@@ -56,10 +60,6 @@ def native_rows(run, inputs: dict[str, np.ndarray], min_seconds: float) -> list[
 def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict], dict, list[dict]]:
     """The run's page in Chromium: every runtime, variant and thread count; a first visit; the
     phone budget."""
-    from .browser import chromium
-    from .builder import build_site
-    from .serve import serving
-
     feeds = {name: {"data": np.asarray(a).ravel().tolist(), "shape": list(np.shape(a))} for name, a in inputs.items()}
     with tempfile.TemporaryDirectory(prefix="tinkerflow-bench-") as tmp:
         site = Path(tmp) / "site"
@@ -112,8 +112,6 @@ def phone_row(browser, url: str, site: Path, feeds: dict, runtime: dict, repeats
     """One runtime's default variant on the phone profile, with the option its desktop rows
     use first (one LiteRT.js thread, tfjs on wasm): a first visit, a return visit (its files
     now in the browser's cache and the site's service worker), then warm predictions."""
-    from .browser import CPU_SLOWDOWN, phone_context, slow_down
-
     context = phone_context(browser)
     page = context.new_page()
     slow_down(context, page)
@@ -187,9 +185,6 @@ def ratios(rows: list[dict], phone: list[dict] = ()) -> dict:
 def browser_bench(run, experiment, model, registry, min_seconds: float = 0.2, repeats: int = 20) -> dict:
     """The ``browser`` part of ``bench.json`` for the export ``model``: native and page rows,
     the first visit, ratios."""
-    from tinkerflow.exporters.bench import inputs_for
-    from tinkerflow.exporters.savedmodel import tensor_names
-
     _, batch = inputs_for(experiment, type(experiment).export_spec.inference_batch)
     inputs = dict(zip(tensor_names(model)[0], batch))
     rows = native_rows(run, inputs, min_seconds)

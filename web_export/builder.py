@@ -16,7 +16,17 @@ from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.lock import run_lock, site_lock
 from tinkerflow.core.npm import node_binary, node_modules
 from tinkerflow.core.records import read_bench_record, read_export_record, read_manifest, read_tfjs_model_json
-from tinkerflow.core.runfs import copy_file, copy_regular, guarded, make_folder, make_staging, remove_tree, replace_folder, write_atomic
+from tinkerflow.core.runfs import (
+    copy_file,
+    copy_regular,
+    guarded,
+    make_folder,
+    make_staging,
+    remove_tree,
+    replace_folder,
+    write_atomic,
+)
+from tinkerflow.core.runs import open_run
 
 from .curves import training_charts
 from .html import esc, json_for_script, page, safe_name
@@ -68,8 +78,6 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
 def _assemble(runs: list[str | Path], staging: Path, registry, exporters: list, modules: Path,
               report: SiteReport) -> None:
     """Every file of the site, into ``staging``."""
-    from tinkerflow.core.runs import open_run
-
     for asset in ASSETS.iterdir():
         copy_file(asset, staging / "assets" / asset.name)
     used: set[str] = set()

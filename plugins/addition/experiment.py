@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core import Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
+from tinkerflow.core import ConfigError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
 from tinkerflow.core.runfs import make_folder, save_arrays, write_atomic
+
+from . import plots
 
 
 @dataclass
@@ -131,8 +133,6 @@ class Addition(Experiment):
     def sample(self, model, out_dir: Path, options: AdditionSampleOptions | None = None) -> dict:
         import keras
 
-        from . import plots
-
         options = options or AdditionSampleOptions()
         out_dir = make_folder(out_dir)
         cfg = self.config
@@ -190,8 +190,6 @@ class Addition(Experiment):
         """The post's comparisons across networks: error surfaces, the a + b = constant
         cross-sections and the hidden-to-output weights, one network per (sweep, max_sum,
         hidden): the job with the lowest seed."""
-        from . import plots
-
         chosen: dict[tuple, dict] = {}
         for run in sorted(runs, key=lambda r: (r["config"].get("seed") or 0, r["job"])):
             path = Path(run["path"]) / "samples" / "sample_data.npz"
@@ -250,8 +248,6 @@ def _hidden_activations_model(model):
 
 def parse_pairs(text: str) -> list[tuple[int, int]]:
     """``"2+2, 60+60"`` -> ``[(2, 2), (60, 60)]``."""
-    from tinkerflow.core import ConfigError
-
     pairs = []
     for item in text.split(","):
         parts = item.strip().split("+")

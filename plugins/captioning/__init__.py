@@ -2,6 +2,7 @@
 
 from tinkerflow.core import hookimpl
 
+from . import telephone
 from .experiment import Captioning, CaptioningConfig
 from .painter import TextToImage
 
@@ -16,7 +17,5 @@ def register_experiments(register):
 
 @hookimpl
 def register_commands(add_command):
-    from . import telephone
-
     add_command("telephone", "play AI telephone between a captioning run and a text_to_image run",
                 telephone.configure, telephone.command)

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import DataError
+from tinkerflow.plugins.classifier.images import prepare
+from tinkerflow.plugins.dcgan.datasets import emoji_root
 
 from . import scenes
 from .scenes import words
@@ -88,16 +90,12 @@ class Vocabulary:
 def square(image, size: int) -> np.ndarray:
     """A PIL image as the captioner sees it: the classifier's preparation (upright, over
     white, centre square, ``size`` pixels)."""
-    from tinkerflow.plugins.classifier.images import prepare
-
     return prepare(image, size)
 
 
 def emoji_captions(size: int, categories: list[str], modules: Path | None = None) -> CaptionSet:
     """Noto emoji and their names: "DOG FACE" gives "dog face", its short names "dog" more captions."""
     from PIL import Image
-
-    from tinkerflow.plugins.dcgan.datasets import emoji_root
 
     root = emoji_root(modules)
     entries = [e for e in json.loads((root / "emoji.json").read_text(encoding="utf-8"))

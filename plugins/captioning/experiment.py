@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import DataError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
+from tinkerflow.core.records import TokensRecord, read_record
+from tinkerflow.core.runfs import make_folder, save_figure, write_atomic
 
 from . import captions as caps
 from .bleu import corpus_bleu
 from .decode import beam_search, sample
 from .model import build_captioner, caption_step
-from tinkerflow.core.records import TokensRecord, read_record
-from tinkerflow.core.runfs import make_folder, save_figure, write_atomic
+from .scenes import ATTRIBUTES, judge_caption
 
 
 def compiled(model):
@@ -86,8 +87,6 @@ class CaptioningSampleOptions(SampleOptions):
 def attribute_scores(captions: list[str], truths: list) -> dict[str, float]:
     """Per attribute, the mean of :func:`scenes.judge_caption` over the captions that say
     something about it, and ``attribute``: the mean of those means."""
-    from .scenes import ATTRIBUTES, judge_caption
-
     judged = [judge_caption(c, t) for c, t in zip(captions, truths)]
     scores = {}
     for name in ATTRIBUTES:

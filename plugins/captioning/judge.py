@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import TinkerflowError
+from tinkerflow.core.runfs import save_model_atomic, write_atomic
 
 from . import scenes
 
@@ -155,8 +156,6 @@ def _trained(size: int, count: int, epochs: int, seed: int) -> Judge:
 
 def load(size: int, cache: Path | None = None) -> Judge:
     """The judge for ``size``-pixel pictures from the cache, trained (and cached) when missing."""
-    from tinkerflow.core.runfs import save_model_atomic, write_atomic
-
     folder = Path(cache or CACHE)
     weights = folder / f"scenes-{size}px-v{VERSION}.weights.h5"
     record = weights.with_suffix("").with_suffix(".json")

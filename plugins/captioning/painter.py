@@ -19,13 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import DataError, knob
+from tinkerflow.core.runfs import write_atomic
+from tinkerflow.plugins.dcgan import film
+from tinkerflow.plugins.dcgan.architecture import GanModel
 from tinkerflow.plugins.dcgan.datasets import ImageData
 from tinkerflow.plugins.dcgan.experiment import Dcgan, DcganConfig, DcganSampleOptions
-from tinkerflow.plugins.dcgan.architecture import GanModel
 
 from . import captions as caps
-from .experiment import CocoCaptionData, EmojiCaptionData, SceneCaptionData
-from tinkerflow.core.runfs import write_atomic
+from . import judge, scenes
+from .experiment import Captioning, CocoCaptionData, EmojiCaptionData, SceneCaptionData
 
 #: unseen scene captions the judge scores a painter on: 2,000 keep the spread of a score
 #: from one set of captions to another under a point (500 moved shape by up to 3)
@@ -85,8 +87,6 @@ class TextToImage(Dcgan):
         self.architecture.conditional = True  # the caption is always the condition
 
     def read_images(self) -> ImageData:
-        from .experiment import Captioning
-
         reader = Captioning(Captioning.Config(image_size=self.config.image_size), self.trainer, self.seed,
                             data=self.data)
         found = reader.read_pairs()
@@ -118,10 +118,6 @@ class TextToImage(Dcgan):
     def judge_paintings(self, generator, count: int = JUDGED_CAPTIONS) -> dict[str, float]:
         """Paint the captions of ``count`` scenes the painter never saw (their own seed) and
         let the independent :mod:`judge` say what each painting shows."""
-        from tinkerflow.plugins.dcgan import film
-
-        from . import judge, scenes
-
         rng = np.random.default_rng([self.seed, self.data.seed, 99])
         captions = [scenes.describe(scenes.random_scene(rng, self.data.max_shapes), rng) for _ in range(count)]
         latent = rng.normal(size=(count, self.architecture.latent_dim)).astype("float32")

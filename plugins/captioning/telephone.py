@@ -22,12 +22,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from tinkerflow.core import DataError
 from tinkerflow.core.config import number_flag
-from tinkerflow.core.runfs import make_folder, save_image, write_atomic
+from tinkerflow.core.runfs import make_folder, save_figure, save_image, write_atomic
 from tinkerflow.core.runs import load_trained_model, open_run
 
 from . import captions as caps
+from . import judge as judges
 from . import scenes
 from .decode import sample
 
@@ -96,8 +98,6 @@ def play(captioner_run: Path, painter_run: Path, image: Path | None, text: str |
          seed: int, out: Path, registry, temperature: float = 0.8, judge_cache: Path | None = None) -> dict:
     """Play ``games`` games of ``rounds`` rounds; write the report into ``out``; return its summary."""
     from PIL import Image
-
-    from . import judge as judges
 
     if rounds < 1:
         raise DataError(f"--rounds {rounds}; expected at least 1")
@@ -197,7 +197,6 @@ def decay_plot(table: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from tinkerflow.core.runfs import save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     hops = [f"{kind} {row['round']}" for row in table for kind in ("painting", "caption")]

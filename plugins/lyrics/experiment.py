@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import DataError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
+from tinkerflow.core.records import TokensRecord, read_record
+from tinkerflow.core.runfs import make_folder, write_atomic
+from tinkerflow.exporters.recurrent import read_windows, window_stepper
 
 from . import corpus as corpora
 from .generate import distinct_2, generate
 from .tokens import NEWLINE, Vocabulary, detokenize, tokenize, windows
-from tinkerflow.core.records import TokensRecord, read_record
-from tinkerflow.core.runfs import make_folder, write_atomic
 
 
 @dataclass
@@ -209,8 +210,6 @@ class Lyrics(Experiment):
     def export_model(self, model):
         """The stepper (``exporters.recurrent.window_stepper``): one LSTM step per word instead
         of ``window`` steps, with exactly the window model's predictions."""
-        from tinkerflow.exporters.recurrent import window_stepper
-
         return window_stepper(model)
 
     @property
@@ -226,8 +225,6 @@ class Lyrics(Experiment):
 
     def export_metric(self, predict, data: Splits) -> float:
         """Next-word accuracy on validation windows, read word by word through the stepper."""
-        from tinkerflow.exporters.recurrent import read_windows
-
         x, y = data.validation
         x, y = x[:self.export_metric_windows], y[:self.export_metric_windows]
         probabilities = read_windows(predict, x, self.state_shape, chunk=64)
