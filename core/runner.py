@@ -16,13 +16,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .callbacks import MetricsCSV, progress_display
 from .config import TypedConfig, to_typed, with_smoke_overrides
 from .errors import RunDirError
 from .experiment import Metric
 from .lock import LENT_LOCK, run_lock
 from .plugins import Registry
-from .resume import ResumeCheckpoint, ResumePoint
 from .rundir import Run, RunResult, clear_leftovers, git_state, now_iso, versions
 from .runfs import make_folder, move, save_model_atomic, write_atomic
 from .tf_quiet import import_keras
@@ -240,6 +238,8 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
     the same config in ``run_dir`` (killed, interrupted or failed) continues from its last
     checkpoint (:mod:`tinkerflow.core.resume`); without a checkpoint it starts over there.
     """
+    from .resume import ResumePoint  # callbacks and resume start Keras: after use_backend chose its backend
+
     run = Run(run_dir, typed.experiment_name)
     run.config = typed
     earlier = run.read_info() if run.info_path.exists() else {}
@@ -366,6 +366,9 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
 def _callbacks(run: Run, experiment: Any, registry: Registry, point: Any = None) -> list:
     """The experiment's and plugins' callbacks, then metrics.csv, the resume checkpoint (after
     every callback whose progress it saves) and the progress display."""
+    from .callbacks import MetricsCSV, progress_display
+    from .resume import ResumeCheckpoint
+
     extra = [cb for group in registry.hook.extra_callbacks(run=run, experiment=experiment) if group for cb in group]
     callbacks = [*experiment.callbacks(), *extra, MetricsCSV(run.metrics_path, keep_epochs=point.epoch if point else 0)]
     experiment.checkpoint = ResumeCheckpoint(run.checkpoints_dir, experiment.trainer.checkpoint_seconds, callbacks,

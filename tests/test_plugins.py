@@ -198,6 +198,17 @@ def test_listing_plugins_does_not_import_tensorflow():
     assert out.stdout.strip() == "False"
 
 
+def test_the_cli_orchestration_and_runner_start_no_keras_when_imported():
+    """trainer.backend=jax must be chosen before Keras starts: importing the modules a train
+    command goes through leaves that to use_backend (a subprocess: this one runs Keras)."""
+    import subprocess
+
+    code = ("import sys; import tinkerflow.core.cli, tinkerflow.core.orchestration, tinkerflow.core.runner, "
+            "tinkerflow.exporters.pipeline; print('keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_a_config_field_without_a_default_says_what_to_set():
     from tinkerflow.core import knob
     from tinkerflow.core.cli import _experiment_row
