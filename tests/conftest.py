@@ -68,6 +68,16 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) 
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def installed_plugin(folder: Path, name: str, source: str, entry_point: str | None = None) -> None:
+    """A plugin module ``name`` in ``folder`` with a ``tinkerflow`` entry point (named
+    ``entry_point``, default ``name``), as pip installs one: found through PYTHONPATH."""
+    info = folder / f"{name}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[tinkerflow]\n{entry_point or name} = {name}\n")
+    (folder / f"{name}.py").write_text(source)
+
+
 def run_readme_python(bundle: Path) -> list[subprocess.CompletedProcess]:
     """Run every ```python block of ``bundle``'s README.md as it is, in the bundle folder."""
     blocks, block = [], None

@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import REPO, run_cli  # noqa: E402
+from conftest import REPO, installed_plugin, run_cli  # noqa: E402
 
 DOC = REPO / "docs" / "bad-inputs.md"
 
@@ -67,19 +67,9 @@ def _bad_files(ws: Path) -> None:
     (bad / "a_file").write_text("x")
     (bad / "corrupt_record").mkdir()
     (bad / "corrupt_record" / "run.json").write_text("{\"experiment\": ")
-    (bad / "plugin" / "broken_plugin-0.1.dist-info").mkdir(parents=True)
-    (bad / "plugin" / "broken_plugin-0.1.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
-    (bad / "plugin" / "broken_plugin-0.1.dist-info" / "entry_points.txt").write_text(
-        "[tinkerflow]\nbroken = broken_plugin\n")
-    (bad / "plugin" / "broken_plugin.py").write_text("raise ImportError('this plugin is broken')\n")
-    (bad / "typo_plugin" / "typo_plugin-0.1.dist-info").mkdir(parents=True)
-    (bad / "typo_plugin" / "typo_plugin-0.1.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: typo-plugin\nVersion: 0.1\n")
-    (bad / "typo_plugin" / "typo_plugin-0.1.dist-info" / "entry_points.txt").write_text(
-        "[tinkerflow]\nsorter = typo_plugin\n")
-    (bad / "typo_plugin" / "typo_plugin.py").write_text(
-        "from tinkerflow.core import hookimpl\n\n\n@hookimpl\ndef register_experiment(register):\n    pass\n")
+    installed_plugin(bad / "plugin", "broken_plugin", "raise ImportError('this plugin is broken')\n", "broken")
+    installed_plugin(bad / "typo_plugin", "typo_plugin", "from tinkerflow.core import hookimpl\n\n\n@hookimpl\n"
+                     "def register_experiment(register):\n    pass\n", "sorter")
     (bad / "not_a_site").mkdir()
     (bad / "not_a_site" / "keep.txt").write_text("mine")
     (bad / "stranger_site").mkdir()

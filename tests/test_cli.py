@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import types
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import one_unit_model, only_run_dir, read_run, run_cli, snapshot
+from conftest import installed_plugin, one_unit_model, only_run_dir, read_run, run_cli, snapshot
 from tinkerflow.core import ConfigError, DataError, Experiment, ExperimentConfig, SampleOptions, Splits, hookimpl
 from tinkerflow.core.plugins import make_plugin_manager
 
@@ -41,20 +40,11 @@ def test_plugins_table_and_json(tmp_path):
     assert rows["sine"]["distribution"] == "tinkerflow-sine" and not rows["sine"]["builtin"]
 
 
-def _installed_plugin(folder: Path, name: str, source: str) -> None:
-    """A plugin module ``name`` with an entry point of the same name, found through PYTHONPATH."""
-    info = folder / f"{name}-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[tinkerflow]\n{name} = {name}\n")
-    (folder / f"{name}.py").write_text(source)
-
-
 def test_plugins_table_in_a_pipe_keeps_every_error_whole(tmp_path):
     """Written to a pipe (a log, grep), no cell is cut to the terminal's 80 columns, and an
     error's brackets are text, not rich markup."""
-    _installed_plugin(tmp_path / "path", "needs_extra", "raise ImportError('install tinkerflow[sorting] first')\n")
-    _installed_plugin(tmp_path / "path", "typo", "from tinkerflow.core import hookimpl\n\n\n@hookimpl\n"
+    installed_plugin(tmp_path / "path", "needs_extra", "raise ImportError('install tinkerflow[sorting] first')\n")
+    installed_plugin(tmp_path / "path", "typo", "from tinkerflow.core import hookimpl\n\n\n@hookimpl\n"
                                                  "def register_experiment(register):\n    pass\n")
     table = run_cli("plugins", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "path"), "COLUMNS": "80"})
     assert table.returncode == 0, table.stderr
@@ -69,7 +59,7 @@ def test_plugins_table_in_a_pipe_keeps_every_error_whole(tmp_path):
 def test_a_config_field_without_a_default_after_defaults_names_the_plugin_file_and_field(tmp_path):
     source = ("from dataclasses import dataclass\n\nfrom tinkerflow.core import ExperimentConfig, knob\n\n\n"
               "@dataclass\nclass SorterConfig(ExperimentConfig):\n    length: int = knob(8, min=2)\n    width: int\n")
-    _installed_plugin(tmp_path / "path", "sorter", source)
+    installed_plugin(tmp_path / "path", "sorter", source)
     listed = run_cli("plugins", "--json", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "path")})
     error = next(row for row in json.loads(listed.stdout) if row["name"] == "sorter")["error"]
     assert error.startswith("failed to load: TypeError: non-default argument 'width' follows default argument"), error
