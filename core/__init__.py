@@ -2,13 +2,13 @@
 
 The public contract for plugin authors is importable from here::
 
-    from tinkerflow.core import hookimpl, Experiment, ExperimentConfig, Splits, knob
+    from tinkerflow.core import hookimpl, Experiment, ExperimentConfig, Splits, DataState, knob
     from tinkerflow.core import Exporter, ExportContext, VariantResult  # a new export format
 """
 
 from .config import ExperimentConfig, TrainerConfig, knob
 from .errors import ConfigError, DataError, PluginError, RunDirError, RunFailed, TinkerflowError
-from .experiment import Experiment, ExportSpec, ImageClassifierSpec, Metric, SampleOptions, Splits
+from .experiment import DataState, Experiment, ExportSpec, ImageClassifierSpec, Metric, SampleOptions, Splits
 from .exporter import ExportContext, Exporter, VariantResult
 from .hookspecs import hookimpl
 from .plugins import Registry, make_plugin_manager
@@ -17,6 +17,7 @@ from .rundir import Run, RunResult
 __all__ = [
     "ConfigError",
     "DataError",
+    "DataState",
     "Experiment",
     "ExperimentConfig",
     "ExportContext",

@@ -19,19 +19,33 @@ register it from a plugin's ``register_experiments`` hook::
 from __future__ import annotations
 
 import abc
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from . import jax_loop
 from .config import ExperimentConfig, TrainerConfig
+from .errors import DataError
 
 if TYPE_CHECKING:
     import keras
 
     from .rundir import Run
+
+
+class DataState(BaseModel):
+    """Base of what an experiment learns from its data and needs after training: a
+    vocabulary, class names, condition columns. A subclass names its fields with types
+    (``tokens: list[str]``); :meth:`Experiment.load_data` returns an instance in
+    :attr:`Splits.state`, the core saves it as the run's ``learned.json`` and hands it to
+    every later use of the run (``self.state``), read back and validated like every record
+    of a run folder. Values are JSON's: strings, numbers, lists, dicts."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 @dataclass
@@ -41,12 +55,15 @@ class Splits:
     Each split is either a tuple ``(x, y)`` of arrays (or of dicts of arrays for named
     inputs) or a batched ``tf.data.Dataset`` of ``(x, y)`` pairs. ``info`` is free-form
     and is saved in ``run.json`` (sample counts, corpus statistics, skipped files).
+    ``state`` is what the experiment learned from this data (an instance of its
+    :attr:`Experiment.State`), None for an experiment without one.
     """
 
     train: Any
     validation: Any = None
     test: Any = None
     info: dict = field(default_factory=dict)
+    state: DataState | None = None
 
 
 @dataclass(frozen=True)
@@ -178,10 +195,14 @@ class Experiment(abc.ABC):
     ``export_spec``
         an :class:`ExportSpec`: the export's metric and margin, the deployed batch, integer
         inputs and outputs, image-classifier metadata.
+    ``State``
+        optionally, a :class:`DataState` subclass: what :meth:`load_data` learns from the
+        data and every later method reads as :attr:`state` (see "The lifecycle" in
+        docs/plugins.md for which method is called when, and with what).
 
-    The runner creates the instance with the validated, typed configs, then calls
-    :meth:`load_data`, :meth:`build_model`, :meth:`fit`, :meth:`evaluate` and
-    :meth:`sample` in that order.
+    Everything an instance knows is given to its constructor: the validated, typed
+    configs, the run, the :attr:`state` of a trained run, the checkpoint a resumed run
+    continues from. No method relies on another having run first on the same instance.
     """
 
     name: ClassVar[str]
@@ -197,9 +218,11 @@ class Experiment(abc.ABC):
     widget_folder: ClassVar[str] = "web"
     objective: ClassVar[Metric] = Metric("best_val_loss")
     export_spec: ClassVar[ExportSpec] = ExportSpec()
+    State: ClassVar[type[DataState] | None] = None
 
     def __init__(self, config: ExperimentConfig, trainer: TrainerConfig, seed: int = 0,
-                 run: "Run | None" = None, data: Any = None, architecture: Any = None):
+                 run: "Run | None" = None, data: Any = None, architecture: Any = None,
+                 state: DataState | None = None, resumed: Any = None):
         if data is None and self.Datasets:
             data = next(iter(self.Datasets.values()))()
         self.data = data if data is not None or self.Data is None else self.Data()
@@ -210,13 +233,28 @@ class Experiment(abc.ABC):
         self.trainer = trainer
         self.seed = seed
         self.run = run
+        self._state = state
         #: on a resumed run, the checkpoint it continues from (see :meth:`resume_into`)
-        self.resumed: Any = None
+        self.resumed = resumed
         #: anything the experiment needs to know on resuming; saved in every checkpoint
         self.checkpoint_extra: dict = {}
-        #: the run's checkpoint callback (``epochs`` completed, ``history`` across resumes)
-        self.checkpoint: Any = None
         self._resume_loaded = False
+
+    @property
+    def state(self) -> DataState:
+        """What :meth:`load_data` learned from the data (an instance of :attr:`State`), as the
+        core hands it back after :meth:`load_data` and when it opens a trained run."""
+        if self._state is None:
+            where = f"the run {self.run.path}" if self.run is not None else "this experiment"
+            raise DataError(f"{where} has no learned state yet; expected {self.name}'s load_data to have given one "
+                            "(Splits.state), or a trained run's learned.json")
+        return self._state
+
+    def with_state(self, state: DataState | None) -> "Experiment":
+        """A copy of this experiment that knows ``state`` (the core's step after :meth:`load_data`)."""
+        twin = copy.copy(self)
+        twin._state = state
+        return twin
 
     # -- data and model ----------------------------------------------------------------
 

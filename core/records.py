@@ -16,7 +16,8 @@ bench.json      tinkerflow bench        :func:`read_bench_record`
 manifest.json   tinkerflow export       :func:`read_manifest`
 site.json       tinkerflow web          :func:`read_site_record`
 state.json      resume checkpoints      :func:`read_checkpoint_state`
-vocabulary ...  experiments             :func:`read_record` with a model here
+learned.json    tinkerflow train        :func:`tinkerflow.core.learned.read`
+film.json ...   experiments             :func:`read_record` with a model here
 metrics.csv     tinkerflow train        :func:`read_metrics_csv`
 .hydra/*.yaml   Hydra                   :func:`read_saved_yaml`
 multirun.yaml   Hydra (a sweep)         :func:`read_saved_yaml`
@@ -249,25 +250,6 @@ class CheckpointState(Record):
     callbacks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     rng: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
-
-
-class TokensRecord(Record):
-    """A saved vocabulary (``vocabulary.json`` of lyrics and captioning runs)."""
-
-    tokens: list[str] = Field(min_length=1)
-
-
-class ClassesRecord(Record):
-    """The classifier's ``classes.json``: class names in output order."""
-
-    classes: list[str] = Field(min_length=2)
-
-
-class ConditionsRecord(Record):
-    """The dcgan's ``conditions.json``: condition columns and attribute groups."""
-
-    columns: list[str] = Field(default_factory=list)
-    groups: dict[str, list[Any]] = Field(default_factory=dict)
 
 
 class FilmRecord(Record):

@@ -7,6 +7,7 @@
     run.json         status, error, versions, seed, git sha, timings, final metrics
     metrics.csv      one row per epoch
     model.keras      the trained model
+    learned.json     what the experiment learned from its data (core/learned.py)
     checkpoints/     the resume checkpoint, written during training
     .lock            held by the process writing the run (core/lock.py)
     samples/         the experiment's plots, generated text and images

@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from . import learned
 from .config import TypedConfig, to_typed, with_smoke_overrides
 from .errors import RunDirError
 from .experiment import Metric
@@ -286,12 +287,13 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         run.update_info(backend=import_keras().backend.backend(),
                         threads={"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
-        experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data, architecture=typed.model)
-        experiment.resumed = point
+        experiment = experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data,
+                                    architecture=typed.model, resumed=point)
 
         stage = "load_data"
         t = time.perf_counter()
         data = experiment.load_data()
+        experiment = experiment.with_state(learned.keep(run.path, experiment_cls, data.state))
         timings["data_s"] = time.perf_counter() - t
         run.update_info(data=data.info)
 
@@ -301,12 +303,12 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         timings["build_s"] = time.perf_counter() - t
 
         stage = "fit"
-        callbacks = _callbacks(run, experiment, registry, point)
+        callbacks, checkpoint = _callbacks(run, experiment, registry, point)
         t = time.perf_counter()
         history = experiment.fit(model, data, callbacks)
         earlier_fit = (earlier.get("timings") or {}).get("fit_s", 0.0) if point else 0.0
         timings["fit_s"] = earlier_fit + time.perf_counter() - t
-        logged = experiment.checkpoint.history or getattr(history, "history", None) or {}
+        logged = checkpoint.history or getattr(history, "history", None) or {}
         epochs_run = max((len(v) for v in logged.values()), default=0) or None  # a GAN logs d_loss, g_loss
         if epochs_run:
             timings["seconds_per_epoch"] = timings["fit_s"] / epochs_run
@@ -363,17 +365,18 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
     return result
 
 
-def _callbacks(run: Run, experiment: Any, registry: Registry, point: Any = None) -> list:
+def _callbacks(run: Run, experiment: Any, registry: Registry, point: Any = None) -> tuple[list, Any]:
     """The experiment's and plugins' callbacks, then metrics.csv, the resume checkpoint (after
-    every callback whose progress it saves) and the progress display."""
+    every callback whose progress it saves) and the progress display; and the checkpoint."""
     from .callbacks import MetricsCSV, progress_display
     from .resume import ResumeCheckpoint
 
     extra = [cb for group in registry.hook.extra_callbacks(run=run, experiment=experiment) if group for cb in group]
     callbacks = [*experiment.callbacks(), *extra, MetricsCSV(run.metrics_path, keep_epochs=point.epoch if point else 0)]
-    experiment.checkpoint = ResumeCheckpoint(run.checkpoints_dir, experiment.trainer.checkpoint_seconds, callbacks,
-                                             experiment=experiment, point=point)
-    return [*callbacks, experiment.checkpoint, progress_display(experiment.trainer.progress, label=run.experiment_name)]
+    checkpoint = ResumeCheckpoint(run.checkpoints_dir, experiment.trainer.checkpoint_seconds, callbacks,
+                                  experiment=experiment, point=point)
+    progress = progress_display(experiment.trainer.progress, label=run.experiment_name)
+    return [*callbacks, checkpoint, progress], checkpoint
 
 
 def check_resumable(run: Run, info: dict, typed: TypedConfig) -> None:

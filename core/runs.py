@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import learned
 from .config import load_run_config, register_schemas, to_typed
 from .plugins import Registry
 from .rundir import Run
@@ -16,9 +17,10 @@ from .runfs import check_tree
 def open_run(run_path: Path | str, registry: Registry):
     """Open a run directory and rebuild its experiment from the saved config.
 
-    Returns ``(run, experiment)``; one-line errors for a missing directory, a directory that
-    is not a run or holds a link (:func:`~.runfs.check_tree`), an experiment no plugin
-    provides any more, or a config that no longer fits.
+    Returns ``(run, experiment)``, the experiment knowing the run's learned state
+    (:mod:`~.learned`); one-line errors for a missing directory, a directory that is not a
+    run or holds a link (:func:`~.runfs.check_tree`), an experiment no plugin provides any
+    more, a config that no longer fits, or a missing or malformed ``learned.json``.
     """
     check_tree(run_path)
     run = Run.open(run_path)
@@ -26,7 +28,9 @@ def open_run(run_path: Path | str, registry: Registry):
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
     typed = to_typed(load_run_config(run.path), run.experiment_name, experiment_cls)
     run.config = typed
-    return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data, architecture=typed.model)
+    state = learned.read(run.path, experiment_cls)
+    return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data,
+                               architecture=typed.model, state=state)
 
 
 def load_trained_model(run: Run, experiment):

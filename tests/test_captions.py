@@ -273,7 +273,7 @@ def test_text_to_image_paints_a_caption(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "runs", "text_to_image")
     assert read_run(run_dir)["data"]["pairs"] == 48, "every caption of every photo is a pair"
-    conditions = json.loads((run_dir / "conditions.json").read_text())
+    conditions = json.loads((run_dir / "learned.json").read_text())
     assert conditions["vocabulary"][:4] == [PAD, START, END, UNKNOWN] and len(conditions["film_captions"]) == 16
     painted = run_cli("sample", str(run_dir), "--text", "a blue dot", "--n", "4", "--out", str(tmp_path / "out"),
                       cwd=tmp_path)

@@ -183,7 +183,7 @@ def test_train_on_a_photo_folder_reports_what_it_sees(trained):
     assert set(samples["per_class"]) == {"mila", "not_mila"} and samples["heat_maps"] == "Grad-CAM"
     for name in ("confusion.png", "what_it_sees.png"):
         assert Image.open(trained / "samples" / name).size[0] > 200
-    assert json.loads((trained / "classes.json").read_text()) == {"classes": ["mila", "not_mila"]}
+    assert json.loads((trained / "learned.json").read_text()) == {"classes": ["mila", "not_mila"]}
 
 
 def test_sample_classifies_new_photos(trained, tmp_path):
@@ -336,7 +336,7 @@ def test_a_label_a_labels_file_cannot_carry_is_refused_at_export(exported, photo
         shutil.copytree(photos / "not_mila", folder / "not_mila")
         config = (exported / ".hydra" / "config.yaml").read_text()
         (copy / ".hydra" / "config.yaml").write_text(config.replace(str(photos), str(folder)))
-        (copy / "classes.json").write_text(json.dumps({"classes": [label, "not_mila"]}))
+        (copy / "learned.json").write_text(json.dumps({"classes": [label, "not_mila"]}))
         result = run_cli("export", str(copy), "--format", "tflite", "--quantize", "float32", cwd=tmp_path)
         assert result.returncode != 0 and expected in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr and not (copy / "export" / "tflite" / "float32").exists()

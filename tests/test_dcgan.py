@@ -105,7 +105,7 @@ def test_training_film_and_curves(trained):
     assert gif.n_frames == 3
     assert len(info["samples"]["diversity"]) == 3 and info["metrics"]["final_diversity"] == info["samples"]["diversity"][-1]
     assert (trained / "samples" / "curves.png").is_file()
-    assert json.loads((trained / "conditions.json").read_text())["columns"][:2] == ["colour=red", "colour=orange"]
+    assert json.loads((trained / "learned.json").read_text())["columns"][:2] == ["colour=red", "colour=orange"]
 
 
 def test_conditional_sampling(trained, tmp_path):

@@ -80,7 +80,7 @@ def test_train_on_a_text_folder_with_glove_and_sample(tmp_path):
     assert info["data"]["songs"] == 30 and info["data"]["songs_per_split"] == {"validation": 3, "test": 3, "train": 24}
     assert info["metrics"]["test_perplexity"] == pytest.approx(np.exp(info["metrics"]["test_loss"]))
     assert [s["temperature"] for s in info["samples"]["samples"]] == [0.0, 0.5, 0.8, 1.2]
-    vocab = json.loads((run_dir / "vocabulary.json").read_text())["tokens"]
+    vocab = json.loads((run_dir / "learned.json").read_text())["tokens"]
     assert vocab[:2] == ["<pad>", "<unk>"] and "hello" in vocab and "\n" in vocab
 
     out = tmp_path / "more"

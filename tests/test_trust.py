@@ -328,8 +328,10 @@ def test_an_image_folder_counts_pipes_and_link_loops_among_the_skipped(tmp_path)
     ("site", '{"pages": [{"slug": "a b", "experiment": "x", "run": "r", "default_variant": "float32"}]}',
      "pages.0.slug"),
     ("checkpoint", '{"epoch": -3, "weights": "epoch-00001.weights.h5"}', "epoch"),
-    ("tokens", '{"tokens": "<pad>"}', "tokens"),
-    ("classes", '{"classes": ["only"]}', "classes"),
+    ("learned_lyrics", '{"tokens": "<pad>"}', "tokens"),
+    ("learned_classifier", '{"classes": ["only"]}', "classes"),
+    ("learned_classifier", '{"classes": ["a", "b"], "code": "__import__(\'os\')"}', "code"),
+    ("learned_dcgan", '{"columns": ["colour=red"], "groups": {"colour": "red"}}', "groups.colour"),
     ("film", '{"diversity": [0.1, "x"]}', "diversity.1"),
     ("tfjs", '{"modelTopology": {}, "weightsManifest": [{"paths": ["/dev/zero"], "weights": []}]}',
      "weightsManifest.0.paths.0"),
@@ -337,19 +339,23 @@ def test_an_image_folder_counts_pipes_and_link_loops_among_the_skipped(tmp_path)
      "weightsManifest.0.paths.0"),
 ])
 def test_every_record_read_back_names_the_file_and_the_field_it_rejects(tmp_path, kind, text, field):
-    from tinkerflow.core import records
+    from tinkerflow.core import learned, records
     from tinkerflow.core.errors import RunDirError
+    from tinkerflow.plugins.classifier.experiment import Classifier
+    from tinkerflow.plugins.dcgan.experiment import Dcgan
+    from tinkerflow.plugins.lyrics.experiment import Lyrics
 
     readers = {
         "run": records.read_run_record, "export": records.read_export_record, "bench": records.read_bench_record,
         "manifest": records.read_manifest, "site": records.read_site_record,
         "checkpoint": records.read_checkpoint_state,
-        "tokens": lambda p: records.read_record(p, records.TokensRecord, "a vocabulary"),
-        "classes": lambda p: records.read_record(p, records.ClassesRecord, "a classes file"),
+        "learned_lyrics": lambda p: learned.read(p.parent, Lyrics),
+        "learned_classifier": lambda p: learned.read(p.parent, Classifier),
+        "learned_dcgan": lambda p: learned.read(p.parent, Dcgan),
         "film": lambda p: records.read_record(p, records.FilmRecord, "a film record"),
         "tfjs": records.read_tfjs_model_json,
     }
-    path = tmp_path / f"{kind}.json"
+    path = tmp_path / ("learned.json" if kind.startswith("learned") else f"{kind}.json")
     path.write_text(text)
     with pytest.raises(RunDirError) as caught:
         readers[kind](path)

@@ -600,11 +600,11 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
 
     run, experiment = open_run(lyrics_run, make_plugin_manager())
     model = run.load_model(experiment.custom_objects())
-    expected = generate(experiment.predictor(model), experiment.vocabulary(), prompt, 25,
+    expected = generate(experiment.predictor(model), experiment.vocab, prompt, 25,
                         experiment.config.window, temperature=0.0)
     assert words == expected, "greedy decoding in the browser writes the same words as Python"
     stepper = Stepper(load(lyrics_run / "export" / "tflite" / "float32").predict_named, experiment.state_shape)
-    assert generate(stepper, experiment.vocabulary(), prompt, 25, experiment.config.window, temperature=0.0) == words, \
+    assert generate(stepper, experiment.vocab, prompt, 25, experiment.config.window, temperature=0.0) == words, \
         "and as Python's LiteRT stepping the same .tflite"
     assert len(set(words)) >= 3, f"a model that says more than one word makes the comparison mean something: {words}"
     perf = ARTIFACTS / "perf.json"

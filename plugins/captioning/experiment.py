@@ -17,9 +17,19 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
-from tinkerflow.core import DataError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
-from tinkerflow.core.records import TokensRecord, read_record
+from tinkerflow.core import (
+    DataError,
+    DataState,
+    Experiment,
+    ExperimentConfig,
+    ExportSpec,
+    Metric,
+    SampleOptions,
+    Splits,
+    knob,
+)
 from tinkerflow.core.runfs import make_folder, save_figure, write_atomic
 
 from . import captions as caps
@@ -74,6 +84,12 @@ class CaptioningConfig(ExperimentConfig):
     test: float = knob(0.1, min=0.0, max=0.5, help="share of images held out for the test (BLEU)")
 
 
+class CaptioningState(DataState):
+    """The vocabulary built from the training captions: ``tokens[i]`` is the word of id ``i``."""
+
+    tokens: list[str] = Field(min_length=4)
+
+
 @dataclass
 class CaptioningSampleOptions(SampleOptions):
     images: str = knob("", help="a photo or a folder of photos to caption; empty: test (or validation) images")
@@ -103,6 +119,7 @@ class Captioning(Experiment):
     Config = CaptioningConfig
     Datasets = {"scenes": SceneCaptionData, "emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     SampleOptions = CaptioningSampleOptions
+    State = CaptioningState
     export_spec = ExportSpec(metric=Metric("token_accuracy", higher_is_better=True), margin=0.03)
     smoke_overrides = ("data.count=60", "experiment.image_size=16", "experiment.caption_length=6",
                        "experiment.vocab_size=100", "experiment.units=8", "experiment.embedding_dim=4",
@@ -121,23 +138,14 @@ class Captioning(Experiment):
             raise DataError("data=coco needs data.images=<folder> and data.captions=<captions JSON>")
         return caps.coco_captions(d.images, d.captions, size)
 
-    def vocabulary(self, train_captions: list[str] | None = None) -> caps.Vocabulary:
-        """The run's saved vocabulary (never replaced), or a new one from the training captions, saved."""
-        saved = self.run.path / "vocabulary.json" if self.run is not None else None
-        if saved is not None and saved.is_file():
-            return caps.Vocabulary(read_record(saved, TokensRecord, "the vocabulary a captioning run saves").tokens)
-        if train_captions is None:
-            raise DataError(f"{saved or 'this run'} has no vocabulary.json; expected a captioning run directory")
-        vocab = caps.Vocabulary.build(train_captions, self.config.vocab_size)
-        if saved is not None:
-            write_atomic(saved, json.dumps({"tokens": vocab.tokens}, ensure_ascii=False))
-        return vocab
+    @property
+    def vocab(self) -> caps.Vocabulary:
+        """The run's vocabulary (its learned state)."""
+        return caps.Vocabulary(self.state.tokens)
 
     @cached_property
-    def vocab(self) -> caps.Vocabulary:
-        return self.vocabulary()
-
-    def load_data(self) -> Splits:
+    def captioned(self) -> tuple[caps.CaptionSet, dict[str, np.ndarray]]:
+        """The captioned images and each split's indices into them (read once per instance)."""
         found = self.read_pairs()
         n = len(found.images)
         order = np.random.default_rng(self.seed).permutation(n)
@@ -146,25 +154,26 @@ class Captioning(Experiment):
         if n - n_val - n_test < 1:
             raise DataError(f"{n} captioned images are too few to hold out validation and test images; expected "
                             "at least 3 (or smaller experiment.validation/test)")
-        self.parts = {"validation": order[:n_val], "test": order[n_val:n_val + n_test],
-                      "train": order[n_val + n_test:]}
-        self.found = found
-        self.vocab = self.vocabulary([c for i in self.parts["train"] for c in found.captions[i]])
-        arrays = {k: self._pairs(v) for k, v in self.parts.items()}
-        info = {**found.info, "vocabulary": len(self.vocab), "images_per_split": {k: int(len(v)) for k, v in
-                                                                                   self.parts.items()},
+        return found, {"validation": order[:n_val], "test": order[n_val:n_val + n_test], "train": order[n_val + n_test:]}
+
+    def load_data(self) -> Splits:
+        found, parts = self.captioned
+        vocab = caps.Vocabulary.build([c for i in parts["train"] for c in found.captions[i]], self.config.vocab_size)
+        arrays = {k: self._pairs(found, v, vocab) for k, v in parts.items()}
+        info = {**found.info, "vocabulary": len(vocab), "images_per_split": {k: int(len(v)) for k, v in parts.items()},
                 "pairs_per_split": {k: int(len(v[1])) for k, v in arrays.items()}}
         return Splits(train=arrays["train"], validation=arrays["validation"],
-                      test=arrays["test"] if len(self.parts["test"]) else None, info=info)
+                      test=arrays["test"] if len(parts["test"]) else None, info=info,
+                      state=CaptioningState(tokens=vocab.tokens))
 
-    def _pairs(self, indices: np.ndarray):
+    def _pairs(self, found: caps.CaptionSet, indices: np.ndarray, vocab: caps.Vocabulary):
         images, ids = [], []
         for i in indices:
-            for caption in self.found.captions[i]:
+            for caption in found.captions[i]:
                 images.append(i)
-                ids.append(self.vocab.encode(caption, self.config.caption_length))
+                ids.append(vocab.encode(caption, self.config.caption_length))
         ids = np.stack(ids) if ids else np.zeros((0, self.config.caption_length), "int32")
-        x = [self.found.images[np.array(images, "int64")].astype("float32"), ids[:, :-1]]
+        x = [found.images[np.array(images, "int64")].astype("float32"), ids[:, :-1]]
         return x, ids[:, 1:]
 
     # -- model -------------------------------------------------------------------------------
@@ -183,15 +192,16 @@ class Captioning(Experiment):
         metrics = super().evaluate(model, data)
         if "test_loss" in metrics:
             metrics["test_perplexity"] = float(np.exp(metrics["test_loss"]))
-        split = "test" if len(self.parts["test"]) else "validation"
-        indices = self.parts[split]
-        written = self.greedy(model, self.found.images[indices].astype("float32"))
-        references = [[caps.words(c) for c in self.found.captions[i]] for i in indices]
+        found, parts = self.captioned
+        split = "test" if len(parts["test"]) else "validation"
+        indices = parts[split]
+        written = self.greedy(model, found.images[indices].astype("float32"))
+        references = [[caps.words(c) for c in found.captions[i]] for i in indices]
         hypotheses = [w.split() for w in written]
         metrics[f"{split}_bleu1"] = corpus_bleu(hypotheses, references, max_n=1)
         metrics[f"{split}_bleu4"] = corpus_bleu(hypotheses, references, max_n=4)
-        if self.found.truth is not None:
-            scores = attribute_scores(written, [self.found.truth[i] for i in indices])
+        if found.truth is not None:
+            scores = attribute_scores(written, [found.truth[i] for i in indices])
             metrics.update({f"{split}_{name}_accuracy": value for name, value in scores.items()})
         return metrics
 
@@ -214,11 +224,12 @@ class Captioning(Experiment):
 
     def greedy(self, model, images: np.ndarray) -> list[str]:
         """Greedy captions for a batch of images, decoded side by side."""
-        step_model = compiled(caption_step(model, self.vocab.index[caps.START]))
-        tokens = np.full((len(images), 1), self.vocab.index[caps.START], "int32")
+        vocab = self.vocab
+        step_model = compiled(caption_step(model, vocab.index[caps.START]))
+        tokens = np.full((len(images), 1), vocab.index[caps.START], "int32")
         h = np.zeros((len(images), self.config.units), "float32")
         out = np.zeros((len(images), self.config.caption_length - 1), "int32")
-        banned = [self.vocab.index[caps.PAD], self.vocab.index[caps.START], self.vocab.index[caps.UNKNOWN]]
+        banned = [vocab.index[caps.PAD], vocab.index[caps.START], vocab.index[caps.UNKNOWN]]
         for t in range(self.config.caption_length - 1):
             probabilities, h = step_model([images, tokens, h])
             probabilities = np.asarray(probabilities).copy()
@@ -226,7 +237,7 @@ class Captioning(Experiment):
             tokens = probabilities.argmax(axis=1).astype("int32")[:, None]
             out[:, t] = tokens[:, 0]
             h = np.asarray(h)
-        return [self.vocab.decode(row) for row in out]
+        return [vocab.decode(row) for row in out]
 
     def sample(self, model, out_dir: Path, options: CaptioningSampleOptions | None = None) -> dict:
         """Captions for test images (or ``--images``): greedy, the best beam, and ``samples``
@@ -236,22 +247,22 @@ class Captioning(Experiment):
         if options.images:
             names, images = self._read_images(Path(options.images))
         else:
-            if not hasattr(self, "parts"):
-                self.load_data()
-            indices = self.parts["test"] if len(self.parts["test"]) else self.parts["validation"]
+            found, parts = self.captioned
+            indices = parts["test"] if len(parts["test"]) else parts["validation"]
             indices = indices[:options.count]
-            names, images = [self.found.names[i] for i in indices], self.found.images[indices]
+            names, images = [found.names[i] for i in indices], found.images[indices]
         step, state_for = self.stepper(model)
-        start, end = self.vocab.index[caps.START], self.vocab.index[caps.END]
-        banned = (self.vocab.index[caps.PAD], start, self.vocab.index[caps.UNKNOWN])
+        vocab = self.vocab
+        start, end = vocab.index[caps.START], vocab.index[caps.END]
+        banned = (vocab.index[caps.PAD], start, vocab.index[caps.UNKNOWN])
         length = self.config.caption_length - 1
         results = []
         for name, image in zip(names[:options.count], images[:options.count]):
-            greedy = self.vocab.decode(sample(step, state_for(image), start, end, length, banned=banned))
+            greedy = vocab.decode(sample(step, state_for(image), start, end, length, banned=banned))
             beams = beam_search(step, state_for(image), start, end, length, width=options.beam_width, banned=banned)
-            drawn = [self.vocab.decode(sample(step, state_for(image), start, end, length, options.temperature,
+            drawn = [vocab.decode(sample(step, state_for(image), start, end, length, options.temperature,
                                               seed=options.seed + k, banned=banned)) for k in range(options.samples)]
-            results.append({"image": name, "greedy": greedy, "beam": self.vocab.decode(beams[0][0]),
+            results.append({"image": name, "greedy": greedy, "beam": vocab.decode(beams[0][0]),
                             "sampled": drawn})
         write_atomic(out_dir / "captions.json", json.dumps(results, indent=1, ensure_ascii=False))
         self._plot(images[:options.count], results, out_dir / "captions.png")
@@ -303,12 +314,12 @@ class Captioning(Experiment):
         return caption_step(model, self.vocab.index[caps.START])
 
     def example_inputs(self):
-        if not hasattr(self, "parts"):
-            self.load_data()
-        images = self.found.images[self.parts["validation"][:4]].astype("float32")
+        found, parts = self.captioned
+        images = found.images[parts["validation"][:4]].astype("float32")
         n = len(images)
-        tokens = np.array([[self.vocab.index[caps.START]], [4], [self.vocab.index[caps.START]], [5]][:n], "int32")
-        tokens = np.minimum(tokens, len(self.vocab) - 1)
+        vocab = self.vocab
+        tokens = np.array([[vocab.index[caps.START]], [4], [vocab.index[caps.START]], [5]][:n], "int32")
+        tokens = np.minimum(tokens, len(vocab) - 1)
         state = np.random.default_rng(self.seed).normal(0, 0.5, size=(n, self.config.units)).astype("float32")
         return [images, tokens, state]
 

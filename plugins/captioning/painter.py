@@ -23,7 +23,7 @@ from tinkerflow.core.runfs import write_atomic
 from tinkerflow.plugins.dcgan import film
 from tinkerflow.plugins.dcgan.architecture import GanModel
 from tinkerflow.plugins.dcgan.datasets import ImageData
-from tinkerflow.plugins.dcgan.experiment import Dcgan, DcganConfig, DcganSampleOptions
+from tinkerflow.plugins.dcgan.experiment import Dcgan, DcganConfig, DcganSampleOptions, DcganState
 
 from . import captions as caps
 from . import judge, scenes
@@ -41,6 +41,14 @@ class TextToImageConfig(DcganConfig):
                                      "which binds a colour to its shape")
     normalise: bool = knob(True, help="divide the condition's counts by their total (it sums to 1); false: the "
                                       "counts themselves, which say how many shapes a caption names")
+
+
+class TextToImageState(DcganState):
+    """The dcgan's (a ``word=TERM`` column per vocabulary term, no groups: the caption is the
+    condition), the vocabulary of the bags of words, and the 16 training captions the film paints."""
+
+    vocabulary: list[str]
+    film_captions: list[str]
 
 
 @dataclass
@@ -75,6 +83,7 @@ class TextToImage(Dcgan):
     Datasets = {"scenes": SceneCaptionData, "emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     Models = {"dcgan": GanModel}
     SampleOptions = TextToImageSampleOptions
+    State = TextToImageState
     export_spec = dataclasses.replace(Dcgan.export_spec, inference_batch=1)  # the telephone game paints one per round
     widget_folder = "web/painter"
     # 16 px: the size whose judge the tests already train (one judge per size, a minute or two each)
@@ -94,17 +103,10 @@ class TextToImage(Dcgan):
                                       tokenize=terms if self.config.bigrams else caps.words)
         rows = [(i, c) for i, cs in enumerate(found.captions) for c in cs]
         conditions = np.stack([self.condition(c, vocab) for _, c in rows])
-        self.film_captions = [c for _, c in rows[:: max(1, len(rows) // 16)]][:16]
-        self.words = vocab.tokens
+        film_captions = [c for _, c in rows[:: max(1, len(rows) // 16)]][:16]
         return ImageData(found.images[[i for i, _ in rows]], conditions, [f"word={w}" for w in vocab.tokens], {},
-                         {**found.info, "pairs": len(rows), "vocabulary": len(vocab)})
-
-    def load_data(self):
-        splits = super().load_data()
-        self.conditions = {**self.conditions, "vocabulary": self.words, "film_captions": self.film_captions}
-        if self.run is not None:
-            write_atomic(self.run.path / "conditions.json", json.dumps(self.conditions))
-        return splits
+                         {**found.info, "pairs": len(rows), "vocabulary": len(vocab)},
+                         learned={"vocabulary": vocab.tokens, "film_captions": film_captions})
 
     def evaluate(self, model, data) -> dict[str, float]:
         """The dcgan's diversity and, on generated scenes, how often a painting shows what its
@@ -127,7 +129,7 @@ class TextToImage(Dcgan):
 
     @property
     def vocab(self) -> caps.Vocabulary:
-        return caps.Vocabulary(self.conditions["vocabulary"])
+        return caps.Vocabulary(self.state.vocabulary)
 
     def condition(self, text: str, vocab: caps.Vocabulary | None = None) -> np.ndarray:
         """The painter's condition for ``text`` (zeros when no term of it is known)."""
@@ -138,8 +140,8 @@ class TextToImage(Dcgan):
         the filmed training captions in turn."""
         rng = np.random.default_rng(self.config.film_seed if seed is None else seed)
         z = rng.normal(size=(n, self.architecture.latent_dim)).astype("float32")
-        texts = [condition] * n if condition else [self.conditions["film_captions"][i % len(
-            self.conditions["film_captions"])] for i in range(n)]
+        filmed = self.state.film_captions
+        texts = [condition] * n if condition else [filmed[i % len(filmed)] for i in range(n)]
         bags = np.stack([self.condition(t) for t in texts])
         if condition and not bags.any():
             raise DataError(f"none of the words of {condition!r} is in the painter's {len(self.vocab)}-word "
@@ -153,7 +155,7 @@ class TextToImage(Dcgan):
                             f"data={self.data.name}; expected a run trained on data=scenes")
         options.condition = options.text
         summary = super().sample(model, out_dir, options)
-        summary["text"] = options.text or self.conditions["film_captions"][:options.n]
+        summary["text"] = options.text or self.state.film_captions[:options.n]
         if options.judge:
             summary["judged"] = self.judge_paintings(model.generator)
             write_atomic(Path(out_dir) / "judged.json", json.dumps(summary["judged"]))
@@ -167,8 +169,8 @@ class TextToImage(Dcgan):
                                             "left out)" + (", divided by their total (sum 1)" if self.config.normalise
                                                            else "; the counts themselves"))
         info["conditions"] = {"columns": [], "groups": {}}
-        info["vocabulary"] = self.conditions["vocabulary"]
-        info["examples"] = list(self.conditions.get("film_captions", []))[:4]
+        info["vocabulary"] = self.state.vocabulary
+        info["examples"] = self.state.film_captions[:4]
         info["text_encoding"] = {"tokenize": "lower-case runs of letters, digits and apostrophes",
                                  "terms": "the words, then each two neighbouring words joined by a space; a "
                                           "vocabulary entry with a space is such a pair",

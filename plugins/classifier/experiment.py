@@ -16,9 +16,11 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from tinkerflow.core import (
     DataError,
+    DataState,
     Experiment,
     ExperimentConfig,
     ExportSpec,
@@ -28,12 +30,11 @@ from tinkerflow.core import (
     Splits,
     knob,
 )
+from tinkerflow.core.runfs import make_folder, write_atomic
 
 from . import images as imgs
 from . import insight
 from .models import MobileNetV2Model, SimpleModel, build_core, fine_tune
-from tinkerflow.core.records import ClassesRecord, read_record
-from tinkerflow.core.runfs import make_folder, write_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
 
@@ -55,6 +56,12 @@ class ClassifierConfig(ExperimentConfig):
     gallery: int = knob(8, min=1, max=64, help="images per gallery: confident mistakes, heat maps")
 
 
+class ClassifierState(DataState):
+    """The class names, in output order (the class folders', sorted)."""
+
+    classes: list[str] = Field(min_length=2)
+
+
 @dataclass
 class ClassifierSampleOptions(SampleOptions):
     images: str = knob("", help="a folder (or one file) of photos to classify; empty: the validation images")
@@ -67,6 +74,7 @@ class Classifier(Experiment):
     Data = ClassifierData
     Models = {"simple": SimpleModel, "mobilenet_v2": MobileNetV2Model}
     SampleOptions = ClassifierSampleOptions
+    State = ClassifierState
     objective = Metric("best_val_accuracy", higher_is_better=True)
     # both models take RGB in 0..255 and scale it themselves
     export_spec = ExportSpec(metric=Metric("accuracy", higher_is_better=True), margin=0.03, integer_io=True,
@@ -84,45 +92,40 @@ class Classifier(Experiment):
         return imgs.balance(found, self.seed) if self.data.balance else found
 
     @cached_property
+    def photos(self) -> tuple[imgs.ImageSet, dict[str, np.ndarray]]:
+        """The prepared images and each split's indices into them (read once per instance; a
+        trained run's classes must still be the folder's)."""
+        found = self.read_images()
+        if self._state is not None and found.classes != self.state.classes:
+            raise DataError(f"the class folders are now {found.classes}, the run was trained on "
+                            f"{self.state.classes}; expected the same classes")
+        validation, test, train = imgs.stratified_split(found.labels, (self.data.validation, self.data.test),
+                                                        self.seed)
+        return found, {"train": train, "validation": validation, "test": test}
+
+    @property
     def classes(self) -> list[str]:
-        """The class names, in output order: from ``load_data``, or the run's ``classes.json``."""
-        saved = self.run.path / "classes.json" if self.run is not None else None
-        if saved is None or not saved.is_file():
-            raise DataError(f"{saved or 'this run'} has no classes.json; expected a classifier run directory")
-        return _saved_classes(saved)
+        """The class names, in output order (the run's learned state)."""
+        return list(self.state.classes)
 
     @property
     def positive(self) -> int:
-        name = self.config.positive_class or self.classes[0]
-        if name not in self.classes:
-            raise DataError(f"experiment.positive_class={name} is not a class; expected one of: "
-                            f"{', '.join(self.classes)}")
-        return self.classes.index(name)
+        return positive_index(self.config.positive_class, self.classes)
 
     def load_data(self) -> Splits:
-        found = self.read_images()
-        self.classes = found.classes
-        if self.run is not None:
-            saved = self.run.path / "classes.json"
-            if not saved.is_file():
-                write_atomic(saved, json.dumps({"classes": found.classes}))
-            elif _saved_classes(saved) != found.classes:
-                raise DataError(f"the class folders are now {found.classes}, the run was trained on "
-                                f"{_saved_classes(saved)}; expected the same classes")
-        _ = self.positive  # a wrong positive_class fails before training
-        validation, test, train = imgs.stratified_split(found.labels, (self.data.validation, self.data.test),
-                                                        self.seed)
+        found, parts = self.photos
+        positive_index(self.config.positive_class, found.classes)  # a wrong positive_class fails before training
+        train, validation, test = parts["train"], parts["validation"], parts["test"]
         if len(train) < len(found.classes):
             raise DataError(f"{len(found.labels)} images are too few to hold out validation and test images; "
                             "expected at least a few images per class")
         x = found.images.astype("float32")
-        self.splits = {"train": train, "validation": validation, "test": test}
-        self.found = found
         info = {"source": self.data.path or "lfw_subset", "images": int(len(found.labels)),
                 "classes": found.counts(), "skipped": dict(found.skipped), "skipped_examples": found.skipped_examples,
-                "split": {k: int(len(v)) for k, v in self.splits.items()}, "image_size": self.config.image_size}
+                "split": {k: int(len(v)) for k, v in parts.items()}, "image_size": self.config.image_size}
         return Splits(train=(x[train], found.labels[train]), validation=(x[validation], found.labels[validation]),
-                      test=(x[test], found.labels[test]) if len(test) else None, info=info)
+                      test=(x[test], found.labels[test]) if len(test) else None, info=info,
+                      state=ClassifierState(classes=list(found.classes)))
 
     # -- model -------------------------------------------------------------------------------
 
@@ -159,7 +162,7 @@ class Classifier(Experiment):
         if resumed_phase is not None:
             done = resumed_phase
         else:
-            done = self.checkpoint.epochs if self.checkpoint else len(history.history.get("loss", []))
+            done = history.epoch[-1] + 1 if history.epoch else self.resume_into(model)
         self.checkpoint_extra["fine_tune_from"] = done
         start = max(done, self.resume_into(model))
         x, y = data.train
@@ -189,10 +192,9 @@ class Classifier(Experiment):
         heat = keras.backend.backend() == "tensorflow"
         if options.images:
             return self._classify_files(core, Path(options.images), out_dir, heat)
-        if not hasattr(self, "splits"):
-            self.load_data()
-        index = self.splits["validation"]
-        x, y = self.found.images[index], self.found.labels[index]
+        found, parts = self.photos
+        index = parts["validation"]
+        x, y = found.images[index], found.labels[index]
         probabilities = np.asarray(core.predict(x.astype("float32"), verbose=0))
         matrix = insight.confusion(y, probabilities.argmax(axis=1), len(self.classes))
         insight.plot_confusion(matrix, self.classes, out_dir / "confusion.png")
@@ -200,7 +202,7 @@ class Classifier(Experiment):
         mistakes = insight.confident_mistakes(y, probabilities, self.positive, self.config.gallery)
         named = {}
         for kind, picks in mistakes.items():
-            named[kind] = [{"file": self.found.files[index[i]], "true": self.classes[y[i]],
+            named[kind] = [{"file": found.files[index[i]], "true": self.classes[y[i]],
                             "predicted": self.classes[int(probabilities[i].argmax())],
                             "probability": round(float(probabilities[i].max()), 4)} for i in picks]
         picks = mistakes["false_positives"] + mistakes["false_negatives"]
@@ -259,17 +261,15 @@ class Classifier(Experiment):
         return model.get_layer("classifier")
 
     def example_inputs(self) -> np.ndarray:
-        if not hasattr(self, "splits"):
-            self.load_data()
-        return self.found.images[self.splits["validation"][:32]].astype("float32")
+        found, parts = self.photos
+        return found.images[parts["validation"][:32]].astype("float32")
 
     def representative_data(self):
         """Training images, for int8 calibration."""
-        if not hasattr(self, "splits"):
-            self.load_data()
-        train = self.splits["train"]
+        found, parts = self.photos
+        train = parts["train"]
         for start in range(0, min(len(train), 200), 20):
-            yield self.found.images[train[start:start + 20]].astype("float32")
+            yield found.images[train[start:start + 20]].astype("float32")
         # a black and a white image: the input's range is then all of 0..255, and a uint8_io
         # file takes pixels as they are (scale 1, zero point 0)
         size = self.config.image_size
@@ -306,5 +306,9 @@ class Classifier(Experiment):
         }
 
 
-def _saved_classes(path: Path) -> list[str]:
-    return read_record(path, ClassesRecord, "the classes.json a classifier run saves").classes
+def positive_index(name: str, classes: list[str]) -> int:
+    """The index of ``experiment.positive_class`` (empty: the first class) among ``classes``."""
+    name = name or classes[0]
+    if name not in classes:
+        raise DataError(f"experiment.positive_class={name} is not a class; expected one of: {', '.join(classes)}")
+    return classes.index(name)

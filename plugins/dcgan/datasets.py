@@ -65,6 +65,7 @@ class ImageData:
     condition_names: list[str] = field(default_factory=list)    # one per column: "colour=red", "digit=7"
     groups: dict[str, list[str]] = field(default_factory=dict)  # attribute -> its values, in column order
     info: dict = field(default_factory=dict)
+    learned: dict = field(default_factory=dict)     # more of the run's State (the painter's vocabulary)
 
 
 def one_hot(values: list, attribute: str, choices: list) -> tuple[np.ndarray, list[str]]:

@@ -11,15 +11,28 @@ pixels in 0..255.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tinkerflow.core import DataError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
-from tinkerflow.core.records import ConditionsRecord, FilmRecord, read_metrics_csv, read_record
-from tinkerflow.core.runfs import make_folder, save_image, write_atomic
+from pydantic import Field
+
+from tinkerflow.core import (
+    DataError,
+    DataState,
+    Experiment,
+    ExperimentConfig,
+    ExportSpec,
+    Metric,
+    SampleOptions,
+    Splits,
+    knob,
+)
+from tinkerflow.core.records import FilmRecord, read_metrics_csv, read_record
+from tinkerflow.core.runfs import make_folder, save_image
+from tinkerflow.core.runs import load_trained_model
 
 from . import datasets as sets
 from . import film
@@ -40,6 +53,14 @@ class DcganConfig(ExperimentConfig):
     film_seed: int = knob(1234, min=0, help="seed of the 16 latent vectors filmed every epoch")
 
 
+class DcganState(DataState):
+    """The conditions of a conditional run (empty otherwise): ``columns``, one per input
+    column (``colour=red``), and ``groups``, each attribute's values in column order."""
+
+    columns: list[str] = Field(default_factory=list)
+    groups: dict[str, list[Any]] = Field(default_factory=dict)
+
+
 @dataclass
 class DcganSampleOptions(SampleOptions):
     n: int = knob(16, min=1, max=256, help="images to generate")
@@ -55,6 +76,7 @@ class Dcgan(Experiment):
                 "folder": sets.FolderData}
     Models = {"dcgan": GanModel}
     SampleOptions = DcganSampleOptions
+    State = DcganState
     objective = Metric("final_diversity", higher_is_better=True)
     # the page's grid: one call draws all 16; latent numbers and one-hot conditions in, pixels out;
     # a quantized generator may add a mean |exported - Keras| of 8 levels (of 0..255)
@@ -77,17 +99,24 @@ class Dcgan(Experiment):
         return sets.folder(d, size, self.architecture.conditional)
 
     @cached_property
+    def images(self) -> sets.ImageData:
+        """The training images (read once per instance)."""
+        return self.read_images()
+
+    @property
     def conditions(self) -> dict:
-        """``{"columns": [...], "groups": {attribute: [values]}}`` of a conditional run (empty lists
-        otherwise): from ``load_data``, or the run's ``conditions.json``."""
-        saved = self.run.path / "conditions.json" if self.run is not None else None
-        if saved is None or not saved.is_file():
-            raise DataError(f"{saved or 'this run'} has no conditions.json; expected a dcgan run directory")
-        return read_record(saved, ConditionsRecord, "the conditions.json a conditional dcgan run saves").model_dump()
+        """The run's learned state as a dict: ``{"columns": [...], "groups": {attribute: [values]}}``."""
+        return self.state.model_dump()
+
+    @property
+    def reference(self) -> np.ndarray:
+        """16 training images the film's diversity is measured against."""
+        images = self.images.images
+        return images[np.random.default_rng(0).permutation(len(images))[:16]]
 
     def load_data(self) -> Splits:
         depth_for(self.config.image_size)
-        found = self.read_images()
+        found = self.images
         conditional = self.architecture.conditional
         if conditional and found.conditions is None:
             raise DataError(f"data={self.data.name} with style {getattr(self.data, 'style', '')} has nothing to "
@@ -96,16 +125,13 @@ class Dcgan(Experiment):
         if len(found.images) < self.trainer.batch_size:
             raise DataError(f"{len(found.images)} images are fewer than one batch (trainer.batch_size="
                             f"{self.trainer.batch_size}); expected more images or a smaller batch")
-        self.conditions = {"columns": found.condition_names if conditional else [],
-                           "groups": found.groups if conditional else {}}
-        if self.run is not None:
-            write_atomic(self.run.path / "conditions.json", json.dumps(self.conditions))
-        self.reference = found.images[np.random.default_rng(0).permutation(len(found.images))[:16]]
+        state = self.State(columns=found.condition_names if conditional else [],
+                           groups=found.groups if conditional else {}, **found.learned)
         x = found.images.astype("float32") / 127.5 - 1.0
         train = (x, found.conditions) if conditional else (x, None)
-        return Splits(train=train, validation=None, test=None,
+        return Splits(train=train, validation=None, test=None, state=state,
                       info={**found.info, "image_size": self.config.image_size,
-                            "condition_columns": len(self.conditions["columns"])})
+                            "condition_columns": len(state.columns)})
 
     # -- model -------------------------------------------------------------------------------
 
@@ -115,7 +141,7 @@ class Dcgan(Experiment):
         if keras.backend.backend() != "tensorflow":
             raise DataError("the dcgan's train_step is written for TensorFlow; expected trainer.backend=tensorflow")
         m, size = self.architecture, self.config.image_size
-        k = len(self.conditions["columns"])
+        k = len(self.state.columns)
         networks = _networks()
         gan = networks.DCGAN(networks.build_generator(m, size, k), networks.build_discriminator(m, size, k),
                              m.latent_dim, m.label_smoothing, m.noise, seed=self.seed, mismatch=m.mismatch,
@@ -132,7 +158,7 @@ class Dcgan(Experiment):
         (``colour=red``; several attributes separated by commas) or each class in turn."""
         rng = np.random.default_rng(self.config.film_seed if seed is None else seed)
         z = rng.normal(size=(n, self.architecture.latent_dim)).astype("float32")
-        columns, groups = self.conditions["columns"], self.conditions["groups"]
+        columns, groups = self.state.columns, self.state.groups
         if not columns:
             if condition:
                 raise DataError("--condition needs a conditional model; this run has none")
@@ -151,8 +177,7 @@ class Dcgan(Experiment):
 
     def callbacks(self) -> list:
         folder = (self.run.samples_dir if self.run is not None else Path("samples")) / "film"
-        self.film = film.film_callback(self.film_inputs(), self.reference, folder)
-        return [*super().callbacks(), self.film]
+        return [*super().callbacks(), film.film_callback(self.film_inputs(), self.reference, folder)]
 
     def fit(self, model, data: Splits, callbacks: list):
         x, conditions = data.train
@@ -161,7 +186,11 @@ class Dcgan(Experiment):
                          initial_epoch=start, callbacks=callbacks, shuffle=True, verbose=0)
 
     def evaluate(self, model, data: Splits) -> dict[str, float]:
-        scores = getattr(getattr(self, "film", None), "scores", [])
+        """The last diversity score of the film (``samples/film/film.json``)."""
+        saved = self.run.samples_dir / "film" / "film.json" if self.run is not None else None
+        if saved is None or not saved.is_file():
+            return {}
+        scores = read_record(saved, FilmRecord, "the film.json of a dcgan run").diversity
         return {"final_diversity": scores[-1]} if scores else {}
 
     # -- looking at it -----------------------------------------------------------------------
@@ -201,8 +230,7 @@ class Dcgan(Experiment):
 
         generator = model.generator
         pixels = keras.layers.Rescaling(127.5, offset=127.5, name="pixels")(generator.output)
-        self.reference_generator = keras.Model(generator.input, pixels, name="generator")
-        return self.reference_generator
+        return keras.Model(generator.input, pixels, name="generator")
 
     def example_inputs(self):
         return self.film_inputs(8, seed=7)
@@ -212,13 +240,21 @@ class Dcgan(Experiment):
             yield self.film_inputs(16, seed=100 + seed)
 
     def export_metric(self, predict, data: Splits) -> float:
-        """Mean |pixel - Keras' pixel| in 0..255 levels over 64 generated images."""
-        import keras
-
+        """Mean |pixel - Keras' pixel| in 0..255 levels over 64 generated images (Keras' are
+        the run's saved generator's)."""
         inputs = self.film_inputs(64, seed=11)
         exported = np.asarray(predict(inputs), "float64")
-        keras_pixels = keras.ops.convert_to_numpy(self.reference_generator(inputs, training=False))
-        return float(np.mean(np.abs(exported - keras_pixels.reshape(exported.shape))))
+        return float(np.mean(np.abs(exported - self.keras_pixels.reshape(exported.shape))))
+
+    @cached_property
+    def keras_pixels(self) -> np.ndarray:
+        """The trained run's generator on :meth:`export_metric`'s 64 inputs."""
+        import keras
+
+        if self.run is None:
+            raise DataError("the dcgan's export metric compares with a trained run's generator; expected a run")
+        generator = self.export_model(load_trained_model(self.run, self))
+        return keras.ops.convert_to_numpy(generator(self.film_inputs(64, seed=11), training=False)).astype("float64")
 
     def deploy_info(self) -> dict:
         size = self.config.image_size

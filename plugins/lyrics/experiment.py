@@ -7,15 +7,23 @@ both sides); the vocabulary comes from the training songs only. A window of
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
-from tinkerflow.core import DataError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
-from tinkerflow.core.records import TokensRecord, read_record
+from tinkerflow.core import (
+    DataError,
+    DataState,
+    Experiment,
+    ExperimentConfig,
+    ExportSpec,
+    Metric,
+    SampleOptions,
+    Splits,
+    knob,
+)
 from tinkerflow.core.runfs import make_folder, write_atomic
 from tinkerflow.exporters.recurrent import read_windows, window_stepper
 
@@ -52,6 +60,12 @@ class LyricsConfig(ExperimentConfig):
     test_songs: float = knob(0.1, min=0.0, max=0.5, help="share of songs held out for the test")
 
 
+class LyricsState(DataState):
+    """The vocabulary built from the training songs: ``tokens[i]`` is the word of id ``i``."""
+
+    tokens: list[str] = Field(min_length=3)
+
+
 @dataclass
 class LyricsSampleOptions(SampleOptions):
     prompt: str = knob("hello world", help="seed text")
@@ -67,6 +81,7 @@ class Lyrics(Experiment):
     Config = LyricsConfig
     Data = LyricsData
     SampleOptions = LyricsSampleOptions
+    State = LyricsState
     export_spec = ExportSpec(metric=Metric("accuracy", higher_is_better=True), margin=0.02)
     export_metric_windows = 500  # tfjs checks run on the JS cpu backend: about 12 s a variant
     smoke_overrides = (
@@ -91,22 +106,10 @@ class Lyrics(Experiment):
             return corpora.read_songs_csv(d.path, d.artists, d.min_songs, d.first)
         return corpora.read_text_folder(d.path)
 
-    def vocabulary(self, train_tokens: list[list[str]] | None = None) -> Vocabulary:
-        """The run's saved vocabulary (never replaced), or a new one from the training songs, saved."""
-        saved = self.run.path / "vocabulary.json" if self.run is not None else None
-        if train_tokens is None or (saved is not None and saved.is_file()):
-            if saved is None or not saved.is_file():
-                raise DataError(f"{saved or 'this run'} has no vocabulary.json; expected a lyrics run directory")
-            return Vocabulary(read_record(saved, TokensRecord, "the vocabulary a lyrics run saves").tokens)
-        vocab = Vocabulary.build(train_tokens, self.config.vocab_size)
-        if saved is not None:
-            write_atomic(saved, json.dumps({"tokens": vocab.tokens}, ensure_ascii=False))
-        return vocab
-
-    @cached_property
+    @property
     def vocab(self) -> Vocabulary:
-        """The vocabulary in use: the one ``load_data`` built, or the run's saved one."""
-        return self.vocabulary()
+        """The run's vocabulary (its learned state)."""
+        return Vocabulary(self.state.tokens)
 
     def load_data(self) -> Splits:
         cfg = self.config
@@ -119,19 +122,20 @@ class Lyrics(Experiment):
                             "expected at least 3 songs (or smaller experiment.validation_songs/test_songs)")
         parts = {"validation": order[:n_val], "test": order[n_val:n_val + n_test], "train": order[n_val + n_test:]}
         tokens = {k: [tokenize(corpus.songs[i].text) for i in idx] for k, idx in parts.items()}
-        self.vocab = self.vocabulary(tokens["train"])
-        arrays = {k: windows([self.vocab.encode(t) for t in songs], cfg.window) for k, songs in tokens.items()}
+        vocab = Vocabulary.build(tokens["train"], cfg.vocab_size)
+        arrays = {k: windows([vocab.encode(t) for t in songs], cfg.window) for k, songs in tokens.items()}
         for split in ("train", "validation"):
             if len(arrays[split][0]) == 0:
                 raise DataError(f"the {split} songs hold no window of {cfg.window + 1} words; expected a longer corpus "
                                 "(or a smaller experiment.window)")
         val_words = [t for song in tokens["validation"] for t in song]
-        info = {**corpus.stats(), "vocabulary": len(self.vocab),
+        info = {**corpus.stats(), "vocabulary": len(vocab),
                 "windows": {k: int(len(v[0])) for k, v in arrays.items()},
                 "songs_per_split": {k: int(len(v)) for k, v in parts.items()},
-                "validation_unknown_share": round(1 - self.vocab.known_share(val_words), 4)}
+                "validation_unknown_share": round(1 - vocab.known_share(val_words), 4)}
         return Splits(train=arrays["train"], validation=arrays["validation"],
-                      test=arrays["test"] if len(arrays["test"][0]) else None, info=info)
+                      test=arrays["test"] if len(arrays["test"][0]) else None, info=info,
+                      state=LyricsState(tokens=vocab.tokens))
 
     # -- model -------------------------------------------------------------------------------
 

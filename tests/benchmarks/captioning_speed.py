@@ -49,8 +49,8 @@ def main() -> None:
     registry = make_plugin_manager()
     run, captioner = open_run(args.captioner, registry)
     model = run.load_model(captioner.custom_objects())
-    captioner.load_data()
-    images = captioner.found.images[captioner.parts["test"]].astype("float32")
+    found, parts = captioner.captioned
+    images = found.images[parts["test"]].astype("float32")
     step, state_for = captioner.stepper(model)
     ids = captioner.vocab.index
     banned = (ids[caps.PAD], ids[caps.START], ids[caps.UNKNOWN])

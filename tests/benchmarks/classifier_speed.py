@@ -77,7 +77,6 @@ def main() -> None:
         print(f"{run.path} — model={arch['name']}, {size}x{size} pixels, {train} training images")
         print(f"  training: {per_epoch:.2f} s per epoch = {train / per_epoch:,.0f} images/s")
         core = experiment.export_model(run.load_model(experiment.custom_objects()))
-        experiment.load_data()
         x = experiment.example_inputs()[:1]
         compiled = tf.function(core, input_signature=[tf.TensorSpec(x.shape, tf.float32)])
         print(f"  one image, Keras (compiled call): {median_ms(compiled, x):8.3f} ms")
