@@ -157,7 +157,8 @@ def print_dry_run(plan, multirun: bool) -> None:
         return
     varying = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1] if jobs else []
     shared = [item for i, item in enumerate(jobs[0]) if i not in varying] if jobs else []
-    print(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} {where}" + (f"; every job: {' '.join(shared)}" if shared else ""))
+    every = f"; every job: {' '.join(shared)}" if shared else ""
+    print(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} {where}{every}")
     for number, job in enumerate(jobs):
         print(f"  {number:>3}  {' '.join(job[i] for i in varying) or '(the shared overrides only)'}")
 
@@ -358,12 +359,14 @@ def _print_browser(console, run, browser: dict) -> None:
                   f"{first['bytes'] / 1e6:,.2f} MB ({first['gzip_bytes'] / 1e6:,.2f} MB gzip), first result after "
                   f"{first['first_result_ms']:,.0f} ms")
     if browser.get("phone"):
-        phone = Table(title=f"on the phone profile: 390×844 touch screen, CPU slowed {browser['phone'][0]['cpu_slowdown']:g}×")
+        phone = Table(title="on the phone profile: 390×844 touch screen, CPU slowed "
+                            f"{browser['phone'][0]['cpu_slowdown']:g}×")
         for column in ("runtime", "variant", "download (gzip)", "first result", "return visit", "one prediction"):
             phone.add_column(column, justify="left" if column in ("runtime", "variant") else "right")
         for row in browser["phone"]:
             if "error" in row:
-                phone.add_row(labels.get(row["runtime"], row["runtime"]), row["variant"], f"failed: {row['error']}", "", "", "")
+                phone.add_row(labels.get(row["runtime"], row["runtime"]), row["variant"], f"failed: {row['error']}",
+                              "", "", "")
                 continue
             phone.add_row(labels.get(row["runtime"], row["runtime"]), row["variant"],
                           f"{row['bytes'] / 1e6:,.2f} MB ({row['gzip_bytes'] / 1e6:,.2f})",
@@ -540,7 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="names of the compared sweeps, comma-separated (default: their +sweep preset)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("install-tfjs", help="install the pinned npm packages used for checks and pages (@tensorflow/tfjs, "
+    p = sub.add_parser("install-tfjs", help="install the pinned npm packages used for checks and pages "
+                                            "(@tensorflow/tfjs, "
                                             "@litertjs/core) and the TF.js converter (tensorflowjs, without its pins)")
     p.add_argument("--target", help="folder to install the npm packages into (default: next to the package, or the "
                                     "user cache)")
@@ -605,7 +609,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_traceback = args.traceback or os.environ.get("HYDRA_FULL_ERROR") == "1"
     if args.command != "train" and "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = "tensorflow"  # exporters and runtimes need TensorFlow
-    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
         return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
     except Terminated:

@@ -20,13 +20,16 @@ Use :func:`knob` to declare such a field.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
 import difflib
+import inspect
 import math
 import re
 import typing
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -90,8 +93,10 @@ class TrainerConfig:
     loop: str = knob("auto", choices=["auto", "keras"],
                      help="auto: on JAX, one compiled call per epoch for in-memory arrays; keras: model.fit")
     deterministic: bool = knob(True, help="deterministic TensorFlow ops (same seed, same metrics)")
-    checkpoint_seconds: float = knob(0.0, min=0.0, help="write the resume checkpoint after an epoch at most this often; 0 = after every epoch")
-    progress: str = knob("auto", choices=["auto", "rich", "plain", "none"], help="auto: rich on a terminal, plain lines otherwise")
+    checkpoint_seconds: float = knob(0.0, min=0.0, help="write the resume checkpoint after an epoch at most this "
+                                                        "often; 0 = after every epoch")
+    progress: str = knob("auto", choices=["auto", "rich", "plain", "none"], help="auto: rich on a terminal, plain "
+                                                                                 "lines otherwise")
 
 
 @dataclass
@@ -171,8 +176,6 @@ SEARCH_PATH: list[str] = []
 def config_folder(cls: type) -> Path | None:
     """The folder of Hydra config files an experiment ships (its ``config_dir``, beside its
     module), or None."""
-    import inspect
-
     name = getattr(cls, "config_dir", None)
     if not name:
         return None
@@ -195,15 +198,11 @@ def search_path_override(overrides: Sequence[str]) -> list[str]:
 def run_log_format() -> str:
     """The format of a run's ``run.log`` lines, from the logging config every job uses
     (``conf/hydra/job_logging/tinkerflow.yaml``): what else writes to run.log uses it too."""
-    from importlib.resources import files
-
     text = (files(CONFIG_MODULE) / "hydra" / "job_logging" / "tinkerflow.yaml").read_text(encoding="utf-8")
     return OmegaConf.create(text).formatters.file.format
 
 
 def _packaged_experiment_yaml() -> set[str]:
-    from importlib.resources import files
-
     folder = files(CONFIG_MODULE) / "experiment"
     return {p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")}
 
@@ -316,7 +315,8 @@ def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> Typ
     else:
         data = None
     return TypedConfig(experiment_name, seed, experiment, trainer, paths, export, raw, data,
-                       _choice_config(raw.get("model"), experiment_name, getattr(experiment_cls, "Models", {}), "model"))
+                       _choice_config(raw.get("model"), experiment_name, getattr(experiment_cls, "Models", {}),
+                                      "model"))
 
 
 def _choice_config(values: Any, experiment_name: str, options: dict[str, type], key: str) -> Any:
@@ -417,8 +417,6 @@ def number_flag(kind: type, **bounds: float) -> Any:
     """An argparse ``type=`` for a numeric command-line flag, checked as a config knob is
     (:func:`check_value`): finite, within int32 for an integer, and within ``bounds``
     (``min``, ``max``, ``gt``). Plugin commands use it for their flags too."""
-    import argparse
-
     constraints = dataclasses.field(metadata=bounds)
 
     def parse(text: str) -> Any:

@@ -95,7 +95,8 @@ class Exporter:
                        golden: dict, reference: dict, exported: dict) -> dict | None:
         """Run the variant in ``folder`` in the frameworks apps load it with (beyond
         :meth:`load`'s runtime) on the ``golden`` inputs, against Keras' ``reference``
-        outputs and the runtime's ``exported`` ones: a record for ``export.json``, with ``error`` when the gate must fail; None
+        outputs and the runtime's ``exported`` ones: a record for ``export.json``, with ``error``
+        when the gate must fail; None
         when no such framework applies. Where the framework is not installed the record
         says so, and it is an error when ``context.require_consumers``."""
         return None

@@ -18,7 +18,8 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinker
 def node_binary() -> str:
     node = shutil.which("node")
     if not node:
-        raise TinkerflowError("Node.js is not installed; install it (e.g. apt-get install nodejs) to export and check tfjs bundles")
+        raise TinkerflowError("Node.js is not installed; install it (e.g. apt-get install nodejs) to export and check "
+                              "tfjs bundles")
     return node
 
 

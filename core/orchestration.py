@@ -29,6 +29,7 @@ from .config import (
     check_group_choices,
     check_override_roots,
     compose_config,
+    describe_config_error,
     experiment_choice,
     register_schemas,
     replayable_overrides,
@@ -207,7 +208,8 @@ def check_run_dir(run_dir: Path, key: str, reuse: bool) -> None:
     if reuse or not run_dir.is_dir():
         return
     if (run_dir / "run.json").exists() or (run_dir / "run.json").is_symlink():
-        raise ConfigError(f"{key}='{run_dir}' already holds a run; expected a new directory (runs are never overwritten)")
+        raise ConfigError(f"{key}='{run_dir}' already holds a run; expected a new directory (runs are never "
+                          "overwritten)")
     others = sorted(p.name for p in run_dir.iterdir() if p.name not in STARTED_ONLY)
     if others:
         raise ConfigError(f"{key}='{run_dir}' holds other files ({', '.join(others[:3])}); expected a new or "
@@ -231,7 +233,8 @@ def launcher_overrides(plan: Plan, given: set[str]) -> list[str]:
         direction = plan.sweeper.get("direction")
         if "hydra.sweeper.direction" in given and str(direction).lower() != wanted:
             raise ConfigError(f"hydra.sweeper.direction={direction}, but the experiment's objective {metric} is "
-                              f"better when {'higher' if higher else 'lower'}; expected hydra.sweeper.direction={wanted}")
+                              f"better when {'higher' if higher else 'lower'}; expected "
+                              f"hydra.sweeper.direction={wanted}")
         if "hydra.sweeper.direction" not in given:
             extra.append(f"hydra.sweeper.direction={wanted}")
     return extra
@@ -291,8 +294,6 @@ def _train(args: "HydraArgs", resume: str | None, held, registry, notify: Notify
     except Exception as exc:  # Hydra's own checks of its command line, before any job ran
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        from .config import describe_config_error
-
         raise ConfigError(describe_config_error(exc)) from exc
     except runner.JobAborted as aborted:
         if isinstance(aborted.error, TinkerflowError) or os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -314,7 +315,8 @@ def _pop_resume(hydra_args: list[str]) -> tuple[list[str], str | None]:
         if item == "--resume":
             resume = next(items, None)
             if resume is None:
-                raise ConfigError("--resume needs a run or sweep directory (or 'last'); expected --resume runs/<experiment>/<stamp>")
+                raise ConfigError("--resume needs a run or sweep directory (or 'last'); expected --resume "
+                                  "runs/<experiment>/<stamp>")
         elif item.startswith("--resume="):
             resume = item.split("=", 1)[1]
         else:
@@ -364,7 +366,8 @@ def _resume_dir(resume: str, new_dir: Path) -> Path:
     if resume == "last":
         earlier = sorted(p for p in new_dir.parent.glob("*") if (p / "multirun.yaml").is_file())
         if not earlier:
-            raise ConfigError(f"--resume last: no earlier sweep under '{new_dir.parent}'; expected one made by 'tinkerflow train -m'")
+            raise ConfigError(f"--resume last: no earlier sweep under '{new_dir.parent}'; expected one made by "
+                              "'tinkerflow train -m'")
         return earlier[-1]
     folder = Path(resume)
     if not (folder / "multirun.yaml").is_file():

@@ -270,7 +270,8 @@ def load_json(path: Path, expected: str, max_bytes: int = MAX_BYTES) -> Any:
         if not path.is_file():
             raise RunDirError(f"{path} is not a regular file; expected {expected}")
         if size > max_bytes:
-            raise RunDirError(f"{path} is {size:,} bytes, more than the {max_bytes:,} a record may have; expected {expected}")
+            raise RunDirError(f"{path} is {size:,} bytes, more than the {max_bytes:,} a record may have; expected "
+                              f"{expected}")
         with path.open("rb") as handle:
             text = handle.read(max_bytes + 1)
         return json.loads(text)
@@ -290,7 +291,8 @@ def validate(path: Path, value: Any, model: type[R], expected: str) -> R:
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
         got = first.get("input")
         shown = type(got).__name__ if isinstance(got, (dict, list)) else repr(got)[:60]
-        raise RunDirError(f"{path}: field '{where}': {first['msg'].lower()} (got {shown}); expected {expected}") from None
+        raise RunDirError(f"{path}: field '{where}': {first['msg'].lower()} (got {shown}); "
+                          f"expected {expected}") from None
 
 
 def read_record(path: Path, model: type[R], expected: str, missing_ok: bool = False) -> R | None:

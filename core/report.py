@@ -37,7 +37,8 @@ def job_dirs(sweep: Path) -> list[Path]:
     jobs = sorted((p for p in sweep.iterdir() if p.is_dir() and p.name.isascii() and p.name.isdigit()),
                   key=lambda p: int(p.name))
     if not jobs:
-        raise RunDirError(f"'{sweep}' holds no job folders (0/, 1/, ...); expected a directory made by 'tinkerflow train -m'")
+        raise RunDirError(f"'{sweep}' holds no job folders (0/, 1/, ...); expected a directory made by 'tinkerflow "
+                          "train -m'")
     return jobs
 
 

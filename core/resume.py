@@ -19,6 +19,7 @@ states and trains on from the next epoch.
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 import time
@@ -74,7 +75,8 @@ class ResumePoint:
                     best_weights=state.best_weights)
         for name in (point.weights, point.best_weights):
             if name and (Path(name).name != name or not (point.folder / name).is_file()):
-                raise RunDirError(f"{path} names '{name}', which is not in {point.folder}; expected the checkpoint's own files")
+                raise RunDirError(f"{path} names '{name}', which is not in {point.folder}; expected the checkpoint's "
+                                  "own files")
         return point
 
     def load_into(self, model: Any) -> None:
@@ -231,8 +233,6 @@ class ResumeCheckpoint(keras.callbacks.Callback):
 
 
 def _npz_bytes(arrays: list) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, *[np.asarray(a) for a in arrays])
     return buffer.getvalue()

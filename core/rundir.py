@@ -138,11 +138,13 @@ class Run:
         """Open an existing run directory; a one-line error if it is missing or not a run."""
         path = Path(path)
         if not path.exists():
-            raise RunDirError(f"run directory '{path}' does not exist; expected a path such as runs/addition/<timestamp>")
+            raise RunDirError(f"run directory '{path}' does not exist; expected a path such as "
+                              "runs/addition/<timestamp>")
         if not path.is_dir():
             raise RunDirError(f"'{path}' is a file; expected a run directory such as runs/addition/<timestamp>")
         if not (path / RUN_FILE).is_file():
-            raise RunDirError(f"'{path}' is not a run: it has no {RUN_FILE}; expected a directory made by 'tinkerflow train'")
+            raise RunDirError(f"'{path}' is not a run: it has no {RUN_FILE}; expected a directory made by 'tinkerflow "
+                              "train'")
         run = cls(path)
         info = run.read_info()
         run.experiment_name = info.get("experiment")

@@ -20,6 +20,7 @@ victim folder, asserting the victim is unchanged.
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import os
@@ -324,8 +325,6 @@ def replace_folder(new: Path | str, target: Path | str) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     try:
-        import ctypes
-
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         return False

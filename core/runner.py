@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from . import learned
-from .config import TypedConfig, to_typed, with_smoke_overrides
-from .errors import RunDirError
+from .config import TypedConfig, register_schemas, to_typed, with_smoke_overrides
+from .errors import ConfigError, RunDirError, TinkerflowError
 from .experiment import Metric
 from .lock import LENT_LOCK, run_lock
-from .plugins import Registry
+from .plugins import Registry, make_plugin_manager
 from .rundir import Run, RunResult, clear_leftovers, git_state, now_iso, versions
 from .runfs import make_folder, move, save_model_atomic, write_atomic
 from .tf_quiet import import_keras
@@ -44,9 +44,6 @@ JOB_CONTEXT: dict[str, Any] = {"registry": None, "multirun": True}
 
 def _job_registry() -> Registry:
     if JOB_CONTEXT["registry"] is None:
-        from .config import register_schemas
-        from .plugins import make_plugin_manager
-
         registry = make_plugin_manager()
         register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
         JOB_CONTEXT["registry"] = registry
@@ -197,8 +194,6 @@ def use_backend(backend: str) -> None:
         os.environ["KERAS_BACKEND"] = backend
     current = import_keras().backend.backend()
     if current != backend:
-        from .errors import ConfigError
-
         raise ConfigError(f"trainer.backend={backend}, but Keras in this process already runs on {current}; "
                           "expected a fresh process (the tinkerflow command starts one)")
 
@@ -282,8 +277,6 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         seed_everything(typed.seed, typed.trainer.deterministic)
         import tensorflow as tf
 
-        from .tf_quiet import import_keras
-
         run.update_info(backend=import_keras().backend.backend(),
                         threads={"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
@@ -351,8 +344,6 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
             run.update_info(status=result.status, finished=now_iso(), error=result.error, timings=_round(timings))
         except OSError as unrecorded:  # a full disk: the error that stopped the run is the one to report
             log.error("could not record the run's end in %s (%s)", run.info_path, unrecorded.strerror or unrecorded)
-        from .errors import TinkerflowError
-
         # a single run's user error is printed once, by the CLI; sweeps list it per job
         level = logging.DEBUG if isinstance(exc, TinkerflowError) and not JOB_CONTEXT["multirun"] else logging.ERROR
         log.log(level, "run failed during %s: %s: %s", stage, type(exc).__name__, exc)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import learned
 from .config import load_run_config, register_schemas, to_typed
+from .errors import RunDirError
 from .plugins import Registry
 from .rundir import Run
 from .runfs import check_tree
@@ -49,8 +50,6 @@ def load_trained_model(run: Run, experiment):
     fits = len(takes) == len(fed) and all(
         len(t) == len(f) and all(a is None or a == b for a, b in zip(t, f)) for t, f in zip(takes, fed))
     if not fits:
-        from .errors import RunDirError
-
         shown = ", ".join(f"{t.name} {_shape(s)}" for t, s in zip(inputs, takes))
         raise RunDirError(f"{run.model_path} takes {shown}, but {run.path / '.hydra' / 'config.yaml'} gives inputs "
                           f"{', '.join(_shape(f) for f in fed)}; expected the config the model was trained with")

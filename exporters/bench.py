@@ -77,7 +77,8 @@ def candidates(run, experiment, model, batch: int = 256) -> list[dict]:
                      "single": functools.partial(loaded.predict, *(single[i] for i in order)),
                      "batch": functools.partial(batch_model.predict, *(batched[i] for i in order))})
         if variant == "float32" and len(single) == 1:
-            rows.append({"name": "bare LiteRT invoke", "variant": variant, "single": _bare_invoke(loaded.path, single[0]),
+            rows.append({"name": "bare LiteRT invoke", "variant": variant,
+                         "single": _bare_invoke(loaded.path, single[0]),
                          "batch": None})
     for variant in exports.get("tfjs", []):
         rows.append({"name": "tfjs in Node", "variant": variant, "node": run.export_dir / "tfjs" / variant,

@@ -51,7 +51,8 @@ def render_readme(run, experiment, manifest: dict, cases: dict, info: dict, file
     for described in variants.values():
         for kind in ("inputs", "outputs"):
             for spec in described[kind]:
-                parts.append(f"| `{described['file']}` | {kind[:-1]} | `{spec['name']}` | {spec['shape']} | {spec['dtype']} | "
+                parts.append(f"| `{described['file']}` | {kind[:-1]} | `{spec['name']}` | {spec['shape']} | "
+                             f"{spec['dtype']} | "
                              f"{_real(spec)} |")
     positions = first.get("input_positions")
     if positions:
@@ -120,7 +121,8 @@ def _python(first: dict, cases: dict) -> list[str]:
             "    print(f\"{case['file']}: golden.json reproduced ({len(case['calls'])} calls)\")",
             "```",
             "",
-            f"In an app: `runner = Interpreter(model_path=\"{first['file']}\").get_signature_runner(\"{first['signature']}\")`, "
+            "In an app: `runner = "
+            f"Interpreter(model_path=\"{first['file']}\").get_signature_runner(\"{first['signature']}\")`, "
             f"then `runner({feeds})` returns {{{results}}}."]
 
 
@@ -129,7 +131,8 @@ def _kotlin(first: dict) -> list[str]:
     lines = ["", "## Android: LiteRT `CompiledModel` (Kotlin)", "",
              "Add `com.google.ai.edge.litert:litert` to your dependencies and the .tflite to your assets:", "",
              "```kotlin",
-             f"val model = CompiledModel.create(context.assets, \"{first['file']}\", CompiledModel.Options(Accelerator.CPU))"]
+             f"val model = CompiledModel.create(context.assets, \"{first['file']}\", "
+             "CompiledModel.Options(Accelerator.CPU))"]
     for spec in first["inputs"]:
         write, array = KOTLIN_WRITE.get(spec["dtype"], ("writeFloat", "FloatArray"))
         lines += [f"val {_ident(spec['name'])} = model.createInputBuffer(\"{spec['name']}\", \"{signature}\")",
@@ -140,7 +143,8 @@ def _kotlin(first: dict) -> list[str]:
                  + "), mapOf(" + ", ".join(f"\"{s['name']}\" to {_ident(s['name'])}Out" for s in first["outputs"])
                  + f"), \"{signature}\")")
     for spec in first["outputs"]:
-        lines.append(f"val {_ident(spec['name'])}Values = {_ident(spec['name'])}Out.{KOTLIN_READ.get(spec['dtype'], 'readFloat()')}"
+        lines.append(f"val {_ident(spec['name'])}Values = "
+                     f"{_ident(spec['name'])}Out.{KOTLIN_READ.get(spec['dtype'], 'readFloat()')}"
                      f"  // {_count(spec)} values, {spec['dtype']} {spec['shape']}")
     lines += ["```", "", "A uint8 file's buffers are `ByteArray`s: read byte `b` as `b.toInt() and 0xFF`."]
     return lines
@@ -187,12 +191,15 @@ def _mediapipe(first: dict, info: dict) -> list[str]:
             "from mediapipe.tasks.python import BaseOptions, vision",
             "",
             "labels = open(\"labels.txt\").read().splitlines()",
-            f"call = json.load(open(\"golden.json\"))[\"variants\"][\"{first['file'].rsplit('.', 1)[0]}\"][\"calls\"][0]",
-            f"pixels = np.array(call[\"inputs\"][\"{image}\"][\"data\"]).reshape(call[\"inputs\"][\"{image}\"][\"shape\"])[0]",
+            f"call = json.load(open(\"golden.json\"))[\"variants\"][\"{first['file'].rsplit('.', 1)[0]}\"]"
+            "[\"calls\"][0]",
+            f"pixels = np.array(call[\"inputs\"][\"{image}\"][\"data\"])"
+            f".reshape(call[\"inputs\"][\"{image}\"][\"shape\"])[0]",
             f"options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=\"{first['file']}\"),",
             "                                        max_results=len(labels))",
             "with vision.ImageClassifier.create_from_options(options) as classifier:",
-            "    result = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels.astype(np.uint8)))",
+            "    result = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, "
+            "data=pixels.astype(np.uint8)))",
             "best = result.classifications[0].categories[0]",
             f"expected = labels[int(np.argmax(call[\"outputs\"][\"{scores}\"][\"data\"]))]",
             "assert best.category_name == expected, (best, expected)",
@@ -213,7 +220,8 @@ def _mediapipe(first: dict, info: dict) -> list[str]:
             "",
             "```js",
             "const vision = await FilesetResolver.forVisionTasks(\"./tasks-vision/wasm\");",
-            f"const classifier = await ImageClassifier.createFromOptions(vision, {{ baseOptions: {{ modelAssetPath: \"{first['file']}\" }} }});",
+            f"const classifier = await ImageClassifier.createFromOptions(vision, {{ baseOptions: {{ modelAssetPath: "
+            f"\"{first['file']}\" }} }});",
             "const { classifications } = classifier.classify(canvas);",
             "```"]
 

@@ -9,6 +9,7 @@ Safari) and ``threaded`` (cross-origin isolated pages); the JSPI build is never 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -22,8 +23,6 @@ BUILDS = ("litert_wasm_internal", "litert_wasm_compat_internal", "litert_wasm_th
 
 
 def package_version(modules: Path) -> str:
-    import json
-
     manifest = modules / "@litertjs" / "core" / "package.json"
     if not manifest.is_file():
         raise TinkerflowError(f"the pinned npm package @litertjs/core is missing from {modules}; "

@@ -23,7 +23,8 @@ def _request(inputs: dict[str, np.ndarray], outputs: dict[str, str], repeat: int
         dtype = _tfjs_dtype(value)
         array = np.ascontiguousarray(value, dtype="uint8" if dtype == "bool" else dtype)
         request["inputs"][name] = {"shape": list(array.shape), "dtype": dtype,
-                                   "base64": base64.b64encode(array.astype(array.dtype.newbyteorder("<")).tobytes()).decode()}
+                                   "base64": base64.b64encode(
+                                       array.astype(array.dtype.newbyteorder("<")).tobytes()).decode()}
     return request
 
 

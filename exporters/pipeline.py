@@ -23,8 +23,10 @@ sizes and sha256, converter versions, parity figures and the metric.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -112,7 +114,8 @@ def select_variants(registry, formats: list[str] | None, quantize: list[str] | N
         if quantize:
             unknown = [v for v in quantize if v not in exporter.variants]
             if unknown and len(formats) == 1:
-                raise TinkerflowError(f"format '{fmt}' has no variant '{unknown[0]}'; expected one of: {', '.join(exporter.variants)}")
+                raise TinkerflowError(f"format '{fmt}' has no variant '{unknown[0]}'; expected one of: "
+                                      f"{', '.join(exporter.variants)}")
             picked = [v for v in quantize if v in exporter.variants]
             if not picked:
                 raise TinkerflowError(f"none of the variants {', '.join(quantize)} exists for format '{fmt}'; "
@@ -172,8 +175,10 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
     if mediapipe and spec.image_classifier is None:
         able = sorted(name for name, entry in registry.experiments.items()
                       if entry.cls.export_spec.image_classifier is not None)
-        raise TinkerflowError(f"run '{run.path}' is a run of the {experiment.name} experiment; MediaPipe metadata is written for image "
-                              f"classifiers (one RGB image in, one score per label out): {', '.join(able) or 'none installed'}")
+        raise TinkerflowError(f"run '{run.path}' is a run of the {experiment.name} experiment; MediaPipe metadata is "
+                              "written for image "
+                              "classifiers (one RGB image in, one score per label out): "
+                              f"{', '.join(able) or 'none installed'}")
     chosen = _applicable(registry, chosen, experiment, explicit)
     data = experiment.load_data()
     model = load_trained_model(run, experiment)
@@ -191,7 +196,10 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
                                 about=_about(run, experiment), require_consumers=mediapipe)
         golden_named = dict(zip(input_names, golden))
         keras_out = _keras_named(export_model, golden, output_names)
-        keras_metric = experiment.export_metric(_positional(lambda named: _keras_named(export_model, [named[n] for n in input_names], output_names), input_names, output_names), data)
+        def keras_predict(named):
+            return _keras_named(export_model, [named[n] for n in input_names], output_names)
+
+        keras_metric = experiment.export_metric(_positional(keras_predict, input_names, output_names), data)
         for fmt, variants in chosen.items():
             exporter = registry.exporter(fmt)()
             try:
@@ -240,7 +248,8 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
         except TinkerflowError:
             raise
         except Exception as exc:
-            raise TinkerflowError(f"the exported model does not run in its runtime: {type(exc).__name__}: {_first_line(exc)}") from exc
+            raise TinkerflowError(f"the exported model does not run in its runtime: {type(exc).__name__}: "
+                                  f"{_first_line(exc)}") from exc
         finally:
             if loaded is not None:
                 loaded.close()
@@ -248,7 +257,8 @@ def _export_variant(run: Run, experiment, exporter, context: ExportContext, vari
         spec = type(experiment).export_spec
         metric = {"name": spec.metric.name, "keras": keras_metric, "exported": metric_value,
                   "higher_is_better": spec.metric.higher_is_better}
-        record.update(parity=parity, metric=metric, quantized=result.quantized, **({"notes": result.notes} if result.notes else {}))
+        record.update(parity=parity, metric=metric, quantized=result.quantized,
+                      **({"notes": result.notes} if result.notes else {}))
         gate_error = _gate(exporter, variant, result, parity, spec, metric, record)
         checked = experiment.export_check(keras_out, exported, result.quantized)
         if checked is not None:
@@ -325,13 +335,16 @@ def build_manifest(run: Run, experiment, exporter, context: ExportContext, resul
                    parity: dict, metric: dict, files: list[dict], folder: Path) -> dict:
     """The deploy manifest: everything a page or an app needs to use the bundle."""
     model = context.model
-    inputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)} for name, t in zip(context.input_names, model.inputs)]
-    outputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)} for name, t in zip(context.output_names, model.outputs)]
+    inputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)}
+              for name, t in zip(context.input_names, model.inputs)]
+    outputs = [{"name": name, "shape": _shape(t.shape), "dtype": str(t.dtype)}
+               for name, t in zip(context.output_names, model.outputs)]
     fields = {"file": files[0]["path"], "inputs": inputs, "outputs": outputs, "signature": "serving_default",
               **exporter.manifest_fields(context, result, folder)}
     # the first golden row of each input, for pages without a widget of their own; big ones (an
     # image) are left out: they would make every page load a larger manifest than model
-    examples = {name: np.asarray(v)[:1].tolist() for name, v in zip(context.input_names, _as_list(experiment.example_inputs()))
+    examples = {name: np.asarray(v)[:1].tolist()
+                for name, v in zip(context.input_names, _as_list(experiment.example_inputs()))
                 if np.asarray(v)[:1].size <= MAX_EXAMPLE_VALUES}
     return {
         "tinkerflow_manifest": 1,
@@ -469,8 +482,6 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m tinkerflow.exporters.pipeline RUN --format F... [--quantize V...]``: the
     export a training process on another backend asks of a TensorFlow process. The outcome
     is in ``export.json``; the exit code says whether every variant passed."""
-    import argparse
-    import sys
 
     parser = argparse.ArgumentParser(prog="python -m tinkerflow.exporters.pipeline")
     parser.add_argument("run")

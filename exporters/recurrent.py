@@ -56,7 +56,8 @@ def _chain(model: Any) -> tuple[list, list, list]:
         raise ValueError("a stepper needs the recurrent layers stacked one after another")
     for layer in recurrent:
         if layer.go_backwards or layer.stateful:
-            raise ValueError(f"layer '{layer.name}' runs backwards or is stateful; a stepper needs plain forward layers")
+            raise ValueError(f"layer '{layer.name}' runs backwards or is stateful; a stepper needs plain forward "
+                             "layers")
         if layer.return_sequences != (layer is not recurrent[-1]):
             raise ValueError(f"layer '{layer.name}': a stepper needs return_sequences on every recurrent layer "
                              "but the last")

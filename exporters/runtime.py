@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from tinkerflow.core.errors import TinkerflowError
-from tinkerflow.core.records import read_tfjs_model_json
+from tinkerflow.core.records import read_manifest, read_tfjs_model_json
+from tinkerflow.core.tf_quiet import import_keras
 
 from .node import TFJSWorker
 
@@ -33,7 +34,8 @@ _ndarray = np.ndarray
 
 
 def _interpreter_class(name: str | None = None):
-    order = [name] if name else [os.environ.get("TINKERFLOW_TFLITE_RUNTIME")] if os.environ.get("TINKERFLOW_TFLITE_RUNTIME") else list(_RUNTIMES)
+    chosen = name or os.environ.get("TINKERFLOW_TFLITE_RUNTIME")
+    order = [chosen] if chosen else list(_RUNTIMES)
     errors = []
     for candidate in order:
         try:
@@ -42,8 +44,6 @@ def _interpreter_class(name: str | None = None):
             elif candidate == "tflite_runtime":
                 from tflite_runtime.interpreter import Interpreter
             elif candidate == "tensorflow":
-                from tinkerflow.core.tf_quiet import import_keras
-
                 import_keras()
                 import tensorflow as tf
 
@@ -74,12 +74,14 @@ class TFLiteModel:
                 warnings.simplefilter("ignore")  # tf.lite.Interpreter announces its deprecation
                 self.interpreter = interpreter_cls(model_path=str(self.path), num_threads=num_threads)
         except Exception as exc:
-            raise TinkerflowError(f"{self.path}: not a loadable TFLite model ({' '.join(str(exc).split())[:200]})") from exc
+            detail = " ".join(str(exc).split())[:200]
+            raise TinkerflowError(f"{self.path}: not a loadable TFLite model ({detail})") from exc
         signatures = self.interpreter.get_signature_list()
         self.signatures = sorted(signatures)
         self._runner = None
         if signature != "serving_default" and signature not in signatures:
-            raise TinkerflowError(f"{self.path} has no signature '{signature}'; it has {', '.join(self.signatures) or 'none'}")
+            raise TinkerflowError(f"{self.path} has no signature '{signature}'; it has "
+                                  f"{', '.join(self.signatures) or 'none'}")
         if signature in signatures:
             runner = self.interpreter.get_signature_runner(signature)
             self.input_names = list(signatures[signature]["inputs"])
@@ -130,7 +132,8 @@ class TFLiteModel:
         self._fast_shape = None  # disables the fast path until the views below exist
         self._in = self._out_copy = self._invoke_c = None
         quantized_io = any(self._in_scales) or (self.dequantize and any(self._out_scales))
-        if self._static and not quantized_io and len(self._inputs) == 1 and len(self._outputs) == 1 and hasattr(self.interpreter, "_interpreter"):
+        single = len(self._inputs) == 1 and len(self._outputs) == 1
+        if self._static and not quantized_io and single and hasattr(self.interpreter, "_interpreter"):
             self._in = self.interpreter.tensor(self._inputs[0])()
             self._out_copy = self.interpreter.tensor(self._outputs[0])().copy
             self._invoke_c = self.interpreter._interpreter.Invoke
@@ -296,10 +299,9 @@ def load(path: Path | str, runtime: str | None = None):
     """Load an exported model for inference (see the module docstring for accepted paths)."""
     path = Path(path)
     if not path.exists():
-        raise TinkerflowError(f"'{path}' does not exist; expected a .tflite file, a tfjs bundle or an export variant folder")
+        raise TinkerflowError(f"'{path}' does not exist; expected a .tflite file, a tfjs bundle or an export variant "
+                              "folder")
     if path.is_dir() and (path / "manifest.json").is_file():
-        from tinkerflow.core.records import read_manifest
-
         name = read_manifest(path / "manifest.json")["file"]
         if Path(name).name != name or name.startswith("."):
             raise TinkerflowError(f"{path / 'manifest.json'} names the file {name!r}; expected a file name in its "
@@ -311,4 +313,5 @@ def load(path: Path | str, runtime: str | None = None):
         return TFJSModel(path.parent)
     if path.is_dir() and (path / "model.json").is_file():
         return TFJSModel(path)
-    raise TinkerflowError(f"'{path}' is not an exported model; expected a .tflite file, a tfjs bundle or an export variant folder")
+    raise TinkerflowError(f"'{path}' is not an exported model; expected a .tflite file, a tfjs bundle or an export "
+                          "variant folder")

@@ -63,8 +63,10 @@ def export_saved_model(model: Any, path: Path, batch: int | None = None,
     if intermediate_layers:
         missing = [n for n in intermediate_layers if n not in {layer.name for layer in model.layers}]
         if missing:
-            raise TinkerflowError(f"deploy_info() names the layer '{missing[0]}' among intermediate_layers; expected "
-                                  f"one of the export model's layers: {', '.join(layer.name for layer in model.layers)}")
+            raise TinkerflowError(
+                f"deploy_info() names the layer '{missing[0]}' among intermediate_layers; expected "
+                f"one of the export model's layers: {', '.join(layer.name for layer in model.layers)}"
+            )
         probe = keras.Model(model.inputs, [*model.outputs, *(model.get_layer(n).output for n in intermediate_layers)])
         names = [*outputs, *intermediate_layers]
 

@@ -10,6 +10,7 @@ are stored quantized and expanded to float32 when the model loads).
 from __future__ import annotations
 
 import importlib.metadata
+import json
 from pathlib import Path
 
 from tinkerflow.core import hookimpl
@@ -55,8 +56,6 @@ class TFJSExporter(Exporter):
     def manifest_fields(self, context: ExportContext, result: VariantResult, folder: Path) -> dict:
         """``model.json``, each input's and output's graph node, and the nodes of the
         experiment's ``intermediate_layers`` (``intermediate``: layer name -> node)."""
-        import json
-
         model_json = folder / "model.json"
         signature = json.loads(model_json.read_text()).get("signature", {})
         spec_in, spec_out = signature.get("inputs", {}), signature.get("outputs", {})
@@ -82,8 +81,6 @@ class TFJSExporter(Exporter):
         return PAGE_MODULE.name
 
     def converter_versions(self) -> dict[str, str]:
-        import json
-
         tfjs_npm = json.loads((node_modules() / "@tensorflow" / "tfjs" / "package.json").read_text())["version"]
         return {"tensorflowjs": importlib.metadata.version("tensorflowjs"),
                 "tensorflow": importlib.metadata.version("tensorflow"), "@tensorflow/tfjs (node check)": tfjs_npm}

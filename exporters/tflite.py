@@ -33,6 +33,7 @@ from tinkerflow.core.runfs import write_atomic
 from . import runtime
 from .litertjs import write_assets
 from .mediapipe_check import check_image_classifier
+from .mediapipe_web import write_assets as write_mediapipe
 from .savedmodel import INTERMEDIATE_SIGNATURE, saved_model
 from .tflite_metadata import ModelInfo, TensorInfo, write_metadata
 
@@ -55,7 +56,8 @@ class TFLiteExporter(Exporter):
         import tensorflow as tf
 
         fixed = variant != ANY_BATCH
-        signatures = ["serving_default", INTERMEDIATE_SIGNATURE] if fixed and context.intermediate_layers else ["serving_default"]
+        both = fixed and context.intermediate_layers
+        signatures = ["serving_default", INTERMEDIATE_SIGNATURE] if both else ["serving_default"]
         saved = saved_model(context, context.inference_batch if fixed else None, intermediate=len(signatures) > 1)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=signatures)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -130,8 +132,6 @@ class TFLiteExporter(Exporter):
 
     def page_assets(self, folder: Path, modules: Path, runtime: str | None = None) -> str:
         if runtime == MEDIAPIPE_RUNTIME[0]:
-            from .mediapipe_web import write_assets as write_mediapipe
-
             return write_mediapipe(folder, modules)
         return write_assets(folder, modules)
 
@@ -141,7 +141,8 @@ def model_info(context: ExportContext) -> ModelInfo:
     experiment = context.experiment
     info = experiment.deploy_info() if experiment is not None else {}
     described = info.get("description", {})
-    tensors = {name: TensorInfo(name, str(described.get(name, ""))) for name in context.input_names + context.output_names}
+    tensors = {name: TensorInfo(name, str(described.get(name, "")))
+               for name in context.input_names + context.output_names}
     spec = type(experiment).export_spec.image_classifier if experiment is not None else None
     if spec is not None:
         image, scores = tensors[context.input_names[0]], tensors[context.output_names[0]]

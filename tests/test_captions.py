@@ -344,7 +344,8 @@ def test_telephone_plays_games_and_writes_the_report(tmp_path):
     for game in summary["games"]:
         for r in game["rounds"]:
             judged = scenes.judge_caption(r["caption"], truth)
-            expected = {"colour": judged["colour"], "shape": judged["shape"], "count": judged["count"], "relation": None}
+            expected = {"colour": judged["colour"], "shape": judged["shape"], "count": judged["count"],
+                        "relation": None}
             assert r["caption_keeps"] == pytest.approx(expected), r["caption"]
             assert set(r["painting_keeps"]) == {"colour", "shape", "count"}
     table = summary["survival"]
@@ -379,7 +380,8 @@ def test_telephone_plays_games_and_writes_the_report(tmp_path):
     assert stranger.returncode == 0, stranger.stderr[-2000:]
     stranger_run = only_run_dir(tmp_path / "strangers", "text_to_image")
     for bad, expected in ((["--rounds", "0"], "argument --rounds: 0 is out of range: expected >= 1"),
-                          (["--captioner", str(p_run)], "is a run of the text_to_image experiment; expected a captioning run"),
+                          (["--captioner", str(p_run)], "is a run of the text_to_image experiment; expected a "
+                                                        "captioning run"),
                           (["--painter", str(stranger_run)], "trained on different vocabularies (no word in common)"),
                           (["--text", "   "], "has no words")):
         refused = run_cli(*args, *bad, cwd=tmp_path)

@@ -142,7 +142,8 @@ def test_grad_cam_points_at_the_evidence():
     inputs = keras.Input((8, 8, 3))
     features = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="features")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(features)
-    outputs = keras.layers.Dense(2, activation="softmax", kernel_initializer=keras.initializers.Constant([[1.0, -1.0]]))(x)
+    outputs = keras.layers.Dense(2, activation="softmax",
+                                 kernel_initializer=keras.initializers.Constant([[1.0, -1.0]]))(x)
     model = keras.Model(inputs, outputs)
     image = np.zeros((1, 8, 8, 3), "float32")
     image[0, :3, 5:] = 1.0                             # the only evidence sits top right
@@ -288,13 +289,15 @@ def test_grey_and_rgba_photos_reach_mediapipe_prepared(exported, tmp_path):
     Image.new("L", (40, 50), 90).save(tmp_path / "grey.png")
     Image.new("RGBA", (50, 40), (200, 20, 20, 128)).save(tmp_path / "rgba.png")
     Image.new("P", (30, 30), 3).save(tmp_path / "palette.png")
-    batch = np.stack([imgs.prepare(Image.open(tmp_path / name), 32) for name in ("grey.png", "rgba.png", "palette.png")])
+    names = ("grey.png", "rgba.png", "palette.png")
+    batch = np.stack([imgs.prepare(Image.open(tmp_path / name), 32) for name in names])
     for variant in ("float32", "uint8_io"):
         path = exported / "export" / "tflite" / variant / "model.tflite"
         mediapipe_scores = mediapipe_check.classify(path, batch, ["mila", "not_mila"])
         litert_scores = runtime.TFLiteModel(path).predict(batch.astype("float32"))
         np.testing.assert_allclose(mediapipe_scores, litert_scores, atol=1e-6)
-    for raw, shape in ((np.zeros((1, 32, 32), "uint8"), "(1, 32, 32)"), (np.zeros((1, 32, 32, 4), "uint8"), "(1, 32, 32, 4)")):
+    for raw, shape in ((np.zeros((1, 32, 32), "uint8"), "(1, 32, 32)"),
+                       (np.zeros((1, 32, 32, 4), "uint8"), "(1, 32, 32, 4)")):
         with pytest.raises(TinkerflowError, match=re.escape(f"images of shape {shape} cannot go to MediaPipe")):
             mediapipe_check.classify(path, raw, ["mila", "not_mila"])
 
@@ -304,7 +307,8 @@ def test_the_deploy_bundle_runs_as_its_readme_says(exported):
     assert sorted(p.name for p in bundle.iterdir()) == [
         "README.md", "float32.tflite", "golden.json", "int8.tflite", "labels.txt", "model.json", "uint8_io.tflite"]
     for variant in ("float32", "int8", "uint8_io"):
-        assert (bundle / f"{variant}.tflite").read_bytes() == (exported / "export" / "tflite" / variant / "model.tflite").read_bytes()
+        exported_file = exported / "export" / "tflite" / variant / "model.tflite"
+        assert (bundle / f"{variant}.tflite").read_bytes() == exported_file.read_bytes()
     assert (bundle / "labels.txt").read_text() == "mila\nnot_mila\n"
     model = json.loads((bundle / "model.json").read_text())
     assert model["experiment"] == "classifier" and model["preprocessing"]["crop"] == "centre square"
@@ -312,15 +316,18 @@ def test_the_deploy_bundle_runs_as_its_readme_says(exported):
     assert uint8["signature"] == "serving_default" and uint8["input_positions"] == ["image"]
     assert uint8["inputs"][0]["quantization"] == {"scale": 1.0, "zero_point": 0}
     golden = json.loads((bundle / "golden.json").read_text())["variants"]
-    assert golden["uint8_io"]["calls"][0]["inputs"]["image"]["dtype"] == "uint8" and golden["uint8_io"]["tolerance"] == 1.0
+    assert golden["uint8_io"]["calls"][0]["inputs"]["image"]["dtype"] == "uint8"
+    assert golden["uint8_io"]["tolerance"] == 1.0
     assert golden["float32"]["calls"][0]["inputs"]["image"]["shape"] == [1, 32, 32, 3]
     readme = (bundle / "README.md").read_text()
-    for snippet in ('CompiledModel.create(context.assets, "float32.tflite"', 'createInputBuffer("image", "serving_default")',
+    for snippet in ('CompiledModel.create(context.assets, "float32.tflite"', 'createInputBuffer("image", '
+                                                                             '"serving_default")',
                     "interpreter.copy(imageData, toInputAt: 0)", "ImageClassifier.createFromOptions"):
         assert snippet in readme
     litert, mediapipe = run_readme_python(bundle)
     assert litert.returncode == 0, litert.stderr[-2000:]
-    assert litert.stdout.splitlines() == [f"{v}.tflite: golden.json reproduced (3 calls)" for v in ("float32", "int8", "uint8_io")]
+    assert litert.stdout.splitlines() == [f"{v}.tflite: golden.json reproduced (3 calls)"
+                                          for v in ("float32", "int8", "uint8_io")]
     assert mediapipe.returncode == 0 and mediapipe.stdout.startswith("MediaPipe: "), mediapipe.stderr[-2000:]
 
 
@@ -355,7 +362,8 @@ def test_mobilenet_v2_from_scratch_with_fine_tuning(photos, tmp_path):
 
 @pytest.mark.parametrize("overrides, expected", [
     (["data.path=EMPTY"], "has no class folders; expected two or more subfolders"),
-    (["experiment.positive_class=cat"], "experiment.positive_class=cat is not a class; expected one of: mila, not_mila"),
+    (["experiment.positive_class=cat"],
+     "experiment.positive_class=cat is not a class; expected one of: mila, not_mila"),
     (["model=resnet"], "model=resnet is not a classifier model option; expected one of: mobilenet_v2, simple"),
     (["model=mobilenet_v2", "model.weights=WRONG"], "does not fit MobileNetV2(alpha=0.35, include_top=False)"),
     (["model=mobilenet_v2", "model.weights=/no/such.h5"], "is neither imagenet, none nor an existing file"),

@@ -119,7 +119,8 @@ def test_example_plugin_trains_through_the_cli(tmp_path):
 BAD_TRAIN = [
     (["experiment=nope"], f"unknown experiment 'nope'; expected one of: {EXPERIMENTS}"),
     (["experiment.foo=1"], "unknown config key 'experiment.foo'"),
-    (["experiment.hidden=abc"], "config key 'experiment.hidden': Value 'abc' of type 'str' could not be converted to Integer"),
+    (["experiment.hidden=abc"], "config key 'experiment.hidden': Value 'abc' of type 'str' could not be converted to "
+                                "Integer"),
     (["experiment.hidden=0"], "experiment.hidden=0 is out of range: expected >= 1"),
     (["experiment.max_sum=1"], "experiment.max_sum=1 is out of range: expected >= 2"),
     (["trainer.epochs=-1"], "trainer.epochs=-1 is out of range: expected >= 1"),
@@ -170,7 +171,8 @@ def test_bad_sample_option(trained):
     cwd, run_dir, _ = trained
     result = run_cli("sample", str(run_dir), "--bogus", "1", cwd=cwd)
     assert result.returncode == 2
-    assert result.stderr == "tinkerflow: error: unknown option '--bogus'; expected one of: --pairs, --cross-section, --grid\n"
+    assert result.stderr == ("tinkerflow: error: unknown option '--bogus'; expected one of: --pairs, --cross-section, "
+                             "--grid\n")
 
 
 def test_traceback_on_request(trained):

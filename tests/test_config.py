@@ -45,7 +45,8 @@ def test_experiment_file_adjusts_trainer_defaults_and_cli_wins(registry):
 
 def test_a_plugin_experiment_declares_its_trainer_defaults(registry):
     sine = typed(registry, "experiment=sine").trainer
-    assert (sine.epochs, sine.learning_rate, sine.steps_per_execution, sine.early_stopping.patience) == (300, 0.01, 50, 20)
+    assert (sine.epochs, sine.learning_rate, sine.steps_per_execution,
+            sine.early_stopping.patience) == (300, 0.01, 50, 20)
     assert sine.batch_size == TrainerConfig().batch_size, "what it does not declare stays the global default"
     assert typed(registry, "experiment=sine", "trainer.epochs=5").trainer.epochs == 5, "the command line wins"
     assert typed(registry, "experiment=sine", "debug=smoke").trainer.epochs == 2, "so does debug=smoke"
@@ -63,8 +64,10 @@ BAD = [
     (["trainer.learning_rate=0"], "trainer.learning_rate=0.0 is out of range: expected > 0.0"),
     (["experiment.validation_split=0.95"], "experiment.validation_split=0.95 is out of range: expected <= 0.9"),
     (["trainer.optimizer=adamx"], "trainer.optimizer='adamx': expected one of adam, adamw, sgd, rmsprop"),
-    (["experiment.hidden=abc"], "config key 'experiment.hidden': Value 'abc' of type 'str' could not be converted to Integer"),
-    (["trainer.epochs=1.5"], "config key 'trainer.epochs': Value '1.5' of type 'float' could not be converted to Integer"),
+    (["experiment.hidden=abc"], "config key 'experiment.hidden': Value 'abc' of type 'str' could not be converted to "
+                                "Integer"),
+    (["trainer.epochs=1.5"], "config key 'trainer.epochs': Value '1.5' of type 'float' could not be converted to "
+                             "Integer"),
     (["experiment.hiden=4"], "unknown config key 'experiment.hiden': AdditionConfig has no such field; did you mean "
                              "experiment.hidden? (expected one of: activation, hidden, max_sum, samples"),
     (["+experiment.hiden=4"], "unknown config key 'experiment.hiden'; expected one of: activation, hidden"),

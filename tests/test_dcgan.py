@@ -19,8 +19,11 @@ from tinkerflow.plugins.dcgan.architecture import depth_for
 def test_ellipses_are_the_posts_data_sets_and_reproducible():
     white = sets.ellipses(sets.EllipsesData(style="opaque_white", count=20, seed=3), 16)
     assert white.images.shape == (20, 16, 16, 3) and white.conditions is None
-    assert np.array_equal(white.images, sets.ellipses(sets.EllipsesData(style="opaque_white", count=20, seed=3), 16).images)
-    assert not np.array_equal(white.images, sets.ellipses(sets.EllipsesData(style="opaque_white", count=20, seed=4), 16).images)
+    def white_ellipses(seed):
+        return sets.ellipses(sets.EllipsesData(style="opaque_white", count=20, seed=seed), 16).images
+
+    assert np.array_equal(white.images, white_ellipses(3))
+    assert not np.array_equal(white.images, white_ellipses(4))
     grey = white.images.std(axis=-1).max()
     assert grey < 1 and white.images[:, 0, 0].max() == 0, "white on black, nothing coloured"
     colour = sets.ellipses(sets.EllipsesData(style="opaque_color", count=40, background="#102030"), 16)
@@ -65,7 +68,8 @@ def test_folder_with_cartoon_set_attributes(tmp_path):
     assert found.images.shape == (6, 16, 16, 3) and found.info["sizes_found"] == 2
     assert found.groups == {"hair_color": [str(v) for v in range(10)]}
     assert found.conditions.shape == (6, 10) and found.conditions[4].argmax() == 1
-    with pytest.raises(DataError, match=r"have the sizes 24x24 \(e.g. cs0.png\), 30x20 \(e.g. cs1.png\); expected all 16x16"):
+    with pytest.raises(DataError, match=r"have the sizes 24x24 \(e.g. cs0.png\), 30x20 \(e.g. cs1.png\); expected all "
+                                        r"16x16"):
         sets.folder(sets.FolderData(path=str(folder), resize=False), 16, conditional=False)
     (folder / "cs3.csv").unlink()
     with pytest.raises(DataError, match=r"1 image\(s\) have no attribute file beside them \(e.g. cs3.png"):
@@ -103,7 +107,8 @@ def test_training_film_and_curves(trained):
     assert Image.open(frames[0]).size == (4 * 16 + 5 * 2, 4 * 16 + 5 * 2), "a 4x4 grid"
     gif = Image.open(trained / "samples" / "training.gif")
     assert gif.n_frames == 3
-    assert len(info["samples"]["diversity"]) == 3 and info["metrics"]["final_diversity"] == info["samples"]["diversity"][-1]
+    diversity = info["samples"]["diversity"]
+    assert len(diversity) == 3 and info["metrics"]["final_diversity"] == diversity[-1]
     assert (trained / "samples" / "curves.png").is_file()
     assert json.loads((trained / "learned.json").read_text())["columns"][:2] == ["colour=red", "colour=orange"]
 
@@ -124,7 +129,8 @@ def test_export_of_the_generator(trained, tmp_path):
     formats = json.loads((trained / "export.json").read_text())["formats"]
     manifest = json.loads((trained / "export" / "tfjs" / "float32" / "manifest.json").read_text())
     assert [i["name"] for i in manifest["inputs"]] == ["latent", "condition"] and manifest["latent_dim"] == 8
-    assert manifest["outputs"][0]["shape"] == [None, 16, 16, 3] and manifest["conditions"]["groups"]["colour"][0] == "red"
+    assert manifest["outputs"][0]["shape"] == [None, 16, 16, 3]
+    assert manifest["conditions"]["groups"]["colour"][0] == "red"
     assert formats["tflite"]["variants"]["float32"]["parity"]["max_abs_diff"] < 0.01, "pixels within 1/100 level"
     int8 = formats["tflite"]["variants"]["int8"]
     assert int8["status"] == "passed" and int8["metric"]["exported"] <= 8.0

@@ -77,8 +77,8 @@ def lstm_language_model(unroll=True):
     return (unrolled_twin(model) if unroll else model), tokens
 
 
-MODELS = {"dense_softmax": dense_softmax, "dense_tanh": dense_tanh, "conv_classifier": conv_classifier, "generator": generator,
-          "lstm_unrolled": lstm_language_model}
+MODELS = {"dense_softmax": dense_softmax, "dense_tanh": dense_tanh, "conv_classifier": conv_classifier,
+          "generator": generator, "lstm_unrolled": lstm_language_model}
 
 
 def convert_and_run(exporter, model, x, tmp_path):
@@ -274,7 +274,8 @@ def exported_run(tmp_path_factory):
 def test_export_json_records_every_variant(exported_run):
     info = json.loads((exported_run / "export.json").read_text())
     assert set(info["formats"]) == {"tfjs", "tflite"}
-    assert set(info["formats"]["tflite"]["variants"]) == {"float32", "float16", "int8_dynamic", "int8", "float32_any_batch"}, \
+    variants = {"float32", "float16", "int8_dynamic", "int8", "float32_any_batch"}
+    assert set(info["formats"]["tflite"]["variants"]) == variants, \
         "uint8_io is left out: an addition model's numbers are not bytes"
     assert set(info["formats"]["tfjs"]["variants"]) == {"float32", "float16", "uint8"}
     for fmt, variant in (("tfjs", "float32"), ("tflite", "float32"), ("tflite", "float32_any_batch")):
@@ -390,7 +391,8 @@ def test_runtime_loader_predicts_like_keras(exported_run):
         np.testing.assert_allclose(runtime.load(path).predict(x), expected, rtol=1e-5, atol=1e-4)
     single = runtime.load(exported_run / "export" / "tflite" / "float32")
     assert single.predict([[1, 2]]).shape == (1, 1) and single.runtime == "litert"
-    assert runtime.load(exported_run / "export" / "tflite" / "float32" / "model.tflite", runtime="tensorflow").runtime == "tensorflow"
+    tflite_file = exported_run / "export" / "tflite" / "float32" / "model.tflite"
+    assert runtime.load(tflite_file, runtime="tensorflow").runtime == "tensorflow"
 
 
 def test_tfjs_in_node_runs_on_the_wasm_backend_and_cpu_on_request(exported_run, monkeypatch):

@@ -122,8 +122,8 @@ image_bytes = st.one_of(
 
 @FUZZ
 @given(classes=st.lists(st.tuples(st.text("abcxyz_-. ", min_size=1, max_size=8),
-                                  st.lists(st.tuples(st.sampled_from([".png", ".jpg", ".gif", "", ".txt"]), image_bytes),
-                                           max_size=4)), max_size=3))
+                                  st.lists(st.tuples(st.sampled_from([".png", ".jpg", ".gif", "", ".txt"]),
+                                                     image_bytes), max_size=4)), max_size=3))
 def test_image_folder_reader(tmp_path, classes):
     from tinkerflow.plugins.classifier.images import read_folder
 

@@ -14,9 +14,9 @@ FOLDERS = {"core": "core", "plugins": "plugins", "exporters": "exporters", "web_
 
 #: the lowest layer: run folders, records, configs, the plugin registry and the contracts
 #: plugins implement (Experiment, Exporter)
-BASE = {"core", "core.errors", "core.hookspecs", "core.tf_quiet", "core.lock", "core.rundir", "core.runfs", "core.records",
-        "core.config", "core.plugins", "core.experiment", "core.exporter", "core.callbacks", "core.resume",
-        "core.jax_loop", "core.runs", "core.scaffold", "core.hydra_app", "core.npm"}
+BASE = {"core", "core.errors", "core.hookspecs", "core.tf_quiet", "core.lock", "core.rundir", "core.runfs",
+        "core.records", "core.config", "core.plugins", "core.experiment", "core.exporter", "core.callbacks",
+        "core.resume", "core.jax_loop", "core.runs", "core.scaffold", "core.hydra_app", "core.npm", "core.learned"}
 ORCHESTRATION = {"core.orchestration"}
 CLI = {"core.cli"}
 #: sideways imports inside the middle layer that are allowed, as (importer, imported) prefixes
@@ -176,6 +176,101 @@ def test_the_scan_sees_imports_inside_functions():
     found = {(a, b) for a, b, _ in project_imports()}
     assert ("core.cli", "core.orchestration") in found, "cmd_train imports it inside the function"
     assert ("exporters.pipeline", "core.runs") in found
+
+
+#: the only functions that import a project module inside their body, and why: the CLI
+#: answers --help and bad input before anything heavy loads; Keras must start only after
+#: the job chose its backend; a plugin's Keras side loads on first use
+LAZY_BOUNDARIES = {
+    ("core.cli", "*"): "the CLI boundary: each command imports what it runs",
+    ("core.orchestration", "_training"): "the runner starts Keras: after every config is checked",
+    ("core.runner", "execute"): "callbacks and resume start Keras: after use_backend chose its backend",
+    ("core.runner", "_callbacks"): "the same",
+    ("core.runner", "export_after_training"): "export=all: the export pipeline, only when asked",
+    ("plugins.dcgan.experiment", "_networks"): "the dcgan's Keras side (model.py), on first use",
+}
+
+
+def lazy_project_imports() -> list[tuple[str, str, str, int]]:
+    """(module, function, imported, line) for every project import inside a function body."""
+    found = []
+    for folder in FOLDERS:
+        for path in (REPO / folder).rglob("*.py"):
+            if "node_modules" in path.parts or "plugin_template" in path.parts:
+                continue
+            parts = [folder, *path.relative_to(REPO / folder).with_suffix("").parts]
+            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for node in ast.walk(function):
+                    project = isinstance(node, ast.ImportFrom) and (
+                        node.level or (node.module or "").startswith("tinkerflow"))
+                    if project:
+                        found.append((module, function.name, "." * node.level + (node.module or ""), node.lineno))
+    return sorted(set(found))
+
+
+def lazy_problems(found: list[tuple[str, str, str, int]]) -> list[str]:
+    return [f"{module}:{line} imports {imported} inside {function}(); expected it at the top of the module "
+            "(only the boundaries in LAZY_BOUNDARIES import project modules late)"
+            for module, function, imported, line in found
+            if (module, function) not in LAZY_BOUNDARIES and (module, "*") not in LAZY_BOUNDARIES]
+
+
+def test_project_modules_are_imported_late_only_at_the_boundaries():
+    wrong = lazy_problems(lazy_project_imports())
+    assert not wrong, "\n".join(wrong)
+    used = {(m, f) for m, f, _, _ in lazy_project_imports()} | {(m, "*") for m, *_ in lazy_project_imports()}
+    assert set(LAZY_BOUNDARIES) <= used, f"boundaries that import nothing any more: {set(LAZY_BOUNDARIES) - used}"
+
+
+def test_the_lazy_import_check_would_fail():
+    assert lazy_problems([("core.cli", "cmd_train", ".orchestration", 3), ("exporters.tflite", "page_assets",
+                                                                         ".mediapipe_web", 9)]) == [
+        "exporters.tflite:9 imports .mediapipe_web inside page_assets(); expected it at the top of the module "
+        "(only the boundaries in LAZY_BOUNDARIES import project modules late)"]
+
+
+#: what a module may import inside a function outside the boundaries: libraries that are
+#: slow to import or start a runtime (Keras, TensorFlow, JAX), optional ones (MediaPipe,
+#: Playwright, Ray, the TF.js converter, the LiteRT interpreters), and the ones every
+#: command would otherwise pay for before it can answer (plots, images, Hydra, rich)
+SLOW_TO_IMPORT = {"keras", "tensorflow", "jax", "matplotlib", "PIL", "mediapipe", "playwright", "ray", "tensorflowjs",
+                  "ai_edge_litert", "tflite_runtime", "pandas", "hydra", "omegaconf", "rich", "yaml", "numpy"}
+
+
+def lazy_imports() -> list[tuple[str, str, str, int]]:
+    """(module, function, imported top-level name, line) for every import inside a function body."""
+    found = []
+    for folder in FOLDERS:
+        for path in (REPO / folder).rglob("*.py"):
+            if "node_modules" in path.parts or "plugin_template" in path.parts:
+                continue
+            parts = [folder, *path.relative_to(REPO / folder).with_suffix("").parts]
+            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for node in ast.walk(function):
+                    if isinstance(node, ast.Import):
+                        names = [alias.name for alias in node.names]
+                    elif isinstance(node, ast.ImportFrom):
+                        names = ["." * node.level + (node.module or "")]
+                    else:
+                        continue
+                    found += [(module, function.name, name.split(".")[0] or name, node.lineno) for name in names]
+    return sorted(set(found))
+
+
+def test_other_imports_inside_functions_are_of_slow_libraries():
+    """Anything else (the standard library, a project module) goes at the top; ruff's PLC0415
+    (pyproject.toml) names the files allowed any lazy import, this test what they may import."""
+    wrong = [f"{module}:{line} imports {name} inside {function}(); expected it at the top of the module"
+             for module, function, name, line in lazy_imports()
+             if name not in SLOW_TO_IMPORT and not name.startswith(".") and name != "tinkerflow"
+             and (module, "*") not in LAZY_BOUNDARIES]
+    assert not wrong, "\n".join(wrong)
 
 
 def test_only_the_hydra_adapter_reaches_into_hydras_internals():

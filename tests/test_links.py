@@ -264,7 +264,8 @@ RUN_COMMANDS = {
                              "--out", str(ws / "telephone")],
 }
 SWEEP_COMMANDS = {
-    "train -m --resume": lambda ws: ["train", "-m", "debug=smoke", "experiment.hidden=1,2", "--resume", str(ws / "case")],
+    "train -m --resume": lambda ws: ["train", "-m", "debug=smoke", "experiment.hidden=1,2", "--resume",
+                                     str(ws / "case")],
     "report": lambda ws: ["report", str(ws / "case")],
 }
 
@@ -406,7 +407,8 @@ def test_no_saved_config_spelling_reaches_a_resolver(workspace, tmp_path, monkey
             code, out, err = _in_process(argv(case))
             lines_out = [line for line in err.splitlines() if line.strip()]
             if code != 2 or len(lines_out) != 1 or _leaks(root, out, err):
-                failures.append(f"{command}, {name}: exit {code}, {err.strip()[-200:]!r}, leaks {_leaks(root, out, err)}")
+                failures.append(f"{command}, {name}: exit {code}, {err.strip()[-200:]!r}, leaks "
+                                f"{_leaks(root, out, err)}")
             cases += 1
     assert not failures, "\n".join(failures)
     print(f"\nresolver matrix, saved configs: {len(YAML_SPELLINGS)} spellings x {len(commands)} commands = {cases}")

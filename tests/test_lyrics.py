@@ -99,7 +99,8 @@ def test_train_on_a_text_folder_with_glove_and_sample(tmp_path):
         assert record["status"] == "passed" and record["parity"]["max_abs_diff"] < 1e-4, "the stepper converts"
         manifest = json.loads((run_dir / "export" / fmt / "float32" / "manifest.json").read_text())
         assert manifest["vocabulary"] == vocab and manifest["preprocessing"]["window"] == 5
-        assert manifest["stepping"]["state_shape"] == [5, 16] and [i["name"] for i in manifest["inputs"]] == ["token", "state"]
+        assert manifest["stepping"]["state_shape"] == [5, 16]
+        assert [i["name"] for i in manifest["inputs"]] == ["token", "state"]
         assert record["metric"]["exported"] == pytest.approx(record["metric"]["keras"], abs=1e-6)
 
     from tinkerflow.core.plugins import make_plugin_manager

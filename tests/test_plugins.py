@@ -237,7 +237,8 @@ def test_a_config_field_without_a_default_says_what_to_set():
         return _experiment_row(Registered("checked", cls, "p"))
 
     assert row(NeedsOffset) == {"description": "checks", "error": message}, "tinkerflow plugins shows it"
-    assert row(OutOfRange)["error"] == "experiment.size=0 is out of range: expected >= 1", "a default must pass its own check"
+    assert row(OutOfRange)["error"] == "experiment.size=0 is out of range: expected >= 1", \
+        "a default must pass its own check"
     assert row(ThrowawayConfig) == {"description": "checks", "error": None}
 
 
@@ -285,7 +286,8 @@ def test_a_plugin_whose_commands_break_is_disabled_and_the_built_ins_work(monkey
     assert main(["plugins", "--json"]) == 0
     captured = capsys.readouterr()
     warnings = [line for line in captured.err.splitlines() if name in line]
-    assert len(warnings) == 1 and error in warnings[0] and warnings[0].startswith("tinkerflow: warning: plugin"), captured.err
+    assert len(warnings) == 1 and error in warnings[0], captured.err
+    assert warnings[0].startswith("tinkerflow: warning: plugin"), captured.err
     assert '"addition"' in captured.out
     with pytest.raises(SystemExit) as done:
         main(["export", "--help"])
@@ -303,4 +305,5 @@ def test_a_third_party_experiment_named_like_a_built_in_is_the_one_refused(monke
     reg = make_plugin_manager({})
     assert reg.experiments["addition"].plugin == "addition"
     assert reg.experiment("addition").__module__ == "tinkerflow.plugins.addition.experiment"
-    assert "registers 'addition', which plugin 'addition' already registered" in reg.plugins["tinkerflow_impostor"].error
+    error = reg.plugins["tinkerflow_impostor"].error
+    assert "registers 'addition', which plugin 'addition' already registered" in error

@@ -236,8 +236,8 @@ def test_resume_when_the_checkpoint_is_at_either_end(tmp_path, stage):
 @pytest.mark.parametrize("args, kill_after, total", [
     (["experiment=dcgan", "data.count=256", "experiment.image_size=16", "model.width=8", "trainer.epochs=12",
       "model.average=0.9"], 4, 12),
-    (["experiment=classifier", "model=mobilenet_v2", "model.weights=none", "model.alpha=0.35", "experiment.image_size=32",
-      "model.fine_tune_layers=10", "model.fine_tune_epochs=4", "trainer.epochs=4",
+    (["experiment=classifier", "model=mobilenet_v2", "model.weights=none", "model.alpha=0.35",
+      "experiment.image_size=32", "model.fine_tune_layers=10", "model.fine_tune_epochs=4", "trainer.epochs=4",
       "trainer.early_stopping.enabled=false"], 6, 8),
 ], ids=["dcgan with two optimizers, its film and its weights' average", "classifier killed in its fine-tuning phase"])
 def test_experiments_with_their_own_fit_resume(tmp_path, args, kill_after, total):

@@ -31,7 +31,8 @@ def test_every_caption_says_the_truth_of_its_scene_in_varied_words():
             assert len(parse(text).shapes) == len(scene.shapes), text
             words.update(text.split())
     assert {len(s.shapes) for s in found} == {1, 2, 3}
-    for word in ("ball", "circle", "box", "square", "little", "big", "left", "right", "above", "below", "just", *COLOURS):
+    for word in ("ball", "circle", "box", "square", "little", "big", "left", "right", "above", "below", "just",
+                 *COLOURS):
         assert words[word] > 0, f"the grammar never says {word!r}"
     assert max(len(t.split()) for texts in captions for t in texts) <= 15, "captioning's caption_length is 17"
     assert words["an"] > 0 and not any(" a orange" in t or t.startswith("a orange") for ts in captions for t in ts)
@@ -95,12 +96,14 @@ def test_a_judge_that_learnt_too_little_is_not_trusted_from_the_cache(tmp_path, 
 
     weak = {"colour": 0.31, "shape": 0.54, "object": 0.03, "count": 0.99}
     assert not judge.trusted(weak) and judge.trusted({"colour": 0.99, "shape": 0.97})
-    weights, record = tmp_path / f"scenes-8px-v{judge.VERSION}.weights.h5", tmp_path / f"scenes-8px-v{judge.VERSION}.json"
+    stem = tmp_path / f"scenes-8px-v{judge.VERSION}"
+    weights, record = stem.with_name(stem.name + ".weights.h5"), stem.with_name(stem.name + ".json")
     judge.build(8).save_weights(weights)
     record.write_text(json.dumps({"accuracy": weak}))
     retrained = []
     good = {"colour": 0.99, "shape": 0.98, "object": 0.9, "count": 1.0}
-    monkeypatch.setattr(judge, "train", lambda size: retrained.append(size) or judge.Judge(judge.build(size), size, good))
+    monkeypatch.setattr(judge, "train",
+                        lambda size: retrained.append(size) or judge.Judge(judge.build(size), size, good))
     assert judge.load(8, cache=tmp_path).accuracy == good and retrained == [8]
     assert json.loads(record.read_text())["accuracy"] == good
     assert judge.load(8, cache=tmp_path).accuracy == good and retrained == [8], "a trusted cache is read, not retrained"
@@ -118,7 +121,8 @@ def test_the_page_reads_captions_as_python_does(tmp_path):
     rng = np.random.default_rng(5)
     found, _, captions = scenes.scene_set(150, 16, seed=9, captions_per_scene=2)
     texts = [t for ts in captions for t in ts]
-    garbled = [" ".join(rng.permutation(t.split())) for t in texts[:100]] + [" ".join(t.split()[:4]) for t in texts[:50]]
+    garbled = ([" ".join(rng.permutation(t.split())) for t in texts[:100]]
+               + [" ".join(t.split()[:4]) for t in texts[:50]])
     pairs = [*zip(texts, garbled + texts[::-1]), *((t, t) for t in texts[:60])]
     expected = [survival(said, scenes.truth_of(start), scenes.parse(start).relation is not None)
                 for start, said in pairs]

@@ -165,7 +165,8 @@ def test_an_optuna_search_in_a_sqlite_file_continues_where_it_stopped(tmp_path):
         result = run_cli("train", "-m", *search, f"hydra.sweep.dir=runs/{part}", cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(study_name="adding", storage=f"sqlite:///{tmp_path / 'study.db'}")
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4, "the second search adds two trials"
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4, \
+        "the second search adds two trials"
     jobs = [read_run(tmp_path / "runs" / part / str(j))["metrics"]["best_val_rounded_accuracy"]
             for part in ("first", "second") for j in range(2)]
     assert [t.value for t in study.trials] == pytest.approx(jobs)

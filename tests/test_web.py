@@ -35,7 +35,8 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     registry = make_plugin_manager()
     addition = train_in_process(root / "a", "experiment.max_sum=16", "experiment.samples=2000",
-                                "experiment.test_samples=200", "trainer.epochs=60", "trainer.early_stopping.patience=60")
+                                "experiment.test_samples=200", "trainer.epochs=60",
+                                "trainer.early_stopping.patience=60")
     assert export_run(addition, registry, ["tfjs", "tflite"], ["float32", "float16", "float32_any_batch"]).ok
     sine = train_in_process(root / "s", "experiment=sine", *Sine.smoke_overrides)
     assert export_run(sine, registry, ["tfjs", "tflite"], ["float32"]).ok
@@ -99,10 +100,12 @@ class Watched:
         if phone:
             slow_down(self.context, self.page)
         self.problems: list[str] = []
-        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}")
+                     if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
-        self.page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+        self.page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}")
+                     if r.status >= 400 else None)
         self.requests: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
 
@@ -185,8 +188,8 @@ def test_site_layout_and_relative_urls(site):
         for url in re.findall(r'(?:src|href)="([^"]*)"', text):
             assert not re.match(r"^(?:[a-z]+:)?//|^/", url) or url.startswith("data:"), f"{page}: {url}"
             assert not url.startswith(("http:", "https:")), f"{page}: {url}"
-    ours = [out / "assets" / "tinkerflow.js", out / "assets" / "generic_widget.js", out / "assets" / "tfjs" / "tfjs_page.js",
-            *out.glob("models/*/widget/*.js")]
+    ours = [out / "assets" / "tinkerflow.js", out / "assets" / "generic_widget.js",
+            out / "assets" / "tfjs" / "tfjs_page.js", *out.glob("models/*/widget/*.js")]
     for script in ours:
         assert not re.search(r"https?://", script.read_text()), script
 
@@ -237,7 +240,8 @@ def test_runs_without_exports(runs, tmp_path):
     assert not (tmp_path / "s1").exists()
     mixed = run_cli("web", str(bare), str(runs["addition"]), "--out", str(tmp_path / "s2"), cwd=tmp_path)
     assert mixed.returncode == 0, mixed.stderr
-    assert f"run '{bare}' has no tfjs or tflite export that passed its checks and runs in a page; skipped" in mixed.stderr
+    assert (f"run '{bare}' has no tfjs or tflite export that passed its checks and runs in a page; "
+            "skipped") in mixed.stderr
     missing = run_cli("web", str(tmp_path / "nope"), "--out", str(tmp_path / "s3"), cwd=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
@@ -316,7 +320,8 @@ def test_runtime_variant_backend_and_threads_choice(browser, server, site, runs)
     page.select_option("#variant", "float32")
     expect_ready(page, variant="float32")
     assert page.locator("body").get_attribute("data-runtime") == "litertjs", "the runtime stays chosen"
-    expect(page.locator("#addition-answer")).to_have_text(f"{litert_reference(runs['addition'], 'float32', x)[0][0]:.2f}")
+    answer = litert_reference(runs['addition'], 'float32', x)[0][0]
+    expect(page.locator("#addition-answer")).to_have_text(f"{answer:.2f}")
     page = watched.open_ready(f"{url}?runtime=litertjs&threads=2")
     assert page.text_content("#backend-used") == "LiteRT.js, wasm, 2 threads", "serve sends COOP/COEP: threads work"
     assert page.evaluate("() => crossOriginIsolated") is True
@@ -453,7 +458,8 @@ def test_a_broken_widget_is_named_with_its_file_and_line_not_blamed_on_the_model
         builder._widget_dir = original
     base = server.removesuffix("project/")
     for name, message in (
-            ("wrong", "widget.js failed: TypeError: Cannot read properties of undefined (reading 'data') (widget.js:8)"),
+            ("wrong", "widget.js failed: TypeError: Cannot read properties of undefined (reading 'data') "
+                      "(widget.js:8)"),
             ("unparsable_page", "widget.js could not be loaded: SyntaxError: ")):
         slug = next((out.parent / name / "models").iterdir()).name
         watched = Watched(browser)
@@ -657,7 +663,8 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
     report = build_site([classifier_run], out, make_plugin_manager())
     with serving(out) as base:
         watched = Watched(browser, phone=True)
-        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?runtime={runtime}&variant={variant}")
+        slug = report.pages[0]["slug"]
+        page = watched.open_ready(f"{base}models/{slug}/index.html?runtime={runtime}&variant={variant}")
         assert page.locator("body").get_attribute("data-runtime") == runtime
         assert page.locator("body").get_attribute("data-variant") == variant
         widget = page.locator("#widget")
@@ -734,9 +741,11 @@ def test_mediapipe_in_the_browser_gives_keras_labels_and_its_telemetry_is_blocke
             labels = scores.argmax(axis=1)
             assert (labels == keras_labels).all(), f"{variant}: MediaPipe in Chromium disagrees with Keras"
             litert = load(classifier_run / "export" / "tflite" / variant).predict(images)
-            np.testing.assert_allclose(scores, litert, atol=1e-6, err_msg=f"{variant}: the same file on the same pixels")
+            np.testing.assert_allclose(scores, litert, atol=1e-6,
+                                       err_msg=f"{variant}: the same file on the same pixels")
         # closing a classifier sends MediaPipe's usage log; the site's CSP is what stops it
-        page.wait_for_function("() => window.violations.some(([d, uri]) => d === 'connect-src' && uri.includes('googleapis'))")
+        page.wait_for_function("() => window.violations.some(([d, uri]) => d === 'connect-src' && "
+                               "uri.includes('googleapis'))")
         assert "connect-src 'self'" in page.locator("meta[http-equiv=Content-Security-Policy]").get_attribute("content")
         watched.close(base, expected=("googleapis.com/v1/log",))
 
@@ -758,7 +767,8 @@ def dcgan_run(tmp_path_factory):
 
 def tiles(page, canvas: str, n: int, across: int, size: int, gap: int = 2) -> np.ndarray:
     rgba = np.array(page.evaluate(f"() => {{ const c = document.querySelector('{canvas}');"
-                                  " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"),
+                                  " return Array.from(c.getContext('2d')"
+                                  ".getImageData(0, 0, c.width, c.height).data); }"),
                     "float64")
     width = across * (size + gap) + gap
     image = rgba.reshape(-1, width, 4)[..., :3]
@@ -798,12 +808,14 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path, ru
     report = build_site([dcgan_run], out, make_plugin_manager())
     with serving(out) as base:
         watched = Watched(browser, phone=True)
-        page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html?runtime={runtime}&variant={variant}")
+        slug = report.pages[0]["slug"]
+        page = watched.open_ready(f"{base}models/{slug}/index.html?runtime={runtime}&variant={variant}")
         assert page.locator("body").get_attribute("data-variant") == variant
         widget = page.locator("#widget")
         latents = json.loads(widget.get_attribute("data-latents"))
         conditions = np.array(json.loads(widget.get_attribute("data-conditions")))
-        assert len(latents) == 16 and conditions.shape == (16, 8) and conditions.argmax(1).tolist() == [i % 8 for i in range(16)]
+        assert len(latents) == 16 and conditions.shape == (16, 8)
+        assert conditions.argmax(1).tolist() == [i % 8 for i in range(16)]
         drawn = tiles(page, "#dcgan-grid", 16, 4, 16)
         assert np.abs(drawn - python_pixels(latents, conditions)).max() <= 1, "the page draws the generator's pixels"
 
@@ -938,7 +950,8 @@ def test_painter_page_paints_what_python_paints(browser, telephone_runs, tmp_pat
         page.click("#painter-paint")
         expect(widget).to_have_attribute("data-painted", "2")
         latents = np.array(json.loads(widget.get_attribute("data-latents")), "float32")
-        drawn = np.stack([tiles(page, f"#painter-images canvas:nth-child({k + 1})", 1, 1, 16, gap=0)[0] for k in range(4)])
+        drawn = np.stack([tiles(page, f"#painter-images canvas:nth-child({k + 1})", 1, 1, 16, gap=0)[0]
+                          for k in range(4)])
         assert page.locator("#widget b").count() == 0
         watched.close(base)
     run, experiment = open_run(painter, make_plugin_manager())

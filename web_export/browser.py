@@ -10,6 +10,8 @@ Playwright's own download. Playwright is an optional dependency (``pip install
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,8 +37,6 @@ def chromium(install: bool = False) -> Iterator:
         if executable:
             browser = playwright.chromium.launch(executable_path=executable, args=FLAGS)
         elif install:
-            import subprocess
-            import sys
 
             subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"], check=True)
             browser = playwright.chromium.launch(args=FLAGS)

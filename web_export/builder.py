@@ -147,7 +147,8 @@ def _passed_variants(run, exporter) -> tuple[list[dict], dict[str, str]]:
         if reason:
             unusable[name] = f"not for {exporter.page_runtime[1]}: {reason}"
             continue
-        passed.append({"name": name, "bytes": sum(f["bytes"] for f in record.get("files", [])), "files": record.get("files", []),
+        files = record.get("files", [])
+        passed.append({"name": name, "bytes": sum(f["bytes"] for f in files), "files": files,
                        "parity": record.get("parity", {}), "metric": record.get("metric")})
     return sorted(passed, key=lambda v: (v["bytes"], v["name"])), unusable
 
@@ -168,7 +169,8 @@ def _copy_variant(run, fmt: str, variant: dict, source: Path, target: Path) -> N
         copy_regular(source / name, target / name)
         size, digest = _size_and_sha256(target / name)
         if (size, digest) != (entry["bytes"], entry["sha256"]):
-            raise TinkerflowError(f"'{source / name}' is {size:,} bytes (sha256 {digest[:12]}…), but export.json records "
+            raise TinkerflowError(f"'{source / name}' is {size:,} bytes (sha256 {digest[:12]}…), but export.json "
+                                  "records "
                                   f"{entry['bytes']:,} bytes (sha256 {entry['sha256'][:12]}…); expected the files "
                                   f"'tinkerflow export' wrote (export the run again)")
     copy_regular(source / "manifest.json", target / "manifest.json")
@@ -239,7 +241,8 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
     for runtime in {r["folder"]: r for r in runtimes}.values():  # runtimes of one format share its files
         for variant in runtime["variants"]:
             source = run.export_dir / runtime["folder"] / variant["name"]
-            _copy_variant(run, runtime["folder"], variant, source, folder / runtime["folder"] / safe_name(variant["name"]))
+            target = folder / runtime["folder"] / safe_name(variant["name"])
+            _copy_variant(run, runtime["folder"], variant, source, target)
     widget = _widget_dir(experiment)
     fragment = ""
     if widget:
@@ -255,7 +258,8 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
         "experiment": run.experiment_name,
         "run": run.path.name,
         "runtimes": [{k: v for k, v in r.items() if k != "variants"} | {
-            "variants": [{"name": safe_name(v["name"]), "bytes": v["bytes"]} for v in r["variants"]]} for r in runtimes],
+            "variants": [{"name": safe_name(v["name"]), "bytes": v["bytes"]} for v in r["variants"]]}
+            for r in runtimes],
         "default_runtime": default,
         "default_reason": reason,
         "notes": notes,
@@ -296,7 +300,8 @@ def write_page(site: Path, entry: dict, modules: dict[str, str]) -> None:
         '<div class="controls"><label>runtime <select id="runtime"></select></label>'
         '<label>variant <select id="variant"></select></label>'
         '<label><span id="option-label">backend</span> <select id="option"></select></label>'
-        '<span class="status">running on: <b id="backend-used">…</b> · last prediction: <b id="timing">…</b></span></div>'
+        '<span class="status">running on: <b id="backend-used">…</b> · last prediction: <b '
+        'id="timing">…</b></span></div>'
         '<p id="note" class="note" hidden></p>'
         f'<div id="widget">{entry["fragment"]}</div><p id="error" class="error" hidden></p></section>'
         f'<section class="panel"><h2>Training</h2>{entry["charts"]}</section>'

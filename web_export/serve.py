@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from tinkerflow.core.errors import TinkerflowError
+from tinkerflow.core.records import read_site_record
 
 
 ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
@@ -104,19 +105,20 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000, quiet: 
     if not (folder / "index.html").is_file():
         raise TinkerflowError(f"'{folder}' has no index.html; expected a site built with 'tinkerflow web'")
     if (folder / "site.json").exists():
-        from tinkerflow.core.records import read_site_record
-
         read_site_record(folder / "site.json")
     handler = functools.partial(_handler(quiet, isolated, timeout), directory=str(folder))
     try:
         return _Server((host, port), handler)
     except OSError as exc:
-        raise TinkerflowError(f"cannot listen on {host}:{port} ({exc.strerror}); expected a free port (--port)") from exc
+        raise TinkerflowError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); expected a free port (--port)"
+        ) from exc
 
 
 @contextmanager
-def serving(folder: Path, host: str = "127.0.0.1", port: int = 0, quiet: bool = True,
-            isolated: bool = True, timeout: float = 10) -> Iterator[str]:
+def serving(
+    folder: Path, host: str = "127.0.0.1", port: int = 0, quiet: bool = True, isolated: bool = True, timeout: float = 10
+) -> Iterator[str]:
     """The built site in ``folder`` served from a background thread; yields its base URL."""
     httpd = make_server(folder, host, port, quiet, isolated, timeout)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

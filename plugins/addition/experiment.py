@@ -149,7 +149,8 @@ class Addition(Experiment):
         predictions = []
         for (a, b), guess in zip(pairs, guesses):
             ok = round(float(guess)) == a + b
-            lines.append(f"{a} + {b} = {guess:.2f}  (true {a + b}, error {guess - (a + b):+.2f}, {'right' if ok else 'wrong'})")
+            lines.append(f"{a} + {b} = {guess:.2f}  (true {a + b}, error {guess - (a + b):+.2f}, "
+                         f"{'right' if ok else 'wrong'})")
             predictions.append({"a": a, "b": b, "prediction": float(guess), "correct": ok})
         write_atomic(out_dir / "predictions.txt", "\n".join(lines) + "\n")
 
@@ -193,7 +194,8 @@ class Addition(Experiment):
         chosen: dict[tuple, dict] = {}
         for run in sorted(runs, key=lambda r: (r["config"].get("seed") or 0, r["job"])):
             path = Path(run["path"]) / "samples" / "sample_data.npz"
-            key = (run.get("sweep", ""), run["config"].get("experiment.max_sum"), run["config"].get("experiment.hidden"))
+            config = run["config"]
+            key = (run.get("sweep", ""), config.get("experiment.max_sum"), config.get("experiment.hidden"))
             if key in chosen or not path.is_file():
                 continue
             with np.load(path, allow_pickle=False) as data:

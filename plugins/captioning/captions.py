@@ -122,7 +122,8 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
     try:
         spec = json.loads(captions_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"captions file '{captions_file}' does not exist; expected a COCO-style captions JSON") from None
+        raise DataError(f"captions file '{captions_file}' does not exist; expected a COCO-style captions "
+                        "JSON") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise DataError(f"captions file '{captions_file}' is not valid JSON ({exc}); expected COCO's layout") from None
     except RecursionError:
@@ -130,7 +131,8 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
                         "layout (a few levels)") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("images"), list) \
             or not isinstance(spec.get("annotations"), list):
-        raise DataError(f"captions file '{captions_file}' has no 'images' and 'annotations' lists; expected COCO's layout")
+        raise DataError(f"captions file '{captions_file}' has no 'images' and 'annotations' lists; expected COCO's "
+                        "layout")
     files = {}
     for entry in spec["images"]:
         if not isinstance(entry, dict) or "file_name" not in entry or not isinstance(entry.get("id"), (int, str)):
@@ -148,7 +150,8 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
                             "expected COCO's layout")
         text = note["caption"].strip()
         if not isinstance(note.get("image_id"), (int, str)) or note["image_id"] not in files:
-            raise DataError(f"captions file '{captions_file}': a caption names image_id {_short(note.get('image_id'))}, "
+            raise DataError(f"captions file '{captions_file}': a caption names image_id "
+                            f"{_short(note.get('image_id'))}, "
                             "which 'images' does not list; expected every caption to name a listed image")
         if not words(text):
             raise DataError(f"captions file '{captions_file}': image {files[note['image_id']]} has an empty caption "
@@ -156,7 +159,8 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
         by_image.setdefault(note["image_id"], []).append(text)
     missing = [files[i] for i in by_image if not (folder / files[i]).is_file()]
     if missing:
-        raise DataError(f"{len(missing)} image(s) named in '{captions_file}' are not in '{folder}' (e.g. {missing[0]}); "
+        raise DataError(f"{len(missing)} image(s) named in '{captions_file}' are not in '{folder}' (e.g. "
+                        f"{missing[0]}); "
                         "expected every captioned file to exist")
     images, captions, names = [], [], []
     for image_id, texts in by_image.items():
@@ -165,7 +169,8 @@ def coco_captions(folder: str | Path, captions_file: str | Path, size: int) -> C
             with Image.open(path) as image:
                 images.append(square(image, size))
         except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"{path}: not a readable image ({' '.join(str(exc).split())[:80]}); expected a photo") from None
+            detail = " ".join(str(exc).split())[:80]
+            raise DataError(f"{path}: not a readable image ({detail}); expected a photo") from None
         captions.append(texts)
         names.append(files[image_id])
     if not images:

@@ -53,7 +53,8 @@ def compiled(model):
 
 @dataclass
 class SceneCaptionData:
-    name: str = knob("scenes", help="data=scenes: generated shapes with true captions (the default, nothing to download)")
+    name: str = knob("scenes", help="data=scenes: generated shapes with true captions (the default, nothing to "
+                                    "download)")
     count: int = knob(6000, min=3, max=200000, help="scenes to generate (images); each split holds different ones")
     captions_per_scene: int = knob(3, min=1, max=10, help="captions drawn per scene (duplicates dropped)")
     max_shapes: int = knob(3, min=1, max=3, help="shapes per scene: 1 up to this")
@@ -154,7 +155,8 @@ class Captioning(Experiment):
         if n - n_val - n_test < 1:
             raise DataError(f"{n} captioned images are too few to hold out validation and test images; expected "
                             "at least 3 (or smaller experiment.validation/test)")
-        return found, {"validation": order[:n_val], "test": order[n_val:n_val + n_test], "train": order[n_val + n_test:]}
+        return found, {"validation": order[:n_val], "test": order[n_val:n_val + n_test],
+                       "train": order[n_val + n_test:]}
 
     def load_data(self) -> Splits:
         found, parts = self.captioned

@@ -36,7 +36,8 @@ JUDGED_CAPTIONS = 2000
 
 @dataclass
 class TextToImageConfig(DcganConfig):
-    vocab_size: int = knob(2000, min=5, max=1_000_000, help="most frequent caption words (and word pairs) kept; the rest are left out")
+    vocab_size: int = knob(2000, min=5, max=1_000_000, help="most frequent caption words (and word pairs) kept; the "
+                                                            "rest are left out")
     bigrams: bool = knob(False, help="the condition also counts each pair of neighbouring words (\"red circle\"), "
                                      "which binds a colour to its shape")
     normalise: bool = knob(True, help="divide the condition's counts by their total (it sums to 1); false: the "
@@ -55,7 +56,8 @@ class TextToImageState(DcganState):
 class TextToImageSampleOptions(DcganSampleOptions):
     text: str = knob("", help="the caption to paint (empty: the 16 filmed training captions in turn)")
     judge: bool = knob(False, help="also score the painter as training did, with the judge of this machine and "
-                                   f"version: {JUDGED_CAPTIONS:,} unseen scene captions, written to judged.json (scenes runs only)")
+                                   f"version: {JUDGED_CAPTIONS:,} unseen scene captions, written to judged.json "
+                                   "(scenes runs only)")
 
 
 def terms(text: str) -> list[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,6 @@ def portable_normal(seed: int, count: int) -> np.ndarray:
     """Standard normal numbers from mulberry32 uniforms and Box-Muller, exactly as the page's
     ``portableNormal`` (web_export/assets/images.js) draws them: the painter's latent vectors,
     so a game in Python and in the browser paint from the same numbers."""
-    import math
-
     a = seed & 0xFFFFFFFF
 
     def uniform() -> float:
@@ -83,9 +82,11 @@ def _players(captioner_run: Path, painter_run: Path, registry):
     captioner_dir, captioner = open_run(captioner_run, registry)
     painter_dir, painter = open_run(painter_run, registry)
     if captioner.name != "captioning":
-        raise DataError(f"--captioner {captioner_run} is a run of the {captioner.name} experiment; expected a captioning run")
+        raise DataError(f"--captioner {captioner_run} is a run of the {captioner.name} experiment; expected a "
+                        "captioning run")
     if painter.name != "text_to_image":
-        raise DataError(f"--painter {painter_run} is a run of the {painter.name} experiment; expected a text_to_image run")
+        raise DataError(f"--painter {painter_run} is a run of the {painter.name} experiment; expected a text_to_image "
+                        "run")
     said = set(captioner.vocab.tokens) - set(caps.SPECIALS)
     known = said & set(painter.vocab.tokens)
     if not known:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import DataError, knob
+from tinkerflow.core.npm import node_modules
 
 PALETTE = {"red": (230, 40, 40), "orange": (245, 150, 30), "yellow": (240, 220, 40), "green": (40, 180, 70),
            "cyan": (40, 200, 220), "blue": (40, 80, 230), "purple": (150, 60, 200), "pink": (240, 120, 190)}
@@ -27,7 +28,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 class EllipsesData:
     name: str = knob("ellipses", help="data=ellipses: the post's generated ellipses")
     style: str = knob("opaque_white", choices=["outline", "opaque_white", "opaque_color"],
-                      help="outline: unfilled, many colours; opaque_white: white on black; opaque_color: random colours")
+                      help="outline: unfilled, many colours; opaque_white: white on black; "
+                           "opaque_color: random colours")
     background: str = knob("", help="background colour (#rrggbb or a palette name); empty: the style's own")
     count: int = knob(4000, min=1, help="images to draw (the post: 10,000)")
     min_size: float = knob(0.2, gt=0.0, max=1.0, help="smallest axis, as a share of the image")
@@ -129,8 +131,6 @@ def _rgba_over_white(image) -> np.ndarray:
 def emoji_root(modules: Path | None = None) -> Path:
     """The npm package emoji-datasource-google (``emoji.json`` and ``img/google/64/*.png``)."""
     if modules is None:
-        from tinkerflow.core.npm import node_modules
-
         modules = node_modules()
     root = Path(modules) / "emoji-datasource-google"
     if not (root / "emoji.json").is_file():
@@ -272,8 +272,11 @@ def _attach_attributes(result: ImageData, files: list[Path], wanted: list[str]) 
                             f"attribute file to list it (found: {', '.join(sorted(tables[0]))})")
         count = tables[0][attribute][1]
         values = [t[attribute][0] for t in tables]
-        choices = [str(v) for v in range(count)] if all(v.isascii() and v.isdigit() and int(v) < count for v in values) \
+        choices = (
+            [str(v) for v in range(count)]
+            if all(v.isascii() and v.isdigit() and int(v) < count for v in values)
             else sorted(set(values))
+        )
         matrix, cols = one_hot(values, attribute, choices)
         blocks.append(matrix)
         columns += cols

@@ -167,7 +167,8 @@ class Dcgan(Experiment):
         for attribute, value in fixed.items():
             if attribute not in groups or value not in groups[attribute]:
                 options = ", ".join(f"{a}={v}" for a in groups for v in groups[a][:3])
-                raise DataError(f"--condition {attribute}={value} is not a condition of this run; expected e.g. {options}")
+                raise DataError(f"--condition {attribute}={value} is not a condition of this run; expected e.g. "
+                                f"{options}")
         c = np.zeros((n, len(columns)), "float32")
         for i in range(n):
             for attribute, values in groups.items():
@@ -205,7 +206,8 @@ class Dcgan(Experiment):
         pixels = film.to_pixels(model.generator(self.film_inputs(options.n, options.seed, options.condition),
                                                 training=False))
         name = f"samples_n{options.n}_seed{options.seed}.png"
-        save_image(Image.fromarray(film.grid(pixels, columns=min(options.n, 4 if options.n <= 16 else 8))), out_dir / name)
+        columns = min(options.n, 4 if options.n <= 16 else 8)
+        save_image(Image.fromarray(film.grid(pixels, columns=columns)), out_dir / name)
         summary = {"n": options.n, "seed": options.seed, "condition": options.condition, "files": [name]}
         film_dir = self.run.samples_dir / "film" if self.run is not None else None
         if options == DcganSampleOptions() and film_dir is not None and film_dir.is_dir():

@@ -103,7 +103,8 @@ def _modulated(x, condition, filters: int, name: str):
     shift = keras.layers.Dense(filters, kernel_initializer="zeros", name=f"{name}_shift")(condition)
     scale = keras.layers.Reshape((1, 1, filters), name=f"{name}_scale_map")(scale)
     shift = keras.layers.Reshape((1, 1, filters), name=f"{name}_shift_map")(shift)
-    return keras.layers.Add(name=f"{name}_modulated")([x, keras.layers.Multiply(name=f"{name}_scaled")([x, scale]), shift])
+    scaled = keras.layers.Multiply(name=f"{name}_scaled")([x, scale])
+    return keras.layers.Add(name=f"{name}_modulated")([x, scaled, shift])
 
 
 @keras.saving.register_keras_serializable(package="tinkerflow.dcgan")

@@ -129,7 +129,8 @@ def read_songs_csv(path: Path | str, artists: list[str] | None = None, min_songs
         raise DataError(f"songs CSV '{path}' has no 'text' column (columns: {', '.join(columns) or 'none'}); "
                         "expected the columns artist, song, link, text")
     reader.fieldnames = columns
-    songs = [Song(text=(row.get("text") or "").replace("\r\n", "\n").strip("\n"), artist=(row.get("artist") or "").strip(),
+    songs = [Song(text=(row.get("text") or "").replace("\r\n", "\n").strip("\n"),
+                  artist=(row.get("artist") or "").strip(),
                   title=(row.get("song") or "").strip()) for row in reader]
     if artists:
         wanted = set(artists)

@@ -47,7 +47,8 @@ class LyricsData:
 
 @dataclass
 class LyricsConfig(ExperimentConfig):
-    window: int = knob(14, min=1, max=1000, help="words the network sees to predict the next (the post: 14, about two lines)")
+    window: int = knob(14, min=1, max=1000, help="words the network sees to predict the next (the post: 14, about two "
+                                                 "lines)")
     vocab_size: int = knob(8000, min=3, max=1_000_000, help="most frequent training words kept; the rest become <unk>")
     embedding: str = knob("learned", choices=["learned", "glove"], help="glove: start from embedding_file's vectors")
     embedding_file: str = knob("", help="pre-trained word vectors in GloVe's text format (word v1 v2 ...)")

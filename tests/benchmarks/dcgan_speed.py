@@ -64,7 +64,8 @@ def main() -> None:
     run, experiment = open_run(args.run, make_plugin_manager())
     info = run.read_info()
     images, size = info["data"]["images"], experiment.config.image_size
-    per_epoch = info["timings"].get("seconds_per_epoch") or info["timings"]["fit_s"] / info["config"]["trainer"]["epochs"]
+    timings = info["timings"]
+    per_epoch = timings.get("seconds_per_epoch") or timings["fit_s"] / info["config"]["trainer"]["epochs"]
     print(f"{run.path}: {images:,} images of {size}x{size}, {info['data']['source']}")
     print(f"training: {per_epoch:.1f} s per epoch = {images / per_epoch:,.0f} images/s")
     generator = experiment.export_model(run.load_model(experiment.custom_objects()))
@@ -79,7 +80,8 @@ def main() -> None:
         if folder.is_dir():
             model = load(folder)
             feed = dict(zip(names, arrays))
-            print(f"16 images, LiteRT {variant:7s}:       {median_ms(lambda m=model, f=feed: m.predict_named(f)):8.2f} ms")
+            print(f"16 images, LiteRT {variant:7s}:       "
+                  f"{median_ms(lambda m=model, f=feed: m.predict_named(f)):8.2f} ms")
     if args.browser:
         for backend, ms in browser_ms(run.path).items():
             print(f"16 images, Chromium {backend:6s} (tfjs float32, after warm-up): {ms:8.2f} ms")

@@ -6,8 +6,9 @@ The run needs a tflite float32 export, and for ``--browser`` a tfjs float32 one
 (``tinkerflow export RUN --quantize float32``). Prints training tokens per second (from
 run.json), then the median time per generated word (greedy, same prompt) through compiled
 Keras (the window model), through LiteRT running the unrolled window model (converted here,
-the baseline) and running the exported stepper, and checks that all wrote the same words. ``--browser`` builds the run's page and times 100 words in Chromium on
-each tfjs backend (the page's own clock), checking the words too.
+the baseline) and running the exported stepper, and checks that all wrote the same words.
+``--browser`` builds the run's page and times 100 words in Chromium on each tfjs backend (the page's
+own clock), checking the words too.
 """
 
 from __future__ import annotations
