@@ -8,7 +8,8 @@ The public contract for plugin authors is importable from here::
 
 from .config import ExperimentConfig, TrainerConfig, knob
 from .errors import ConfigError, DataError, PluginError, RunDirError, RunFailed, TinkerflowError
-from .experiment import DataState, Experiment, ExportSpec, ImageClassifierSpec, Metric, SampleOptions, Splits
+from .experiment import (DataState, DeployInfo, Experiment, ExportSpec, ImageClassifierSpec, Metric, SampleOptions,
+                         Splits)
 from .exporter import ExportContext, Exporter, VariantResult
 from .hookspecs import hookimpl
 from .plugins import Registry, make_plugin_manager
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DataState",
+    "DeployInfo",
     "Experiment",
     "ExperimentConfig",
     "ExportContext",

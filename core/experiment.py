@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
@@ -71,7 +72,7 @@ class ImageClassifierSpec:
     """What phone frameworks need to run an image classifier as one (MediaPipe Tasks'
     ImageClassifier reads it from the .tflite's metadata): the model takes one
     ``(batch, size, size, 3)`` RGB image and gives one score per label of
-    ``deploy_info()["labels"]``; it wants ``(pixel - mean) / std`` for pixels in 0..255, per
+    ``deploy_info().labels``; it wants ``(pixel - mean) / std`` for pixels in 0..255, per
     channel (one value: every channel)."""
 
     mean: tuple[float, ...] = (0.0,)
@@ -138,6 +139,68 @@ class ExportSpec:
                              "higher_is_better=True)")
         if not self.margin >= 0:
             raise ValueError(f"ExportSpec(margin={self.margin!r}): expected a number of 0 or more")
+
+
+#: the tfjs backends a page may be told to prefer
+BACKENDS = ("wasm", "webgl", "webgpu", "cpu")
+
+
+@dataclass(frozen=True)
+class DeployInfo:
+    """What a web page or a phone app needs to use an exported model beyond its tensors: the
+    return value of :meth:`Experiment.deploy_info`, merged into every deploy manifest.
+
+    ``description``
+        each input and output in words (``{"image": "(1, 96, 96, 3) RGB in 0..255"}``); also
+        written into the ``.tflite`` files' metadata.
+    ``labels``
+        the class names of a classifier's scores, in output order: the bundle's ``labels.txt``
+        and the labels file MediaPipe reads from the ``.tflite`` metadata.
+    ``vocabulary``
+        the token of each id of a text model: the bundle's ``vocabulary.json``.
+    ``intermediate_layers``
+        layers whose outputs a page also shows (the addition page's hidden units): the
+        exports add a second signature (TFLite) or output nodes (tfjs) for them.
+    ``backend``
+        the tfjs backend a page uses when the viewer has not chosen one (one of :data:`BACKENDS`).
+    ``settings``
+        everything else a page or an app reads, merged at the manifest's top level:
+        ``preprocessing``, ``postprocessing``, ``generation``, ``stepping`` ...
+
+    ``backend``, ``intermediate_layers``, ``labels`` and ``vocabulary`` are the page's; an
+    app's bundle carries labels and vocabulary as files instead (:meth:`for_apps`).
+    """
+
+    description: dict[str, str] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
+    vocabulary: list[str] = field(default_factory=list)
+    intermediate_layers: list[str] = field(default_factory=list)
+    backend: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    PAGE_ONLY: ClassVar[tuple[str, ...]] = ("backend", "intermediate_layers", "labels", "vocabulary")
+
+    def __post_init__(self):
+        for name in ("labels", "vocabulary", "intermediate_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"DeployInfo({name}={value!r}): expected a list of strings")
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise ValueError(f"DeployInfo(backend={self.backend!r}): expected one of {', '.join(BACKENDS)} or None")
+        clash = sorted(set(self.settings) & {f.name for f in dataclasses.fields(self)})
+        if clash:
+            raise ValueError(f"DeployInfo(settings=...) names '{clash[0]}', a field of its own; expected "
+                             f"DeployInfo({clash[0]}=...)")
+
+    def manifest(self) -> dict:
+        """The fields a page's manifest gets (empty ones left out)."""
+        named = {"description": self.description, "labels": list(self.labels), "vocabulary": list(self.vocabulary),
+                 "intermediate_layers": list(self.intermediate_layers), "backend": self.backend}
+        return {**{k: v for k, v in named.items() if v}, **self.settings}
+
+    def for_apps(self) -> dict:
+        """The fields an app bundle's ``model.json`` gets: the page's, without :attr:`PAGE_ONLY`."""
+        return {k: v for k, v in self.manifest().items() if k not in self.PAGE_ONLY}
 
 
 @dataclass
@@ -418,9 +481,7 @@ class Experiment(abc.ABC):
         ``export.json`` whose ``error`` key, when set, fails the variant; None checks nothing."""
         return None
 
-    def deploy_info(self) -> dict:
-        """What a web page or a phone app needs to use the exported model beyond its tensors:
-        ``preprocessing``, ``postprocessing``, ``labels``, ``vocabulary``, ``generation``
-        settings, a ``description`` of each input and output, the tfjs ``backend`` a page should
-        use when the viewer has not chosen one. Goes into every deploy manifest."""
-        return {}
+    def deploy_info(self) -> DeployInfo:
+        """What a web page or a phone app needs to use the exported model beyond its tensors
+        (a :class:`DeployInfo`); goes into every deploy manifest."""
+        return DeployInfo()

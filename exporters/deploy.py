@@ -42,10 +42,6 @@ from .tflite import FILE, TFLiteExporter
 BUNDLE = "deploy"
 #: tensors with more values than this get one golden call, others up to three
 SMALL_CALL = 4096
-#: settings from ``deploy_info`` an app does not need
-PAGE_ONLY = ("backend", "intermediate_layers", "labels", "vocabulary")
-
-
 def write_bundle(run: Run, experiment, golden: dict[str, np.ndarray]) -> Path | None:
     """(Re)write ``<run>/export/deploy/`` from the run's passed TFLite variants; None (and
     no bundle) when there is none. ``golden`` maps input names to example rows."""
@@ -68,22 +64,22 @@ def write_bundle(run: Run, experiment, golden: dict[str, np.ndarray]) -> Path | 
             finally:
                 model.close()
             files[name] = described[variant]["bytes"]
-        if info.get("labels"):
-            write_atomic(staging / "labels.txt", "".join(f"{label}\n" for label in info["labels"]))
+        if info.labels:
+            write_atomic(staging / "labels.txt", "".join(f"{label}\n" for label in info.labels))
             files["labels.txt"] = (staging / "labels.txt").stat().st_size
-        if info.get("vocabulary"):
-            write_json_atomic(staging / "vocabulary.json", {"tokens": list(info["vocabulary"])})
+        if info.vocabulary:
+            write_json_atomic(staging / "vocabulary.json", {"tokens": list(info.vocabulary)})
             files["vocabulary.json"] = (staging / "vocabulary.json").stat().st_size
         manifest = {
             "tinkerflow_bundle": 1, "experiment": experiment.name, "run": run.path.name, "created": now_iso(),
             "summary": type(experiment).description,
             "variants": described,
-            **{k: v for k, v in info.items() if k not in PAGE_ONLY},
+            **info.for_apps(),
         }
         write_json_atomic(staging / "model.json", manifest)
         write_atomic(staging / "golden.json", _golden_json({"experiment": experiment.name, "run": run.path.name,
                                                           "variants": cases}))
-        write_atomic(staging / "README.md", render_readme(run, experiment, manifest, cases, info, files))
+        write_atomic(staging / "README.md", render_readme(run, experiment, manifest, cases, info.manifest(), files))
         staging.chmod(0o755)
         for item in staging.iterdir():
             item.chmod(0o644)

@@ -192,7 +192,7 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
         input_names, output_names = tensor_names(export_model)
         context = ExportContext(export_model, experiment, input_names, output_names, Path(work),
                                 inference_batch=spec.inference_batch,
-                                intermediate_layers=list(experiment.deploy_info().get("intermediate_layers", [])),
+                                intermediate_layers=list(experiment.deploy_info().intermediate_layers),
                                 about=_about(run, experiment), require_consumers=mediapipe)
         golden_named = dict(zip(input_names, golden))
         keras_out = _keras_named(export_model, golden, output_names)
@@ -356,7 +356,7 @@ def build_manifest(run: Run, experiment, exporter, context: ExportContext, resul
         "files": [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]} for f in files],
         "bytes": sum(f["bytes"] for f in files),
         **fields,
-        **experiment.deploy_info(),
+        **experiment.deploy_info().manifest(),
         "config": run.read_info().get("config", {}).get("experiment", {}),
         "example_inputs": examples,
         "parity": parity,

@@ -8,7 +8,7 @@ from typing import Any
 from tinkerflow.core.errors import TinkerflowError
 from tinkerflow.core.exporter import ExportContext
 
-#: the signature that also returns the layers a page shows (``deploy_info()["intermediate_layers"]``)
+#: the signature that also returns the layers a page shows (``deploy_info().intermediate_layers``)
 INTERMEDIATE_SIGNATURE = "with_intermediate"  # sorts after serving_default: LiteRT.js runs the first by default
 
 

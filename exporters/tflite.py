@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core import hookimpl
+from tinkerflow.core import DeployInfo, hookimpl
 from tinkerflow.core.exporter import ExportContext, Exporter, VariantResult
 from tinkerflow.core.runfs import write_atomic
 
@@ -93,7 +93,7 @@ class TFLiteExporter(Exporter):
             return None
         image, scores = context.input_names[0], context.output_names[0]
         needed = 1.0 - spec.margin if result.quantized else 1.0
-        return check_image_classifier(folder / FILE, golden[image], list(experiment.deploy_info().get("labels", [])),
+        return check_image_classifier(folder / FILE, golden[image], list(experiment.deploy_info().labels),
                                       reference[scores], exported[scores], context.require_consumers, needed)
 
     def load(self, bundle_dir: Path, result: VariantResult):
@@ -139,15 +139,15 @@ class TFLiteExporter(Exporter):
 def model_info(context: ExportContext) -> ModelInfo:
     """The metadata a file of this export carries (see :mod:`.tflite_metadata`)."""
     experiment = context.experiment
-    info = experiment.deploy_info() if experiment is not None else {}
-    described = info.get("description", {})
+    info = experiment.deploy_info() if experiment is not None else DeployInfo()
+    described = info.description
     tensors = {name: TensorInfo(name, str(described.get(name, "")))
                for name in context.input_names + context.output_names}
     spec = type(experiment).export_spec.image_classifier if experiment is not None else None
     if spec is not None:
         image, scores = tensors[context.input_names[0]], tensors[context.output_names[0]]
         image.image, image.normalization, image.value_range = True, (list(spec.mean), list(spec.std)), (0, 255)
-        scores.labels, scores.value_range = list(info.get("labels", [])), (0, 1)
+        scores.labels, scores.value_range = list(info.labels), (0, 1)
     name = experiment.name if experiment is not None else context.model.name
     return ModelInfo(name=context.about.get("name", name),
                      description=context.about.get("description", getattr(type(experiment), "description", "")),

@@ -84,3 +84,20 @@ def test_the_contract_is_the_smaller_one():
     attributes, methods = _experiment_surface()
     assert (len(attributes), len(methods)) == (14, 18), (sorted(attributes), sorted(methods))
     assert Experiment.__abstractmethods__ == {"load_data", "build_model"}
+
+
+def test_deploy_info_is_a_typed_value_that_says_what_goes_where():
+    import pytest
+
+    from tinkerflow.core import DeployInfo
+
+    info = DeployInfo(description={"x": "a number"}, labels=["cat", "dog"], backend="wasm",
+                      settings={"preprocessing": {"size": 96}})
+    assert info.manifest() == {"description": {"x": "a number"}, "labels": ["cat", "dog"], "backend": "wasm",
+                               "preprocessing": {"size": 96}}
+    assert info.for_apps() == {"description": {"x": "a number"}, "preprocessing": {"size": 96}}
+    assert DeployInfo().manifest() == {}
+    for wrong, message in (({"labels": "cat,dog"}, "labels='cat,dog'"), ({"backend": "gpu"}, "backend='gpu'"),
+                           ({"settings": {"labels": []}}, "names 'labels', a field of its own")):
+        with pytest.raises(ValueError, match=message):
+            DeployInfo(**wrong)

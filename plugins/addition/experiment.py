@@ -12,7 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core import ConfigError, Experiment, ExperimentConfig, ExportSpec, Metric, SampleOptions, Splits, knob
+from tinkerflow.core import (
+    ConfigError,
+    DeployInfo,
+    Experiment,
+    ExperimentConfig,
+    ExportSpec,
+    Metric,
+    SampleOptions,
+    Splits,
+    knob,
+)
 from tinkerflow.core.runfs import make_folder, save_arrays, write_atomic
 
 from . import plots
@@ -224,17 +234,16 @@ class Addition(Experiment):
         x, y = data.validation
         return float(np.mean(np.round(np.asarray(predict(x))) == y))
 
-    def deploy_info(self) -> dict:
+    def deploy_info(self) -> DeployInfo:
         half = self.config.max_sum // 2
-        return {
-            "description": {"ab": f"two numbers a and b, each in 0..{half}", "sum": "the predicted a + b"},
-            "preprocessing": {"ab": "none: the model scales its inputs itself" if self.config.scale_inputs
-                              else "none: raw numbers"},
-            "postprocessing": {"sum": "round to the nearest integer to read off the answer"},
-            "input_range": [0, half],
-            "max_sum": self.config.max_sum,
-            "intermediate_layers": ["hidden"],
-        }
+        return DeployInfo(
+            description={"ab": f"two numbers a and b, each in 0..{half}", "sum": "the predicted a + b"},
+            intermediate_layers=["hidden"],
+            settings={"preprocessing": {"ab": "none: the model scales its inputs itself" if self.config.scale_inputs
+                                        else "none: raw numbers"},
+                      "postprocessing": {"sum": "round to the nearest integer to read off the answer"},
+                      "input_range": [0, half], "max_sum": self.config.max_sum},
+        )
 
     def representative_data(self):
         rng = np.random.default_rng([self.seed, 2])

@@ -22,6 +22,7 @@ from pydantic import Field
 from tinkerflow.core import (
     DataError,
     DataState,
+    DeployInfo,
     Experiment,
     ExperimentConfig,
     ExportSpec,
@@ -339,18 +340,18 @@ class Captioning(Experiment):
             total += int(keep.sum())
         return right / max(total, 1)
 
-    def deploy_info(self) -> dict:
-        c = self.config
-        return {
-            "description": {"image": f"({c.image_size}, {c.image_size}, 3) float32 RGB in 0..255",
-                            "token": "the last token (<start> first)", "state": f"({c.units},) zeros to start",
-                            "probabilities": "the next token over the vocabulary", "next_state": "pass back"},
-            "vocabulary": self.vocab.tokens,
-            "special_ids": {t: self.vocab.index[t] for t in caps.SPECIALS},
-            "decoding": {"caption_length": c.caption_length, "state_size": c.units,
-                         "loop": "token = <start>, state = zeros; repeat: probabilities, state = step(image, "
-                                 "token, state); token = choice; stop at <end>"},
-            "preprocessing": {"size": c.image_size, "crop": "centre square", "background": "white",
-                              "scale": "none: RGB 0..255"},
-            "backend": "wasm",  # one small step per token: measured 6.7 ms a caption, webgl 57 ms without a GPU
-        }
+    def deploy_info(self) -> DeployInfo:
+        c, vocab = self.config, self.vocab
+        return DeployInfo(
+            description={"image": f"({c.image_size}, {c.image_size}, 3) float32 RGB in 0..255",
+                         "token": "the last token (<start> first)", "state": f"({c.units},) zeros to start",
+                         "probabilities": "the next token over the vocabulary", "next_state": "pass back"},
+            vocabulary=vocab.tokens,
+            backend="wasm",  # one small step per token: measured 6.7 ms a caption, webgl 57 ms without a GPU
+            settings={"special_ids": {t: vocab.index[t] for t in caps.SPECIALS},
+                      "decoding": {"caption_length": c.caption_length, "state_size": c.units,
+                                   "loop": "token = <start>, state = zeros; repeat: probabilities, state = "
+                                           "step(image, token, state); token = choice; stop at <end>"},
+                      "preprocessing": {"size": c.image_size, "crop": "centre square", "background": "white",
+                                        "scale": "none: RGB 0..255"}},
+        )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinkerflow.core import DataError, knob
+from tinkerflow.core import DataError, DeployInfo, knob
 from tinkerflow.core.runfs import write_atomic
 from tinkerflow.plugins.dcgan import film
 from tinkerflow.plugins.dcgan.architecture import GanModel
@@ -164,19 +164,18 @@ class TextToImage(Dcgan):
             summary["files"].append("judged.json")
         return summary
 
-    def deploy_info(self) -> dict:
+    def deploy_info(self) -> DeployInfo:
         info = super().deploy_info()
-        info["description"]["condition"] = ("the caption's lower-case words, and each two neighbouring words joined "
-                                            "by a space, counted over the vocabulary (specials and unknown terms "
-                                            "left out)" + (", divided by their total (sum 1)" if self.config.normalise
-                                                           else "; the counts themselves"))
-        info["conditions"] = {"columns": [], "groups": {}}
-        info["vocabulary"] = self.state.vocabulary
-        info["examples"] = self.state.film_captions[:4]
-        info["text_encoding"] = {"tokenize": "lower-case runs of letters, digits and apostrophes",
-                                 "terms": "the words, then each two neighbouring words joined by a space; a "
-                                          "vocabulary entry with a space is such a pair",
-                                 "vector": "count of each vocabulary term (specials and unknown terms left out)"
-                                           + (", divided by the total" if self.config.normalise else ""),
-                                 "normalise": self.config.normalise}
-        return info
+        condition = ("the caption's lower-case words, and each two neighbouring words joined by a space, counted over "
+                     "the vocabulary (specials and unknown terms left out)"
+                     + (", divided by their total (sum 1)" if self.config.normalise else "; the counts themselves"))
+        encoding = {"tokenize": "lower-case runs of letters, digits and apostrophes",
+                    "terms": "the words, then each two neighbouring words joined by a space; a vocabulary entry with "
+                             "a space is such a pair",
+                    "vector": "count of each vocabulary term (specials and unknown terms left out)"
+                              + (", divided by the total" if self.config.normalise else ""),
+                    "normalise": self.config.normalise}
+        return dataclasses.replace(
+            info, description={**info.description, "condition": condition}, vocabulary=self.state.vocabulary,
+            settings={**info.settings, "conditions": {"columns": [], "groups": {}},
+                      "examples": self.state.film_captions[:4], "text_encoding": encoding})

@@ -21,6 +21,7 @@ from pydantic import Field
 from tinkerflow.core import (
     DataError,
     DataState,
+    DeployInfo,
     Experiment,
     ExperimentConfig,
     ExportSpec,
@@ -291,19 +292,19 @@ class Classifier(Experiment):
         x, y = data.validation
         return float(np.mean(np.asarray(predict(x)).argmax(axis=1) == y))
 
-    def deploy_info(self) -> dict:
+    def deploy_info(self) -> DeployInfo:
         size = self.config.image_size
-        return {
-            "description": {"image": f"(1, {size}, {size}, 3) float32 RGB in 0..255",
-                            "probabilities": "one probability per label"},
-            "labels": self.classes,
-            "positive_label": self.classes[self.positive],
-            "preprocessing": {"size": size, "orientation": "EXIF orientation applied",
-                              "background": "transparent pixels composited over white",
-                              "crop": "centre square", "resize": "bilinear, antialiased",
-                              "scale": "none: RGB 0..255 (the model scales)"},
-            "backend": "wasm",  # measured here: 7-11 ms a photo, against 100+ ms on webgl without a GPU
-        }
+        return DeployInfo(
+            description={"image": f"(1, {size}, {size}, 3) float32 RGB in 0..255",
+                         "probabilities": "one probability per label"},
+            labels=self.classes,
+            backend="wasm",  # measured here: 7-11 ms a photo, against 100+ ms on webgl without a GPU
+            settings={"positive_label": self.classes[self.positive],
+                      "preprocessing": {"size": size, "orientation": "EXIF orientation applied",
+                                        "background": "transparent pixels composited over white",
+                                        "crop": "centre square", "resize": "bilinear, antialiased",
+                                        "scale": "none: RGB 0..255 (the model scales)"}},
+        )
 
 
 def positive_index(name: str, classes: list[str]) -> int:

@@ -22,6 +22,7 @@ from pydantic import Field
 from tinkerflow.core import (
     DataError,
     DataState,
+    DeployInfo,
     Experiment,
     ExperimentConfig,
     ExportSpec,
@@ -258,14 +259,13 @@ class Dcgan(Experiment):
         generator = self.export_model(load_trained_model(self.run, self))
         return keras.ops.convert_to_numpy(generator(self.film_inputs(64, seed=11), training=False)).astype("float64")
 
-    def deploy_info(self) -> dict:
+    def deploy_info(self) -> DeployInfo:
         size = self.config.image_size
-        return {
-            "description": {"latent": f"({self.architecture.latent_dim},) standard normal numbers per image",
-                            "condition": "one-hot blocks, one per attribute (conditional models only)",
-                            "pixels": f"({size}, {size}, 3) RGB in 0..255"},
-            "latent_dim": self.architecture.latent_dim,
-            "conditions": self.conditions,
-            "postprocessing": {"pixels": "round and clip to 0..255"},
-            "generation": {"grid": self.export_spec.inference_batch, "interpolation_steps": 8},
-        }
+        return DeployInfo(
+            description={"latent": f"({self.architecture.latent_dim},) standard normal numbers per image",
+                         "condition": "one-hot blocks, one per attribute (conditional models only)",
+                         "pixels": f"({size}, {size}, 3) RGB in 0..255"},
+            settings={"latent_dim": self.architecture.latent_dim, "conditions": self.conditions,
+                      "postprocessing": {"pixels": "round and clip to 0..255"},
+                      "generation": {"grid": self.export_spec.inference_batch, "interpolation_steps": 8}},
+        )

@@ -16,6 +16,7 @@ from pydantic import Field
 from tinkerflow.core import (
     DataError,
     DataState,
+    DeployInfo,
     Experiment,
     ExperimentConfig,
     ExportSpec,
@@ -235,28 +236,30 @@ class Lyrics(Experiment):
         probabilities = read_windows(predict, x, self.state_shape, chunk=64)
         return float(np.mean(np.argmax(probabilities, axis=-1) == y))
 
-    def deploy_info(self) -> dict:
+    def deploy_info(self) -> DeployInfo:
         window, width = self.state_shape
-        return {
-            "description": {
+        return DeployInfo(
+            description={
                 "token": "the id of the next word read",
                 "state": f"({window}, {width}) float32: what the model carries between words; zeros to start",
                 "next_word": f"probabilities of the word after the last {window} read (valid once {window} "
                              "words have been read from the zero state)",
                 "next_state": "the state to pass with the next token",
             },
-            "stepping": {"window": window, "state_shape": [window, width],
-                         "start": f"state = zeros; feed the last {window} prompt ids (0 pads on the left) one "
-                                  "token at a time, passing next_state back as state; the last next_word "
-                                  "predicts the first new word",
-                         "then": "feed each chosen word as the token with the last next_state"},
-            "vocabulary": self.vocab.tokens,
-            "preprocessing": {"tokenize": "split each line on whitespace, words kept as written; a newline is "
-                              "the token \"\\n\"; unknown words map to id 1", "newline_token": NEWLINE,
-                              "pad_id": 0, "unknown_id": 1, "window": window},
-            "generation": {"prompt": "hello world", "temperature": 0.8, "words": 60, "never": [0, 1]},
-            "backend": "wasm",  # one small step per word: wasm beats webgl's per-call GPU round trip
-        }
+            vocabulary=self.vocab.tokens,
+            backend="wasm",  # one small step per word: wasm beats webgl's per-call GPU round trip
+            settings={
+                "stepping": {"window": window, "state_shape": [window, width],
+                             "start": f"state = zeros; feed the last {window} prompt ids (0 pads on the left) one "
+                                      "token at a time, passing next_state back as state; the last next_word "
+                                      "predicts the first new word",
+                             "then": "feed each chosen word as the token with the last next_state"},
+                "preprocessing": {"tokenize": "split each line on whitespace, words kept as written; a newline is "
+                                  "the token \"\\n\"; unknown words map to id 1", "newline_token": NEWLINE,
+                                  "pad_id": 0, "unknown_id": 1, "window": window},
+                "generation": {"prompt": "hello world", "temperature": 0.8, "words": 60, "never": [0, 1]},
+            },
+        )
 
 
 def load_glove(path: str, vocab: Vocabulary, seed: int) -> np.ndarray:
