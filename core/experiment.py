@@ -308,9 +308,11 @@ class Experiment(abc.ABC):
         """What :meth:`load_data` learned from the data (an instance of :attr:`State`), as the
         core hands it back after :meth:`load_data` and when it opens a trained run."""
         if self._state is None:
-            where = f"the run {self.run.path}" if self.run is not None else "this experiment"
-            raise DataError(f"{where} has no learned state yet; expected {self.name}'s load_data to have given one "
-                            "(Splits.state), or a trained run's learned.json")
+            if self.run is not None:
+                raise DataError(f"{self.run.path} has no learned.json; expected a {self.name} run whose training got "
+                                "past load_data (it saves what the experiment learned from the data there)")
+            raise DataError(f"this {self.name} experiment has no learned state; expected the one load_data returns "
+                            "(Splits.state), handed back with with_state()")
         return self._state
 
     def with_state(self, state: DataState | None) -> "Experiment":

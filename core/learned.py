@@ -19,15 +19,19 @@ from .runfs import write_atomic
 FILE = "learned.json"
 
 
-def read(run_path: Path, experiment_cls: type):
-    """The state saved in the run at ``run_path`` (None for an experiment without a State);
-    a one-line :class:`~.errors.RunDirError` when it is missing, corrupt or of another shape."""
+def read(run_path: Path, experiment_cls: type, missing_ok: bool = False):
+    """The state saved in the run at ``run_path`` (None for an experiment without a State, and
+    with ``missing_ok`` for a run that has none yet: one that failed before ``load_data``
+    returned); a one-line :class:`~.errors.RunDirError` when it is missing, corrupt or of
+    another shape."""
     model = experiment_cls.State
     if model is None:
         return None
     path = Path(run_path) / FILE
     expected = f"the {FILE} a {experiment_cls.name} run saves ({model.__name__})"
     if not path.exists() and not path.is_symlink():
+        if missing_ok:
+            return None
         raise RunDirError(f"{run_path} has no {FILE}; expected {expected}")
     return validate(path, load_json(path, expected), model, expected)
 

@@ -21,7 +21,8 @@ def open_run(run_path: Path | str, registry: Registry):
     Returns ``(run, experiment)``, the experiment knowing the run's learned state
     (:mod:`~.learned`); one-line errors for a missing directory, a directory that is not a
     run or holds a link (:func:`~.runfs.check_tree`), an experiment no plugin provides any
-    more, a config that no longer fits, or a missing or malformed ``learned.json``.
+    more, a config that no longer fits, or a malformed ``learned.json`` (a missing one is
+    the experiment's one-line error when a method needs the state).
     """
     check_tree(run_path)
     run = Run.open(run_path)
@@ -29,7 +30,7 @@ def open_run(run_path: Path | str, registry: Registry):
     register_schemas({name: entry.cls for name, entry in registry.experiments.items()})
     typed = to_typed(load_run_config(run.path), run.experiment_name, experiment_cls)
     run.config = typed
-    state = learned.read(run.path, experiment_cls)
+    state = learned.read(run.path, experiment_cls, missing_ok=True)
     return run, experiment_cls(typed.experiment, typed.trainer, typed.seed, run, data=typed.data,
                                architecture=typed.model, state=state)
 

@@ -113,6 +113,27 @@ def test_train_on_a_text_folder_with_glove_and_sample(tmp_path):
     assert generate(stepper, experiment.vocab, "hello world", 20, 5, 0.0) == keras_words
     assert stepper.steps == 5 + 19, "the window is read once, then one step per word"
 
+    import shutil
+
+    from tinkerflow.core import learned
+    from tinkerflow.plugins.lyrics.experiment import Lyrics, LyricsState
+
+    copy = tmp_path / "runs" / "lyrics" / "copy"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("export", "export.json", ".lock"))
+    (copy / "learned.json").unlink()
+    missing = run_cli("sample", str(copy), "--words", "3", cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        f"tinkerflow: error: {copy} has no learned.json; expected a lyrics run whose training got past load_data "
+        "(it saves what the experiment learned from the data there)"], missing.stderr
+    (copy / "learned.json").write_text(json.dumps({"tokens": vocab, "run": "__import__('os').system('id')"}))
+    hostile = run_cli("sample", str(copy), "--words", "3", cwd=tmp_path)
+    assert hostile.returncode == 2 and "learned.json: field 'run': extra inputs are not permitted" in hostile.stderr
+    assert len(hostile.stderr.strip().splitlines()) == 1, hostile.stderr
+    (copy / "learned.json").write_text(json.dumps({"tokens": vocab[:-1]}))
+    with pytest.raises(DataError, match="^the data now gives tokens .* the run was trained with .*; expected the data"):
+        learned.keep(copy, Lyrics, LyricsState(tokens=vocab))
+    assert learned.keep(run_dir, Lyrics, LyricsState(tokens=vocab)) == LyricsState(tokens=vocab)
+
 
 @pytest.mark.parametrize("overrides, expected", [
     (["data.source=songs_csv"], "data.source=songs_csv needs data.path"),
