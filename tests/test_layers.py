@@ -191,8 +191,9 @@ LAZY_BOUNDARIES = {
 }
 
 
-def lazy_project_imports() -> list[tuple[str, str, str, int]]:
-    """(module, function, imported, line) for every project import inside a function body."""
+def function_imports() -> list[tuple[str, str, str, int]]:
+    """(module, function, imported, line) for every import inside a function body; ``imported``
+    is the module as written (``.orchestration``, ``tinkerflow.core.npm``, ``keras``)."""
     found = []
     for folder in FOLDERS:
         for path in (REPO / folder).rglob("*.py"):
@@ -204,11 +205,19 @@ def lazy_project_imports() -> list[tuple[str, str, str, int]]:
                 if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue
                 for node in ast.walk(function):
-                    project = isinstance(node, ast.ImportFrom) and (
-                        node.level or (node.module or "").startswith("tinkerflow"))
-                    if project:
-                        found.append((module, function.name, "." * node.level + (node.module or ""), node.lineno))
+                    if isinstance(node, ast.Import):
+                        names = [alias.name for alias in node.names]
+                    elif isinstance(node, ast.ImportFrom):
+                        names = ["." * node.level + (node.module or "")]
+                    else:
+                        continue
+                    found += [(module, function.name, name, node.lineno) for name in names]
     return sorted(set(found))
+
+
+def lazy_project_imports() -> list[tuple[str, str, str, int]]:
+    """The imports of project modules among :func:`function_imports`."""
+    return [row for row in function_imports() if row[2].startswith((".", "tinkerflow"))]
 
 
 def lazy_problems(found: list[tuple[str, str, str, int]]) -> list[str]:
@@ -240,35 +249,12 @@ SLOW_TO_IMPORT = {"keras", "tensorflow", "jax", "matplotlib", "PIL", "mediapipe"
                   "ai_edge_litert", "tflite_runtime", "pandas", "hydra", "omegaconf", "rich", "yaml", "numpy"}
 
 
-def lazy_imports() -> list[tuple[str, str, str, int]]:
-    """(module, function, imported top-level name, line) for every import inside a function body."""
-    found = []
-    for folder in FOLDERS:
-        for path in (REPO / folder).rglob("*.py"):
-            if "node_modules" in path.parts or "plugin_template" in path.parts:
-                continue
-            parts = [folder, *path.relative_to(REPO / folder).with_suffix("").parts]
-            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    continue
-                for node in ast.walk(function):
-                    if isinstance(node, ast.Import):
-                        names = [alias.name for alias in node.names]
-                    elif isinstance(node, ast.ImportFrom):
-                        names = ["." * node.level + (node.module or "")]
-                    else:
-                        continue
-                    found += [(module, function.name, name.split(".")[0] or name, node.lineno) for name in names]
-    return sorted(set(found))
-
-
 def test_other_imports_inside_functions_are_of_slow_libraries():
     """Anything else (the standard library, a project module) goes at the top; ruff's PLC0415
     (pyproject.toml) names the files allowed any lazy import, this test what they may import."""
     wrong = [f"{module}:{line} imports {name} inside {function}(); expected it at the top of the module"
-             for module, function, name, line in lazy_imports()
-             if name not in SLOW_TO_IMPORT and not name.startswith(".") and name != "tinkerflow"
+             for module, function, name, line in function_imports()
+             if name.split(".")[0] not in SLOW_TO_IMPORT and not name.startswith((".", "tinkerflow"))
              and (module, "*") not in LAZY_BOUNDARIES]
     assert not wrong, "\n".join(wrong)
 
