@@ -2,10 +2,11 @@
 
 ``make test`` runs the whole suite on the machine's ``python3`` (in ``.venv``), then this
 script, for each other interpreter that ``requires-python`` in pyproject.toml admits
-(``python3.X`` on PATH, and pyenv's versions): sets up ``.venv-3.X`` (``make setup-test``),
-runs the README's main job on a smoke config (train, export through the gate, build the
-site) and the tests marked ``compat`` (plugin discovery, every experiment's smoke run, an
-exported model on a page in Chromium).
+(``python3.X`` on PATH, and pyenv's versions): sets up ``.venv-3.X`` (``make setup-test``,
+every interpreter at once, logs in build/other-pythons/), then on each in turn runs the
+README's main job on a smoke config (train, export through the gate, build the site) and the
+tests marked ``compat`` (plugin discovery, every experiment's smoke run, an exported model on
+a page in Chromium).
 
     .venv/bin/python tests/other_pythons.py          # every one found
     .venv/bin/python tests/other_pythons.py --list   # only say which
@@ -60,12 +61,35 @@ def other_pythons() -> dict[str, str]:
     return dict(sorted(chosen.items(), key=lambda item: tuple(int(p) for p in item[0].split("."))))
 
 
-def check(minor: str, python: str) -> list[tuple[str, float, int]]:
+def setup_all(found: dict[str, str]) -> dict[str, tuple[float, int, Path]]:
+    """``make setup-test`` for every interpreter at once (mostly unpacking wheels, so they
+    overlap well): minor -> (seconds, exit code, log file)."""
+    logs = REPO / "build" / "other-pythons"
+    logs.mkdir(parents=True, exist_ok=True)
+    started, running = time.monotonic(), {}
+    for minor, python in found.items():
+        command = ["make", "setup-test", f"PYTHON={python}", f"VENV=.venv-{minor}"]
+        print(f"== Python {minor}: setup: {' '.join(command)} (log: build/other-pythons/setup-{minor}.log)",
+              flush=True)
+        log = (logs / f"setup-{minor}.log").open("w")
+        running[minor] = (subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,
+                                           stderr=subprocess.STDOUT), log)
+    done = {}
+    for minor, (process, log) in running.items():
+        code = process.wait()
+        log.close()
+        done[minor] = (time.monotonic() - started, code, Path(log.name))
+        if code:
+            print(f"== Python {minor}: setup failed (exit {code}); the end of its log:", flush=True)
+            print("\n".join(Path(log.name).read_text(errors="replace").splitlines()[-40:]), flush=True)
+    return done
+
+
+def check(minor: str) -> list[tuple[str, float, int]]:
+    """The main job and the compat tests in ``.venv-<minor>``, after :func:`setup_all`."""
     venv = f".venv-{minor}"
     steps = [
-        ("setup", ["make", "setup-test", f"PYTHON={python}", f"VENV={venv}"]),
-        ("main", ["make", "main", f"PYTHON={python}", f"VENV={venv}", "ARGS=debug=smoke",
-                  f"SITE=build/site-{minor}"]),
+        ("main", ["make", "main", f"VENV={venv}", "ARGS=debug=smoke", f"SITE=build/site-{minor}"]),
         ("compat tests", [f"{venv}/bin/python", "-m", "pytest", "-m", "compat", "-n", "2", "--dist", "loadfile",
                           "-q", "-p", "no:cacheprovider"]),
     ]
@@ -94,8 +118,13 @@ def main() -> int:
         return 0
     failed = []
     summary = []
-    for minor, python in found.items():
-        for name, seconds, code in check(minor, python):
+    setups = setup_all(found)
+    for minor in found:
+        seconds, code, _ = setups[minor]
+        results = [("setup (all at once)", seconds, code)]
+        if code == 0:
+            results += check(minor)
+        for name, seconds, code in results:
             summary.append(f"Python {minor} {name}: {'ok' if code == 0 else f'FAILED (exit {code})'} "
                            f"in {seconds:.0f} s")
             if code:
