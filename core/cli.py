@@ -256,13 +256,11 @@ def _sample(args: argparse.Namespace, extra: list[str]) -> int:
 # -- tinkerflow export ---------------------------------------------------------------------
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .runs import open_run
+    from tinkerflow.exporters.pipeline import check_request, export_run
 
     registry = _registry()
-    open_run(args.run, registry)  # a bad run directory is reported before TensorFlow loads
+    check_request(args.run, registry, args.format, args.quantize, args.mediapipe)  # before TensorFlow loads
     _quiet_tensorflow()
-    from tinkerflow.exporters.pipeline import export_run
-
     report = export_run(args.run, registry, args.format, args.quantize, mediapipe=args.mediapipe)
     print_export_report(report)
     return 0 if report.ok and not (args.strict and report.rejected) else 1
@@ -308,9 +306,10 @@ def _bench(args: argparse.Namespace) -> int:
 
     registry = _registry()
     run, experiment = open_run(args.run, registry)
-    _quiet_tensorflow()
     from tinkerflow.exporters import bench
 
+    bench.passed_exports(run)  # a broken export record is reported before TensorFlow loads
+    _quiet_tensorflow()
     from .tf_quiet import native_output
 
     model = experiment.export_model(load_trained_model(run, experiment))

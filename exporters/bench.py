@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tinkerflow.core.records import read_export_record
+from tinkerflow.core.records import read_export_record, read_tfjs_model_json
 from tinkerflow.core.rundir import now_iso, versions
 from tinkerflow.core.runfs import write_json_atomic
 
@@ -66,7 +66,7 @@ def candidates(run, experiment, model, batch: int = 256) -> list[dict]:
         {"name": "keras predict", "variant": "float32", "single": lambda: model.predict(x1, verbose=0),
          "batch": lambda: model.predict(xb, batch_size=batch, verbose=0)},
     ]
-    exports = _passed_exports(run)
+    exports = passed_exports(run)
     names = tensor_names(model)[0]
     for variant in exports.get("tflite", []):
         loaded = runtime.load(run.export_dir / "tflite" / variant / "model.tflite")
@@ -97,10 +97,15 @@ def _bare_invoke(path: Path, x: np.ndarray) -> Callable[[], None]:
     return interpreter.invoke
 
 
-def _passed_exports(run) -> dict[str, list[str]]:
+def passed_exports(run) -> dict[str, list[str]]:
+    """The variants ``export.json`` records as passed (format -> variants), each tfjs
+    variant's ``model.json`` checked; loads no runtime, so the CLI calls it before TensorFlow."""
     formats = read_export_record(run.path / "export.json").get("formats", {})
-    return {fmt: [v for v, rec in entry.get("variants", {}).items() if rec.get("status") == "passed"]
-            for fmt, entry in formats.items()}
+    passed = {fmt: [v for v, rec in entry.get("variants", {}).items() if rec.get("status") == "passed"]
+              for fmt, entry in formats.items()}
+    for variant in passed.get("tfjs", []):
+        read_tfjs_model_json(run.export_dir / "tfjs" / variant / "model.json")
+    return passed
 
 
 def bench_run(run, experiment, model, batch: int = 256, min_seconds: float = 0.2) -> dict:

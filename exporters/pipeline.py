@@ -137,6 +137,32 @@ def export_run(run_path: Path | str, registry, formats: list[str] | None = None,
         return _export_locked(run_path, registry, chosen, explicit=bool(quantize), mediapipe=mediapipe)
 
 
+def check_request(run_path: Path | str, registry, formats: list[str] | None = None,
+                  quantize: list[str] | None = None, mediapipe: bool = False) -> dict[str, list[str]]:
+    """What :func:`export_run` would export from the run: format -> variants, or the same
+    one-line refusal it would give (unknown names, a run that is not completed, a variant or
+    MediaPipe metadata that does not apply). Loads no model and no TensorFlow, so that
+    ``tinkerflow export`` answers bad input at once; export_run checks again under the lock."""
+    chosen = select_variants(registry, formats, quantize)
+    run, experiment = open_run(run_path, registry)
+    return _applicable_to(run, experiment, registry, chosen, explicit=bool(quantize), mediapipe=mediapipe)
+
+
+def _applicable_to(run: Run, experiment, registry, chosen: dict[str, list[str]], explicit: bool,
+                   mediapipe: bool) -> dict[str, list[str]]:
+    status = run.read_info().get("status")
+    if status != "completed":
+        raise TinkerflowError(f"run '{run.path}' has status '{status}'; expected a completed run to export")
+    if mediapipe and type(experiment).export_spec.image_classifier is None:
+        able = sorted(name for name, entry in registry.experiments.items()
+                      if entry.cls.export_spec.image_classifier is not None)
+        raise TinkerflowError(f"run '{run.path}' is a run of the {experiment.name} experiment; MediaPipe metadata is "
+                              "written for image "
+                              "classifiers (one RGB image in, one score per label out): "
+                              f"{', '.join(able) or 'none installed'}")
+    return _applicable(registry, chosen, experiment, explicit)
+
+
 @contextmanager
 def _logged_to(path: Path):
     """The export's log (DEBUG included: the runtimes' own output) appended to the run's
@@ -168,18 +194,8 @@ def _logged_to(path: Path):
 def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]], explicit: bool,
                    mediapipe: bool) -> ExportReport:
     run, experiment = open_run(run_path, registry)
-    status = run.read_info().get("status")
-    if status != "completed":
-        raise TinkerflowError(f"run '{run.path}' has status '{status}'; expected a completed run to export")
+    chosen = _applicable_to(run, experiment, registry, chosen, explicit, mediapipe)
     spec = type(experiment).export_spec
-    if mediapipe and spec.image_classifier is None:
-        able = sorted(name for name, entry in registry.experiments.items()
-                      if entry.cls.export_spec.image_classifier is not None)
-        raise TinkerflowError(f"run '{run.path}' is a run of the {experiment.name} experiment; MediaPipe metadata is "
-                              "written for image "
-                              "classifiers (one RGB image in, one score per label out): "
-                              f"{', '.join(able) or 'none installed'}")
-    chosen = _applicable(registry, chosen, experiment, explicit)
     data = experiment.load_data()
     model = load_trained_model(run, experiment)
     export_model = experiment.export_model(model)

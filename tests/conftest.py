@@ -19,6 +19,13 @@ def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
 
 
+def pytest_configure(config):
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller, before any worker starts
+        import shutil
+
+        shutil.rmtree(REPO / "test-artifacts" / "timings", ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config, items):
     benchmarks_on = config.getoption("benchmark_enable", False) or config.getoption("benchmark_only", False)
     skip_slow = pytest.mark.skip(reason="slow: opt in with --run-slow")
@@ -28,6 +35,35 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_bench)
         elif "slow" in item.keywords and not config.getoption("--run-slow"):
             item.add_marker(skip_slow)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """One line per test in test-artifacts/timings/WORKER.tsv: when it started, its wall time
+    (setup, call and teardown), the CPU it and its subprocesses used, and the worker's memory
+    and threads after it: where CI's time goes, and which worker state slows a test."""
+    import gc
+    import resource
+    import threading
+    import time
+
+    folder = REPO / "test-artifacts" / "timings"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.tsv"
+    started, wall = time.time(), time.perf_counter()
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield
+    me_after, children_after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (me_after.ru_utime + me_after.ru_stime) - (me.ru_utime + me.ru_stime)
+    cpu_children = ((children_after.ru_utime + children_after.ru_stime)
+                    - (children.ru_utime + children.ru_stime))
+    fresh = not path.exists()
+    with path.open("a") as out:
+        if fresh:
+            out.write("started\twall_s\tcpu_s\tchildren_cpu_s\tmax_rss_mb\tthreads\tgc_full\ttest\n")
+        out.write(f"{started:.1f}\t{time.perf_counter() - wall:.2f}\t{cpu:.2f}\t{cpu_children:.2f}\t"
+                  f"{me_after.ru_maxrss // 1024}\t{threading.active_count()}\t{gc.get_stats()[2]['collections']}\t"
+                  f"{item.nodeid}\n")
 
 
 @pytest.fixture(scope="session")
