@@ -258,10 +258,13 @@ def _sample(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from tinkerflow.exporters.pipeline import check_request, export_run
 
+    from .lock import run_lock
+
     registry = _registry()
-    check_request(args.run, registry, args.format, args.quantize, args.mediapipe)  # before TensorFlow loads
-    _quiet_tensorflow()
-    report = export_run(args.run, registry, args.format, args.quantize, mediapipe=args.mediapipe)
+    with run_lock(args.run):  # a run still training is named as such, not as "not completed"
+        check_request(args.run, registry, args.format, args.quantize, args.mediapipe)  # before TensorFlow loads
+        _quiet_tensorflow()
+        report = export_run(args.run, registry, args.format, args.quantize, mediapipe=args.mediapipe)
     print_export_report(report)
     return 0 if report.ok and not (args.strict and report.rejected) else 1
 
