@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import RunDirError
-from .runfs import guarded, remove_file
+from .runfs import guarded, make_folder, remove_file
 
 LOCK_FILE = ".lock"
 #: a folder whose lock the parent process holds for this one (``train`` on JAX runs its
@@ -33,6 +34,7 @@ LENT_LOCK = "TINKERFLOW_LENT_LOCK"
 
 _held: dict[Path, list] = {}   # folder -> [fd, count, shared]
 _guard = threading.Lock()
+log = logging.getLogger("tinkerflow.lock")
 
 
 def _holder(fd: int) -> str:
@@ -139,6 +141,30 @@ def site_lock(site: Path | str) -> Iterator[None]:
         yield
     finally:
         remove_file(path)  # while still held: see above
+        os.close(fd)
+
+
+@contextmanager
+def cache_lock(path: Path | str, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (made, with its folder, if missing; never
+    through a link), waiting while another process holds it: one process at a time makes a
+    shared cache entry, and the others then find it made. ``what`` names the entry in the
+    line a waiting process logs."""
+    path = Path(path)
+    make_folder(path.parent)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise RunDirError(f"cannot open the lock {path} ({exc.strerror}); expected a writable cache folder "
+                          "(a link there is never followed)") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for %s, which %s is making", what, _holder(fd))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
         os.close(fd)
 
 

@@ -109,6 +109,64 @@ def test_a_judge_that_learnt_too_little_is_not_trusted_from_the_cache(tmp_path, 
     assert judge.load(8, cache=tmp_path).accuracy == good and retrained == [8], "a trusted cache is read, not retrained"
 
 
+# A process that needs the 8-pixel judge, with training replaced by a file handshake (the
+# network itself is tested above): it says when it starts training and waits to be let go.
+NEEDS_JUDGE = """
+import sys, time
+from pathlib import Path
+from tinkerflow.plugins.captioning import judge
+
+cache, me = Path(sys.argv[1]), sys.argv[2]
+good = {"colour": 0.99, "shape": 0.98, "object": 0.9, "count": 1.0}
+
+class Weights:
+    def load_weights(self, path):
+        assert Path(path).read_bytes() == b"weights"
+
+def train(size):
+    (cache.parent / f"{me}-trains").write_text("")
+    while not (cache.parent / "release").exists():
+        time.sleep(0.05)
+    return judge.Judge(Weights(), size, good)
+
+judge.build = lambda size, steps=0: Weights()
+judge.train = train
+judge.save_model_atomic = lambda model, path, weights_only: Path(path).write_bytes(b"weights")
+print(judge.load(8, cache=cache).accuracy == good)
+"""
+
+
+def test_processes_needing_a_missing_judge_at_once_train_it_once(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    cache = tmp_path / "judge"
+
+    def needs(me: str) -> subprocess.Popen:
+        with (tmp_path / f"{me}.err").open("w") as err:
+            return subprocess.Popen([sys.executable, "-c", NEEDS_JUDGE, str(cache), me], stdout=subprocess.PIPE,
+                                    stderr=err, text=True, stdin=subprocess.DEVNULL)
+
+    def until(event, *running: subprocess.Popen) -> None:
+        while not event():
+            assert all(p.poll() is None for p in running), [(tmp_path / f"{me}.err").read_text()
+                                                            for me in ("first", "second")]
+            time.sleep(0.05)
+
+    first = needs("first")
+    until((tmp_path / "first-trains").exists, first)
+    second = needs("second")
+    until(lambda: "waiting" in (tmp_path / "second.err").read_text() or (tmp_path / "second-trains").exists(),
+          first, second)
+    (tmp_path / "release").write_text("")
+    assert [p.communicate(timeout=120)[0].strip() for p in (first, second)] == ["True", "True"]
+    assert first.returncode == second.returncode == 0
+    assert not (tmp_path / "second-trains").exists(), "the second process read the judge the first one trained"
+    waited = (tmp_path / "second.err").read_text()
+    assert f"waiting for the scene judge for 8-pixel pictures, which process {first.pid}" in waited, waited
+
+
 def test_the_page_reads_captions_as_python_does(tmp_path):
     """plugins/captioning/web/scenes.js against scenes.py and telephone.survival, in Node,
     on the start itself, other captions, shuffled words and captions cut short."""

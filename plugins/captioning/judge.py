@@ -6,7 +6,8 @@ on anything the painter made, so it can score the painter: does a painted "red c
 contain a red circle? Training takes a few minutes; a judge scoring under ``TRUSTED`` for
 colour or shape on held-out renders is trained again from another seed. The weights are kept
 in the user cache (``$XDG_CACHE_HOME/tinkerflow/judge``) with that accuracy, and retrained
-when missing, unreadable or untrusted.
+when missing, unreadable or untrusted. Processes that need a missing judge at once (the
+jobs of a sweep) wait for the one that trains it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tinkerflow.core import TinkerflowError
+from tinkerflow.core.lock import cache_lock
 from tinkerflow.core.runfs import save_model_atomic, write_atomic
 
 from . import scenes
@@ -159,17 +161,26 @@ def load(size: int, cache: Path | None = None) -> Judge:
     folder = Path(cache or CACHE)
     weights = folder / f"scenes-{size}px-v{VERSION}.weights.h5"
     record = weights.with_suffix("").with_suffix(".json")
-    if weights.is_file() and record.is_file():
-        try:
-            model = build(size)
-            model.load_weights(weights)
-            accuracy = json.loads(record.read_text(encoding="utf-8"))["accuracy"]
-            if trusted(accuracy):
-                return Judge(model, size, accuracy)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # ours to rebuild: retrain below
-    log.warning("training the scene judge for %d-pixel pictures once (a few minutes); it is kept in %s", size, folder)
-    judge = train(size)
-    save_model_atomic(judge.model, weights, weights_only=True)
-    write_atomic(record, json.dumps({"size": size, "version": VERSION, "seed": SEED, "accuracy": judge.accuracy}))
-    return judge
+    with cache_lock(folder / f".{weights.name}.lock", f"the scene judge for {size}-pixel pictures"):
+        judge = _cached(size, weights, record)
+        if judge is not None:
+            return judge
+        log.warning("training the scene judge for %d-pixel pictures once (a few minutes); it is kept in %s",
+                    size, folder)
+        judge = train(size)
+        save_model_atomic(judge.model, weights, weights_only=True)
+        write_atomic(record, json.dumps({"size": size, "version": VERSION, "seed": SEED, "accuracy": judge.accuracy}))
+        return judge
+
+
+def _cached(size: int, weights: Path, record: Path) -> Judge | None:
+    """The judge kept in ``weights`` when it loads and its ``record`` says it is trusted."""
+    if not (weights.is_file() and record.is_file()):
+        return None
+    try:
+        model = build(size)
+        model.load_weights(weights)
+        accuracy = json.loads(record.read_text(encoding="utf-8"))["accuracy"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # ours to rebuild: retrained
+    return Judge(model, size, accuracy) if trusted(accuracy) else None
