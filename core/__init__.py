@@ -13,7 +13,7 @@ from .experiment import (DataState, DeployInfo, Experiment, ExportSpec, ImageCla
 from .exporter import ExportContext, Exporter, VariantResult
 from .hookspecs import hookimpl
 from .plugins import Registry, make_plugin_manager
-from .rundir import Run, RunResult
+from .rundir import Run, RunResult, Sweep
 
 __all__ = [
     "ConfigError",
@@ -34,6 +34,7 @@ __all__ = [
     "RunFailed",
     "RunResult",
     "SampleOptions",
+    "Sweep",
     "Splits",
     "TinkerflowError",
     "TrainerConfig",

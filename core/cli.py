@@ -66,14 +66,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="tinkerflow plugins")
-    for column in ("plugin", "version", "experiments", "exporters", "hooks", "status"):
+    for column in ("plugin", "version", "experiments", "exporters", "trackers", "hooks", "status"):
         table.add_column(column)
     for row in rows:
         version = f"{row['distribution'] or '-'} {row['version'] or ''}".strip()
         status = f"[red]error: {escape(row['error'])}" if row["error"] else ("built-in" if row["builtin"] else "ok")
         table.add_row(row["name"], version, ", ".join(row["experiments"]) or "-",
-                      ", ".join(row["exporters"]) or "-", ", ".join(row["hooks"]) or "-", status,
-                      style=None)
+                      ", ".join(row["exporters"]) or "-", ", ".join(row["trackers"]) or "-",
+                      ", ".join(row["hooks"]) or "-", status, style=None)
     console = _console()
     console.print(table)
     table = Table(title="experiments")

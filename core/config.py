@@ -110,6 +110,21 @@ class ExportConfig:
     variants: list[str] = knob([], help="only these variants (e.g. [float32, int8]); empty: all")
 
 
+#: the stores an MLflow tracker may write to: a local sqlite file or folder, or a tracking server
+TRACKING_SCHEMES = ("sqlite", "file", "http", "https")
+
+
+@dataclass
+class TrackingConfig:
+    use: list[str] = knob([], help="trackers that record the run, e.g. [mlflow, tensorboard]; tracking=mlflow, "
+                                   "tracking=tensorboard, tracking=both choose them")
+    uri: str = knob("", help="the MLflow store: empty = sqlite:///<paths.runs>/mlflow.db (absolute, one file for "
+                             "every job); sqlite:///FILE, file:///FOLDER or http(s)://HOST:PORT of a server")
+    experiment: str = knob("", help="the MLflow experiment the run is filed under; empty = the experiment's name")
+    strict: bool = knob(False, help="a tracker that cannot record fails the run (--strict-tracking), instead of "
+                                    "a note at the end")
+
+
 @dataclass
 class RootConfig:
     seed: int = knob(0, min=0, max=2**32 - 1, help="seed for Python, NumPy, TensorFlow and Keras")
@@ -117,6 +132,7 @@ class RootConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     data: Any = None
     model: Any = None
     debug: Any = None
@@ -135,6 +151,7 @@ class TypedConfig:
     raw: dict
     data: Any = None
     model: Any = None
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 def register_schemas(experiments: dict[str, type]) -> None:
@@ -303,6 +320,7 @@ def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> Typ
     trainer = build_dataclass(TrainerConfig, raw.get("trainer") or {}, "trainer")
     paths = build_dataclass(PathsConfig, raw.get("paths") or {}, "paths")
     export = build_dataclass(ExportConfig, raw.get("export") or {}, "export")
+    tracking = check_tracking(build_dataclass(TrackingConfig, raw.get("tracking") or {}, "tracking"))
     seed = check_value(_field_of(RootConfig, "seed"), int, raw.get("seed", 0), "seed")
     data_cls = getattr(experiment_cls, "Data", None)
     if getattr(experiment_cls, "Datasets", None):
@@ -316,7 +334,21 @@ def to_typed(cfg: DictConfig, experiment_name: str, experiment_cls: type) -> Typ
         data = None
     return TypedConfig(experiment_name, seed, experiment, trainer, paths, export, raw, data,
                        _choice_config(raw.get("model"), experiment_name, getattr(experiment_cls, "Models", {}),
-                                      "model"))
+                                      "model"), tracking)
+
+
+def check_tracking(tracking: TrackingConfig) -> TrackingConfig:
+    """Refuse a tracker named twice and a store URI no MLflow tracker should write to."""
+    doubled = sorted({name for name in tracking.use if tracking.use.count(name) > 1})
+    if doubled:
+        raise ConfigError(f"tracking.use names {', '.join(doubled)} twice; expected each tracker once")
+    if tracking.uri:
+        scheme, sep, rest = tracking.uri.partition("://")
+        if not sep or scheme.lower() not in TRACKING_SCHEMES or not rest.strip("/"):
+            raise ConfigError(f"tracking.uri={tracking.uri!r} is not a store tinkerflow logs to; expected "
+                              "sqlite:///FILE, file:///FOLDER or http(s)://HOST:PORT (empty: "
+                              "sqlite:///<paths.runs>/mlflow.db)")
+    return tracking
 
 
 def _choice_config(values: Any, experiment_name: str, options: dict[str, type], key: str) -> Any:

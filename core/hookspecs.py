@@ -52,6 +52,24 @@ def register_exporters(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def register_trackers(register: Callable[..., None]) -> None:
+    """Name the trackers this plugin provides (MLflow, TensorBoard, W&B, ...).
+
+    When: once, when the plugin manager builds its registry.
+
+    :param register: call ``register(name, description)`` once per tracker. ``tracking.use``
+        lists the names a run is tracked with (``tracking=mlflow`` sets it); a name no
+        plugin registered is refused before anything runs. The tracker itself is the
+        plugin's other hooks — :func:`before_run`, :func:`extra_callbacks`,
+        :func:`after_run`, :func:`after_export`, :func:`before_sweep`, :func:`after_sweep` —
+        which act when ``name in run.config.tracking.use``. A tracker records what it could
+        not send in ``run.json`` (``run.note_tracking(name, problem)``): the command then
+        says so in one line, and ``tracking.strict`` makes it an error.
+    :returns: nothing; the return value is ignored.
+    """
+
+
+@hookspec
 def extra_callbacks(run: Any, experiment: Any) -> list | None:
     """Contribute Keras callbacks to a training run (tracking, profiling, alerts).
 
@@ -82,6 +100,44 @@ def before_run(run: Any) -> None:
 
     :param run: the :class:`tinkerflow.core.Run` about to train.
     :returns: nothing. An exception here fails the run (and ``after_run`` still fires).
+    """
+
+
+@hookspec
+def before_sweep(sweep: Any) -> dict[str, str] | None:
+    """Called once per ``tinkerflow train -m``, in the command's process, after every job's
+    config is checked and before the first job starts (also when ``--resume`` continues it).
+
+    :param sweep: a :class:`tinkerflow.core.Sweep`: its ``folder``, the command line's
+        ``overrides``, ``config`` (the first job's typed config: its ``tracking`` section is
+        the sweep's) and whether it is ``resumed``.
+    :returns: environment variables every job of the sweep gets (they reach jobs that run in
+        other processes or on other machines — joblib, Ray — through Hydra's
+        ``hydra.job.env_set``), e.g. the id of a parent run; or ``None``.
+    """
+
+
+@hookspec
+def after_sweep(sweep: Any, results: Any) -> None:
+    """Called once the jobs of a sweep have ended (completed or not), in the command's process.
+
+    :param sweep: the :class:`tinkerflow.core.Sweep` :func:`before_sweep` saw.
+    :param results: one dict per job, as ``tinkerflow report`` reads them back from the
+        folders: ``path``, ``status``, ``metrics``, ``overrides``, ``error``.
+    :returns: nothing. Exceptions here are logged and do not change the outcome.
+    """
+
+
+@hookspec
+def after_export(run: Any, report: Any) -> None:
+    """Called when an export of a run has ended — right after training (``export=...``) or
+    later from ``tinkerflow export`` — with ``export.json`` written.
+
+    :param run: the :class:`tinkerflow.core.Run` that was exported (``run.config`` is the
+        config it trained with).
+    :param report: the :class:`tinkerflow.exporters.ExportReport`: ``results`` (format ->
+        variant -> record), ``bundle`` (the deploy bundle's folder, or None).
+    :returns: nothing. Exceptions here are logged and do not change the export's outcome.
     """
 
 

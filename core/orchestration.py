@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from omegaconf import OmegaConf
 
@@ -42,7 +43,7 @@ from .hydra_app import launch, output_dir, parse, quoted, sweep_jobs
 from .lock import run_lock
 from .records import read_export_record
 from .report import collect
-from .rundir import Run
+from .rundir import Run, Sweep, tracking_notes
 from .runfs import make_folder
 from .tf_quiet import import_keras
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from .hydra_app import HydraArgs
 
 Notify = Callable[[str], None]
+log = logging.getLogger("tinkerflow.train")
 
 
 def _to_stderr(line: str) -> None:
@@ -60,6 +62,11 @@ def train(hydra_args: list[str], registry, notify: Notify = _to_stderr) -> "Outc
     """Run ``tinkerflow train``'s arguments (Hydra's, plus ``--resume``); returns the outcome."""
     rest, resume = _pop_resume(list(hydra_args))
     dry_run = "--dry-run" in rest
+    if "--strict-tracking" in rest:
+        if resume and "-m" not in rest and "--multirun" not in rest:
+            raise ConfigError("--strict-tracking goes with the run's own settings; expected it when the run starts "
+                              "(tinkerflow train ... --strict-tracking), not with --resume of a single run")
+        rest = [a for a in rest if a != "--strict-tracking"] + ["tracking.strict=true"]
     args = parse([a for a in rest if a != "--dry-run"])
     if dry_run:
         if resume or args.info_only:
@@ -112,6 +119,8 @@ class Plan:
     jobs: list[list[str]] | None = None
     #: what a sweeper that chooses its jobs searches: ``hydra.sweeper.params``
     search: dict = dataclasses.field(default_factory=dict)
+    #: the first job's typed config
+    config: Any = None
 
     @property
     def uses_ray(self) -> bool:
@@ -140,6 +149,7 @@ def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool
         experiment_cls = registry.experiment(name)
         check_group_choices(job, name, experiment_cls)
         typed = to_typed(cfg, name, experiment_cls)
+        registry.check_trackers(typed.tracking.use)
         plan.backends.add(typed.trainer.backend)
         plan.objective = experiment_cls.objective
         if typed.export.formats:
@@ -149,6 +159,7 @@ def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool
         parents.setdefault(run_dir.parent)
         if plan.out_dir is None:
             plan.out_dir = run_dir
+            plan.config = typed
             plan.launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
             plan.sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=False)
     for parent in [] if dry_run else parents:  # only once every job is known to be good
@@ -284,6 +295,10 @@ def _train(args: "HydraArgs", resume: str | None, held, registry, notify: Notify
         key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
         if key not in args.keys():
             args = args.plus(f"{key}={quoted(out_dir)}")
+    sweep = None
+    if multirun and not args.info_only:
+        sweep = Sweep(Path(out_dir), list(args.overrides), plan.config, resumed=bool(resume))
+        args = args.plus(*_job_environment(registry.hook.before_sweep(sweep=sweep)))
     import_keras()
     runner = _training()
     runner.JOB_CONTEXT.update(registry=registry, multirun=multirun)
@@ -304,7 +319,19 @@ def _train(args: "HydraArgs", resume: str | None, held, registry, notify: Notify
         ) from aborted.error
     if out_dir is None:
         return Outcome(0)
-    return _summarise(Path(out_dir), multirun, notify)
+    return _summarise(Path(out_dir), multirun, notify, registry, sweep)
+
+
+def _job_environment(answers: list[dict[str, str] | None]) -> list[str]:
+    """``hydra.job.env_set`` overrides for the variables ``before_sweep`` hooks give the jobs."""
+    overrides = []
+    for answer in answers:
+        for key, value in (answer or {}).items():
+            if not (isinstance(key, str) and key.isidentifier() and isinstance(value, str)):
+                raise TinkerflowError(f"a before_sweep hook returned {key!r}: {value!r}; expected environment "
+                                      "variable names and string values")
+            overrides.append(f"++hydra.job.env_set.{key}={quoted(value)}")
+    return overrides
 
 
 def _pop_resume(hydra_args: list[str]) -> tuple[list[str], str | None]:
@@ -376,10 +403,17 @@ def _resume_dir(resume: str, new_dir: Path) -> Path:
     return folder
 
 
-def _summarise(out_dir: Path, multirun: bool, notify: Notify) -> Outcome:
+def _summarise(out_dir: Path, multirun: bool, notify: Notify, registry=None, sweep: Sweep | None = None) -> Outcome:
     """The outcome, from what the jobs wrote (they may have run in other processes)."""
     rows = collect(out_dir)[0] if multirun else []
     runs = [Path(r["path"]) for r in rows] if multirun else [out_dir]
+    if sweep is not None:
+        try:
+            registry.hook.after_sweep(sweep=sweep, results=rows)
+        except Exception as exc:
+            log.warning("an after_sweep hook raised %s: %s", type(exc).__name__, exc)
+    for line in tracking_notes(runs):
+        notify(line)
     outcome = Outcome(0, out_dir, multirun)
     for run_dir in runs:
         try:

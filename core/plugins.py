@@ -60,16 +60,18 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     experiments: list[str] = field(default_factory=list)
     exporters: list[str] = field(default_factory=list)
+    trackers: list[str] = field(default_factory=list)
     error: str | None = None
 
 
 @dataclass
 class Registered:
-    """A registered class and the plugin that registered it."""
+    """A registered class (a tracker: its name and description) and the plugin that registered it."""
 
     name: str
-    cls: type
+    cls: type | None
     plugin: str
+    description: str = ""
 
 
 class Registry:
@@ -80,6 +82,7 @@ class Registry:
         self.plugins = infos
         self.experiments: dict[str, Registered] = {}
         self.exporters: dict[str, Registered] = {}
+        self.trackers: dict[str, Registered] = {}
         self.load_errors: dict[str, BaseException] = {}  # plugin name -> the exception that disabled it
 
     @property
@@ -102,6 +105,14 @@ class Registry:
             known = ", ".join(sorted(self.exporters)) or "none"
             raise PluginError(f"unknown export format '{name}'; expected one of: {known}")
         return self.exporters[name].cls
+
+    def check_trackers(self, names: list[str]) -> None:
+        """A one-line error when ``tracking.use`` names a tracker no plugin registered."""
+        unknown = [n for n in names if n not in self.trackers]
+        if unknown:
+            known = ", ".join(sorted(self.trackers)) or "none installed"
+            raise ConfigError(f"tracking.use names {', '.join(repr(n) for n in unknown)}, which no plugin tracks; "
+                              f"expected one of: {known}")
 
     @property
     def hook(self) -> Any:
@@ -248,11 +259,11 @@ def disable_plugin(registry: Registry, name: str, error: str) -> None:
     reason ``tinkerflow plugins`` and the other commands show; the other plugins keep working."""
     if registry.manager.get_plugin(name) is not None:
         registry.manager.unregister(name=name)
-    for table in (registry.experiments, registry.exporters):
+    for table in (registry.experiments, registry.exporters, registry.trackers):
         for key in [k for k, entry in table.items() if entry.plugin == name]:
             del table[key]
     info = registry.plugins.setdefault(name, PluginInfo(name=name))
-    info.error, info.experiments, info.exporters = error or None, [], []
+    info.error, info.experiments, info.exporters, info.trackers = error or None, [], [], []
 
 
 def _hook_names(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
@@ -273,19 +284,20 @@ def _collect(registry: Registry, only: str | None = None) -> None:
         for hook_name, table, check in (
             ("register_experiments", registry.experiments, _check_experiment),
             ("register_exporters", registry.exporters, _check_exporter),
+            ("register_trackers", registry.trackers, _check_tracker),
         ):
             caller = manager.subset_hook_caller(hook_name, remove_plugins=others)
             added: list[str] = []
 
-            def register(cls: Any, _table=table, _check=check, _added=added, plugin_name=plugin_name) -> None:
-                name = _check(cls, plugin_name)
-                if name in _table:
+            def register(*args: Any, _table=table, _check=check, _added=added, plugin_name=plugin_name) -> None:
+                entry = _check(*args, plugin_name=plugin_name)
+                if entry.name in _table:
                     raise PluginError(
-                        f"plugin '{plugin_name}' registers '{name}', "
-                        f"which plugin '{_table[name].plugin}' already registered"
+                        f"plugin '{plugin_name}' registers '{entry.name}', "
+                        f"which plugin '{_table[entry.name].plugin}' already registered"
                     )
-                _table[name] = Registered(name=name, cls=cls, plugin=plugin_name)
-                _added.append(name)
+                _table[entry.name] = entry
+                _added.append(entry.name)
 
             try:
                 caller(register=register)
@@ -297,10 +309,7 @@ def _collect(registry: Registry, only: str | None = None) -> None:
                 )
                 disable_plugin(registry, plugin_name, message)
                 break
-            if hook_name == "register_experiments":
-                info.experiments = sorted(added)
-            else:
-                info.exporters = sorted(added)
+            setattr(info, hook_name.removeprefix("register_"), sorted(added))
 
 
 def _check_name(cls: Any, plugin_name: str, kind: str) -> str:
@@ -312,7 +321,7 @@ def _check_name(cls: Any, plugin_name: str, kind: str) -> str:
     return name
 
 
-def _check_experiment(cls: Any, plugin_name: str) -> str:
+def _check_experiment(cls: Any, plugin_name: str) -> Registered:
     if not (isinstance(cls, type) and issubclass(cls, Experiment)):
         raise PluginError(
             f"plugin '{plugin_name}' registers {cls!r} as an experiment; "
@@ -334,7 +343,7 @@ def _check_experiment(cls: Any, plugin_name: str) -> str:
     if missing:
         raise PluginError(f"plugin '{plugin_name}' registers experiment '{name}' without {', '.join(missing)}; "
                           "expected an Experiment subclass that writes them (docs/plugins.md)")
-    return name
+    return Registered(name=name, cls=cls, plugin=plugin_name)
 
 
 def _check_trainer_defaults(defaults: Any, plugin_name: str, name: str) -> None:
@@ -345,10 +354,20 @@ def _check_trainer_defaults(defaults: Any, plugin_name: str, name: str) -> None:
                           f"{exc}") from None
 
 
-def _check_exporter(cls: Any, plugin_name: str) -> str:
+def _check_exporter(cls: Any, plugin_name: str) -> Registered:
     if not (isinstance(cls, type) and issubclass(cls, Exporter)):
         raise PluginError(
             f"plugin '{plugin_name}' registers {cls!r} as an exporter; "
             "expected a subclass of tinkerflow.exporters.Exporter"
         )
-    return _check_name(cls, plugin_name, "exporter")
+    return Registered(name=_check_name(cls, plugin_name, "exporter"), cls=cls, plugin=plugin_name)
+
+
+def _check_tracker(name: Any, description: Any = "", plugin_name: str = "") -> Registered:
+    problem = name_problem(name)
+    if problem:
+        raise PluginError(f"plugin '{plugin_name}' registers a tracker named {name!r}; {problem}")
+    if not isinstance(description, str):
+        raise PluginError(f"plugin '{plugin_name}' registers tracker '{name}' with description {description!r}; "
+                          "expected a line of text")
+    return Registered(name=name, cls=None, plugin=plugin_name, description=description)

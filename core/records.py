@@ -91,6 +91,8 @@ class RunRecord(Record):
     resumes: list[dict[str, Any]] = Field(default_factory=list)
     error: ErrorInfo | None = None
     epochs_run: int | None = None
+    #: what each tracker keeps of the run (its run id, a problem it met): tracker -> fields
+    tracking: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class FileEntry(Record):

@@ -133,6 +133,24 @@ class Run:
         write_json_atomic(self.info_path, info)
         return info
 
+    # -- what trackers keep of the run -------------------------------------------------------
+    def tracked(self, tracker: str) -> dict:
+        """What ``tracker`` recorded of this run in ``run.json`` (``tracking.<tracker>``, e.g.
+        the MLflow run id a resumed run or a later export continues); ``{}`` if nothing."""
+        return dict((self.read_info().get("tracking") or {}).get(tracker) or {})
+
+    def record_tracking(self, tracker: str, **fields: Any) -> None:
+        """Merge ``fields`` into ``tracking.<tracker>`` of ``run.json``."""
+        tracking = dict(self.read_info().get("tracking") or {})
+        tracking[tracker] = {**(tracking.get(tracker) or {}), **fields}
+        self.update_info(tracking=tracking)
+
+    def note_tracking(self, tracker: str, problem: str) -> None:
+        """Record that ``tracker`` could not record something (the first such problem is kept,
+        with a count): ``tinkerflow train`` and ``export`` say so in one line at the end."""
+        kept = self.tracked(tracker)
+        self.record_tracking(tracker, problem=kept.get("problem") or problem, problems=int(kept.get("problems", 0)) + 1)
+
     @classmethod
     def open(cls, path: Path | str) -> "Run":
         """Open an existing run directory; a one-line error if it is missing or not a run."""
@@ -171,6 +189,43 @@ class Run:
                 f"{self.model_path}: cannot load it ({type(exc).__name__}: {detail}); "
                 "expected a model.keras saved by 'tinkerflow train'"
             ) from exc
+
+
+def tracking_notes(runs: list[Path]) -> list[str]:
+    """One line per tracker that could not record some of ``runs`` (what they noted in run.json)."""
+    problems: dict[str, list[tuple[Path, dict]]] = {}
+    for path in runs:
+        try:
+            tracking = Run(path).read_info().get("tracking") or {}
+        except (RunDirError, OSError):
+            continue
+        for tracker, kept in tracking.items():
+            if isinstance(kept, dict) and kept.get("problem"):
+                problems.setdefault(tracker, []).append((path, kept))
+    lines = []
+    for tracker, found in sorted(problems.items()):
+        path, kept = found[0]
+        which = f"{len(found)} of {len(runs)} runs" if len(runs) > 1 else "the run"
+        lines.append(f"tracking: {tracker} could not record everything of {which} (first: {kept['problem']}; "
+                     f"{path / 'run.log'} has each); tracking.strict=true or --strict-tracking makes this an error")
+    return lines
+
+
+@dataclass
+class Sweep:
+    """A ``tinkerflow train -m``, as the ``before_sweep`` and ``after_sweep`` hooks see it."""
+
+    folder: Path
+    #: the command line's overrides (the sweeps in them unexpanded)
+    overrides: list[str]
+    #: the first job's typed config (its ``tracking`` section is the sweep's)
+    config: Any = None
+    #: ``--resume`` of an earlier sweep
+    resumed: bool = False
+
+    @property
+    def tracking_path(self) -> Path:
+        return self.folder / "tracking.json"
 
 
 @dataclass

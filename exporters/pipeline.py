@@ -238,6 +238,10 @@ def _export_locked(run_path: Path | str, registry, chosen: dict[str, list[str]],
             journal.record(fmt, variant, record)
     if "tflite" in chosen:
         report.bundle = write_bundle(run, experiment, golden_named)
+    try:
+        registry.hook.after_export(run=run, report=report)
+    except Exception as exc:
+        log.warning("an after_export hook raised %s: %s", type(exc).__name__, exc)
     return report
 
 

@@ -199,6 +199,12 @@ ROWS = [
         "--temperature=nan: expected a finite number"),
     Row("config", "two backends in one sweep", ["train", "-m", "trainer.backend=tensorflow,jax"],
         "trainer.backend takes one value per sweep"),
+    Row("config", "a tracking store that is not sqlite, a folder or a server", ["train", "tracking=mlflow",
+                                                                               "tracking.uri=s3://bucket/runs"],
+        "tracking.uri='s3://bucket/runs' is not a store tinkerflow logs to; expected sqlite:///FILE, file:///FOLDER "
+        "or http(s)://HOST:PORT"),
+    Row("config", "a tracker no plugin provides", ["train", "tracking.use=[wandb]"],
+        "tracking.use names 'wandb', which no plugin tracks; expected one of: mlflow, tensorboard"),
     # -- command-line arguments
     Row("cli", "an unknown command", ["frobnicate"], "invalid choice: 'frobnicate'"),
     Row("cli", "an unknown export format", ["export", "{run}", "--format", "onnx"], "unknown export format 'onnx'; "

@@ -52,8 +52,9 @@ def test_plugins_table_in_a_pipe_keeps_every_error_whole(tmp_path):
     assert any("error: failed to load: ImportError: install tinkerflow[sorting] first (" in line for line in lines)
     typo = next(line for line in lines if line.startswith("│ typo "))
     assert ("error: plugin 'typo' implements 'register_experiment' (" in typo and "which is not a tinkerflow hook; "
-            "did you mean 'register_experiments'? expected one of: after_run, before_run, extra_callbacks, "
-            "register_commands, register_experiments, register_exporters" in typo), typo
+            "did you mean 'register_experiments'? expected one of: after_export, after_run, after_sweep, before_run, "
+            "before_sweep, extra_callbacks, register_commands, register_experiments, register_exporters, "
+            "register_trackers" in typo), typo
 
 
 def test_a_config_field_without_a_default_after_defaults_names_the_plugin_file_and_field(tmp_path):

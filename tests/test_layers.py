@@ -246,7 +246,8 @@ def test_the_lazy_import_check_would_fail():
 #: Playwright, Ray, the TF.js converter, the LiteRT interpreters), and the ones every
 #: command would otherwise pay for before it can answer (plots, images, Hydra, rich)
 SLOW_TO_IMPORT = {"keras", "tensorflow", "jax", "matplotlib", "PIL", "mediapipe", "playwright", "ray", "tensorflowjs",
-                  "ai_edge_litert", "tflite_runtime", "pandas", "hydra", "omegaconf", "rich", "yaml", "numpy"}
+                  "ai_edge_litert", "tflite_runtime", "pandas", "hydra", "omegaconf", "rich", "yaml", "numpy",
+                  "mlflow", "tensorboard"}
 
 
 def test_other_imports_inside_functions_are_of_slow_libraries():

@@ -172,8 +172,8 @@ def test_a_misspelled_hook_is_refused_with_the_plugin_and_the_name_meant():
     message = str(caught.value)
     assert message.startswith("plugin 'typo' implements 'register_experiment' (")
     assert message.endswith("which is not a tinkerflow hook; did you mean 'register_experiments'? expected one of: "
-                            "after_run, before_run, extra_callbacks, register_commands, register_experiments, "
-                            "register_exporters")
+                            "after_export, after_run, after_sweep, before_run, before_sweep, extra_callbacks, "
+                            "register_commands, register_experiments, register_exporters, register_trackers")
     assert registry.manager.get_plugin("typo") is None and "throwaway" not in registry.experiments
     optional = types.ModuleType("optional_plugin")
     optional.later_hook = pluggy.HookimplMarker("tinkerflow")(optionalhook=True)(lambda: None)

@@ -1,0 +1,180 @@
+"""Tracking: what MLflow and TensorBoard hold of a run, read back as their users read it
+(MLflow's client, TensorBoard's own event reader) and compared with the run folder."""
+
+from __future__ import annotations
+
+import csv
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import read_run, run_cli, train_in_process  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    """A smoke addition run tracked by MLflow (the default sqlite store) and TensorBoard at once."""
+    root = tmp_path_factory.mktemp("tracked")
+    run_dir = train_in_process(root / "runs", "experiment=addition", "debug=smoke", "tracking=both")
+    return root, run_dir
+
+
+def epochs(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_mlflow_holds_the_config_every_epoch_the_tags_and_the_files(tracked):
+    from mlflow.tracking import MlflowClient
+
+    from tinkerflow.plugins.tracking.flat import flat_config
+
+    root, run_dir = tracked
+    info = read_run(run_dir)
+    kept = info["tracking"]["mlflow"]
+    store = (root / "runs" / "mlflow.db").resolve()
+    assert kept["uri"] == f"sqlite:///{store}" and store.is_file(), "one absolute sqlite file under paths.runs"
+    client = MlflowClient(kept["uri"])
+    [found] = client.search_runs([kept["experiment_id"]])
+    assert found.info.run_id == kept["run_id"] and found.info.status == "FINISHED"
+    assert client.get_experiment(kept["experiment_id"]).name == "addition"
+
+    params = found.data.params
+    assert params["trainer.epochs"] == str(info["config"]["trainer"]["epochs"])
+    assert params["experiment.samples"] == "200", "the smoke size the run trained with"
+    assert set(params) == set(flat_config(info["config"])), "every config key, as overrides name it"
+
+    rows = epochs(run_dir)
+    for name in ("loss", "val_loss"):
+        history = sorted(client.get_metric_history(found.info.run_id, name), key=lambda m: m.step)
+        assert [m.step for m in history if m.step < len(rows)] == list(range(len(rows))), name
+        assert [m.value for m in history][:len(rows)] == pytest.approx([float(r[name]) for r in rows], rel=1e-6)
+    for name, value in info["metrics"].items():
+        assert found.data.metrics[name] == pytest.approx(value), name
+
+    tags = found.data.tags
+    assert tags["tinkerflow.experiment"] == "addition" and tags["tinkerflow.status"] == "completed"
+    assert tags["tinkerflow.run_folder"] == str(run_dir.resolve())
+    assert tags["tinkerflow.plugin"] == "tinkerflow.plugins.addition.experiment"
+    assert tags["tinkerflow.version.tensorflow"] == info["versions"]["tensorflow"]
+    assert tags["tinkerflow.overrides"] == " ".join(info["overrides"])
+    if (info.get("git") or {}).get("sha"):
+        assert tags["mlflow.source.git.commit"] == info["git"]["sha"]
+
+    files = {a.path for a in client.list_artifacts(found.info.run_id)}
+    assert {"metrics.csv", "run.json", "run.log", "config", "samples"} <= files, files
+    samples = {Path(a.path).name for a in client.list_artifacts(found.info.run_id, "samples")}
+    assert samples == {p.name for p in (run_dir / "samples").iterdir()}
+    assert client.get_experiment(kept["experiment_id"]).artifact_location == (root / "runs" / "mlartifacts").resolve(
+        ).as_uri(), "artefacts beside the store, not in the working folder"
+    assert not (Path.cwd() / "mlruns").exists() and not (Path.cwd() / "mlartifacts").exists()
+
+
+def test_tensorboard_holds_every_epoch_and_the_run_as_hyperparameters(tracked):
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, run_dir = tracked
+    rows = epochs(run_dir)
+    for folder, name, column in (("train", "epoch_loss", "loss"), ("validation", "epoch_loss", "val_loss")):
+        events = EventAccumulator(str(run_dir / "tensorboard" / folder), size_guidance={"tensors": 0}).Reload()
+        written = events.Tensors(name)
+        assert [e.step for e in written] == list(range(len(rows))), (folder, name)
+        values = [float(tf.make_ndarray(e.tensor_proto)) for e in written]
+        assert values == pytest.approx([float(r[column]) for r in rows], rel=1e-5), (folder, name)
+    summary = EventAccumulator(str(run_dir / "tensorboard" / "summary"), size_guidance={"tensors": 0}).Reload()
+    assert summary.PluginTagToContent("hparams"), "the config as hyperparameters, for the HParams tab"
+    info = read_run(run_dir)
+    for name, value in info["metrics"].items():
+        [event] = summary.Tensors(name)
+        assert float(tf.make_ndarray(event.tensor_proto)) == pytest.approx(value), name
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_store_that_does_not_answer_leaves_the_run_complete_and_says_so(tmp_path):
+    uri = f"http://127.0.0.1:{unused_port()}"
+    done = run_cli("train", "debug=smoke", "tracking=mlflow", f"tracking.uri={uri}", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    notes = [line for line in done.stderr.splitlines() if line.startswith("tracking:")]
+    assert len(notes) == 1 and f"mlflow could not record everything of the run (first: could not find the " \
+                                f"experiment at {uri}" in notes[0], done.stderr[-2000:]
+    info = read_run(tmp_path / "run")
+    assert info["status"] == "completed" and info["metrics"]
+    assert info["tracking"]["mlflow"]["problems"] == 1, "one failure; nothing more was tried for the run"
+    assert f"[WARNING] mlflow could not find the experiment at {uri}" in (tmp_path / "run" / "run.log").read_text()
+
+    strict = run_cli("train", "debug=smoke", "tracking=mlflow", f"tracking.uri={uri}", "hydra.run.dir=strict",
+                     "--strict-tracking", cwd=tmp_path)
+    errors = [line for line in strict.stderr.splitlines() if ": error: " in line]
+    assert strict.returncode != 0 and len(errors) == 1, strict.stderr[-2000:]
+    assert f"tracking: mlflow could not find the experiment at {uri}" in errors[0]
+    assert read_run(tmp_path / "strict")["status"] == "failed"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real ``mlflow server`` on loopback, its own sqlite store and artefact folder."""
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    url = f"http://127.0.0.1:{unused_port()}"
+    with (folder / "server.log").open("w") as log:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+                                    "--port", url.rsplit(":", 1)[1], "--workers", "1",
+                                    "--backend-store-uri", f"sqlite:///{folder / 'store.db'}",
+                                    "--artifacts-destination", str(folder / "artifacts")],
+                                   env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while True:  # until it answers, or exits
+            assert process.poll() is None, (folder / "server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def children_of(client, parent):
+    return client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+
+
+def test_a_joblib_sweep_on_a_server_is_one_parent_with_a_child_per_job(server, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    done = run_cli("train", "-m", "debug=smoke", "experiment.hidden=1,2", "tracking=mlflow", f"tracking.uri={server}",
+                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not [line for line in done.stderr.splitlines() if line.startswith("tracking:")], done.stderr[-2000:]
+    client = MlflowClient(server)
+    [parent] = client.search_runs([client.get_experiment_by_name("addition").experiment_id],
+                                  "tags.`tinkerflow.sweep` = 'true'")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["jobs_completed"] == 2
+    assert parent.data.tags["tinkerflow.sweep_folder"] == str((tmp_path / "sweep").resolve())
+    assert parent.data.params["sweep.experiment.hidden"] == "1,2"
+    children = {c.data.params["experiment.hidden"]: c for c in children_of(client, parent)}
+    assert set(children) == {"1", "2"}
+    for job, hidden in (("0", "1"), ("1", "2")):
+        child, info = children[hidden], read_run(tmp_path / "sweep" / job)
+        assert child.info.run_id == info["tracking"]["mlflow"]["run_id"] and child.info.status == "FINISHED"
+        assert len(client.get_metric_history(child.info.run_id, "loss")) == len(epochs(tmp_path / "sweep" / job))
+        assert {"metrics.csv", "run.json", "samples"} <= {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert info["tracking"]["mlflow"]["uri"] == server
