@@ -264,12 +264,15 @@ def test_experiments_with_their_own_fit_resume(tmp_path, args, kill_after, total
 
 def test_sigterm_records_the_run_as_interrupted_and_it_resumes(tmp_path):
     """A scheduler's or a container's SIGTERM: the run stops like Ctrl-C, run.json says
-    'interrupted' (not 'running'), the command exits 143 in one line, and --resume finishes it."""
+    'interrupted' (not 'running'), the command exits 143 in one line, and --resume finishes it
+    — tracked in MLflow, as the same MLflow run, killed and then finished."""
     import os
     import signal
 
+    from mlflow.tracking import MlflowClient
+
     run_dir = tmp_path / "run"
-    process = start_cli(["train", *RUN, f"hydra.run.dir={run_dir}"], tmp_path, subprocess.PIPE)
+    process = start_cli(["train", *RUN, "tracking=mlflow", f"hydra.run.dir={run_dir}"], tmp_path, subprocess.PIPE)
     assert _wait_for(lambda: _checkpoint_epoch(run_dir) >= 2, process), "it trained a checkpoint's worth"
     os.kill(process.pid, signal.SIGTERM)
     _, stderr = process.communicate(timeout=300)
@@ -277,9 +280,15 @@ def test_sigterm_records_the_run_as_interrupted_and_it_resumes(tmp_path):
     assert stderr.strip().splitlines()[-1].startswith("tinkerflow: terminated (SIGTERM)"), stderr[-500:]
     info = read_run(run_dir)
     assert info["status"] == "interrupted" and info["error"]["type"] == "Terminated", info.get("error")
+    tracked = info["tracking"]["mlflow"]
+    store = MlflowClient(tracked["uri"])
+    assert store.get_run(tracked["run_id"]).info.status == "KILLED"
     done = run_cli("train", "--resume", str(run_dir), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert read_run(run_dir)["status"] == "completed" and _epochs(run_dir) == list(range(1, 121))
+    [resumed] = store.search_runs([tracked["experiment_id"]])
+    assert resumed.info.run_id == tracked["run_id"] and resumed.info.status == "FINISHED", "the same MLflow run"
+    assert {m.step for m in store.get_metric_history(resumed.info.run_id, "loss")} == set(range(120))
 
 
 def test_a_failed_run_reports_the_error_that_stopped_it_even_when_run_json_cannot_be_written(tmp_path, monkeypatch,

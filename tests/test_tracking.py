@@ -17,9 +17,11 @@ from conftest import read_run, run_cli, train_in_process  # noqa: E402
 
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
-    """A smoke addition run tracked by MLflow (the default sqlite store) and TensorBoard at once."""
+    """A smoke addition run tracked by MLflow (the default sqlite store) and TensorBoard at once,
+    exported to TFLite float32 right after training."""
     root = tmp_path_factory.mktemp("tracked")
-    run_dir = train_in_process(root / "runs", "experiment=addition", "debug=smoke", "tracking=both")
+    run_dir = train_in_process(root / "runs", "experiment=addition", "debug=smoke", "tracking=both", "export=tflite",
+                               "export.variants=[float32]")
     return root, run_dir
 
 
@@ -92,6 +94,52 @@ def test_tensorboard_holds_every_epoch_and_the_run_as_hyperparameters(tracked):
     for name, value in info["metrics"].items():
         [event] = summary.Tensors(name)
         assert float(tf.make_ndarray(event.tensor_proto)) == pytest.approx(value), name
+
+
+def artefacts(client, run_id: str, folder: str) -> set[str]:
+    return {Path(a.path).name for a in client.list_artifacts(run_id, folder)}
+
+
+def test_exports_are_logged_to_the_run_then_and_later(tracked):
+    from mlflow.tracking import MlflowClient
+
+    root, run_dir = tracked
+    kept = read_run(run_dir)["tracking"]["mlflow"]
+    client = MlflowClient(kept["uri"])
+    assert {"export.json", "parity.md", "tflite", "bundle"} <= artefacts(client, kept["run_id"], "export")
+    assert artefacts(client, kept["run_id"], "export/tflite/float32") == {
+        p.name for p in (run_dir / "export" / "tflite" / "float32").glob("*.tflite")}
+    parity = client.download_artifacts(kept["run_id"], "export/parity.md", str(root))
+    assert "| tflite | float32 | passed |" in Path(parity).read_text()
+    assert "golden.json" in artefacts(client, kept["run_id"], "export/bundle")
+
+    later = run_cli("export", str(run_dir), "--format", "tflite", "--quantize", "float16", cwd=root)
+    assert later.returncode == 0, later.stderr[-2000:]
+    assert artefacts(client, kept["run_id"], "export/tflite/float16"), "an export from the command line, later"
+
+
+def test_a_store_only_the_run_folder_names_is_never_contacted(tracked, tmp_path):
+    """A run folder from elsewhere is data: its run.json naming a server does not make a later
+    export connect to it."""
+    import json
+    import shutil
+
+    _, run_dir = tracked
+    foreign = tmp_path / "elsewhere" / "run"
+    shutil.copytree(run_dir, foreign, ignore=shutil.ignore_patterns(".lock", "tensorboard"))
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        info = json.loads((foreign / "run.json").read_text())
+        info["tracking"]["mlflow"]["uri"] = uri
+        (foreign / "run.json").write_text(json.dumps(info))
+        done = run_cli("export", str(foreign), "--format", "tflite", "--quantize", "float32", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert f"the export is not logged to {uri}, the store run.json names" in done.stderr
+        with pytest.raises(BlockingIOError):
+            listener.accept()
 
 
 def unused_port() -> int:
@@ -178,3 +226,44 @@ def test_a_joblib_sweep_on_a_server_is_one_parent_with_a_child_per_job(server, t
         assert len(client.get_metric_history(child.info.run_id, "loss")) == len(epochs(tmp_path / "sweep" / job))
         assert {"metrics.csv", "run.json", "samples"} <= {a.path for a in client.list_artifacts(child.info.run_id)}
         assert info["tracking"]["mlflow"]["uri"] == server
+
+
+# Runs tinkerflow with an audit hook that writes every name looked up and every address
+# connected to (Python's own socket audit events) into the file named by argv[1].
+WATCHED = """
+import sys
+seen = open(sys.argv[1], "w")
+
+def hook(event, args):
+    if event == "socket.getaddrinfo":
+        seen.write(f"lookup {args[0]}\\n")
+    elif event == "socket.connect":
+        seen.write(f"connect {args[1]!r}\\n")
+    seen.flush()
+
+sys.addaudithook(hook)
+from tinkerflow.core.cli import run
+sys.argv = ["tinkerflow", *sys.argv[2:]]
+run()
+"""
+
+
+def test_nothing_leaves_the_machine_from_a_tracked_run(tmp_path):
+    """Outside CI and pytest (MLflow keeps its usage telemetry off where CI or PYTEST_CURRENT_TEST
+    is set), a run tracked by MLflow and TensorBoard looks up no host and connects to nothing
+    but this machine."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CI", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK") and not k.startswith("PYTEST_")}
+    done = subprocess.run([sys.executable, "-c", WATCHED, str(tmp_path / "seen.txt"), "train", "debug=smoke",
+                           "tracking=both", "export=tflite", "export.variants=[float32]", "hydra.run.dir=run"],
+                          cwd=tmp_path, env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert read_run(tmp_path / "run")["tracking"]["mlflow"]["run_id"]
+    seen = (tmp_path / "seen.txt").read_text().splitlines()
+    outside = [line for line in seen if not (line.startswith(("lookup localhost", "lookup 127.0.0.1", "connect '/"))
+                                             or "'127.0.0.1'" in line or "connect ('::1'" in line)]
+    assert not outside, outside

@@ -281,8 +281,10 @@ def after_export(run, report):
             if fmt != "tflite" or record.get("status") != "passed":
                 continue
             for entry in record.get("files", []):
-                path = run.export_dir / fmt / variant / entry["path"]
-                if path.suffix == ".tflite" and path.is_file() and not path.is_symlink():
+                name = Path(str(entry.get("path", "")))
+                path = run.export_dir / name
+                if (path.suffix == ".tflite" and not name.is_absolute() and ".." not in name.parts and path.is_file()
+                        and not path.is_symlink()):
                     tracked.send(f"upload {fmt}/{variant}", tracked.client.log_artifact, tracked.run_id, str(path),
                                  f"export/{fmt}/{variant}")
     if report.bundle is not None and Path(report.bundle).is_dir():
