@@ -7,6 +7,7 @@ import socket
 import subprocess
 import types
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
@@ -125,9 +126,23 @@ def ray_head(tmp_path_factory):
         subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=180)
 
 
+def tracked_sweep(runs: Path, jobs: int):
+    """The MLflow parent run of the one sweep in the default store under ``runs``, and its children."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{(runs / 'mlflow.db').resolve()}")
+    experiment = client.get_experiment_by_name("addition").experiment_id
+    [parent] = client.search_runs([experiment], "tags.`tinkerflow.sweep` = 'true'")
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == jobs and parent.info.status == "FINISHED", (parent, children)
+    assert parent.data.metrics["jobs_completed"] == jobs
+    return client, parent, children
+
+
 def test_ray_launcher_runs_a_sweep_on_a_local_cluster(ray_head, tmp_path):
     result = run_cli("train", "-m", "experiment.hidden=1,2", *SMOKE, "trainer.backend=jax", "hydra/launcher=ray",
-                     f"hydra.launcher.ray.init.address={ray_head}", cwd=tmp_path, env={"RAY_USAGE_STATS_ENABLED": "0"})
+                     f"hydra.launcher.ray.init.address={ray_head}", "tracking=mlflow", cwd=tmp_path,
+                     env={"RAY_USAGE_STATS_ENABLED": "0"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "multirun: 2 completed, 0 failed" in result.stderr
     assert "Connected to Ray cluster" in result.stderr and "(_run_job pid=" in result.stdout + result.stderr
@@ -139,6 +154,9 @@ def test_ray_launcher_runs_a_sweep_on_a_local_cluster(ray_head, tmp_path):
         assert info["status"] == "completed" and info["config"]["experiment"]["hidden"] == hidden
         assert info["backend"] == "jax", "the driver's backend reaches the Ray workers"
         assert info["threads"]["intra_op"] == 1, "one CPU per Ray task, one thread per job"
+    client, _, children = tracked_sweep(tmp_path / "runs", 2)  # the workers log to the driver's absolute store
+    assert {c.data.params["experiment.hidden"] for c in children} == {"1", "2"}
+    assert {c.info.run_id for c in children} == {read_run(sweep / j)["tracking"]["mlflow"]["run_id"] for j in "01"}
 
 
 # -- Optuna: hyperparameter search on the experiment's objective ------------------------------
@@ -146,7 +164,7 @@ def test_ray_launcher_runs_a_sweep_on_a_local_cluster(ray_head, tmp_path):
 def test_optuna_maximises_the_experiment_objective(tmp_path):
     result = run_cli("train", "-m", *SMOKE, "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
                      "hydra.sweeper.sampler.seed=1", "experiment.hidden=choice(1,2,4)",
-                     "trainer.learning_rate=tag(log, interval(0.001, 0.1))", cwd=tmp_path)
+                     "trainer.learning_rate=tag(log, interval(0.001, 0.1))", "tracking=mlflow", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Directions: ['maximize']" in result.stdout + result.stderr
     (sweep,) = (tmp_path / "runs" / "addition" / "multirun").iterdir()
@@ -154,6 +172,8 @@ def test_optuna_maximises_the_experiment_objective(tmp_path):
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert best["best_value"] == pytest.approx(max(values))
     assert set(best["best_params"]) == {"experiment.hidden", "trainer.learning_rate"}
+    _, _, trials = tracked_sweep(tmp_path / "runs", 3)  # each trial a child, with its objective
+    assert sorted(t.data.metrics["best_val_rounded_accuracy"] for t in trials) == pytest.approx(sorted(values))
 
 
 def test_an_optuna_search_in_a_sqlite_file_continues_where_it_stopped(tmp_path):
