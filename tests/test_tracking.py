@@ -267,3 +267,32 @@ def test_nothing_leaves_the_machine_from_a_tracked_run(tmp_path):
     outside = [line for line in seen if not (line.startswith(("lookup localhost", "lookup 127.0.0.1", "connect '/"))
                                              or "'127.0.0.1'" in line or "connect ('::1'" in line)]
     assert not outside, outside
+
+
+def test_two_sweeps_logging_at_once_into_one_sqlite_store_lose_nothing(tmp_path):
+    import subprocess
+
+    from mlflow.tracking import MlflowClient
+
+    from conftest import start_cli
+
+    store = f"sqlite:///{tmp_path / 'shared.db'}"
+    sweeps = {seed: start_cli(["train", "-m", "debug=smoke", "experiment.hidden=1,2", f"seed={seed}", "tracking=mlflow",
+                               f"tracking.uri={store}", f"hydra.sweep.dir=sweep{seed}"], tmp_path, subprocess.PIPE)
+              for seed in (1, 2)}
+    for process in sweeps.values():
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr[-3000:]
+        assert not [line for line in stderr.splitlines() if line.startswith("tracking:")], stderr[-2000:]
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("addition").experiment_id
+    parents = client.search_runs([experiment], "tags.`tinkerflow.sweep` = 'true'")
+    assert len(parents) == 2
+    for parent in parents:
+        folder = Path(parent.data.tags["tinkerflow.sweep_folder"])
+        children = children_of(client, parent)
+        assert {c.data.tags["tinkerflow.run_folder"] for c in children} == {str(folder / "0"), str(folder / "1")}
+        for child in children:
+            rows = epochs(Path(child.data.tags["tinkerflow.run_folder"]))
+            assert len(client.get_metric_history(child.info.run_id, "loss")) == len(rows), "every epoch, none lost"
+            assert {"metrics.csv", "run.json", "samples"} <= {a.path for a in client.list_artifacts(child.info.run_id)}

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tinkerflow.core import TinkerflowError, hookimpl
+from tinkerflow.core.lock import cache_lock
 from tinkerflow.core.records import load_json
 from tinkerflow.core.runfs import make_folder, write_json_atomic
 
@@ -78,7 +79,14 @@ def client(uri: str) -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "Creating initial MLflow database tables..."
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    database = Path(uri.removeprefix("sqlite:///"))
+    with cache_lock(database.with_name(f".{database.name}.lock"), f"the MLflow store {database}"):
+        made = MlflowClient(tracking_uri=uri)  # the first client of a new file makes its tables: one at a time
+        made.search_experiments(max_results=1)
+    return made
 
 
 def experiment_id(mlflow_client: Any, uri: str, name: str) -> str:
@@ -145,6 +153,8 @@ class Tracked:
 
     def log(self, metrics: dict[str, float] = (), params: dict[str, str] = (), tags: dict[str, str] = (),
             step: int = 0, wait: bool = True) -> None:
+        if self.offline is not None or self.run_id is None:
+            return
         from mlflow.entities import Metric, Param, RunTag
 
         now = int(time.time() * 1000)
