@@ -87,6 +87,7 @@ bench: setup-test
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-autosave $(PYTEST_ARGS)
 	$(BIN)/python tests/benchmarks/fit_speed.py
 	$(BIN)/python tests/benchmarks/study_speed.py
+	$(BIN)/python tests/benchmarks/tracking_speed.py
 
 lock: setup-test
 	{ echo "# Pinned, tested dependency set for tinkerflow, one for Python 3.11-3.13 (pip install -c requirements.lock ...)."; \

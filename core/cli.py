@@ -260,12 +260,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from .lock import run_lock
 
+    from .rundir import tracking_notes, tracking_problems
+
     registry = _registry()
     with run_lock(args.run):  # a run still training is named as such, not as "not completed"
         check_request(args.run, registry, args.format, args.quantize, args.mediapipe)  # before TensorFlow loads
         _quiet_tensorflow()
+        earlier = tracking_problems(Path(args.run))
         report = export_run(args.run, registry, args.format, args.quantize, mediapipe=args.mediapipe)
     print_export_report(report)
+    for line in tracking_notes([Path(args.run)], since=earlier):
+        print(line, file=sys.stderr)
     return 0 if report.ok and not (args.strict and report.rejected) else 1
 
 
@@ -391,7 +396,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     from tinkerflow.web_export import build_site
 
     registry = _registry()
-    report = build_site(args.runs, args.out, registry, force=args.force)
+    report = build_site(args.runs, args.out, registry, force=args.force, tracking_links=args.tracking_links)
     for warning in report.warnings:
         print(f"tinkerflow: warning: {warning}", file=sys.stderr)
     print(f"built {len(report.pages)} model page(s) into {report.out}")
@@ -526,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories with tflite or tfjs exports")
     p.add_argument("--out", default="site", help="output folder (default: site)")
     p.add_argument("--force", action="store_true", help="replace an earlier site in --out")
+    p.add_argument("--tracking-links", action="store_true",
+                   help="link each model card to its run on the tracking server it was logged to "
+                        "(tracking.uri=http...)")
     p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("serve", help="preview a built site over HTTP")

@@ -134,6 +134,10 @@ class Run:
         return info
 
     # -- what trackers keep of the run -------------------------------------------------------
+    def tracks(self, tracker: str) -> bool:
+        """Whether this run's config names ``tracker`` in ``tracking.use`` (``tracking=mlflow``)."""
+        return self.config is not None and tracker in self.config.tracking.use
+
     def tracked(self, tracker: str) -> dict:
         """What ``tracker`` recorded of this run in ``run.json`` (``tracking.<tracker>``, e.g.
         the MLflow run id a resumed run or a later export continues); ``{}`` if nothing."""
@@ -149,7 +153,8 @@ class Run:
         """Record that ``tracker`` could not record something (the first such problem is kept,
         with a count): ``tinkerflow train`` and ``export`` say so in one line at the end."""
         kept = self.tracked(tracker)
-        self.record_tracking(tracker, problem=kept.get("problem") or problem, problems=int(kept.get("problems", 0)) + 1)
+        self.record_tracking(tracker, problem=kept.get("problem") or problem, last_problem=problem,
+                             problems=int(kept.get("problems", 0)) + 1)
 
     @classmethod
     def open(cls, path: Path | str) -> "Run":
@@ -191,8 +196,20 @@ class Run:
             ) from exc
 
 
-def tracking_notes(runs: list[Path]) -> list[str]:
-    """One line per tracker that could not record some of ``runs`` (what they noted in run.json)."""
+def tracking_problems(path: Path) -> dict[str, int]:
+    """How many problems each tracker has noted for the run at ``path`` so far."""
+    try:
+        tracking = Run(path).read_info().get("tracking") or {}
+    except (RunDirError, OSError):
+        return {}
+    return {tracker: int(kept.get("problems") or 0) for tracker, kept in tracking.items()
+            if isinstance(kept, dict) and str(kept.get("problems") or 0).isdigit()}
+
+
+def tracking_notes(runs: list[Path], since: dict[str, int] | None = None) -> list[str]:
+    """One line per tracker that could not record some of ``runs`` (what they noted in run.json);
+    with ``since`` (one run's :func:`tracking_problems` before a command), only what that
+    command added, by its latest problem."""
     problems: dict[str, list[tuple[Path, dict]]] = {}
     for path in runs:
         try:
@@ -200,13 +217,17 @@ def tracking_notes(runs: list[Path]) -> list[str]:
         except (RunDirError, OSError):
             continue
         for tracker, kept in tracking.items():
-            if isinstance(kept, dict) and kept.get("problem"):
+            if not isinstance(kept, dict) or not kept.get("problem"):
+                continue
+            if since is None or tracking_problems(path).get(tracker, 0) > since.get(tracker, 0):
                 problems.setdefault(tracker, []).append((path, kept))
     lines = []
     for tracker, found in sorted(problems.items()):
         path, kept = found[0]
         which = f"{len(found)} of {len(runs)} runs" if len(runs) > 1 else "the run"
-        lines.append(f"tracking: {tracker} could not record everything of {which} (first: {kept['problem']}; "
+        shown = (f"first: {kept['problem']}" if since is None
+                 else f"latest: {kept.get('last_problem') or kept['problem']}")
+        lines.append(f"tracking: {tracker} could not record everything of {which} ({shown}; "
                      f"{path / 'run.log'} has each); tracking.strict=true or --strict-tracking makes this an error")
     return lines
 
@@ -226,6 +247,10 @@ class Sweep:
     @property
     def tracking_path(self) -> Path:
         return self.folder / "tracking.json"
+
+    def tracks(self, tracker: str) -> bool:
+        """Whether the sweep's config names ``tracker`` in ``tracking.use``."""
+        return self.config is not None and tracker in self.config.tracking.use
 
 
 @dataclass

@@ -43,7 +43,9 @@ def test_mlflow_holds_the_config_every_epoch_the_tags_and_the_files(tracked):
     client = MlflowClient(kept["uri"])
     [found] = client.search_runs([kept["experiment_id"]])
     assert found.info.run_id == kept["run_id"] and found.info.status == "FINISHED"
-    assert client.get_experiment(kept["experiment_id"]).name == "addition"
+    experiment = client.get_experiment(kept["experiment_id"])
+    assert experiment.name == "addition"
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development", "the UI opens its runs table"
 
     params = found.data.params
     assert params["trainer.epochs"] == str(info["config"]["trainer"]["epochs"])
@@ -92,7 +94,7 @@ def test_tensorboard_holds_every_epoch_and_the_run_as_hyperparameters(tracked):
     assert summary.PluginTagToContent("hparams"), "the config as hyperparameters, for the HParams tab"
     info = read_run(run_dir)
     for name, value in info["metrics"].items():
-        [event] = summary.Tensors(name)
+        [event] = summary.Tensors(f"final/{name}")
         assert float(tf.make_ndarray(event.tensor_proto)) == pytest.approx(value), name
 
 
@@ -137,9 +139,40 @@ def test_a_store_only_the_run_folder_names_is_never_contacted(tracked, tmp_path)
         (foreign / "run.json").write_text(json.dumps(info))
         done = run_cli("export", str(foreign), "--format", "tflite", "--quantize", "float32", cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert f"the export is not logged to {uri}, the store run.json names" in done.stderr
+        notes = [line for line in done.stderr.splitlines() if line.startswith("tracking:")]
+        assert len(notes) == 1 and "mlflow could not record everything of the run (latest: the export is not " \
+                                   f"logged to {uri}, the store run.json names" in notes[0], done.stderr[-2000:]
         with pytest.raises(BlockingIOError):
             listener.accept()
+
+
+def test_model_cards_link_to_the_tracked_run_only_when_asked_and_only_over_http(tracked, tmp_path):
+    import json
+    import shutil
+
+    from tinkerflow.core.plugins import make_plugin_manager
+    from tinkerflow.web_export import build_site
+
+    _, run_dir = tracked
+    copy = tmp_path / "runs" / "addition" / "tracked"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns(".lock", "tensorboard"))
+    info = json.loads((copy / "run.json").read_text())
+    page = "https://mlflow.team.internal/#/experiments/3/runs/0123456789abcdef0123456789abcdef"
+    info["tracking"]["mlflow"]["url"] = page
+    info["tracking"]["evil"] = {"url": "javascript:alert(1)"}
+    info["tracking"]["sneaky"] = {"url": 'http://h.internal/"><script>alert(2)</script>'}
+    info["tracking"]["odd"] = {"url": ["http://not.a.string"]}
+    (copy / "run.json").write_text(json.dumps(info))
+
+    plain = build_site([copy], tmp_path / "plain", make_plugin_manager())
+    text = (tmp_path / "plain" / "models" / plain.pages[0]["slug"] / "index.html").read_text()
+    assert "Tracked run" not in text and "mlflow.team.internal" not in text, "no server address unless asked"
+
+    linked = build_site([copy], tmp_path / "linked", make_plugin_manager(), tracking_links=True)
+    text = (tmp_path / "linked" / "models" / linked.pages[0]["slug"] / "index.html").read_text()
+    assert f'<li>mlflow: <a href="{page}" rel="noopener" target="_blank">{page}</a></li>' in text
+    assert "javascript:" not in text and "not.a.string" not in text
+    assert "<script>alert(2)" not in text and "&quot;&gt;&lt;script&gt;alert(2)" in text
 
 
 def unused_port() -> int:
@@ -226,6 +259,20 @@ def test_a_joblib_sweep_on_a_server_is_one_parent_with_a_child_per_job(server, t
         assert len(client.get_metric_history(child.info.run_id, "loss")) == len(epochs(tmp_path / "sweep" / job))
         assert {"metrics.csv", "run.json", "samples"} <= {a.path for a in client.list_artifacts(child.info.run_id)}
         assert info["tracking"]["mlflow"]["uri"] == server
+        assert info["tracking"]["mlflow"]["url"] == f"{server}/#/experiments/{child.info.experiment_id}/runs/" \
+                                                    f"{child.info.run_id}", "the run's page, for tinkerflow web"
+
+
+def test_a_jax_run_exported_in_a_tensorflow_process_logs_its_export_to_the_server(server, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    done = run_cli("train", "debug=smoke", "trainer.backend=jax", "tracking=mlflow", f"tracking.uri={server}",
+                   "export=tflite", "export.variants=[float32]", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    kept = read_run(tmp_path / "run")["tracking"]["mlflow"]
+    assert "problem" not in kept, kept
+    assert artefacts(MlflowClient(server), kept["run_id"], "export/tflite/float32") == {
+        p.name for p in (tmp_path / "run" / "export" / "tflite" / "float32").glob("*.tflite")}
 
 
 # Runs tinkerflow with an audit hook that writes every name looked up and every address

@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import subprocess
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,11 +49,14 @@ class SiteReport:
     version: str = ""   # the site's content hash (its service worker's cache version)
 
 
-def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = False) -> SiteReport:
+def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = False,
+               tracking_links: bool = False) -> SiteReport:
     """Build the site for ``runs`` into ``out``; see the package docstring.
 
     ``out`` must not exist, be empty, or (with ``force``) hold a site built earlier; the new
     site is assembled beside it and renamed into place, so a failed build changes nothing.
+    ``tracking_links``: each model card links to the run's page on the tracking server it was
+    logged to (http(s) addresses only; off by default, so that a server's address is not published).
     """
     out = Path(out)
     _check_target(out, force)
@@ -68,7 +72,7 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
         staging = make_staging(out.parent, f".{out.name}-building-")
         try:
             with guarded(staging, check=False):
-                _assemble(runs, staging, registry, exporters, modules, report)
+                _assemble(runs, staging, registry, exporters, modules, report, tracking_links)
             replace_folder(staging, out)
         finally:
             remove_tree(staging)
@@ -76,7 +80,7 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
 
 
 def _assemble(runs: list[str | Path], staging: Path, registry, exporters: list, modules: Path,
-              report: SiteReport) -> None:
+              report: SiteReport, tracking_links: bool = False) -> None:
     """Every file of the site, into ``staging``."""
     for asset in ASSETS.iterdir():
         copy_file(asset, staging / "assets" / asset.name)
@@ -84,7 +88,7 @@ def _assemble(runs: list[str | Path], staging: Path, registry, exporters: list, 
     for run_path in runs:
         with run_lock(run_path, shared=True):
             run, experiment = open_run(run_path, registry)
-            entry = _model_page(run, experiment, exporters, staging, used, report)
+            entry = _model_page(run, experiment, exporters, staging, used, report, tracking_links)
         if entry:
             report.pages.append(entry)
     if not report.pages:
@@ -214,7 +218,8 @@ def check_widget_syntax(folder: Path, experiment_name: str) -> None:
 UNMEASURED_ORDER = ("litertjs", "tfjs", "mediapipe")
 
 
-def _model_page(run, experiment, exporters: list, site: Path, used: set[str], report: SiteReport) -> dict | None:
+def _model_page(run, experiment, exporters: list, site: Path, used: set[str], report: SiteReport,
+                tracking_links: bool = False) -> dict | None:
     runtimes, notes, runtime_exporters = [], [], {}
     for exporter in exporters:
         variants, unusable = _passed_variants(run, exporter)
@@ -272,7 +277,7 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
             "runtimes": [r["name"] for r in runtimes], "runtime_exporters": runtime_exporters,
             "config": config, "fragment": fragment,
             "styles": ["widget/widget.css"] if widget and (widget / "widget.css").is_file() else [],
-            "card": _card(info, runtimes, bench), "charts": training_charts(run.metrics_path),
+            "card": _card(info, runtimes, bench, tracking_links), "charts": training_charts(run.metrics_path),
             "title": f"{run.experiment_name} · {run.path.name}"}
 
 
@@ -323,7 +328,19 @@ def _fmt(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def _card(info: dict, runtimes: list[dict], bench: dict) -> str:
+def tracked_pages(info: dict) -> list[tuple[str, str]]:
+    """(tracker, address) of each http(s) page a tracker recorded for the run in run.json
+    (``tracking.<name>.url``); anything else there (another scheme, no host) is left out."""
+    found = []
+    for tracker, kept in sorted((info.get("tracking") or {}).items()):
+        url = kept.get("url") if isinstance(kept, dict) else None
+        if isinstance(url, str) and urllib.parse.urlsplit(url).scheme in ("http", "https") \
+                and urllib.parse.urlsplit(url).hostname:
+            found.append((str(tracker), url))
+    return found
+
+
+def _card(info: dict, runtimes: list[dict], bench: dict, tracking_links: bool = False) -> str:
     config = info.get("config", {})
     parts = ["<h3>Metrics</h3>", _table([(k, _fmt(v)) for k, v in info.get("metrics", {}).items()])]
     parts += ["<h3>Experiment config</h3>", _table([(k, _fmt(v)) for k, v in config.get("experiment", {}).items()])]
@@ -357,6 +374,11 @@ def _card(info: dict, runtimes: list[dict], bench: dict) -> str:
             ("runtime", "variant", "download", "first result", "on a return visit", "one prediction"))]
     versions = info.get("versions", {})
     parts += ["<h3>Versions</h3>", _table(sorted(versions.items()))]
+    pages = tracked_pages(info) if tracking_links else []
+    if pages:
+        parts += ["<h3>Tracked run</h3><ul>", *(f'<li>{esc(tracker)}: <a href="{esc(url)}" rel="noopener" '
+                                                 f'target="_blank">{esc(url)}</a></li>' for tracker, url in pages),
+                  "</ul>"]
     return "".join(parts)
 
 

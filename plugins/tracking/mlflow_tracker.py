@@ -37,25 +37,23 @@ NAME = "mlflow"
 #: a sweep's store and parent run, handed to its jobs (``before_sweep``)
 STORE_ENV = "TINKERFLOW_MLFLOW_URI"
 PARENT_ENV = "TINKERFLOW_MLFLOW_PARENT"
+#: "<run folder>\t<store>" of the run this process trains, for an export in a child process (a JAX run's)
+TRAINED_ENV = "TINKERFLOW_MLFLOW_TRAINED"
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 PARAMS_PER_CALL = 100  # MLflow's limit for one log_batch
 PARAM_LENGTH = 6000
+#: ``mlflow ui`` opens an experiment of this kind in its runs table, not its GenAI traces view
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 log = logging.getLogger("tinkerflow.tracking.mlflow")
 
 _open: dict[Path, "Tracked"] = {}
-#: run folder -> store, for the runs this process trained (their export goes to the same run)
-_trained_here: dict[Path, str] = {}
 
 
 @hookimpl
 def register_trackers(register):
     register(NAME, "MLflow: the config as params, each epoch's metrics, tags, samples and exports; "
                    "a sweep as a parent run with a child per job")
-
-
-def uses(config: Any) -> bool:
-    return config is not None and NAME in config.tracking.use
 
 
 def store_uri(config: Any) -> str:
@@ -90,8 +88,8 @@ def client(uri: str) -> Any:
 
 
 def experiment_id(mlflow_client: Any, uri: str, name: str) -> str:
-    """The id of the MLflow experiment ``name``, made if missing (artefacts beside a sqlite
-    store, never in the working folder)."""
+    """The id of the MLflow experiment ``name``, made if missing (a model-training experiment,
+    artefacts beside a sqlite store, never in the working folder)."""
     found = mlflow_client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
@@ -99,12 +97,17 @@ def experiment_id(mlflow_client: Any, uri: str, name: str) -> str:
     if uri.startswith("sqlite:///"):
         location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
     try:
-        return mlflow_client.create_experiment(name, artifact_location=location)
+        return mlflow_client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
     except Exception:
         found = mlflow_client.get_experiment_by_name(name)  # another job made it meanwhile
         if found is None:
             raise
         return found.experiment_id
+
+
+def run_page(server: str, experiment: str, run_id: str) -> str:
+    """The run's page in the MLflow UI of a tracking server (``tinkerflow web --tracking-links``)."""
+    return f"{server.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
 
 
 def flat_params(config: dict) -> dict[str, str]:
@@ -195,7 +198,7 @@ def _tags(run: Any, info: dict) -> dict[str, str]:
 
 @hookimpl
 def before_run(run):
-    if not uses(run.config):
+    if not run.tracks(NAME):
         return
     tracked = Tracked(store_uri(run.config), run.config.tracking.strict, run.note_tracking)
     _open[run.path] = tracked
@@ -207,7 +210,7 @@ def before_run(run):
     info = run.read_info()
     if earlier.get("uri") == tracked.uri and RUN_ID.match(str(earlier.get("run_id", ""))):
         tracked.run_id = earlier["run_id"]  # --resume: the same MLflow run
-        _trained_here[run.path.resolve()] = tracked.uri
+        _trained_here_as(run, tracked.uri)
         tracked.send("continue the run", tracked.client.update_run, tracked.run_id, status="RUNNING")
         tracked.log(tags={"tinkerflow.status": "running", "tinkerflow.resumes": str(len(info.get("resumes") or []))})
         return
@@ -218,9 +221,15 @@ def before_run(run):
     if made is None:
         return
     tracked.run_id = made.info.run_id
-    run.record_tracking(NAME, uri=tracked.uri, experiment_id=str(experiment), run_id=tracked.run_id)
+    run.record_tracking(NAME, uri=tracked.uri, experiment_id=str(experiment), run_id=tracked.run_id,
+                        **({"url": run_page(tracked.uri, str(experiment), tracked.run_id)}
+                           if tracked.uri.startswith(("http://", "https://")) else {}))
     tracked.log(params=flat_params(run.config.raw))
-    _trained_here[run.path.resolve()] = tracked.uri
+    _trained_here_as(run, tracked.uri)
+
+
+def _trained_here_as(run: Any, uri: str) -> None:
+    os.environ[TRAINED_ENV] = f"{run.path.resolve()}\t{uri}"  # its export, here or in a child process
 
 
 @hookimpl
@@ -274,8 +283,10 @@ def after_export(run, report):
         return
     uri = str(kept.get("uri", ""))
     if uri not in _stores_of(run):
-        log.warning("mlflow: the export is not logged to %s, the store run.json names: a run folder's own record "
-                    "is not enough to contact a store; expected it in MLFLOW_TRACKING_URI to log there", uri)
+        problem = (f"the export is not logged to {uri}, the store run.json names: a run folder's own record is not "
+                   "enough to contact a store; expected it in MLFLOW_TRACKING_URI to log there")
+        log.warning("mlflow: %s", problem)
+        run.note_tracking(NAME, problem)
         return
     tracked = Tracked(uri, False, run.note_tracking, run_id=kept["run_id"])
     tracked.client = tracked.send("open the store", client, uri)
@@ -305,13 +316,14 @@ def after_export(run, report):
 
 
 def _stores_of(run: Any) -> set[str]:
-    """The stores an export may log to: the one this process trained the run into, the user's
-    own (``MLFLOW_TRACKING_URI``, a sweep's), and a sqlite file in a folder holding the run (the
-    default store of its runs root) — never an address that only the run folder names."""
+    """The stores an export may log to: the one this process (or its parent, for a JAX run's
+    export) trained the run into, the user's own (``MLFLOW_TRACKING_URI``, a sweep's), and a
+    sqlite file in a folder holding the run (the default store of its runs root) — never an
+    address that only the run folder names."""
     stores = {os.environ.get("MLFLOW_TRACKING_URI", ""), os.environ.get(STORE_ENV, "")}
-    here = _trained_here.get(run.path.resolve())
-    if here:
-        stores.add(here)
+    folder, _, store = os.environ.get(TRAINED_ENV, "").partition("\t")
+    if folder == str(run.path.resolve()):
+        stores.add(store)
     for folder in list(run.path.resolve().parents)[:3]:
         stores.add(f"sqlite:///{folder / 'mlflow.db'}")
     return stores - {""}
@@ -343,7 +355,7 @@ def _sweep_record(sweep: Any) -> dict:
 
 @hookimpl
 def before_sweep(sweep):
-    if not uses(sweep.config):
+    if not sweep.tracks(NAME):
         return None
     uri = store_uri(sweep.config)
     tracked = Tracked(uri, sweep.config.tracking.strict)
@@ -378,7 +390,7 @@ def before_sweep(sweep):
 
 @hookimpl
 def after_sweep(sweep, results):
-    if not uses(sweep.config):
+    if not sweep.tracks(NAME):
         return
     kept = _sweep_record(sweep)
     if not RUN_ID.match(str(kept.get("run_id", ""))) or kept.get("uri") != store_uri(sweep.config):

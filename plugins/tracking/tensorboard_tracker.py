@@ -3,13 +3,12 @@
 Each run writes its event files into ``<run>/tensorboard/``: every epoch's metrics through
 Keras' own TensorBoard callback (``train/`` and ``validation/``, the epoch as step; on every
 Keras backend), and when the run ends, in ``summary/``, its config as hyperparameters (the
-HParams tab compares a sweep's jobs) with the final metrics beside them. A resumed run goes
-on writing in the same folder from the epoch it resumes at. Nothing leaves the machine.
+HParams tab compares a sweep's jobs) with the final metrics beside them (``final/test_mse``...).
+A resumed run goes on writing in the same folder from the epoch it resumes at. Nothing leaves the machine.
 """
 
 from __future__ import annotations
 
-from typing import Any
 
 from tinkerflow.core import TinkerflowError, hookimpl
 
@@ -25,10 +24,6 @@ def register_trackers(register):
                    "in <run>/tensorboard/")
 
 
-def uses(config: Any) -> bool:
-    return config is not None and NAME in config.tracking.use
-
-
 def _needs_tensorboard() -> None:
     try:
         import tensorboard  # noqa: F401  (tf.summary writes nothing without it)
@@ -39,13 +34,13 @@ def _needs_tensorboard() -> None:
 
 @hookimpl
 def before_run(run):
-    if uses(run.config):
+    if run.tracks(NAME):
         _needs_tensorboard()
 
 
 @hookimpl
 def extra_callbacks(run, experiment):
-    if not uses(run.config):
+    if not run.tracks(NAME):
         return None
     import keras
 
@@ -55,7 +50,7 @@ def extra_callbacks(run, experiment):
 
 @hookimpl
 def after_run(run, result):
-    if not uses(run.config) or not (run.path / LOGDIR).is_dir():
+    if not run.tracks(NAME) or not (run.path / LOGDIR).is_dir():
         return
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hparams
@@ -65,7 +60,7 @@ def after_run(run, result):
         with writer.as_default():
             hparams.hparams(flat_config(run.config.raw), trial_id=run.path.name)
             for name, value in result.metrics.items():
-                tf.summary.scalar(name, float(value), step=0)
+                tf.summary.scalar(f"final/{name}", float(value), step=0)
             tf.summary.text("status", f"{result.status}" + (f": {result.error.get('message')}" if result.error
                                                              else ""), step=0)
     finally:
