@@ -51,6 +51,7 @@ def _checkpoint_epoch(run_dir: Path) -> int:
 
 
 def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
+    """Three SIGKILLs at moments chosen by progress; tracked in MLflow, which gets every epoch."""
     reference = run_cli("train", *RUN, "hydra.run.dir=reference", cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr[-2000:]
     expected = read_run(tmp_path / "reference")
@@ -58,7 +59,7 @@ def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
     run_dir = tmp_path / "killed"
     chooser = random.Random(20261123)
     kills, retrained = 0, []
-    process = start_cli(["train", *RUN, f"hydra.run.dir={run_dir}"], tmp_path, subprocess.PIPE)
+    process = start_cli(["train", *RUN, "tracking=mlflow", f"hydra.run.dir={run_dir}"], tmp_path, subprocess.PIPE)
     def training(attempt: int):
         def ready():
             try:
@@ -99,6 +100,16 @@ def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
     load = run_cli("sample", str(run_dir), cwd=tmp_path)
     assert load.returncode == 0, load.stderr
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch-00120.weights.h5", "state.json"]
+
+    from mlflow.tracking import MlflowClient
+
+    tracked = info["tracking"]["mlflow"]
+    store = MlflowClient(tracked["uri"])
+    [run] = store.search_runs([tracked["experiment_id"]])
+    assert run.info.run_id == tracked["run_id"] and run.info.status == "FINISHED", "one MLflow run, finished"
+    steps = [m.step for m in store.get_metric_history(run.info.run_id, "loss")]
+    assert sorted(set(steps)) == list(range(120)), "every epoch, also those a kill kept from being sent"
+    assert len(steps) - 120 <= sum(retrained), "an epoch is logged twice only where it was trained twice"
 
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path):

@@ -1,12 +1,13 @@
 """MLflow tracking (``tracking=mlflow``): each run an MLflow run, each sweep a parent run.
 
 What a run gets: the composed config as flat params (``trainer.epochs``, the keys overrides
-use), every epoch's metrics with the epoch as step, the final metrics, tags (experiment,
-plugin module, versions, git commit, run folder, overrides, status and, for a failed run,
-its error) and, as artefacts, ``metrics.csv``, ``run.json``, the config, ``run.log`` and
-the samples. The store is ``tracking.uri``, by default ``sqlite:///<paths.runs>/mlflow.db``
+use), every epoch's metrics with the epoch as step (sent in the background, a few seconds of
+epochs at a time), the final metrics, tags (experiment, plugin module, versions, git commit,
+run folder, overrides, status and, for a failed run, its error) and, as artefacts,
+``metrics.csv``, ``run.json``, the config, ``run.log`` and the samples. The store is ``tracking.uri``, by default ``sqlite:///<paths.runs>/mlflow.db``
 made absolute, so that every job of a sweep, wherever it runs, writes to one file. The run's
-ids are kept in ``run.json`` (``tracking.mlflow``): ``--resume`` continues the same MLflow run.
+ids are kept in ``run.json`` (``tracking.mlflow``): ``--resume`` continues the same MLflow run,
+and sends the epochs of its checkpoint that a kill kept from the store.
 
 A store that cannot be reached does not stop training: the first failure is logged to
 run.log and noted in run.json, nothing more is sent for that run, and ``tinkerflow train``
@@ -16,6 +17,7 @@ run instead. MLflow's usage telemetry is off unless ``MLFLOW_DISABLE_TELEMETRY``
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -40,7 +42,10 @@ PARENT_ENV = "TINKERFLOW_MLFLOW_PARENT"
 #: "<run folder>\t<store>" of the run this process trains, for an export in a child process (a JAX run's)
 TRAINED_ENV = "TINKERFLOW_MLFLOW_TRAINED"
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-PARAMS_PER_CALL = 100  # MLflow's limit for one log_batch
+PARAMS_PER_CALL = 100  # MLflow's limits for one log_batch
+METRICS_PER_CALL = 1000
+#: epochs are sent together at most this often: one call per epoch cost a short epoch 7%
+SEND_EVERY_S = 5.0
 PARAM_LENGTH = 6000
 #: ``mlflow ui`` opens an experiment of this kind in its runs table, not its GenAI traces view
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
@@ -134,6 +139,9 @@ class Tracked:
     #: the first thing that could not be sent; nothing more is tried for this run
     offline: str | None = None
     pending: list = field(default_factory=list)
+    #: epochs' metrics not sent yet, and when epochs were last sent (``log_epoch``)
+    unsent: list = field(default_factory=list)
+    sent_at: float = -math.inf
 
     def send(self, what: str, call, *args, **kwargs) -> Any:
         if self.offline is not None:
@@ -155,29 +163,55 @@ class Tracked:
                                   "(tracking.strict=true makes this an error)") from exc
 
     def log(self, metrics: dict[str, float] = (), params: dict[str, str] = (), tags: dict[str, str] = (),
-            step: int = 0, wait: bool = True) -> None:
+            step: int = 0) -> None:
         if self.offline is not None or self.run_id is None:
             return
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Param, RunTag
 
-        now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in dict(metrics).items() if isinstance(v, (int, float))
-                 and math.isfinite(v)]
+        batch = _metrics(metrics, step)
         param_items = [Param(k, v) for k, v in dict(params).items()]
         tag_items = [RunTag(k, str(v)) for k, v in dict(tags).items()]
+        if not (batch or param_items or tag_items):
+            return
         for start in range(0, max(len(param_items), 1), PARAMS_PER_CALL):
             chunk = param_items[start:start + PARAMS_PER_CALL]
-            operation = self.send("log to the run", self.client.log_batch, self.run_id, metrics=batch,
-                                  params=chunk, tags=tag_items, synchronous=wait)
-            if operation is not None and not wait:
-                self.pending.append(operation)
+            self.send("log to the run", self.client.log_batch, self.run_id, metrics=batch, params=chunk,
+                      tags=tag_items)
             batch, tag_items = [], []
 
+    def log_epoch(self, metrics: dict[str, float], step: int) -> None:
+        """An epoch's metrics, sent in the background with the epochs since the last send, at
+        most every :data:`SEND_EVERY_S` (the first epoch at once)."""
+        if self.offline is not None or self.run_id is None:
+            return
+        self.unsent += _metrics(metrics, step)
+        if time.monotonic() - self.sent_at >= SEND_EVERY_S:
+            self._send_unsent()
+
+    def _send_unsent(self) -> None:
+        unsent, self.unsent, self.sent_at = self.unsent, [], time.monotonic()
+        for start in range(0, len(unsent), METRICS_PER_CALL):
+            operation = self.send("log epochs' metrics", self.client.log_batch, self.run_id,
+                                  metrics=unsent[start:start + METRICS_PER_CALL], synchronous=False)
+            if operation is not None:
+                self.pending.append(operation)
+
     def flush(self) -> None:
-        """Wait for the metrics sent in the background; a failure among them is the run's first."""
+        """Send the epochs not sent yet and wait for everything sent in the background; a
+        failure among them is the run's first."""
+        if self.offline is None and self.run_id is not None:
+            self._send_unsent()
         pending, self.pending = self.pending, []
         for operation in pending:
-            self.send("log an epoch's metrics", operation.wait)
+            self.send("log epochs' metrics", operation.wait)
+
+
+def _metrics(metrics: dict[str, float], step: int) -> list:
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(k, float(v), now, step) for k, v in dict(metrics).items()
+            if isinstance(v, (int, float)) and math.isfinite(v)]
 
 
 def _tags(run: Any, info: dict) -> dict[str, str]:
@@ -240,16 +274,42 @@ def extra_callbacks(run, experiment):
     tracked.log(tags={"tinkerflow.plugin": type(experiment).__module__})
     import keras
 
+    if experiment.resumed is not None:
+        _catch_up(tracked, experiment.resumed.history, experiment.resumed.epoch)
+
     class EpochMetrics(keras.callbacks.Callback):
         """Each epoch's logs as MLflow metrics, sent in the background (training does not wait)."""
 
         def on_epoch_end(self, epoch, logs=None):
-            tracked.log(metrics=logs or {}, step=epoch, wait=False)
+            tracked.log_epoch(logs or {}, epoch)
 
         def on_train_end(self, logs=None):
             tracked.flush()  # inside fit: with tracking.strict, a store that failed fails the run
 
     return [EpochMetrics()]
+
+
+def _columns(path: Path) -> set[str]:
+    try:
+        with path.open(newline="") as f:
+            return set(next(csv.reader(f), []))
+    except OSError:
+        return set()
+
+
+def _catch_up(tracked: Tracked, history: dict[str, list], epochs: int) -> None:
+    """On a resumed run, the epochs before its checkpoint that the store lacks (a run killed
+    before its last epochs were sent), from the checkpoint's own history."""
+    if tracked.offline is not None or tracked.run_id is None or not history:
+        return
+    key = "loss" if "loss" in history else sorted(history)[0]
+    logged = tracked.send("read the run's history", tracked.client.get_metric_history, tracked.run_id, key)
+    if logged is None:
+        return
+    after = max((m.step for m in logged), default=-1)
+    for step in range(after + 1, epochs):
+        tracked.unsent += _metrics({k: v[step] for k, v in history.items() if step < len(v)}, step)
+    tracked.flush()
 
 
 @hookimpl
@@ -265,7 +325,10 @@ def after_run(run, result):
     if result.error:
         tags["tinkerflow.error"] = f"{result.error.get('stage')}: {result.error.get('type')}: " \
                                    f"{result.error.get('message')}"[:PARAM_LENGTH]
-    tracked.log(metrics=result.metrics, tags=tags, step=int(info.get("epochs_run") or 0))
+    per_epoch = _columns(run.metrics_path)  # a final value of an epoch metric goes after its epochs
+    tracked.log(metrics={k: v for k, v in result.metrics.items() if k not in per_epoch}, tags=tags)
+    tracked.log(metrics={k: v for k, v in result.metrics.items() if k in per_epoch},
+                step=int(info.get("epochs_run") or 0))
     for item, folder in (("metrics.csv", None), ("run.json", None), (".hydra/config.yaml", "config"),
                          ("samples", "samples"), ("run.log", None)):
         path = run.path / item
