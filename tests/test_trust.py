@@ -419,4 +419,4 @@ def test_a_model_card_shows_what_a_phone_benchmark_row_lacks_as_a_dash():
     bench = {"batch": 8, "rows": [], "browser": {"batch": 1, "rows": [], "phone": [
         {"runtime": "litertjs", "variant": "float32", "warm_ms": 2.5}]}}
     card = _card({"config": {}}, [{"name": "litertjs", "label": "LiteRT.js", "variants": []}], bench)
-    assert "<td>- (- gzip)</td>" in card and "2.5 ms" in card, card[-600:]
+    assert '<td data-label="download">- (- gzip)</td>' in card and "2.5 ms" in card, card[-600:]

@@ -103,7 +103,10 @@ class Watched:
         self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}")
                      if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
+        # a request the browser itself cancelled (a favicon still loading when the test moves
+        # the page on) is no failure of the page; refused, reset or blocked ones are
+        self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})")
+                     if r.failure != "net::ERR_ABORTED" else None)
         self.page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}")
                      if r.status >= 400 else None)
         self.requests: list[str] = []
@@ -179,9 +182,12 @@ def test_site_layout_and_relative_urls(site):
     index = (out / "index.html").read_text()
     for entry in report.pages:
         assert f'href="models/{entry["slug"]}/index.html"' in index
+        for folder, labels, variants in entry["formats"]:  # each size under the runtimes that run it
+            assert f"{folder} ({', '.join(labels)}): {variants[0]['name']} {variants[0]['bytes']:,} B" in index
         assert (out / "models" / entry["slug"] / "tfjs" / "float32" / "model.json").is_file()
         assert (out / "models" / entry["slug"] / "tflite" / "float32" / "model.tflite").is_file()
         assert not (out / "models" / entry["slug"] / "tflite" / "float32_any_batch").exists(), "LiteRT.js cannot run it"
+    assert "tflite (LiteRT.js" in index and "tfjs (TensorFlow.js)" in index, index
     for page in out.rglob("*.html"):
         text = page.read_text()
         assert "Content-Security-Policy" in text and "default-src 'self'" in html.unescape(text)
@@ -255,6 +261,9 @@ def test_addition_page_in_chromium(browser, server, site, runs, runtime):
     watched = Watched(browser, viewport={"width": 1280, "height": 900})
     index = watched.page
     index.goto(server + "index.html")
+    index.wait_for_load_state("load")
+    assert not [u for u in watched.requests if re.search(r"/assets/(litertjs|tfjs|mediapipe)/", u)], \
+        "the index downloads no runtime"
     index.click("a.card:has-text('addition')")
     page = watched.wait_ready()
     assert page.locator("body").get_attribute("data-runtime") == "litertjs", "LiteRT.js is the default runtime"
@@ -296,7 +305,15 @@ def test_addition_page_in_chromium(browser, server, site, runs, runtime):
     phone = Watched(browser, phone=True)
     page = phone.open_ready(model_url)
     expect(page.locator("#addition-answer")).to_have_text(f"{expected[0]:.2f}")
+    other = {"litertjs": "/assets/tfjs/", "tfjs": "/assets/litertjs/"}[runtime]
+    assert not [u for u in phone.requests if other in u], f"a first visit on {runtime} downloads only {runtime}"
     page.screenshot(path=ARTIFACTS / f"addition-phone-{runtime}.png", full_page=True)
+    sideways = page.evaluate("""() => [document.documentElement, ...document.querySelectorAll('.panel')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1)
+        .map(e => `${e.querySelector('h2')?.textContent ?? 'the page'}: ${e.scrollWidth} > ${e.clientWidth}`)""")
+    assert not sideways, f"at 390 px these scroll sideways: {sideways}"
+    exports = page.locator("table.columns td[data-label='size']").first
+    assert exports.evaluate("e => getComputedStyle(e, '::before').content") == '"size: "', "rows laid out as cards"
     phone.close(server)
 
 

@@ -272,7 +272,8 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
     }
     return {"slug": slug, "experiment": run.experiment_name, "run": run.path.name,
             "description": type(experiment).description, "metrics": info.get("metrics", {}),
-            "variants": [v for r in {r["folder"]: r for r in runtimes}.values() for v in r["variants"]],
+            "formats": [(folder, [r["label"] for r in runtimes if r["folder"] == folder], variants)
+                        for folder, variants in {r["folder"]: r["variants"] for r in runtimes}.items()],
             "widget": bool(widget),
             "runtimes": [r["name"] for r in runtimes], "runtime_exporters": runtime_exporters,
             "config": config, "fragment": fragment,
@@ -319,9 +320,15 @@ def write_page(site: Path, entry: dict, modules: dict[str, str]) -> None:
 
 
 def _table(rows: list[tuple], head: tuple | None = None) -> str:
-    header = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>" if head else ""
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table>{header}{body}</table>"
+    """A card table; with ``head``, each cell carries its column's name, which a phone-width
+    page shows beside the value when it lays the rows out one under another."""
+    if not head:
+        body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+        return f'<table class="pairs">{body}</table>'
+    header = "<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead>"
+    body = "".join("<tr>" + "".join(f'<td data-label="{esc(h)}">{esc(c)}</td>' for h, c in zip(head, row)) + "</tr>"
+                   for row in rows)
+    return f'<table class="columns">{header}<tbody>{body}</tbody></table>'
 
 
 def _fmt(value) -> str:
@@ -387,14 +394,20 @@ def _scaled(value: float | None, unit: float, name: str) -> str:
     return "-" if value is None else f"{value / unit:,.2f} {name}"
 
 
+def _sizes(folder: str, labels: list[str], variants: list[dict]) -> str:
+    """``tflite (LiteRT.js, MediaPipe): float32 5,255 B, float16 5,652 B`` for an index card."""
+    return f"{folder} ({', '.join(labels)}): " + ", ".join(f"{v['name']} {v['bytes']:,} B" for v in variants)
+
+
 def _index(pages: list[dict]) -> str:
     cards = []
     for p in pages:
         metrics = "".join(f"<li>{esc(k)}: {esc(_fmt(v))}</li>" for k, v in list(p["metrics"].items())[:4])
-        sizes = ", ".join(f"{v['name']} {v['bytes']:,} B" for v in p["variants"])
+        sizes = "".join(f'<p class="sub">{esc(_sizes(folder, labels, variants))}</p>'
+                        for folder, labels, variants in p["formats"])
         cards.append(f'<a class="card" href="models/{esc(p["slug"])}/index.html"><h2>{esc(p["experiment"])}</h2>'
                      f'<p class="sub">{esc(p["run"])}</p><p>{esc(p["description"])}</p>'
-                     f'<ul>{metrics}</ul><p class="sub">{esc(sizes)}</p></a>')
+                     f'<ul>{metrics}</ul>{sizes}</a>')
     body = ('<header><h1>tinkerflow models</h1><p class="sub">Models trained with tinkerflow, running in your '
             'browser with LiteRT.js or TensorFlow.js. Nothing you type leaves this page.</p></header>'
             f'<main class="gallery">{"".join(cards)}</main>')

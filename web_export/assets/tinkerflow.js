@@ -15,7 +15,7 @@ const config = JSON.parse(document.getElementById("tinkerflow-config").textConte
 const params = new URLSearchParams(location.search);
 const stats = { started: performance.now(), firstPredictionMs: null, lastPredictionMs: null, predictions: 0 };
 const PLAIN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;  // site.json is data: only plain folder names make URLs
-const modules = {};  // runtime name -> its page module: {option, supported(), open()}
+const modules = {};  // runtime name -> its page module, imported when first used: {option, supported(), open()}
 window.tinkerflow = { stats, config };
 
 function showError(message) {
@@ -60,9 +60,16 @@ function count(timing) {
   document.getElementById("timing").textContent = `${timing.toFixed(2)} ms`;
 }
 
+// A page downloads only the runtime it runs: a runtime's module (and through it its wasm) is
+// imported when that runtime is tried, never at load for the menu.
+function runtimeModule(runtime) {
+  if (!modules[runtime.name]) modules[runtime.name] = import(new URL(runtime.module, location.href).href);
+  return modules[runtime.name];
+}
+
 async function openModel(runtime, base, options) {
   const manifest = await (await fetch(`${base}manifest.json`)).json();
-  const model = await modules[runtime.name].open(new URL(base, location.href).href, manifest, options);
+  const model = await (await runtimeModule(runtime)).open(new URL(base, location.href).href, manifest, options);
   async function predict(inputs, extra = {}) {
     for (const input of manifest.inputs) {
       if (!inputs[input.name]) throw new Error(`missing input ${input.name}`);
@@ -84,19 +91,31 @@ async function start(runtime, variant, options) {
   return loaded;
 }
 
+// The runtimes in the order they are tried: the one the URL names, the page's default, the rest.
+function preferred() {
+  const wanted = params.get("runtime");
+  const order = [wanted, config.default_runtime, ...config.runtimes.map((r) => r.name)];
+  return [...new Set(order.map((name) => config.runtimes.find((r) => r.name === name)).filter(Boolean))];
+}
+
+// The first runtime of `candidates` this browser can run (each module imported only when tried).
+async function firstSupported(candidates) {
+  for (const r of candidates) {
+    if ((await runtimeModule(r)).supported()) return r;
+    showNote(`This browser cannot run ${r.label} (it needs WebAssembly).`);
+  }
+  return null;
+}
+
 async function main() {
-  for (const r of config.runtimes) modules[r.name] = await import(new URL(r.module, location.href).href);
-  const usable = config.runtimes.filter((r) => modules[r.name].supported());
-  for (const r of config.runtimes) {
-    if (!usable.includes(r)) showNote(`This browser cannot run ${r.label} (it needs WebAssembly).`);
-  }
-  const wantedRuntime = params.get("runtime");
-  let runtime = usable.find((r) => r.name === wantedRuntime)
-    || usable.find((r) => r.name === config.default_runtime) || usable[0];
+  const order = preferred();
+  let runtime = await firstSupported(order);
   if (!runtime) throw new Error("no runtime of this page can run in this browser");
-  if (wantedRuntime && wantedRuntime !== runtime.name) {
-    showNote(`The ${wantedRuntime} runtime has no usable export for this model; using ${runtime.label}.`);
+  const wanted = params.get("runtime");
+  if (wanted && !config.runtimes.some((r) => r.name === wanted)) {
+    showNote(`The ${wanted} runtime has no usable export for this model; using ${runtime.label}.`);
   }
+  const usable = config.runtimes;
   for (const note of config.notes || []) showNote(`${note}.`);
 
   const runtimeSelect = document.getElementById("runtime");
@@ -110,7 +129,7 @@ async function main() {
   fillVariants();
   variantSelect.addEventListener("change", () => reloadWith("variant", variantSelect.value));
 
-  const option = modules[runtime.name].option || { key: "option", label: "option", values: [""] };
+  const option = (await runtimeModule(runtime)).option || { key: "option", label: "option", values: [""] };
   const optionSelect = document.getElementById("option");
   document.getElementById("option-label").textContent = option.label;
   const chosen = params.get(option.key) || "";
@@ -122,7 +141,7 @@ async function main() {
   try {
     loaded = await start(runtime, variant, options);
   } catch (err) {
-    const fallback = usable.find((r) => r !== runtime);
+    const fallback = await firstSupported(order.filter((r) => r !== runtime));
     if (!fallback) throw err;
     showNote(`${runtime.label} could not run this model (${err && err.message ? err.message : err}); using ${fallback.label} instead.`);
     runtime = fallback;
