@@ -17,7 +17,6 @@ run instead. MLflow's usage telemetry is off unless ``MLFLOW_DISABLE_TELEMETRY``
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -30,7 +29,7 @@ from typing import Any
 
 from tinkerflow.core import TinkerflowError, hookimpl
 from tinkerflow.core.lock import cache_lock
-from tinkerflow.core.records import load_json
+from tinkerflow.core.records import load_json, read_metrics_csv
 from tinkerflow.core.runfs import make_folder, write_json_atomic
 
 from .flat import flat_config
@@ -289,14 +288,6 @@ def extra_callbacks(run, experiment):
     return [EpochMetrics()]
 
 
-def _columns(path: Path) -> set[str]:
-    try:
-        with path.open(newline="") as f:
-            return set(next(csv.reader(f), []))
-    except OSError:
-        return set()
-
-
 def _catch_up(tracked: Tracked, history: dict[str, list], epochs: int) -> None:
     """On a resumed run, the epochs before its checkpoint that the store lacks (a run killed
     before its last epochs were sent), from the checkpoint's own history."""
@@ -325,7 +316,10 @@ def after_run(run, result):
     if result.error:
         tags["tinkerflow.error"] = f"{result.error.get('stage')}: {result.error.get('type')}: " \
                                    f"{result.error.get('message')}"[:PARAM_LENGTH]
-    per_epoch = _columns(run.metrics_path)  # a final value of an epoch metric goes after its epochs
+    try:  # a final value of an epoch metric goes after its epochs
+        per_epoch = set().union(*read_metrics_csv(run.metrics_path))
+    except TinkerflowError:
+        per_epoch = set()
     tracked.log(metrics={k: v for k, v in result.metrics.items() if k not in per_epoch}, tags=tags)
     tracked.log(metrics={k: v for k, v in result.metrics.items() if k in per_epoch},
                 step=int(info.get("epochs_run") or 0))
