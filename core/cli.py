@@ -358,8 +358,12 @@ def _print_browser(console, run, browser: dict) -> None:
     for row in browser["rows"]:
         variant = row["variant"] + ("" if row.get("fixed_shape", True) else " (any batch)")
         time_text = _duration(row["warm_ms"] / 1000) if "warm_ms" in row else f"failed: {row.get('error', '')}"
-        table.add_row(labels.get(row["runtime"], row["runtime"]) + ("" if row["runtime"] != "tfjs" else ", wasm"),
-                      variant, str(row.get("threads", 1)), time_text)
+        where = {"tfjs": ", wasm"}.get(row["runtime"], "")
+        if row.get("accelerator") == "webgpu":
+            backend = row.get("backend", "webgpu")
+            where = f", {backend}" + (" (emulated)" if "swiftshader" in backend else "")
+        table.add_row(labels.get(row["runtime"], row["runtime"]) + where, variant,
+                      "-" if row.get("accelerator") == "webgpu" else str(row.get("threads", 1)), time_text)
     console.print(table)
     first = browser["first_visit"]
     console.print(f"first visit of the page ({first['runtime']}): {first['requests']} requests, "
@@ -396,10 +400,18 @@ def cmd_web(args: argparse.Namespace) -> int:
     from tinkerflow.web_export import build_site
 
     registry = _registry()
-    report = build_site(args.runs, args.out, registry, force=args.force, tracking_links=args.tracking_links)
+    out = args.embed or args.out
+    report = build_site(args.runs, out, registry, force=args.force, tracking_links=args.tracking_links,
+                        embed=bool(args.embed))
     for warning in report.warnings:
         print(f"tinkerflow: warning: {warning}", file=sys.stderr)
-    print(f"built {len(report.pages)} model page(s) into {report.out}")
+    if args.embed:
+        entry = report.pages[0]
+        print(f"built the embed of {entry['experiment']} · {entry['run']} into {report.out}; on the page of your site, "
+              f"with ADDRESS where {report.out} is served:")
+        print(entry["config"]["embed"]["snippet"].replace("{src}", f"ADDRESS/{entry['embed']}"))
+    else:
+        print(f"built {len(report.pages)} model page(s) into {report.out}")
     print(f"preview: tinkerflow serve {report.out}   (then open http://127.0.0.1:8000/)")
     return 0
 
@@ -534,6 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-links", action="store_true",
                    help="link each model card to its run on the tracking server it was logged to "
                         "(tracking.uri=http...)")
+    p.add_argument("--embed", metavar="DIR",
+                   help="instead of a site: one run's embed (its page, its embed view, the one runtime it runs) "
+                        "into DIR, for a site that hosts it itself; prints the snippet")
     p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("serve", help="preview a built site over HTTP")

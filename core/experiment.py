@@ -251,6 +251,9 @@ class Experiment(abc.ABC):
         ``widget.js``, ``widget.html``, ``widget.css``, and any other ``.js`` or ``.css``
         file ``widget.js`` imports by a relative path); two experiments of one package
         point at different folders.
+    ``embed_height``
+        the height in CSS pixels of the frame the page's embed snippet gives the widget
+        (default 480; its embed view fits itself into the frame it gets).
     ``objective``
         the :class:`Metric` of the run a hyperparameter search (``hydra/sweeper=optuna``)
         optimises, with its direction; measured on validation data, never on the test set
@@ -279,6 +282,7 @@ class Experiment(abc.ABC):
     config_dir: ClassVar[str | None] = None
     description: ClassVar[str] = ""
     widget_folder: ClassVar[str] = "web"
+    embed_height: ClassVar[int] = 480
     objective: ClassVar[Metric] = Metric("best_val_loss")
     export_spec: ClassVar[ExportSpec] = ExportSpec()
     State: ClassVar[type[DataState] | None] = None

@@ -4,7 +4,9 @@ The package imports the bare name ``@litertjs/wasm-utils``, which a browser cann
 without an import map (an inline script the site's CSP forbids), so the page module and the
 package are bundled into one ES module with the pinned esbuild. Beside it go the wasm builds
 a page can use: the plain one (relaxed SIMD), ``compat`` (browsers without relaxed SIMD, e.g.
-Safari) and ``threaded`` (cross-origin isolated pages); the JSPI build is never used.
+Safari), ``threaded`` (cross-origin isolated pages) and ``jspi`` (pages on WebGPU, in browsers
+with JavaScript Promise Integration: the only build that runs on the CPU the operations the
+WebGPU delegate cannot take). A page downloads one of them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from tinkerflow.core.npm import node_binary
 from tinkerflow.core.runfs import copy_file
 
 PAGE_SOURCE = Path(__file__).parent / "web" / "litertjs_page.js"
-BUILDS = ("litert_wasm_internal", "litert_wasm_compat_internal", "litert_wasm_threaded_internal")
+BUILDS = ("litert_wasm_internal", "litert_wasm_compat_internal", "litert_wasm_threaded_internal",
+          "litert_wasm_jspi_internal")
 
 
 def package_version(modules: Path) -> str:

@@ -71,21 +71,39 @@ def server(site):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     from playwright.sync_api import sync_playwright
 
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as p:
-        if executable:
-            launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        else:  # no system Chromium: Playwright's own download, where the network allows it
-            import subprocess
-            import sys
+        yield p
 
-            subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"], check=True)
-            launched = p.chromium.launch(args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
+
+def launch(playwright, flags: list[str]):
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable:
+        return playwright.chromium.launch(executable_path=executable, args=flags)
+    import subprocess  # no system Chromium: Playwright's own download, where the network allows it
+    import sys
+
+    subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"], check=True)
+    return playwright.chromium.launch(args=flags)
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    launched = launch(playwright, CHROMIUM_FLAGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="module")
+def webgpu_browser(playwright):
+    """Chromium with a real WebGPU adapter: SwiftShader's, emulated on the CPU (pages on http://127.0.0.1)."""
+    from tinkerflow.web_export.browser import WEBGPU_FLAGS
+
+    launched = launch(playwright, CHROMIUM_FLAGS + WEBGPU_FLAGS)
+    yield launched
+    launched.close()
 
 
 class Watched:
@@ -122,8 +140,9 @@ class Watched:
         expect(self.page.locator("body")).to_have_attribute("data-ready", "true", timeout=90_000)
         return self.page
 
-    def close(self, base: str, expected: tuple[str, ...] = ()):
-        """Fails on any problem seen, except those holding one of the ``expected`` texts."""
+    def close(self, base: str | tuple[str, ...], expected: tuple[str, ...] = ()):
+        """Fails on any problem seen, except those holding one of the ``expected`` texts, and on
+        any request to elsewhere than ``base`` (an address, or several)."""
         self.context.close()
         problems = [p for p in self.problems if not any(text in p for text in expected)]
         assert not problems, problems
@@ -176,8 +195,9 @@ def test_site_layout_and_relative_urls(site):
     assert (out / "index.html").is_file() and (out / "assets" / "tfjs" / "tf.min.js").is_file()
     assert (out / "assets" / "litertjs" / "litertjs_page.js").is_file()
     assert sorted(p.name for p in (out / "assets" / "litertjs" / "wasm").iterdir()) == [
-        f"litert_wasm_{build}internal.{ext}" for build in ("compat_", "", "threaded_") for ext in ("js", "wasm")], \
-        "the plain, compat and threaded builds; never the JSPI one"
+        f"litert_wasm_{build}internal.{ext}" for build in ("compat_", "", "jspi_", "threaded_")
+        for ext in ("js", "wasm")], \
+        "the plain, compat, threaded and JSPI (WebGPU) builds"
     assert "Cross-Origin-Embedder-Policy: require-corp" in (out / "_headers").read_text()
     index = (out / "index.html").read_text()
     for entry in report.pages:
@@ -366,6 +386,123 @@ def test_pages_run_one_thread_where_the_host_sends_no_isolation_headers(browser,
         watched.close(base)
 
 
+def test_webgpu_is_a_page_option_chosen_by_default_only_where_measured_faster(browser, webgpu_browser, server, site,
+                                                                              runs):
+    from playwright.sync_api import expect
+
+    _, out, report = site
+    slug = next(p["slug"] for p in report.pages if p["experiment"] == "addition")
+    url = f"{server}models/{slug}/index.html?runtime=litertjs&variant=float32"
+    x = np.array([[2, 2]], dtype="float32")
+    answer = f"{litert_reference(runs['addition'], 'float32', x)[0][0]:.2f}"
+
+    watched = Watched(browser)  # no adapter: the page says so and runs on wasm
+    page = watched.open_ready(f"{url}&accelerator=webgpu")
+    assert page.text_content("#backend-used") == "LiteRT.js, wasm, 1 thread"
+    assert "This browser has no WebGPU adapter; running on wasm." in page.text_content("#note")
+    expect(page.locator("#addition-answer")).to_have_text(answer)
+    watched.close(server)
+
+    watched = Watched(webgpu_browser)
+    page = watched.open_ready(f"{url}&accelerator=webgpu")
+    assert page.text_content("#backend-used") == "LiteRT.js, webgpu, google swiftshader"
+    assert page.locator("#option-accelerator").input_value() == "webgpu", "the menu shows the URL's choice"
+    check = json.loads(page.locator("body").get_attribute("data-accelerator-check"))
+    assert check["agrees"] and check["worst"] <= check["tolerance"] and check["tolerance"] >= 1e-4
+    expect(page.locator("#addition-answer")).to_have_text(answer)
+    page.select_option("#option-accelerator", "wasm")
+    expect_ready(page, backend="wasm, 1 thread")
+    assert "accelerator=wasm" in page.url
+
+    page = watched.open_ready(url)  # auto: wasm, then both timed once; the faster is the next visit's
+    assert page.text_content("#backend-used") == "LiteRT.js, wasm, 1 thread"
+    expect(page.locator("body")).to_have_attribute("data-accelerator-verdict", re.compile("faster"), timeout=60_000)
+    verdict = json.loads(page.locator("body").get_attribute("data-accelerator-verdict"))
+    assert verdict["adapter"] == "google swiftshader" and verdict["check"]["agrees"]
+    assert verdict["faster"] == ("webgpu" if verdict["webgpu_ms"] < verdict["wasm_ms"] else "wasm")
+    expect(page.locator("#note")).to_contain_text("Measured on this device (google swiftshader): WebGPU ")
+    page = watched.open_ready(url)
+    assert page.locator("body").get_attribute("data-backend").startswith(verdict["faster"])
+    page.wait_for_function("() => window.tinkerflow.predict !== undefined")
+    assert page.locator("body").get_attribute("data-accelerator-verdict") is None, "measured once, not every visit"
+    page.evaluate("""() => { const kept = JSON.parse(localStorage.getItem('tinkerflow-accelerator'));
+        for (const k of Object.keys(kept)) kept[k].faster = 'webgpu';
+        localStorage.setItem('tinkerflow-accelerator', JSON.stringify(kept)); }""")
+    page = watched.open_ready(url)  # a device where WebGPU measured faster runs on it by default
+    assert page.text_content("#backend-used") == "LiteRT.js, webgpu, google swiftshader"
+    expect(page.locator("#addition-answer")).to_have_text(answer)
+    watched.close(server)
+
+
+@pytest.mark.parametrize("run_fixture", ["dcgan_run", "classifier_run", "lyrics_run"])
+def test_webgpu_computes_what_python_litert_computes_or_falls_back(request, webgpu_browser, tmp_path, run_fixture):
+    """Every .tflite variant of the page on WebGPU (SwiftShader) against Python's LiteRT on the
+    same file and inputs; a variant WebGPU gets wrong or cannot run is run on wasm, with a note."""
+    from tinkerflow.exporters.runtime import load
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import serving
+
+    run_dir = request.getfixturevalue(run_fixture)
+    report = build_site([run_dir], tmp_path / "site", make_plugin_manager())
+    slug = report.pages[0]["slug"]
+    runtime = next(r for r in report.pages[0]["config"]["runtimes"] if r["name"] == "litertjs")
+    figures = {}
+    with serving(tmp_path / "site") as base:
+        watched = Watched(webgpu_browser)
+        for variant in [v["name"] for v in runtime["variants"]]:
+            lite = load(run_dir / "export" / "tflite" / variant)
+            manifest = json.loads((run_dir / "export" / "tflite" / variant / "manifest.json").read_text())
+            rng = np.random.default_rng(7)
+            feeds = {i["name"]: (rng.integers(0, 10, i["shape"]).astype("int32") if i["dtype"] == "int32"
+                                 else rng.uniform(0, 1, i["shape"]).astype("float32")) for i in manifest["inputs"]}
+            want = lite.predict_named(feeds)
+            page = watched.open_ready(f"{base}models/{slug}/index.html?runtime=litertjs&variant={variant}"
+                                      "&accelerator=webgpu")
+            got = page.evaluate("""async (feeds) => Object.fromEntries(Object.entries(
+                await window.tinkerflow.predict(feeds)).map(([name, t]) => [name, Array.from(t.data)]))""",
+                                {n: {"data": a.ravel().tolist(), "shape": list(a.shape)} for n, a in feeds.items()})
+            worst = max(float(np.abs(np.array(got[n]) - np.asarray(want[n]).ravel()).max()) for n in want)
+            scale = max(float(np.abs(want[n]).max()) for n in want)
+            backend = page.locator("body").get_attribute("data-backend")
+            figures[variant] = {"backend": backend, "max_abs_diff": worst, "scale": scale,
+                                "note": page.text_content("#note")}
+            if backend.startswith("webgpu"):
+                allowed = max(scale, 1) * (1e-2 if manifest.get("quantized") else 1e-4)
+                assert worst <= allowed, f"{variant} on WebGPU is off Python's LiteRT by {worst} (allowed {allowed})"
+            else:
+                assert backend == "wasm, 1 thread" and "running on wasm" in figures[variant]["note"], figures[variant]
+                assert worst <= max(scale, 1) * 1e-4, f"{variant}: the fallback computes what LiteRT does"
+        watched.close(base)
+        if run_fixture == "lyrics_run":
+            page_url = f"{base}models/{slug}/index.html?runtime=litertjs&accelerator=webgpu"
+            # a browser without JSPI gets the plain build, which runs the CPU's share of the model too
+            watched = Watched(webgpu_browser)
+            watched.context.add_init_script("delete WebAssembly.Suspending;")
+            page = watched.open_ready(page_url)
+            assert page.locator("body").get_attribute("data-backend") == "webgpu, google swiftshader"
+            assert "the rest run on the CPU" in page.text_content("#note")
+            assert [u.rsplit("/", 1)[1] for u in watched.requests if "/wasm/" in u] == [
+                "litert_wasm_internal.js", "litert_wasm_internal.wasm"]
+            watched.close(base)
+            # an adapter that gives no device (a GPU the browser blocks): the page says so and runs on wasm
+            watched = Watched(webgpu_browser)
+            watched.context.add_init_script("GPUAdapter.prototype.requestDevice = async () => { "
+                                            "throw new Error('no device for you'); };")
+            page = watched.open_ready(page_url)
+            assert page.locator("body").get_attribute("data-backend") == "wasm, 1 thread"
+            assert re.search(r"WebGPU could not run this model \(.+\); running on wasm\.", page.text_content("#note"))
+            watched.close(base, expected=("Failed to create default WebGPU device", "no device for you"))
+    if run_fixture == "dcgan_run":
+        assert figures["float32"]["backend"].startswith("webgpu") and figures["int8"]["backend"].startswith("webgpu")
+    assert any(f["backend"].startswith("webgpu") for f in figures.values())
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    record = ARTIFACTS / "webgpu-parity.json"
+    kept = json.loads(record.read_text()) if record.is_file() else {}
+    kept[report.pages[0]["experiment"]] = figures
+    record.write_text(json.dumps(kept, indent=2))
+    print(f"\n{report.pages[0]['experiment']} on WebGPU (SwiftShader) vs Python LiteRT: {json.dumps(figures)}")
+
+
 def test_a_model_litertjs_cannot_run_falls_back_to_tfjs_with_a_note(browser, runs, tmp_path):
     """Only the any-batch .tflite passed (LiteRT.js takes fixed shapes only): the page says so
     and runs the tfjs export."""
@@ -495,14 +632,19 @@ def test_bench_browser_measures_every_runtime_of_the_page(runs, tmp_path):
     done = run_cli("bench", str(run), "--browser", "--seconds", "0.05", "--batch", "8", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     for text in ("native LiteRT", "LiteRT.js (Chromium)", "TensorFlow.js (Chromium), wasm", "first visit of the page",
-                 "litertjs over native float32", "tfjs over litertjs float32", "any batch over fixed float32"):
+                 "litertjs over native float32", "tfjs over litertjs float32", "any batch over fixed float32",
+                 "LiteRT.js (Chromium), webgpu, google swiftshader (emulated)", "webgpu over wasm float32"):
         assert text in " ".join(done.stdout.split()), text
     browser = json.loads((run / "bench.json").read_text())["browser"]
-    measured = {(r["where"], r["runtime"], r["variant"], r["threads"]) for r in browser["rows"] if r["warm_ms"] > 0}
+    measured = {(r["where"], r["runtime"], r["variant"], r["threads"], r.get("accelerator"))
+                for r in browser["rows"] if r.get("warm_ms", 0) > 0}
     for variant in ("float32", "float16"):
-        assert {("native", "litert", variant, 1), ("native", "litert", variant, 2), ("browser", "litertjs", variant, 1),
-                ("browser", "litertjs", variant, 2), ("browser", "tfjs", variant, 1)} <= measured
-    assert ("native", "litert", "float32_any_batch", 1) in measured
+        assert {("native", "litert", variant, 1, None), ("native", "litert", variant, 2, None),
+                ("browser", "litertjs", variant, 1, "wasm"), ("browser", "litertjs", variant, 2, "wasm"),
+                ("browser", "litertjs", variant, 1, "webgpu"), ("browser", "tfjs", variant, 1, None)} <= measured
+    gpu_rows = [r for r in browser["rows"] if r.get("accelerator") == "webgpu"]
+    assert gpu_rows and all(r["backend"] == "webgpu, google swiftshader" for r in gpu_rows)
+    assert ("native", "litert", "float32_any_batch", 1, None) in measured
     assert not any(r["runtime"] == "litertjs" and r["variant"] == "float32_any_batch" for r in browser["rows"])
     first = browser["first_visit"]
     assert first["runtime"] == "litertjs" and first["first_result_ms"] > 0
@@ -580,8 +722,9 @@ def lyrics_run(tmp_path_factory):
     return run_dir
 
 
-@pytest.mark.parametrize("runtime, backend", [("litertjs", "auto"), ("tfjs", "webgl"), ("tfjs", "auto")])
-def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_path, runtime, backend):
+@pytest.mark.parametrize("runtime, backend", [("litertjs", "auto"), ("litertjs", "webgpu"), ("tfjs", "webgl"),
+                                              ("tfjs", "auto")])
+def test_lyrics_page_writes_the_python_greedy_words(request, browser, lyrics_run, tmp_path, runtime, backend):
     from tinkerflow.core.runs import open_run
     from tinkerflow.plugins.lyrics.generate import generate
     from tinkerflow.web_export import build_site
@@ -591,15 +734,18 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
     report = build_site([lyrics_run], out, make_plugin_manager())
     prompt = "<i>x</i> hello world"
     with serving(out) as base:
-        watched = Watched(browser, phone=True)
-        query = f"?runtime={runtime}" + ("" if backend == "auto" else f"&backend={backend}")
+        webgpu = backend == "webgpu"
+        watched = Watched(request.getfixturevalue("webgpu_browser") if webgpu else browser, phone=True)
+        option = "accelerator" if runtime == "litertjs" else "backend"
+        query = f"?runtime={runtime}" + ("" if backend == "auto" else f"&{option}={backend}")
         page = watched.open_ready(f"{base}models/{report.pages[0]['slug']}/index.html{query}")
         if runtime == "tfjs":
             backend = "wasm" if backend == "auto" else backend  # the manifest's choice
             assert page.locator("body").get_attribute("data-backend") == backend
         else:
-            backend = "litertjs"
-            assert page.locator("body").get_attribute("data-backend") == "wasm, 1 thread"
+            backend = "litertjs_webgpu" if webgpu else "litertjs"
+            assert page.locator("body").get_attribute("data-backend") == (
+                "webgpu, google swiftshader" if webgpu else "wasm, 1 thread")
         page.fill("#lyrics-prompt", prompt)
         page.fill("#lyrics-temperature", "0")
         page.fill("#lyrics-words", "25")
@@ -612,7 +758,7 @@ def test_lyrics_page_writes_the_python_greedy_words(browser, lyrics_run, tmp_pat
         assert page.locator("#lyrics-output i").count() == 0 and text.startswith("<i>x</i> hello world")
         ms_per_word = float(page.locator("#widget").get_attribute("data-ms-per-word"))
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "lyrics-phone.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"lyrics-phone-{backend}.png"), full_page=True)
         page.fill("#lyrics-prompt", "zebra quasar")
         page.click("#lyrics-write")
         expect(page.locator("#lyrics-message")).to_contain_text("None of these words")
@@ -660,9 +806,11 @@ def classifier_run(tmp_path_factory):
     return run_dir
 
 
-@pytest.mark.parametrize("runtime, variant", [("litertjs", "float32"), ("litertjs", "uint8_io"), ("tfjs", "float32"),
+@pytest.mark.parametrize("runtime, variant", [("litertjs", "float32"), ("litertjs", "uint8_io"),
+                                              ("litertjs-webgpu", "float32"), ("tfjs", "float32"),
                                               ("mediapipe", "float32"), ("mediapipe", "uint8_io")])
-def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_run, tmp_path, runtime, variant):
+def test_classifier_page_agrees_with_python_on_a_photo_file(request, browser, classifier_run, tmp_path, runtime,
+                                                            variant):
     from PIL import Image
     from playwright.sync_api import expect
     from test_classifier import photo
@@ -678,12 +826,16 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
     blend.save(turned, quality=92, exif=exif)              # half one class, half the other: no saturated 0 or 1
     out = tmp_path / "site"
     report = build_site([classifier_run], out, make_plugin_manager())
+    runtime, _, accelerator = runtime.partition("-")
     with serving(out) as base:
-        watched = Watched(browser, phone=True)
+        watched = Watched(request.getfixturevalue("webgpu_browser") if accelerator else browser, phone=True)
         slug = report.pages[0]["slug"]
-        page = watched.open_ready(f"{base}models/{slug}/index.html?runtime={runtime}&variant={variant}")
+        page = watched.open_ready(f"{base}models/{slug}/index.html?runtime={runtime}&variant={variant}"
+                                  + (f"&accelerator={accelerator}" if accelerator else ""))
         assert page.locator("body").get_attribute("data-runtime") == runtime
         assert page.locator("body").get_attribute("data-variant") == variant
+        if accelerator:
+            assert page.locator("body").get_attribute("data-backend") == "webgpu, google swiftshader"
         widget = page.locator("#widget")
         page.set_input_files("#classifier-file", str(turned))
         expect(widget).to_have_attribute("data-done", "true", timeout=60_000)
@@ -696,7 +848,7 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
         assert page.locator("#classifier-bars li").count() == 2 and page.locator("#widget i").count() == 0
         assert DOG in page.locator("#classifier-bars").text_content(), "labels are shown as text"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"classifier-phone-{runtime}-{variant}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"classifier-phone-{runtime}{accelerator}-{variant}.png"), full_page=True)
         page.click("#classifier-camera")                    # Chromium's synthetic camera
         expect(page.locator("#classifier-snap")).to_be_visible(timeout=30_000)
         page.wait_for_function("() => document.querySelector('#classifier-video').videoWidth > 0")
@@ -724,7 +876,9 @@ def test_classifier_page_agrees_with_python_on_a_photo_file(browser, classifier_
         from tinkerflow.exporters.runtime import load
 
         litert = load(classifier_run / "export" / "tflite" / variant).predict(browser_x)[0]
-        np.testing.assert_allclose(browser_p, litert, atol=1e-6, err_msg=f"{runtime} computes what LiteRT does")
+        # WebGPU's float32 sums in another order than the CPU's kernels: the deploy bundle's 1e-4 of the scale
+        np.testing.assert_allclose(browser_p, litert, atol=1e-4 if accelerator else 1e-6,
+                                   err_msg=f"{runtime} {accelerator} computes what LiteRT does")
 
 
 def test_mediapipe_in_the_browser_gives_keras_labels_and_its_telemetry_is_blocked(browser, classifier_run, tmp_path):
@@ -798,14 +952,16 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 
 
-@pytest.mark.parametrize("runtime, variant", [("litertjs", "float32"), ("litertjs", "int8"), ("tfjs", "float32")])
-def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path, runtime, variant):
+@pytest.mark.parametrize("runtime, variant", [("litertjs", "float32"), ("litertjs", "int8"),
+                                              ("litertjs-webgpu", "float32"), ("tfjs", "float32")])
+def test_generator_page_draws_what_python_draws(request, browser, dcgan_run, tmp_path, runtime, variant):
     from playwright.sync_api import expect
 
     from tinkerflow.core.runs import open_run
     from tinkerflow.web_export import build_site
     from tinkerflow.web_export.serve import serving
 
+    runtime, _, accelerator = runtime.partition("-")
     run, experiment = open_run(dcgan_run, make_plugin_manager())
     generator = experiment.export_model(run.load_model(experiment.custom_objects()))
     keras = import_keras()
@@ -824,10 +980,13 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path, ru
     out = tmp_path / "site"
     report = build_site([dcgan_run], out, make_plugin_manager())
     with serving(out) as base:
-        watched = Watched(browser, phone=True)
+        watched = Watched(request.getfixturevalue("webgpu_browser") if accelerator else browser, phone=True)
         slug = report.pages[0]["slug"]
-        page = watched.open_ready(f"{base}models/{slug}/index.html?runtime={runtime}&variant={variant}")
+        page = watched.open_ready(f"{base}models/{slug}/index.html?runtime={runtime}&variant={variant}"
+                                  + (f"&accelerator={accelerator}" if accelerator else ""))
         assert page.locator("body").get_attribute("data-variant") == variant
+        if runtime == "litertjs":
+            assert page.locator("body").get_attribute("data-backend").startswith(accelerator or "wasm")
         widget = page.locator("#widget")
         latents = json.loads(widget.get_attribute("data-latents"))
         conditions = np.array(json.loads(widget.get_attribute("data-conditions")))
@@ -854,7 +1013,7 @@ def test_generator_page_draws_what_python_draws(browser, dcgan_run, tmp_path, ru
         middle = python_pixels([slerp(latents[0], latents[5], 0.5)], blue[:1])
         assert np.abs(walked - middle).max() <= 1, "the walk is the spherical interpolation of the two latents"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"dcgan-phone-{runtime}-{variant}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"dcgan-phone-{runtime}{accelerator}-{variant}.png"), full_page=True)
         watched.close(base)
 
 
@@ -1019,6 +1178,129 @@ def _poison(run_dir: Path, vocabulary_keys=("vocabulary", "labels", "positive_la
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     (run_dir / "metrics.csv").write_text("\n".join([rows[0] + "," + _evil("val_metric").replace(",", ";")]
                                                    + [row + ",0.5" for row in rows[1:]]) + "\n")
+
+
+# -- embeds in other sites' pages -------------------------------------------------------------------
+
+@contextlib.contextmanager
+def blog(folder: Path, frames: str, frame_origin: str, script: str = ""):
+    """Someone else's site on another origin: a post with ``frames`` pasted in, under a strict
+    CSP of its own that allows frames from ``frame_origin`` and nothing else of anyone's."""
+    import functools
+    import http.server
+
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (16, 16), "teal").save(folder / "icon.png")
+    (folder / "index.html").write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="default-src \'self\'; frame-src {frame_origin}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>my blog</title>'
+        f'<link rel="icon" href="icon.png">{script}</head><body><h1>A post</h1><p>Text before the models.</p>'
+        f'{frames}<p>Text after.</p></body></html>')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def frame_fits(frame) -> dict:
+    """How the embed view sits in its frame: nothing scrolls, nothing is cut off."""
+    return frame.evaluate("""() => {
+        const d = document.documentElement, r = document.getElementById('embed').getBoundingClientRect();
+        return { scrolls: d.scrollHeight > d.clientHeight + 1 || d.scrollWidth > d.clientWidth + 1,
+                 cut: r.bottom > d.clientHeight + 1 || r.right > d.clientWidth + 1,
+                 zoom: Number(document.body.dataset.embedZoom),
+                 height: Number(document.body.dataset.embedHeight) }; }""")
+
+
+def test_embeds_run_in_another_sites_page_with_its_strict_csp(browser, lyrics_run, classifier_run, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import expect
+    from test_classifier import photo
+
+    from tinkerflow.core.runs import open_run
+    from tinkerflow.plugins.lyrics.generate import generate
+    from tinkerflow.web_export import build_site
+
+    root = tmp_path / "models-host"
+    lyrics_site = build_site([lyrics_run], root / "user" / "project", make_plugin_manager())
+    embed_dir = root / "blog" / "static" / "classifier"  # 'tinkerflow web RUN --embed DIR'
+    done = run_cli("web", str(classifier_run), "--embed", str(embed_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    classifier_embed = next(p for p in (embed_dir / "models").iterdir())
+    assert "ADDRESS/models/" in done.stdout and '<iframe src="ADDRESS/models/' in done.stdout
+    picture = tmp_path / "blend.jpg"
+    Image.blend(photo("mila", 5, size=(160, 100)), photo("other", 6, size=(160, 100)), 0.45).save(picture, quality=92)
+    prompt = "hello world"
+
+    with host(root, root / "user" / "project") as models:
+        full = Watched(browser)
+        page = full.open_ready(f"{models}user/project/{lyrics_site.pages[0]['embed'].replace('embed', 'index')}")
+        lyrics_snippet = page.locator("#embed-snippet").text_content()
+        page.click("#embed-copy")
+        src = f"{models}user/project/{lyrics_site.pages[0]['embed']}"
+        assert lyrics_snippet.startswith(f'<iframe src="{src}" title="lyrics · ') and 'height="560"' in lyrics_snippet
+        page = full.open_ready(f"{models}blog/static/classifier/models/{classifier_embed.name}/index.html")
+        classifier_snippet = page.locator("#embed-snippet").text_content()
+        page.set_input_files("#classifier-file", str(picture))
+        expect(page.locator("#widget")).to_have_attribute("data-done", "true", timeout=60_000)
+        full_page_scores = page.locator("#widget").get_attribute("data-probabilities")
+        full.close(models)
+
+        with blog(tmp_path / "blog", lyrics_snippet + classifier_snippet, models.rstrip("/")) as post:
+            for viewport in ({"width": 390, "height": 844}, {"width": 1100, "height": 900}):
+                watched = Watched(browser, viewport=viewport)
+                watched.page.goto(post)
+                lyrics = watched.page.frame_locator("iframe[src*='lyrics']")
+                classifier = watched.page.frame_locator("iframe[src*='classifier']")
+                for frame in (lyrics, classifier):
+                    expect(frame.locator("body")).to_have_attribute("data-ready", "true", timeout=90_000)
+                frames = {f.name or f.url: f for f in watched.page.frames[1:]}
+                lyrics_frame = next(f for u, f in frames.items() if "lyrics" in u)
+                classifier_frame = next(f for u, f in frames.items() if "classifier" in u)
+                assert "default-src 'self'" in lyrics_frame.evaluate(
+                    "() => document.querySelector('meta[http-equiv=Content-Security-Policy]').content"), "its own CSP"
+
+                lyrics.locator("#lyrics-prompt").fill(prompt)
+                lyrics.locator("#lyrics-temperature").fill("0")
+                lyrics.locator("#lyrics-words").fill("25")
+                lyrics.locator("#lyrics-write").click()
+                expect(lyrics.locator("#widget")).to_have_attribute("data-done", "true", timeout=60_000)
+                words = json.loads(lyrics.locator("#widget").get_attribute("data-words"))
+                lyrics_predictions = lyrics.locator("body").get_attribute("data-predictions")
+                classifier.locator("#classifier-file").set_input_files(str(picture))
+                expect(classifier.locator("#widget")).to_have_attribute("data-done", "true", timeout=60_000)
+                assert classifier.locator("#widget").get_attribute("data-probabilities") == full_page_scores, \
+                    "the embed answers as the full page does"
+                assert json.loads(lyrics.locator("#widget").get_attribute("data-words")) == words, \
+                    "two embeds on one page do not touch each other"
+                assert lyrics.locator("body").get_attribute("data-predictions") == lyrics_predictions
+                assert classifier.locator("body").get_attribute("data-predictions") == "1"
+                for frame in (lyrics_frame, classifier_frame):
+                    expect(frame.locator("body")).to_have_attribute("data-embed-height", re.compile(r"\d+"))
+                    fits = frame_fits(frame)
+                    assert not fits["scrolls"] and not fits["cut"], (viewport, frame.url, fits)
+                    assert fits["zoom"] >= 0.8, f"the snippet's height suits the widget: {frame.url} {fits}"
+                reached = watched.page.evaluate("""() => [...document.querySelectorAll('iframe')].map((f) => {
+                    const w = f.contentWindow, tries = [() => w.document.body.innerHTML, () => w.tinkerflow.predict,
+                      () => w.document.querySelector('textarea, input').value, () => w.localStorage.length];
+                    w.postMessage({ tinkerflowEmbedHeight: 99999, predict: true }, '*');
+                    return tries.map((t) => { try { t(); return 'reached'; } catch (e) { return e.name; } }); })""")
+                assert reached == [["SecurityError"] * 4] * 2, f"the post's scripts reach into a widget: {reached}"
+                watched.page.screenshot(path=str(ARTIFACTS / f"embed-blog-{viewport['width']}.png"), full_page=True)
+                watched.close((post.rsplit("/", 1)[0], models))
+
+    run, experiment = open_run(lyrics_run, make_plugin_manager())
+    model = run.load_model(experiment.custom_objects())
+    assert words == generate(experiment.predictor(model), experiment.vocab, prompt, 25, experiment.config.window,
+                             temperature=0.0), "the embed writes the words Python writes"
 
 
 def test_markup_in_every_text_path_stays_text_in_chromium(browser, lyrics_run, classifier_run, telephone_runs,

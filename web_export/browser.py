@@ -23,23 +23,28 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
          "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
+#: a WebGPU adapter in headless Chromium without a GPU: SwiftShader's, the CPU emulating a GPU
+#: (real, so that pages can be tested on WebGPU; slow, so its timings say nothing of a real GPU's)
+WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"]
+
+
 @contextmanager
-def chromium(install: bool = False) -> Iterator:
+def chromium(install: bool = False, webgpu: bool = False) -> Iterator:
     """A launched Playwright Chromium browser; ``install`` fetches Playwright's own when the
-    machine has no ``chromium``."""
+    machine has no ``chromium``; ``webgpu`` gives its pages the emulated WebGPU adapter."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         raise TinkerflowError("measuring pages needs Playwright; install it with pip install 'tinkerflow[browser]' "
                               "(and Chromium, e.g. apt-get install chromium)") from None
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    flags = FLAGS + (WEBGPU_FLAGS if webgpu else [])
     with sync_playwright() as playwright:
         if executable:
-            browser = playwright.chromium.launch(executable_path=executable, args=FLAGS)
+            browser = playwright.chromium.launch(executable_path=executable, args=flags)
         elif install:
-
             subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"], check=True)
-            browser = playwright.chromium.launch(args=FLAGS)
+            browser = playwright.chromium.launch(args=flags)
         else:
             raise TinkerflowError("no Chromium found; expected 'chromium' on the PATH (apt-get install chromium)")
         try:

@@ -2,8 +2,9 @@
 
 In one process and one browser: native LiteRT on every .tflite variant (1 and 2 threads),
 then the run's own page, built into a temporary folder and served with the cross-origin
-isolation headers, on every runtime and variant it offers (LiteRT.js with 1 and 2 threads,
-tfjs on its wasm backend), each timed on the same inputs — the experiment's golden inputs
+isolation headers, on every runtime and variant it offers (LiteRT.js on wasm with 1 and 2
+threads and on WebGPU — in a browser without a GPU, SwiftShader's emulated adapter —, tfjs on
+its wasm backend), each timed on the same inputs — the experiment's golden inputs
 at its inference batch. Also a first visit of the page as a viewer makes it: the bytes it
 downloads (raw and gzip) and the time from the request to the first result. And the phone
 budget: each runtime's default variant on the phone profile (:mod:`.browser`: 390×844 touch
@@ -33,9 +34,11 @@ from .builder import build_site
 from .serve import serving
 
 THREADS = (1, 2)
-#: the page option each runtime is measured with (a runtime not listed: its defaults);
-#: tfjs on wasm, the backend a page without a GPU gets
-OPTIONS = {"litertjs": ("threads", THREADS), "tfjs": ("backend", ("wasm",))}
+#: the page options each runtime is measured with, a row each (a runtime not listed: its
+#: defaults); the first is the one its phone row uses. tfjs on wasm, the backend a page
+#: without a GPU gets
+OPTIONS = {"litertjs": [{"accelerator": "wasm", "threads": n} for n in THREADS] + [{"accelerator": "webgpu"}],
+           "tfjs": [{"backend": "wasm"}]}
 
 
 def _passed(run, fmt: str) -> list[str]:
@@ -66,33 +69,37 @@ def page_rows(run, registry, inputs: dict, repeats: int = 20) -> tuple[list[dict
         report = build_site([run.path], site, registry)
         page_entry = report.pages[0]
         path = f"models/{page_entry['slug']}/index.html"
-        with serving(site) as base, chromium() as browser:
+        with serving(site) as base, chromium(webgpu=True) as browser:
             first = first_visit(browser, base + path, site, feeds)
             phone = [phone_row(browser, base + path, site, feeds, runtime, min(repeats, 5))
                      for runtime in page_entry["config"]["runtimes"]]
             rows = []
-            for runtime in page_entry["config"]["runtimes"]:
-                for variant in runtime["variants"]:
-                    key, values = OPTIONS.get(runtime["name"], ("option", ("",)))
-                    for option in values:
-                        query = f"?runtime={runtime['name']}&variant={variant['name']}&{key}={option}"
-                        context = browser.new_context()
-                        page = context.new_page()
-                        page.goto(base + path + query)
-                        page.wait_for_function("() => document.body.dataset.ready", timeout=120_000)
-                        if page.evaluate("() => document.body.dataset.ready") != "true":
-                            rows.append({"where": "browser", "runtime": runtime["name"], "variant": variant["name"],
-                                         "threads": option if key == "threads" else 1,
-                                         "error": page.text_content("#error")})
-                            context.close()
-                            continue
-                        result = page.evaluate("(args) => window.tinkerflow.bench(args)",
-                                               {"inputs": feeds, "repeats": repeats})
-                        context.close()
-                        rows.append({"where": "browser", "runtime": runtime["name"], "variant": variant["name"],
-                                     "threads": option if key == "threads" else 1, "backend": result["backend"],
-                                     "warm_ms": statistics.median(result["times"])})
+            rows = [page_row(browser, base + path, feeds, runtime["name"], variant["name"], options, repeats)
+                    for runtime in page_entry["config"]["runtimes"] for variant in runtime["variants"]
+                    for options in OPTIONS.get(runtime["name"], [{}])]
     return rows, first, phone
+
+
+def page_row(browser, url: str, feeds: dict, runtime: str, variant: str, options: dict, repeats: int) -> dict:
+    """One runtime, variant and set of page options, timed warm; a page that did not run, or
+    ran on another accelerator than asked for (WebGPU's fallback to wasm), is a row with its error."""
+    query = "&".join(f"{k}={v}" for k, v in {"runtime": runtime, "variant": variant, **options}.items())
+    row = {"where": "browser", "runtime": runtime, "variant": variant, "threads": options.get("threads", 1),
+           **({"accelerator": options["accelerator"]} if "accelerator" in options else {})}
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{url}?{query}")
+        page.wait_for_function("() => document.body.dataset.ready", timeout=120_000)
+        if page.evaluate("() => document.body.dataset.ready") != "true":
+            return {**row, "error": page.text_content("#error")}
+        backend = page.evaluate("() => document.body.dataset.backend")
+        if options.get("accelerator") and not backend.startswith(options["accelerator"]):
+            return {**row, "error": page.text_content("#note")}
+        result = page.evaluate("(args) => window.tinkerflow.bench(args)", {"inputs": feeds, "repeats": repeats})
+        return {**row, "backend": result["backend"], "warm_ms": statistics.median(result["times"])}
+    finally:
+        context.close()
 
 
 def first_visit(browser, url: str, site: Path, feeds: dict) -> dict:
@@ -117,8 +124,9 @@ def phone_row(browser, url: str, site: Path, feeds: dict, runtime: dict, repeats
     slow_down(context, page)
     fetched: list[str] = []
     page.on("requestfinished", lambda request: fetched.append(urlsplit(request.url).path))
-    key, values = OPTIONS.get(runtime["name"], ("option", ("",)))  # as the desktop row it is compared with
-    query = f"?runtime={runtime['name']}&variant={runtime['default_variant']}&{key}={values[0]}"
+    options = OPTIONS.get(runtime["name"], [{}])[0]  # as the desktop row it is compared with
+    query = "?" + "&".join(f"{k}={v}" for k, v in
+                           {"runtime": runtime["name"], "variant": runtime["default_variant"], **options}.items())
     row = {"runtime": runtime["name"], "variant": runtime["default_variant"], "cpu_slowdown": CPU_SLOWDOWN}
     try:
         row["first_result_ms"], _ = _first_result(page, url + query, feeds)
@@ -157,18 +165,22 @@ def _downloaded(paths: list[str], site: Path) -> dict:
 
 
 def ratios(rows: list[dict], phone: list[dict] = ()) -> dict:
-    """LiteRT.js against native LiteRT on the same file (1 thread), tfjs against LiteRT.js,
-    the fixed-shape float32 file against the any-batch one (native), and each runtime on the
-    phone profile against the same page unthrottled."""
-    def ms(where, runtime, variant, threads=1):
+    """LiteRT.js against native LiteRT on the same file (1 thread), LiteRT.js on WebGPU against
+    wasm, tfjs against LiteRT.js, the fixed-shape float32 file against the any-batch one
+    (native), and each runtime on the phone profile against the same page unthrottled."""
+    def ms(where, runtime, variant, threads=1, accelerator="wasm"):
         return next((r["warm_ms"] for r in rows if r["where"] == where and r["runtime"] == runtime
-                     and r["variant"] == variant and r.get("threads") == threads and "warm_ms" in r), None)
+                     and r["variant"] == variant and r.get("threads") == threads
+                     and r.get("accelerator", "wasm") == accelerator and "warm_ms" in r), None)
 
     out = {}
     for variant in sorted({r["variant"] for r in rows if r["runtime"] == "litertjs"}):
         native, page = ms("native", "litert", variant), ms("browser", "litertjs", variant)
         if native and page:
             out[f"litertjs_over_native_{variant}"] = page / native
+        gpu = ms("browser", "litertjs", variant, accelerator="webgpu")
+        if gpu and page:
+            out[f"webgpu_over_wasm_{variant}"] = gpu / page
     tfjs, lite = ms("browser", "tfjs", "float32"), ms("browser", "litertjs", "float32")
     if tfjs and lite:
         out["tfjs_over_litertjs_float32"] = tfjs / lite

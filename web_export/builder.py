@@ -30,7 +30,7 @@ from tinkerflow.core.runfs import (
 from tinkerflow.core.runs import open_run
 
 from .curves import training_charts
-from .html import esc, json_for_script, page, safe_name
+from .html import CSP, esc, json_for_script, page, safe_name
 from .offline import write_app_files
 
 log = logging.getLogger("tinkerflow.web")
@@ -50,15 +50,19 @@ class SiteReport:
 
 
 def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = False,
-               tracking_links: bool = False) -> SiteReport:
+               tracking_links: bool = False, embed: bool = False) -> SiteReport:
     """Build the site for ``runs`` into ``out``; see the package docstring.
 
     ``out`` must not exist, be empty, or (with ``force``) hold a site built earlier; the new
     site is assembled beside it and renamed into place, so a failed build changes nothing.
     ``tracking_links``: each model card links to the run's page on the tracking server it was
     logged to (http(s) addresses only; off by default, so that a server's address is not published).
+    ``embed``: one run's embed for a site that hosts it itself: its page with only the runtime
+    it runs by default (``SiteReport.pages[0]["embed"]`` is the path of its embed view).
     """
     out = Path(out)
+    if embed and len(runs) != 1:
+        raise TinkerflowError(f"--embed takes one run; got {len(runs)} (build a site of several with --out)")
     _check_target(out, force)
     modules = node_modules()
     exporters = [registry.exporter(name)() for name in sorted(registry.exporters)
@@ -72,7 +76,7 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
         staging = make_staging(out.parent, f".{out.name}-building-")
         try:
             with guarded(staging, check=False):
-                _assemble(runs, staging, registry, exporters, modules, report, tracking_links)
+                _assemble(runs, staging, registry, exporters, modules, report, tracking_links, embed)
             replace_folder(staging, out)
         finally:
             remove_tree(staging)
@@ -80,7 +84,7 @@ def build_site(runs: list[str | Path], out: str | Path, registry, force: bool = 
 
 
 def _assemble(runs: list[str | Path], staging: Path, registry, exporters: list, modules: Path,
-              report: SiteReport, tracking_links: bool = False) -> None:
+              report: SiteReport, tracking_links: bool = False, embed: bool = False) -> None:
     """Every file of the site, into ``staging``."""
     for asset in ASSETS.iterdir():
         copy_file(asset, staging / "assets" / asset.name)
@@ -88,7 +92,7 @@ def _assemble(runs: list[str | Path], staging: Path, registry, exporters: list, 
     for run_path in runs:
         with run_lock(run_path, shared=True):
             run, experiment = open_run(run_path, registry)
-            entry = _model_page(run, experiment, exporters, staging, used, report, tracking_links)
+            entry = _model_page(run, experiment, exporters, staging, used, report, tracking_links, embed)
         if entry:
             report.pages.append(entry)
     if not report.pages:
@@ -111,9 +115,10 @@ def _assemble(runs: list[str | Path], staging: Path, registry, exporters: list, 
          "runtimes": [{"name": r["name"], "folder": r["folder"], "default_variant": r["default_variant"]}
                       for r in p["config"]["runtimes"]]} for p in report.pages]}))
     write_atomic(staging / "_headers", HEADERS_FILE)
+    write_atomic(staging / "404.html", NOT_FOUND)
     write_atomic(staging / MARKER, "built by tinkerflow web\n")
     shell = ["index.html", "site.json", *(f"assets/{a.name}" for a in ASSETS.iterdir()),
-             *(f"models/{p['slug']}/index.html" for p in report.pages)]
+             *(f"models/{p['slug']}/{name}" for p in report.pages for name in ("index.html", "embed.html"))]
     report.version = write_app_files(staging, shell)
 
 
@@ -219,7 +224,7 @@ UNMEASURED_ORDER = ("litertjs", "tfjs", "mediapipe")
 
 
 def _model_page(run, experiment, exporters: list, site: Path, used: set[str], report: SiteReport,
-                tracking_links: bool = False) -> dict | None:
+                tracking_links: bool = False, embed: bool = False) -> dict | None:
     runtimes, notes, runtime_exporters = [], [], {}
     for exporter in exporters:
         variants, unusable = _passed_variants(run, exporter)
@@ -238,6 +243,16 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
         log.warning(message)
         report.warnings.append(message)
         return None
+    bench = read_bench_record(run.path / "bench.json")
+    default, reason = _default_runtime(runtimes, bench)
+    if embed:  # only the runtime the embed runs
+        runtimes = [r for r in runtimes if r["name"] == default]
+        runtime_exporters = {default: runtime_exporters[default]}
+        reason += "; the only runtime of this embed"
+    height = getattr(type(experiment), "embed_height", 480)
+    if not isinstance(height, int) or isinstance(height, bool) or not 120 <= height <= 4000:
+        raise TinkerflowError(f"experiment '{run.experiment_name}' has embed_height {height!r}; expected a whole "
+                              "number of CSS pixels from 120 to 4000")
     slug = safe_name(f"{run.experiment_name}-{run.path.name}")
     while slug in used:
         slug += "-2"
@@ -256,9 +271,7 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
             if item.suffix in (".js", ".css") and item.is_file() and not item.is_symlink():
                 copy_file(item, folder / "widget" / item.name)
         fragment = (widget / "widget.html").read_text() if (widget / "widget.html").is_file() else ""
-    bench = read_bench_record(run.path / "bench.json")
     info = run.read_info()
-    default, reason = _default_runtime(runtimes, bench)
     config = {
         "experiment": run.experiment_name,
         "run": run.path.name,
@@ -269,6 +282,7 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
         "default_reason": reason,
         "notes": notes,
         "widget": "widget/widget.js" if widget else "../../assets/generic_widget.js",
+        "embed": {"snippet": embed_snippet("{src}", f"{run.experiment_name} · {run.path.name} (tinkerflow)", height)},
     }
     return {"slug": slug, "experiment": run.experiment_name, "run": run.path.name,
             "description": type(experiment).description, "metrics": info.get("metrics", {}),
@@ -279,15 +293,16 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
             "config": config, "fragment": fragment,
             "styles": ["widget/widget.css"] if widget and (widget / "widget.css").is_file() else [],
             "card": _card(info, runtimes, bench, tracking_links), "charts": training_charts(run.metrics_path),
-            "title": f"{run.experiment_name} · {run.path.name}"}
+            "title": f"{run.experiment_name} · {run.path.name}", "embed": f"models/{slug}/embed.html"}
 
 
 def _default_runtime(runtimes: list[dict], bench: dict) -> tuple[str, str]:
     """The page's default runtime: the fastest in the run's browser benchmark, if it has one."""
     names = [r["name"] for r in runtimes]
     measured = {}
-    for row in (bench.get("browser") or {}).get("rows", []):
-        if row.get("runtime") in names and isinstance(row.get("warm_ms"), (int, float)):
+    for row in (bench.get("browser") or {}).get("rows", []):  # WebGPU rows aside: a page's default is wasm
+        if row.get("runtime") in names and isinstance(row.get("warm_ms"), (int, float)) \
+                and row.get("accelerator", "wasm") == "wasm":
             measured[row["runtime"]] = min(measured.get(row["runtime"], float("inf")), row["warm_ms"])
     if measured:
         fastest = min(measured, key=measured.get)
@@ -296,27 +311,60 @@ def _default_runtime(runtimes: list[dict], bench: dict) -> tuple[str, str]:
     return ranked[0], "no browser benchmark for this run; the runtime that was faster on every page measured"
 
 
+#: the page a static host serves for an address with nothing there (GitHub Pages, Netlify and
+#: ``tinkerflow serve`` use the nearest ``404.html``): an embed whose model was moved says so
+#: (served at any address: it links to nothing)
+NOT_FOUND = ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+             f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+             '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Not found</title></head>\n'
+             '<body><p id="not-found">This tinkerflow model is not at this address: it was moved, removed or rebuilt '
+             'under another name. Copy its embed snippet again from its page.</p></body></html>\n')
+
+_CONTROLS = ('<div class="controls"><label>runtime <select id="runtime"></select></label>'
+             '<label>variant <select id="variant"></select></label><span id="options"></span>'
+             '<span class="status">running on: <b id="backend-used">…</b> · last prediction: <b '
+             'id="timing">…</b></span></div>')
+
+
+def embed_snippet(src: str, title: str, height: int) -> str:
+    """The ``<iframe>`` a page of another site pastes to show a model: attributes only (no style,
+    no script), so that it works under the strictest CSP that allows the frame."""
+    return (f'<iframe src="{esc(src)}" title="{esc(title)}" width="100%" height="{int(height)}" frameborder="0" '
+            'loading="lazy" allow="camera"></iframe>')
+
+
 def write_page(site: Path, entry: dict, modules: dict[str, str]) -> None:
-    """The model page of ``entry``; ``modules`` maps runtime names to their page module's URL."""
+    """The model page of ``entry`` and its embed view; ``modules`` maps runtime names to their
+    page module's URL."""
     config = {**entry["config"], "runtimes": [{**r, "module": modules[r["name"]]} for r in entry["config"]["runtimes"]]}
+    data = f'<script type="application/json" id="tinkerflow-config">{json_for_script(config)}</script>'
+    snippet = entry["config"]["embed"]["snippet"].replace("{src}", "embed.html")
     body = (
         f'<header><a href="../../index.html">← all models</a><h1>{esc(entry["experiment"])}</h1>'
         f'<p class="sub">run {esc(entry["run"])} · {esc(entry["description"])}</p></header>'
-        '<main><section class="panel"><h2>Try it</h2>'
-        '<div class="controls"><label>runtime <select id="runtime"></select></label>'
-        '<label>variant <select id="variant"></select></label>'
-        '<label><span id="option-label">backend</span> <select id="option"></select></label>'
-        '<span class="status">running on: <b id="backend-used">…</b> · last prediction: <b '
-        'id="timing">…</b></span></div>'
+        f'<main><section class="panel"><h2>Try it</h2>{_CONTROLS}'
         '<p id="note" class="note" hidden></p>'
         f'<div id="widget">{entry["fragment"]}</div><p id="error" class="error" hidden></p></section>'
+        '<section class="panel"><h2>Embed</h2><p class="sub">This model in a page of your own site, on any host: '
+        'paste this where it should appear (the frame needs no script of yours; '
+        '<a href="embed.html">the embed view</a>).</p>'
+        f'<pre class="snippet"><code id="embed-snippet">{esc(snippet)}</code></pre>'
+        '<button id="embed-copy" type="button">Copy</button></section>'
         f'<section class="panel"><h2>Training</h2>{entry["charts"]}</section>'
-        f'<section class="panel"><h2>Model card</h2>{entry["card"]}</section></main>'
-        f'<script type="application/json" id="tinkerflow-config">{json_for_script(config)}</script>'
+        f'<section class="panel"><h2>Model card</h2>{entry["card"]}</section></main>{data}'
     )
-    html = page(entry["title"], body, "../../", scripts=[("../../assets/tinkerflow.js", 'type="module" ')],
-                styles=entry["styles"])
-    write_atomic(site / "models" / entry["slug"] / "index.html", html)
+    scripts = [("../../assets/tinkerflow.js", 'type="module" ')]
+    folder = site / "models" / entry["slug"]
+    write_atomic(folder / "index.html", page(entry["title"], body, "../../", scripts=scripts, styles=entry["styles"]))
+    embed = (
+        f'<main id="embed" class="embed"><div id="widget">{entry["fragment"]}</div>'
+        '<p id="note" class="note" hidden></p><p id="error" class="error" hidden></p>'
+        f'<details class="embed-controls"><summary>{esc(entry["experiment"])} · {esc(entry["run"])}</summary>'
+        f'{_CONTROLS}</details><p class="embed-foot"><a href="index.html" target="_blank" rel="noopener">'
+        'full page ↗</a> <span id="offline-state" class="offline-state" hidden></span></p></main>' + data
+    )
+    write_atomic(folder / "embed.html", page(entry["title"], embed, "../../", styles=entry["styles"], scripts=[
+        *scripts, ("../../assets/embed.js", 'type="module" ')]))
 
 
 def _table(rows: list[tuple], head: tuple | None = None) -> str:

@@ -2,7 +2,8 @@
 
 It serves the site's regular files and nothing else: no folder listings (a folder answers
 with its ``index.html`` or 404), no dotfiles or dot-folders, nothing a symbolic link points
-to outside the site, and a path that cannot be decoded (``%00``, bad UTF-8) gets 400.
+to outside the site, and a path that cannot be decoded (``%00``, bad UTF-8) gets 400. An
+address with nothing there gets the nearest ``404.html`` above it, as on GitHub Pages.
 
 It sends the cross-origin isolation headers (:data:`ISOLATION_HEADERS`) that LiteRT.js
 needs for more than one thread; ``isolated=False`` (``tinkerflow serve --no-isolation``)
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import stat
 import threading
 from collections.abc import Iterator
@@ -50,9 +52,21 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.send_error(400, "Bad request path")
             return None
         if self._file is None:
+            return self._not_found()
+        return super().send_head()
+
+    def _not_found(self):
+        """The nearest ``404.html`` above the address, as GitHub Pages and Netlify answer one."""
+        page = not_found_page(Path(self.directory), self.path)
+        if page is None:
             self.send_error(404, "Not found")
             return None
-        return super().send_head()
+        body = page.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
 
     def translate_path(self, path):
         return str(self._file)
@@ -92,6 +106,22 @@ def site_file(root: Path, url_path: str) -> Path | None:
     except OSError:
         return None
     return candidate
+
+
+def not_found_page(root: Path, url_path: str) -> Path | None:
+    """The ``404.html`` of the folder nearest ``url_path`` (itself, then each folder above it)."""
+    try:
+        parts = [part for part in unquote(urlsplit(url_path).path, errors="strict").split("/") if part][:-1]
+    except ValueError:
+        return None
+    for depth in range(len(parts), -1, -1):
+        try:
+            found = site_file(root, "/".join(["", *parts[:depth], "404.html"]))
+        except ValueError:
+            return None
+        if found is not None and found.is_file():
+            return found
+    return None
 
 
 def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False,

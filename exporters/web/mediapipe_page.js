@@ -8,7 +8,7 @@
 // blocks it, and nothing else leaves the page.
 import { FilesetResolver, ImageClassifier } from "./vision_bundle.mjs";
 
-export const option = { key: "delegate", label: "delegate", values: ["CPU"] };
+export const options = [{ key: "delegate", label: "delegate", values: ["CPU"] }];
 let fileset = null;
 
 export function supported() {

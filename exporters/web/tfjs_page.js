@@ -3,8 +3,8 @@
 // beside the tfjs scripts and wasm binaries TFJSExporter.page_assets copies there.
 const here = new URL(".", import.meta.url).href;
 export const backends = ["webgl", "wasm", "cpu"];
-// the page's menu for this runtime ("" lets the manifest or tfjs choose)
-export const option = { key: "backend", label: "backend", values: ["", ...backends] };
+// the page's menus for this runtime ("" lets the manifest or tfjs choose)
+export const options = [{ key: "backend", label: "backend", values: ["", ...backends] }];
 let ready = null;
 
 export function supported() {

@@ -62,6 +62,7 @@ def _register_metric():
 class Addition(Experiment):
     name = "addition"
     description = "Can a neural network add two numbers?"
+    embed_height = 520  # its embed view at 320–900 px wide, after a use
     Config = AdditionConfig
     SampleOptions = AdditionSampleOptions
     export_spec = ExportSpec(metric=Metric("accuracy", higher_is_better=True), margin=0.02)

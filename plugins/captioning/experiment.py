@@ -118,6 +118,7 @@ def attribute_scores(captions: list[str], truths: list) -> dict[str, float]:
 class Captioning(Experiment):
     name = "captioning"
     description = "An image captioner: CNN encoder, GRU decoder with attention"
+    embed_height = 760  # its embed view at 320–900 px wide, after a use
     Config = CaptioningConfig
     Datasets = {"scenes": SceneCaptionData, "emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     SampleOptions = CaptioningSampleOptions

@@ -81,6 +81,7 @@ def bag_of_words(text: str, vocab: caps.Vocabulary, normalise: bool = True) -> n
 class TextToImage(Dcgan):
     name = "text_to_image"
     description = "A text-to-image DCGAN conditioned on captions (the telephone game's painter)"
+    embed_height = 240  # its embed view at 320–900 px wide, after a use
     Config = TextToImageConfig
     Datasets = {"scenes": SceneCaptionData, "emoji_names": EmojiCaptionData, "coco": CocoCaptionData}
     Models = {"dcgan": GanModel}

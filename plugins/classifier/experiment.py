@@ -71,6 +71,7 @@ class ClassifierSampleOptions(SampleOptions):
 class Classifier(Experiment):
     name = "classifier"
     description = '"Is it my dog?": a small CNN or MobileNetV2 transfer learning'
+    embed_height = 540  # its embed view at 320–900 px wide, after a use
     Config = ClassifierConfig
     Data = ClassifierData
     Models = {"simple": SimpleModel, "mobilenet_v2": MobileNetV2Model}

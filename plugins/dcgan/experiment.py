@@ -72,6 +72,7 @@ class DcganSampleOptions(SampleOptions):
 class Dcgan(Experiment):
     name = "dcgan"
     description = "A DCGAN drawing ellipses, emoji faces, digits or your images"
+    embed_height = 1080  # its embed view at 320–900 px wide, after a use
     Config = DcganConfig
     Datasets = {"ellipses": sets.EllipsesData, "emoji": sets.EmojiData, "digits": sets.DigitsData,
                 "folder": sets.FolderData}

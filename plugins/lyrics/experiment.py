@@ -80,6 +80,7 @@ class LyricsSampleOptions(SampleOptions):
 class Lyrics(Experiment):
     name = "lyrics"
     description = "A word-level LSTM lyrics generator"
+    embed_height = 560  # its embed view at 320–900 px wide, after a use
     Config = LyricsConfig
     Data = LyricsData
     SampleOptions = LyricsSampleOptions

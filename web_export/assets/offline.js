@@ -12,6 +12,7 @@ function badge(text) {
     element.className = "offline-state";
     (document.querySelector("header") || document.body).append(element);
   }
+  element.hidden = false;
   element.textContent = text;
 }
 

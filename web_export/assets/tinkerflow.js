@@ -1,6 +1,6 @@
 // The page runtime: picks a runtime (LiteRT.js or TensorFlow.js), a variant and the runtime's
-// option (tfjs backend, LiteRT.js threads), all remembered in the URL; loads the variant's
-// deploy manifest and model through the runtime's page module; and hands the experiment's
+// options (tfjs backend; LiteRT.js accelerator and threads), all remembered in the URL; loads
+// the variant's deploy manifest and model through the runtime's page module; and hands the experiment's
 // widget a context to predict with.
 //
 // A widget is an ES module exporting `mount(root, ctx)`; ctx has
@@ -15,7 +15,7 @@ const config = JSON.parse(document.getElementById("tinkerflow-config").textConte
 const params = new URLSearchParams(location.search);
 const stats = { started: performance.now(), firstPredictionMs: null, lastPredictionMs: null, predictions: 0 };
 const PLAIN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;  // site.json is data: only plain folder names make URLs
-const modules = {};  // runtime name -> its page module, imported when first used: {option, supported(), open()}
+const modules = {};  // runtime name -> its page module, imported when first used: {options, supported(), open()}
 window.tinkerflow = { stats, config };
 
 function showError(message) {
@@ -107,7 +107,24 @@ async function firstSupported(candidates) {
   return null;
 }
 
+// The model page's embed snippet, with this page's own address: it is right wherever the site is hosted.
+function showSnippet() {
+  const code = document.getElementById("embed-snippet");
+  if (!code || !config.embed) return;
+  const src = new URL("embed.html", location.href).href.replace(/[&"<>]/g, (c) => `&#${c.charCodeAt(0)};`);
+  code.textContent = config.embed.snippet.replace("{src}", src);
+  document.getElementById("embed-copy").addEventListener("click", async (event) => {
+    try {
+      await navigator.clipboard.writeText(code.textContent);
+      event.target.textContent = "Copied";
+    } catch {
+      getSelection().selectAllChildren(code);  // no clipboard here: selected for Ctrl-C
+    }
+  });
+}
+
 async function main() {
+  showSnippet();
   const order = preferred();
   let runtime = await firstSupported(order);
   if (!runtime) throw new Error("no runtime of this page can run in this browser");
@@ -129,13 +146,20 @@ async function main() {
   fillVariants();
   variantSelect.addEventListener("change", () => reloadWith("variant", variantSelect.value));
 
-  const option = (await runtimeModule(runtime)).option || { key: "option", label: "option", values: [""] };
-  const optionSelect = document.getElementById("option");
-  document.getElementById("option-label").textContent = option.label;
-  const chosen = params.get(option.key) || "";
-  fillSelect(optionSelect, option.values.map((v) => [v, v || "auto"]), option.values.includes(chosen) ? chosen : option.values[0]);
-  optionSelect.addEventListener("change", () => reloadWith(option.key, optionSelect.value));
-  const options = { [option.key]: optionSelect.value };
+  const options = {};
+  const menus = document.getElementById("options");
+  menus.replaceChildren();
+  for (const option of menuOptions(await runtimeModule(runtime))) {
+    const label = document.createElement("label");
+    const select = document.createElement("select");
+    select.id = `option-${option.key}`;
+    const chosen = params.get(option.key) || "";
+    fillSelect(select, option.values.map((v) => [v, v || "auto"]), option.values.includes(chosen) ? chosen : option.values[0]);
+    select.addEventListener("change", () => reloadWith(option.key, select.value));
+    label.append(`${option.label} `, select);
+    menus.append(label);
+    options[option.key] = select.value;
+  }
 
   let loaded;
   try {
@@ -150,6 +174,8 @@ async function main() {
     fillVariants();
     loaded = await start(runtime, variant, {});
   }
+  if (loaded.model.note) showNote(loaded.model.note);
+  if (loaded.model.check) document.body.dataset.acceleratorCheck = JSON.stringify(loaded.model.check);
   if (Number(options.threads) > 1 && loaded.model.threads === 1) {
     showNote("More threads need a cross-origin isolated page (COOP/COEP headers); running one thread.");
   }
@@ -202,6 +228,29 @@ async function main() {
   }
   document.body.dataset.ready = "true";
   window.dispatchEvent(new Event("tinkerflow-ready"));
+  if (loaded.model.compareAccelerators) compare(loaded);
+}
+
+// A runtime module's menus: `options` (a list), or the single `option` of older modules.
+function menuOptions(module) {
+  return module.options || (module.option ? [module.option] : []);
+}
+
+// Where the runtime can time its accelerators against each other on this device (LiteRT.js
+// with a WebGPU adapter and no verdict yet): once, on inputs of the model's own shapes, after
+// the widget is up; the verdict is the default of the next visit.
+async function compare(loaded) {
+  try {
+    const verdict = await loaded.model.compareAccelerators();
+    if (!verdict) return;
+    const ms = (name) => (verdict[`${name}_ms`] === undefined ? "could not run" : `${verdict[`${name}_ms`].toFixed(1)} ms`);
+    const differs = verdict.check && !verdict.check.agrees ? " (its results differ from wasm's here)" : "";
+    showNote(`Measured on this device (${verdict.adapter}): WebGPU ${ms("webgpu")}${differs}, wasm ${ms("wasm")} a ` +
+      `prediction; this page runs on ${verdict.faster === "webgpu" ? "WebGPU" : "wasm"} from your next visit.`);
+    document.body.dataset.acceleratorVerdict = JSON.stringify(verdict);
+  } catch (err) {
+    console.warn("tinkerflow: comparing accelerators failed", err);
+  }
 }
 
 // A widget's own mistake is told as one: its file and line (from the error's stack), on the
