@@ -1284,6 +1284,7 @@ def test_embeds_run_in_another_sites_page_with_its_strict_csp(browser, lyrics_ru
                 assert lyrics.locator("body").get_attribute("data-predictions") == lyrics_predictions
                 assert classifier.locator("body").get_attribute("data-predictions") == "1"
                 for frame in (lyrics_frame, classifier_frame):
+                    expect(frame.locator("body")).to_have_attribute("data-offline", "ready", timeout=60_000)
                     expect(frame.locator("body")).to_have_attribute("data-embed-height", re.compile(r"\d+"))
                     fits = frame_fits(frame)
                     assert not fits["scrolls"] and not fits["cut"], (viewport, frame.url, fits)
@@ -1301,6 +1302,59 @@ def test_embeds_run_in_another_sites_page_with_its_strict_csp(browser, lyrics_ru
     model = run.load_model(experiment.custom_objects())
     assert words == generate(experiment.predictor(model), experiment.vocab, prompt, 25, experiment.config.window,
                              temperature=0.0), "the embed writes the words Python writes"
+
+
+def test_embed_of_one_run_a_moved_model_and_a_host_that_sizes_its_frames(browser, runs, tmp_path):
+    from playwright.sync_api import expect
+
+    from tinkerflow.web_export.html import esc
+
+    run = runs["addition"]
+    embed_dir = tmp_path / "host" / "static" / "addition"
+    done = run_cli("web", str(run), "--embed", str(embed_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((embed_dir / "site.json").read_text())
+    assert [r["name"] for r in record["pages"][0]["runtimes"]] == ["litertjs"], "only the runtime it runs"
+    assert sorted(p.name for p in (embed_dir / "assets").iterdir() if p.is_dir()) == ["litertjs"]
+    slug = record["pages"][0]["slug"]
+    assert sorted(p.name for p in (embed_dir / "models" / slug).iterdir()) == ["embed.html", "index.html", "tflite",
+                                                                                 "widget"]
+    snippet = next(line for line in done.stdout.splitlines() if line.startswith("<iframe"))
+    assert snippet == (f'<iframe src="ADDRESS/models/{slug}/embed.html" title="{esc("addition · " + run.name)} '
+                       '(tinkerflow)" width="100%" height="520" frameborder="0" loading="lazy" allow="camera">'
+                       '</iframe>')
+    two = run_cli("web", str(run), str(runs["sine"]), "--embed", str(tmp_path / "two"), cwd=tmp_path)
+    assert two.returncode == 2 and "--embed takes one run; got 2" in two.stderr and not (tmp_path / "two").exists()
+
+    with host(tmp_path / "host", embed_dir) as models:
+        address = f"{models}static/addition"
+        frames = snippet.replace("ADDRESS", address) + snippet.replace("ADDRESS", address).replace(slug, "moved-away")
+        (tmp_path / "blog").mkdir()
+        shutil.copy(REPO / "web_export" / "assets" / "embed-resize.js", tmp_path / "blog" / "embed-resize.js")
+        with blog(tmp_path / "blog", frames, models.rstrip("/"), '<script src="embed-resize.js"></script>') as post:
+            watched = Watched(browser, phone=True)
+            watched.page.goto(post)
+            working = watched.page.frame_locator("iframe >> nth=0")
+            moved = watched.page.frame_locator("iframe >> nth=1")
+            expect(moved.locator("#not-found")).to_have_text(re.compile(
+                r"^This tinkerflow model is not at this address: it was moved, removed or rebuilt under another name"))
+            expect(working.locator("body")).to_have_attribute("data-ready", "true", timeout=90_000)
+            working.locator("#addition-a").fill("3")
+            working.locator("#addition-b").fill("5")
+            x = np.array([[3, 5]], dtype="float32")
+            variant = working.locator("body").get_attribute("data-variant")
+            answer = litert_reference(run, variant, x)[0][0]
+            expect(working.locator("#addition-answer")).to_have_text(f"{answer:.2f}")
+            # the post runs embed-resize.js: the frame becomes as tall as its content, which is not scaled
+            natural = working.locator("body").get_attribute("data-embed-height")
+            expect(watched.page.locator("iframe >> nth=0")).to_have_attribute("height", natural)
+            expect(working.locator("body")).to_have_attribute("data-embed-zoom", "1")
+            working.locator("details.embed-controls summary").click()  # the menus unfold: the frame grows
+            expect(watched.page.locator("iframe >> nth=0")).not_to_have_attribute("height", natural)
+            frame = next(f for f in watched.page.frames if f.url.endswith("embed.html"))
+            fits = frame_fits(frame)
+            assert not fits["scrolls"] and not fits["cut"] and fits["zoom"] == 1, fits
+            watched.close((post.rsplit("/", 1)[0], models), expected=("moved-away", "status of 404"))
 
 
 def test_markup_in_every_text_path_stays_text_in_chromium(browser, lyrics_run, classifier_run, telephone_runs,
