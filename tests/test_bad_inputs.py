@@ -386,6 +386,10 @@ ROWS = [
         "is a symbolic link; expected a folder path for the site"),
     Row("web", "a site into the current folder", ["web", "{run}", "--out", "."],
         "--out '.' is the current folder or one holding it"),
+    Row("web", "an embed of two runs", ["web", "{run}", "{run}", "--embed", "bad/embed_two"],
+        "--embed takes one run; got 2 (build a site of several with --out)"),
+    Row("web", "an embed into a folder that is not a site", ["web", "{run}", "--embed", "bad/not_a_site", "--force"],
+        "is not a site built by tinkerflow"),
     Row("web", "serving a site whose site.json names a folder outside it", ["serve", "bad/stranger_site"],
         "site.json: field 'pages.0.slug': string should match pattern"),
     Row("web", "serving a folder that does not exist", ["serve", "bad/nowhere"], "'bad/nowhere' has no index.html; "
