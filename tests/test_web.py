@@ -229,7 +229,7 @@ def test_pages_escape_every_text(runs, tmp_path):
     report = build_site([evil], out, make_plugin_manager())
     slug = report.pages[0]["slug"]
     assert "<" not in slug and "/" not in slug and '"' not in slug
-    for page in (out / "index.html", out / "models" / slug / "index.html"):
+    for page in (out / "index.html", out / "models" / slug / "index.html", out / "models" / slug / "embed.html"):
         text = page.read_text()
         assert "<img src=x" not in text
         assert "&lt;img src=x onerror=alert(1)&gt;&quot;run" in text
@@ -1357,6 +1357,33 @@ def test_embed_of_one_run_a_moved_model_and_a_host_that_sizes_its_frames(browser
             watched.close((post.rsplit("/", 1)[0], models), expected=("moved-away", "status of 404"))
 
 
+def test_every_widget_fits_the_frame_its_snippet_gives_it(browser, runs, lyrics_run, classifier_run, dcgan_run,
+                                                           telephone_runs, tmp_path):
+    """Each built-in experiment's embed view, in a frame of its ``embed_height`` at a phone's
+    and a desktop column's width: the widget whole, unscaled, nothing scrolling."""
+    from playwright.sync_api import expect
+
+    from tinkerflow.web_export import build_site
+    from tinkerflow.web_export.serve import serving
+
+    _, captioner, painter = telephone_runs
+    report = build_site([runs["addition"], lyrics_run, classifier_run, dcgan_run, captioner, painter],
+                        tmp_path / "site", make_plugin_manager())
+    plugins = make_plugin_manager()
+    with serving(tmp_path / "site") as base:
+        for entry in report.pages:
+            height = plugins.experiment(entry["experiment"]).embed_height
+            assert f'height="{height}"' in entry["config"]["embed"]["snippet"]
+            for width in (360, 700):
+                watched = Watched(browser, viewport={"width": width, "height": height})
+                page = watched.open_ready(f"{base}{entry['embed']}")
+                expect(page.locator("body")).to_have_attribute("data-embed-zoom", "1")
+                fits = frame_fits(page)
+                assert not fits["scrolls"] and not fits["cut"] and fits["height"] <= height, (entry["experiment"],
+                                                                                             width, fits)
+                watched.close(base)
+
+
 def test_markup_in_every_text_path_stays_text_in_chromium(browser, lyrics_run, classifier_run, telephone_runs,
                                                          tmp_path):
     """Corpus words, labels, captions, config values, data descriptions, metric names, run folder
@@ -1390,10 +1417,14 @@ def test_markup_in_every_text_path_stays_text_in_chromium(browser, lyrics_run, c
         watched = Watched(browser, viewport={"width": 1000, "height": 900})
         watched.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page = watched.open_ready(f"{base}models/{slugs['lyrics']}/index.html")
+        snippet = page.locator("#embed-snippet").text_content()
+        assert html.escape(_evil("run-lyrics").replace("/", "|")) in snippet, "the snippet's title is escaped HTML"
         page.goto(f"{base}index.html")
         text = clean(page, "index")
         assert _evil("run-lyrics").replace("/", "|") in text
-        payloads += 1
+        page = watched.open_ready(f"{base}models/{slugs['lyrics']}/embed.html")
+        assert _evil("run-lyrics").replace("/", "|") in clean(page, "the embed view")
+        payloads += 3
 
         page = watched.open_ready(f"{base}models/{slugs['lyrics']}/index.html")
         page.fill("#lyrics-prompt", f"{_evil('hello')} {_evil('world')}")
