@@ -88,6 +88,7 @@ bench: setup-test
 	$(BIN)/python tests/benchmarks/fit_speed.py
 	$(BIN)/python tests/benchmarks/study_speed.py
 	$(BIN)/python tests/benchmarks/tracking_speed.py
+	$(BIN)/python tests/benchmarks/backend_speed.py
 
 lock: setup-test
 	{ echo "# Pinned, tested dependency set for tinkerflow, one for Python 3.11-3.13 (pip install -c requirements.lock ...)."; \
