@@ -6,8 +6,8 @@
 // The accelerator: `webgpu` or `wasm` as the viewer chose; by default (`auto`) wasm, unless
 // this browser measured WebGPU faster on this model before (kept in localStorage per model
 // file and adapter). That measurement is made once, after the page is ready, by
-// `compareAccelerators`. WebGPU that is missing or cannot compile the model falls back to
-// wasm, with a note.
+// `compareAccelerators`. Where WebGPU is missing, cannot compile or run the model, or gives
+// other results than wasm (checked on every compile), the page runs on wasm, with a note.
 //
 // LiteRT.js takes fixed shapes only: a call with another batch than the file's is split into
 // calls of the file's batch (the last one padded), as the Python runtime does. A uint8 file's
