@@ -6,6 +6,7 @@ model.keras, metrics.csv, run.json -> sample -> after_run.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket
@@ -189,7 +190,11 @@ def objective_value(result: RunResult, experiment_cls: type) -> float | None:
 
 
 def use_backend(backend: str) -> None:
-    """Start Keras on ``backend`` in this process, or fail if it already runs on another."""
+    """Start Keras on ``backend`` in this process, or fail if it already runs on another (or
+    is not installed)."""
+    if backend == "jax" and importlib.util.find_spec("jax") is None:
+        raise ConfigError("trainer.backend=jax needs JAX, which is not installed; install it with "
+                          "pip install 'jax>=0.7' (or train with trainer.backend=tensorflow)")
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = backend
     current = import_keras().backend.backend()

@@ -168,3 +168,14 @@ def test_backend_errors_are_one_line(tmp_path, overrides, expected):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("run.json"))
+
+
+def test_jax_missing_is_named_with_the_command_that_installs_it(tmp_path):
+    code = ("import sys; sys.modules['jax'] = None; from tinkerflow.core.cli import main; "
+            f"sys.exit(main(['train', 'paths.runs={tmp_path / 'runs'}', 'trainer.backend=jax', *{SMOKE!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "trainer.backend=jax needs JAX, which is not installed; install it with pip install 'jax>=0.7'" \
+           in done.stderr and "Traceback" not in done.stderr
+    assert not list((tmp_path / "runs").glob("*/*/run.json")), "refused before a run starts"
