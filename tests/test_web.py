@@ -1186,10 +1186,9 @@ def _poison(run_dir: Path, vocabulary_keys=("vocabulary", "labels", "positive_la
 def blog(folder: Path, frames: str, frame_origin: str, script: str = ""):
     """Someone else's site on another origin: a post with ``frames`` pasted in, under a strict
     CSP of its own that allows frames from ``frame_origin`` and nothing else of anyone's."""
-    import functools
-    import http.server
-
     from PIL import Image
+
+    from tinkerflow.web_export.serve import serving
 
     folder.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (16, 16), "teal").save(folder / "icon.png")
@@ -1199,15 +1198,8 @@ def blog(folder: Path, frames: str, frame_origin: str, script: str = ""):
         '<meta name="viewport" content="width=device-width, initial-scale=1"><title>my blog</title>'
         f'<link rel="icon" href="icon.png">{script}</head><body><h1>A post</h1><p>Text before the models.</p>'
         f'{frames}<p>Text after.</p></body></html>')
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(folder, isolated=False) as base:  # a plain static host: no isolation headers
+        yield f"{base}index.html"
 
 
 def frame_fits(frame) -> dict:

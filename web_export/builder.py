@@ -249,7 +249,7 @@ def _model_page(run, experiment, exporters: list, site: Path, used: set[str], re
         runtimes = [r for r in runtimes if r["name"] == default]
         runtime_exporters = {default: runtime_exporters[default]}
         reason += "; the only runtime of this embed"
-    height = getattr(type(experiment), "embed_height", 480)
+    height = type(experiment).embed_height
     if not isinstance(height, int) or isinstance(height, bool) or not 120 <= height <= 4000:
         raise TinkerflowError(f"experiment '{run.experiment_name}' has embed_height {height!r}; expected a whole "
                               "number of CSS pixels from 120 to 4000")
