@@ -87,14 +87,16 @@ class TrainerConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
     steps_per_execution: int = knob(1, min=1, max=1_000_000, help="batches per compiled training call")
-    backend: str = knob("tensorflow", choices=["tensorflow", "jax"],
-                        help="Keras backend for training; exports always run on TensorFlow")
+    backend: str = knob("auto", choices=["auto", "tensorflow", "jax"],
+                        help="Keras backend for training (auto: the experiment's fastest, see Experiment.backends); "
+                             "exports always run on TensorFlow")
     jit_compile: bool = knob(False, help="compile train steps with XLA (always on under JAX)")
     loop: str = knob("auto", choices=["auto", "keras"],
                      help="auto: on JAX, one compiled call per epoch for in-memory arrays; keras: model.fit")
     deterministic: bool = knob(True, help="deterministic TensorFlow ops (same seed, same metrics)")
-    checkpoint_seconds: float = knob(0.0, min=0.0, help="write the resume checkpoint after an epoch at most this "
-                                                        "often; 0 = after every epoch")
+    checkpoint_seconds: float = knob(5.0, min=0.0, help="write the resume checkpoint after an epoch at most this "
+                                                        "often (a SIGKILL loses at most this much training and the "
+                                                        "epoch in flight); 0 = after every epoch")
     progress: str = knob("auto", choices=["auto", "rich", "plain", "none"], help="auto: rich on a terminal, plain "
                                                                                  "lines otherwise")
 

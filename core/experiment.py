@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from . import jax_loop
+from . import initial_weights, jax_loop
+from .batch_order import shuffled_batches
 from .config import ExperimentConfig, TrainerConfig
 from .errors import DataError
 
@@ -254,6 +255,11 @@ class Experiment(abc.ABC):
     ``embed_height``
         the height in CSS pixels of the frame the page's embed snippet gives the widget
         (default 480; its embed view fits itself into the frame it gets).
+    ``backends``
+        the Keras backends this experiment's :meth:`fit` trains on, the fastest measured
+        first: ``trainer.backend=auto`` (the default) takes the first one installed, and
+        any other ``trainer.backend`` is refused before training (default
+        ``("tensorflow", "jax")``; one whose model runs TensorFlow code lists only that).
     ``objective``
         the :class:`Metric` of the run a hyperparameter search (``hydra/sweeper=optuna``)
         optimises, with its direction; measured on validation data, never on the test set
@@ -283,6 +289,7 @@ class Experiment(abc.ABC):
     description: ClassVar[str] = ""
     widget_folder: ClassVar[str] = "web"
     embed_height: ClassVar[int] = 480
+    backends: ClassVar[tuple[str, ...]] = ("tensorflow", "jax")
     objective: ClassVar[Metric] = Metric("best_val_loss")
     export_spec: ClassVar[ExportSpec] = ExportSpec()
     State: ClassVar[type[DataState] | None] = None
@@ -395,11 +402,18 @@ class Experiment(abc.ABC):
         self._resume_loaded = True
         return max(point.epoch, self.trainer.epochs) if point.stopped else point.epoch
 
+    def initialize(self, model: "keras.Model") -> None:
+        """Give a new run's ``model`` its starting weights from the seed, the same on every
+        backend (:func:`tinkerflow.core.initial_weights.redraw`); the runner calls it after
+        :meth:`build_model`. An experiment with pretrained layers overrides it to keep them."""
+        initial_weights.redraw(model, self.seed)
+
     def fit(self, model: "keras.Model", data: Splits, callbacks: list) -> "keras.callbacks.History":
         """Train ``model`` for at most ``trainer.epochs`` epochs: ``model.fit``, or on the JAX
         backend with in-memory arrays the whole-epoch loop of :mod:`tinkerflow.core.jax_loop`
-        (same batches and callbacks, several times faster on small models). A resumed run
-        starts after its checkpoint's epoch (:meth:`resume_into`)."""
+        (same batches and callbacks, several times faster on small models). In-memory arrays
+        are visited in :func:`~tinkerflow.core.batch_order.epoch_order` on either path. A
+        resumed run starts after its checkpoint's epoch (:meth:`resume_into`)."""
         start = self.resume_into(model)
         if self.trainer.loop == "auto" and jax_loop.supports(model, data.train, data.validation):
             return jax_loop.fit(model, data.train, data.validation, epochs=self.trainer.epochs,
@@ -415,7 +429,7 @@ class Experiment(abc.ABC):
             kwargs["validation_data"] = data.validation
         if isinstance(data.train, tuple):
             x, y = data.train
-            return model.fit(x, y, batch_size=self.trainer.batch_size, shuffle=True, **kwargs)
+            return model.fit(shuffled_batches(x, y, self.trainer.batch_size, self.seed, start), shuffle=False, **kwargs)
         return model.fit(data.train, **kwargs)
 
     def evaluate(self, model: "keras.Model", data: Splits) -> dict[str, float]:

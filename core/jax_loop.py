@@ -4,7 +4,7 @@ Keras' ``fit`` on JAX slices every batch in Python and hands ``steps_per_executi
 of them to an XLA program that unrolls the steps. For the small models of these
 experiments that Python work costs more than the arithmetic. Here the training data
 lives on the device, an epoch is a ``lax.scan`` of the model's own ``train_step``
-over a device-side shuffle, and validation is a scan of ``test_step`` in the same
+over the epoch's order of samples, and validation is a scan of ``test_step`` in the same
 call. Callbacks work as under ``fit``: the state is written back into the model's
 variables after every epoch and read again before the next, so a callback that
 changes the learning rate, stops training or restores weights is honoured.
@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from .batch_order import epoch_order
 
 
 def supports(model: Any, train: Any, validation: Any) -> bool:
@@ -40,9 +42,10 @@ def supports(model: Any, train: Any, validation: Any) -> bool:
 def fit(model: Any, train: tuple, validation: tuple | None, *, epochs: int, batch_size: int,
         callbacks: list, seed: int, shuffle: bool = True, initial_epoch: int = 0):
     """Train like ``model.fit(x, y, batch_size, epochs, validation_data, shuffle)`` and return
-    its ``History``. Batches are drawn from a fresh permutation every epoch (seeded by
-    ``seed`` and the epoch's index, so a run resumed at ``initial_epoch`` draws the same ones);
-    the last batch of an epoch may be smaller, as in Keras."""
+    its ``History``. Every epoch visits the samples in
+    :func:`~tinkerflow.core.batch_order.epoch_order` (the order TensorFlow's path trains in
+    too, and a run resumed at ``initial_epoch`` draws the same ones); the last batch of an
+    epoch may be smaller, as in Keras."""
     import jax
     import jax.numpy as jnp
     import keras
@@ -76,9 +79,8 @@ def fit(model: Any, train: tuple, validation: tuple | None, *, epochs: int, batc
             logs, state = step(state, take(data, order[full * size:]))
         return logs, state
 
-    def epoch(state, key):
+    def epoch(state, order):
         trainable, non_trainable, optimizer_vars, _ = state
-        order = jax.random.permutation(key, n) if shuffle else jnp.arange(n)
         state = (trainable, non_trainable, optimizer_vars, fresh_metrics)
         logs, state = run_batches(model.train_step, state, train_data, order, batch_size)
         val_logs = {}
@@ -93,12 +95,12 @@ def fit(model: Any, train: tuple, validation: tuple | None, *, epochs: int, batc
         steps=-(-n // batch_size), model=model,
     )
     model.stop_training = False
-    key = jax.random.PRNGKey(seed)
     callback_list.on_train_begin()
     for index in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(index)
         state = _read_state(model)
-        state, logs, val_logs = epoch(state, jax.random.fold_in(key, index))
+        order = epoch_order(seed, index, n) if shuffle else np.arange(n, dtype="int32")
+        state, logs, val_logs = epoch(state, jnp.asarray(order))
         _write_state(model, state)
         epoch_logs = {k: float(v) for k, v in logs.items()}
         epoch_logs.update({f"val_{k}": float(v) for k, v in val_logs.items()})

@@ -150,7 +150,7 @@ def preflight(registry, overrides: Sequence[str], multirun: bool, resuming: bool
         check_group_choices(job, name, experiment_cls)
         typed = to_typed(cfg, name, experiment_cls)
         registry.check_trackers(typed.tracking.use)
-        plan.backends.add(typed.trainer.backend)
+        plan.backends.add(_training().resolve_backend(typed.trainer.backend, experiment_cls))
         plan.objective = experiment_cls.objective
         if typed.export.formats:
             select_variants(registry, typed.export.formats, typed.export.variants)

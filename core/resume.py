@@ -3,7 +3,9 @@
 After every completed epoch (at most every ``trainer.checkpoint_seconds``) the run's
 ``checkpoints/`` folder gets::
 
-    epoch-00012.weights.h5   the model's and its optimizers' variables after epoch 12
+    epoch-00012.npz          the model's and its optimizers' variables after epoch 12, as
+                             arrays in a fixed order (runs checkpointed before 0.9 hold an
+                             epoch-00012.weights.h5 of Keras' own, which still loads)
     best-00012.npz           early stopping's best weights, when it keeps them
     state.json               the epoch, the metrics of every epoch so far, the states of
                              early stopping, learning-rate reduction and the experiment's
@@ -31,7 +33,7 @@ import numpy as np
 
 from .errors import RunDirError
 from .records import read_checkpoint_state
-from .runfs import make_folder, remove_file, save_model_atomic, write_atomic, write_json_atomic
+from .runfs import make_folder, remove_file, write_atomic, write_json_atomic
 from .tf_quiet import import_keras
 
 keras = import_keras()
@@ -82,8 +84,14 @@ class ResumePoint:
     def load_into(self, model: Any) -> None:
         """Put the saved variables (the model's and its optimizers') into ``model``."""
         build_optimizers(model)
+        path = self.folder / self.weights
         try:
-            model.load_weights(self.folder / self.weights)
+            if path.suffix == ".npz":
+                load_variables(model, path)
+            else:
+                model.load_weights(path)
+        except RunDirError:
+            raise
         except Exception as exc:
             detail = " ".join(str(exc).split())[:200]
             raise RunDirError(f"{self.folder / self.weights}: cannot load it into the model ({type(exc).__name__}: "
@@ -99,6 +107,40 @@ def build_optimizers(model: Any) -> None:
         own()
     elif getattr(model, "optimizer", None) is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
+
+
+def checkpoint_variables(model: Any) -> list:
+    """The variables a checkpoint holds, in a fixed order: the model's weights, then those of
+    ``model.optimizer`` and of any other optimizer the model keeps as an attribute (a GAN's)."""
+    optimizers = [getattr(model, "optimizer", None)] + [value for _, value in sorted(vars(model).items())]
+    found: dict[int, Any] = {}
+    for optimizer in optimizers:
+        if isinstance(optimizer, keras.optimizers.Optimizer) and optimizer.built:
+            found.setdefault(id(optimizer), optimizer)
+    return list(model.weights) + [v for optimizer in found.values() for v in optimizer.variables]
+
+
+def save_variables(model: Any, path: Path) -> None:
+    """Write :func:`checkpoint_variables` to ``path`` as one .npz (atomically, synced)."""
+    arrays = {f"v{i:05d}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(checkpoint_variables(model))}
+    write_atomic(path, _npz_bytes(arrays))
+
+
+def load_variables(model: Any, path: Path) -> None:
+    """Read a :func:`save_variables` file back into ``model`` (built, optimizers built)."""
+    variables = checkpoint_variables(model)
+    with np.load(path, allow_pickle=False) as saved:
+        names = sorted(saved.files)
+        if names != [f"v{i:05d}" for i in range(len(variables))]:
+            raise RunDirError(f"{path} holds {len(names)} arrays where this run's model and optimizers have "
+                              f"{len(variables)} variables; expected the checkpoint of this run's model")
+        arrays = [saved[name] for name in names]
+    for index, (variable, array) in enumerate(zip(variables, arrays)):
+        if tuple(array.shape) != tuple(variable.shape):
+            raise RunDirError(f"{path}: array {index} has shape {tuple(array.shape)} where {variable.path} has "
+                              f"{tuple(variable.shape)}; expected the checkpoint of this run's model")
+    for variable, array in zip(variables, arrays):
+        variable.assign(array.astype(variable.dtype))
 
 
 def _python_state() -> list:
@@ -202,8 +244,8 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         """Write the checkpoint of the epochs completed so far."""
         epoch = self.epochs
         make_folder(self.folder)
-        weights = f"epoch-{epoch:05d}.weights.h5"
-        save_model_atomic(self.model, self.folder / weights, weights_only=True)
+        weights = f"epoch-{epoch:05d}.npz"
+        save_variables(self.model, self.folder / weights)
         callbacks, best = {}, None
         for index, callback in enumerate(self.others):
             state, arrays = _callback_state(callback)
@@ -232,9 +274,12 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self._last = time.monotonic()
 
 
-def _npz_bytes(arrays: list) -> bytes:
+def _npz_bytes(arrays: list | dict) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, *[np.asarray(a) for a in arrays])
+    if isinstance(arrays, dict):
+        np.savez(buffer, **arrays)
+    else:
+        np.savez(buffer, *[np.asarray(a) for a in arrays])
     return buffer.getvalue()
 
 

@@ -113,8 +113,9 @@ def train_job(cfg) -> RunResult | None:
                          f"job {hc.job.num}" if JOB_CONTEXT["multirun"] else f"the run in {out_dir}")
                 exported = (out_dir / "export.json").is_file()
             else:
-                use_backend(typed.trainer.backend)
-                configure_threads(typed.trainer.backend)
+                backend = resolve_backend(typed.trainer.backend, registry.experiment(name))
+                use_backend(backend)
+                configure_threads(backend)
                 result = execute(typed, out_dir, registry, list(hc.overrides.task), resume=resume)
                 exported = False
             if typed.export.formats and not exported:
@@ -187,6 +188,26 @@ def objective_value(result: RunResult, experiment_cls: type) -> float | None:
                   experiment_cls.name, experiment_cls.objective.name, ", ".join(sorted(result.metrics)) or "nothing")
         return None
     return float(value)
+
+
+def resolve_backend(requested: str, experiment_cls: type) -> str:
+    """The Keras backend a job of ``experiment_cls`` trains on for ``trainer.backend=requested``.
+
+    ``auto``: the backend Keras already runs on in this process, when the experiment trains
+    on it (results are the same on either: initial weights and batch order come from the
+    seed), else the first of ``experiment_cls.backends`` that is installed. A backend the
+    experiment does not train on is refused, in one line."""
+    supported = tuple(experiment_cls.backends)
+    if requested != "auto":
+        if requested not in supported:
+            raise ConfigError(f"trainer.backend={requested}: the {experiment_cls.name} experiment trains on "
+                              f"{' and '.join(supported)} only; expected trainer.backend="
+                              f"{' or '.join([*supported, 'auto'])}")
+        return requested
+    if "keras" in sys.modules and import_keras().backend.backend() in supported:
+        return import_keras().backend.backend()
+    installed = [b for b in supported if b != "jax" or importlib.util.find_spec("jax") is not None]
+    return (installed or supported)[0]
 
 
 def use_backend(backend: str) -> None:
@@ -298,6 +319,8 @@ def execute(typed: TypedConfig, run_dir: Path, registry: Registry, overrides: li
         stage = "build_model"
         t = time.perf_counter()
         model = experiment.build_model()
+        if point is None:
+            experiment.initialize(model)
         timings["build_s"] = time.perf_counter() - t
 
         stage = "fit"

@@ -199,6 +199,8 @@ ROWS = [
         "--temperature=nan: expected a finite number"),
     Row("config", "two backends in one sweep", ["train", "-m", "trainer.backend=tensorflow,jax"],
         "trainer.backend takes one value per sweep"),
+    Row("config", "a backend the experiment's fit cannot train on", ["train", "experiment=dcgan", "trainer.backend=jax"],
+        "trainer.backend=jax: the dcgan experiment trains on tensorflow only"),
     Row("config", "a tracking store that is not sqlite, a folder or a server", ["train", "tracking=mlflow",
                                                                                "tracking.uri=s3://bucket/runs"],
         "tracking.uri='s3://bucket/runs' is not a store tinkerflow logs to; expected sqlite:///FILE, file:///FOLDER "

@@ -16,7 +16,8 @@ FOLDERS = {"core": "core", "plugins": "plugins", "exporters": "exporters", "web_
 #: plugins implement (Experiment, Exporter)
 BASE = {"core", "core.errors", "core.hookspecs", "core.tf_quiet", "core.lock", "core.rundir", "core.runfs",
         "core.records", "core.config", "core.plugins", "core.experiment", "core.exporter", "core.callbacks",
-        "core.resume", "core.jax_loop", "core.runs", "core.scaffold", "core.hydra_app", "core.npm", "core.learned"}
+        "core.resume", "core.jax_loop", "core.runs", "core.scaffold", "core.hydra_app", "core.npm", "core.learned",
+        "core.batch_order", "core.initial_weights"}
 ORCHESTRATION = {"core.orchestration"}
 CLI = {"core.cli"}
 #: sideways imports inside the middle layer that are allowed, as (importer, imported) prefixes

@@ -21,7 +21,7 @@ import pytest
 from conftest import kill_group, read_run, run_cli, start_cli
 
 RUN = ["experiment=addition", "experiment.samples=2000", "experiment.test_samples=500", "trainer.epochs=120",
-       "trainer.early_stopping.enabled=false", "trainer.progress=plain"]
+       "trainer.early_stopping.enabled=false", "trainer.progress=plain", "trainer.checkpoint_seconds=0"]
 
 
 def _wait_for(ready, process: subprocess.Popen, timeout: float = 120) -> bool:
@@ -99,7 +99,7 @@ def test_a_run_killed_at_random_moments_finishes_as_if_never_killed(tmp_path):
           f"test_mae {ours:.4f} resumed vs {theirs:.4f} uninterrupted")
     load = run_cli("sample", str(run_dir), cwd=tmp_path)
     assert load.returncode == 0, load.stderr
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch-00120.weights.h5", "state.json"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch-00120.npz", "state.json"]
 
     from mlflow.tracking import MlflowClient
 
@@ -197,7 +197,7 @@ def test_checkpoint_restores_optimizer_early_stopping_and_random_states(tmp_path
 def test_a_sweep_killed_mid_job_reruns_only_unfinished_jobs(tmp_path):
     args = ["train", "-m", "experiment=addition", "experiment.hidden=2,3,4", "experiment.samples=2000",
             "experiment.test_samples=200", "trainer.epochs=40", "trainer.early_stopping.enabled=false",
-            "trainer.progress=none", f"paths.runs={tmp_path / 'runs'}"]
+            "trainer.progress=none", "trainer.checkpoint_seconds=0", f"paths.runs={tmp_path / 'runs'}"]
     process = start_cli(args, tmp_path)
     sweeps = tmp_path / "runs" / "addition" / "multirun"
     deadline = time.monotonic() + 600
@@ -253,7 +253,8 @@ def test_resume_when_the_checkpoint_is_at_either_end(tmp_path, stage):
 ], ids=["dcgan with two optimizers, its film and its weights' average", "classifier killed in its fine-tuning phase"])
 def test_experiments_with_their_own_fit_resume(tmp_path, args, kill_after, total):
     run_dir = tmp_path / "run"
-    process = start_cli(["train", *args, "trainer.progress=none", f"hydra.run.dir={run_dir}"], tmp_path)
+    process = start_cli(["train", *args, "trainer.progress=none", "trainer.checkpoint_seconds=0",
+                                 f"hydra.run.dir={run_dir}"], tmp_path)
     reached = _wait_for(lambda: (run_dir / "metrics.csv").is_file() and len(_epochs(run_dir)) >= kill_after,
                         process, timeout=300)
     assert reached, "the run ended before it could be killed"

@@ -63,6 +63,7 @@ class Addition(Experiment):
     name = "addition"
     description = "Can a neural network add two numbers?"
     embed_height = 520  # its embed view at 320–900 px wide, after a use
+    backends = ("jax", "tensorflow")  # a whole epoch per compiled call: ~10x TensorFlow's fit (make bench)
     Config = AdditionConfig
     SampleOptions = AdditionSampleOptions
     export_spec = ExportSpec(metric=Metric("accuracy", higher_is_better=True), margin=0.02)

@@ -31,11 +31,13 @@ from tinkerflow.core import (
     Splits,
     knob,
 )
+from tinkerflow.core.batch_order import shuffled_batches
+from tinkerflow.core.initial_weights import redraw
 from tinkerflow.core.runfs import make_folder, write_atomic
 
 from . import images as imgs
 from . import insight
-from .models import MobileNetV2Model, SimpleModel, build_core, fine_tune
+from .models import MobileNetV2Model, SimpleModel, build_core, find_layer, fine_tune
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
 
@@ -150,6 +152,12 @@ class Classifier(Experiment):
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       **self.compile_options())
 
+    def initialize(self, model) -> None:
+        """Starting weights from the seed, except a MobileNetV2 base's pretrained ones."""
+        arch = self.architecture
+        pretrained = isinstance(arch, MobileNetV2Model) and arch.weights.lower() != "none"
+        redraw(model, self.seed, keep=[find_layer(model, "features")] if pretrained else ())
+
     def fit(self, model, data: Splits, callbacks: list):
         """The trainer's epochs; then, with ``model.fine_tune_layers``, a second phase with the
         base's top layers unfrozen at ``model.fine_tune_learning_rate``."""
@@ -168,8 +176,9 @@ class Classifier(Experiment):
         self.checkpoint_extra["fine_tune_from"] = done
         start = max(done, self.resume_into(model))
         x, y = data.train
-        return model.fit(x, y, batch_size=self.trainer.batch_size, shuffle=True, validation_data=data.validation,
-                         epochs=done + arch.fine_tune_epochs, initial_epoch=start, callbacks=callbacks, verbose=0)
+        return model.fit(shuffled_batches(x, y, self.trainer.batch_size, self.seed, start),
+                         shuffle=False, validation_data=data.validation, epochs=done + arch.fine_tune_epochs,
+                         initial_epoch=start, callbacks=callbacks, verbose=0)
 
     def evaluate(self, model, data: Splits) -> dict[str, float]:
         metrics = super().evaluate(model, data)

@@ -73,6 +73,7 @@ class Dcgan(Experiment):
     name = "dcgan"
     description = "A DCGAN drawing ellipses, emoji faces, digits or your images"
     embed_height = 1080  # its embed view at 320–900 px wide, after a use
+    backends = ("tensorflow",)  # its train_step is TensorFlow code (tf.GradientTape)
     Config = DcganConfig
     Datasets = {"ellipses": sets.EllipsesData, "emoji": sets.EmojiData, "digits": sets.DigitsData,
                 "folder": sets.FolderData}
@@ -138,10 +139,6 @@ class Dcgan(Experiment):
     # -- model -------------------------------------------------------------------------------
 
     def build_model(self):
-        import keras
-
-        if keras.backend.backend() != "tensorflow":
-            raise DataError("the dcgan's train_step is written for TensorFlow; expected trainer.backend=tensorflow")
         m, size = self.architecture, self.config.image_size
         k = len(self.state.columns)
         networks = _networks()

@@ -34,6 +34,7 @@ class Sine(Experiment):
     Config = SineConfig
     SampleOptions = SineSampleOptions
     smoke_overrides = ("experiment.samples=64", "trainer.epochs=2")
+    backends = ("jax", "tensorflow")  # trainer.backend=auto trains on JAX: in-memory arrays, a standard fit
     # where training starts for this experiment (the command line still wins: trainer.epochs=5)
     trainer_defaults = {"epochs": 300, "learning_rate": 0.01, "steps_per_execution": 50,
                         "early_stopping": {"patience": 20}}
