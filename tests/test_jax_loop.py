@@ -196,7 +196,8 @@ def test_cli_trains_on_jax_and_exports_through_tensorflow(tmp_path):
     (["-m", *SMOKE, "trainer.backend=jax,tensorflow"], "trainer.backend takes one value per sweep"),
     ([*SMOKE, "trainer.backend=torch"], "trainer.backend"),
     (["experiment=dcgan", "debug=smoke", "trainer.backend=jax"],
-     "trainer.backend=jax: the dcgan experiment trains on tensorflow only; expected trainer.backend=tensorflow or auto"),
+     "trainer.backend=jax: the dcgan experiment trains on tensorflow only; "
+     "expected trainer.backend=tensorflow or auto"),
 ])
 def test_backend_errors_are_one_line(tmp_path, overrides, expected):
     result = run_cli("train", *overrides, cwd=tmp_path)

@@ -171,8 +171,11 @@ def main() -> None:
             for backend in case.backends:
                 used, epoch, fit = train_epoch(case, backend, args.epochs, env)
                 name = f"{case.label}: default ({used})" if backend == "auto" else f"{case.label}: {backend}"
-                ratio = (lambda s: f"{s / floor:5.2f}x") if floor else (lambda s: "      ")
-                print(f"  {name:<48} {epoch:>9.4f} s {ratio(epoch)} {fit:>13.4f} s {ratio(fit)}")
+                print(f"  {name:<48} {epoch:>9.4f} s {_ratio(epoch, floor)} {fit:>13.4f} s {_ratio(fit, floor)}")
+
+
+def _ratio(seconds: float, floor: float | None) -> str:
+    return f"{seconds / floor:5.2f}x" if floor else " " * 6
 
 
 if __name__ == "__main__":
