@@ -8,7 +8,6 @@ resumed at epoch ``e`` draws the ones it would have drawn had it never stopped.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -20,37 +19,24 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, 1, epoch]).permutation(n).astype("int32")
 
 
-def shuffled_batches(x: Any, y: Any, batch_size: int, seed: int, initial_epoch: int = 0) -> Any:
-    """A ``keras.utils.PyDataset`` of ``(x, y)`` batches in :func:`epoch_order`, for
-    ``model.fit(..., shuffle=False)`` (Keras would shuffle the batches again) from
-    ``initial_epoch`` on; ``x`` and ``y`` may be nested structures of
-    arrays. The last batch of an epoch may be smaller, as with ``fit(x, y, shuffle=True)``."""
-    return _dataset_class()(x, y, batch_size, seed, initial_epoch)
+def shuffled_batches(x: Any, y: Any, batch_size: int, seed: int, initial_epoch: int = 0) -> tuple[Any, int]:
+    """``(dataset, steps_per_epoch)`` for ``model.fit(dataset, steps_per_epoch=...)`` from
+    ``initial_epoch`` on: a ``tf.data`` pipeline of ``(x, y)`` batches, each epoch in
+    :func:`epoch_order` (NumPy draws one order per epoch; the gathering runs in TensorFlow's
+    graph, as Keras' own shuffle does). ``x`` and ``y`` may be nested structures of arrays;
+    the last batch of an epoch may be smaller, as with ``fit(x, y, shuffle=True)``."""
+    import tensorflow as tf
 
+    data = tf.nest.map_structure(tf.convert_to_tensor, (x, y))
+    n = len(tf.nest.flatten(x)[0])
 
-@functools.cache
-def _dataset_class() -> type:
-    import keras
+    def order(epoch):
+        rows = tf.numpy_function(lambda e: epoch_order(seed, int(e), n), [epoch], tf.int32, stateful=False)
+        return tf.ensure_shape(rows, [n])
 
-    class ShuffledBatches(keras.utils.PyDataset):
-        def __init__(self, x, y, batch_size, seed, initial_epoch):
-            super().__init__()
-            self.data = (x, y)
-            self.n = len(keras.tree.flatten(x)[0])
-            self.batch_size = batch_size
-            self.seed = seed
-            self.epoch = initial_epoch - 1
-            self.order = epoch_order(seed, initial_epoch, self.n)  # Keras reads a batch before the first epoch
-
-        def __len__(self):
-            return math.ceil(self.n / self.batch_size)
-
-        def __getitem__(self, index):
-            rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-            return keras.tree.map_structure(lambda v: v[rows], self.data)
-
-        def on_epoch_begin(self):  # not on_epoch_end: Keras also calls that once before training
-            self.epoch += 1
-            self.order = epoch_order(self.seed, self.epoch, self.n)
-
-    return ShuffledBatches
+    batches = (tf.data.Dataset.range(initial_epoch, 2**31 - 1)
+               .flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(order(epoch)).batch(batch_size))
+               .map(lambda rows: tf.nest.map_structure(lambda v: tf.gather(v, rows), data),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+               .prefetch(tf.data.AUTOTUNE))
+    return batches, math.ceil(n / batch_size)

@@ -429,7 +429,8 @@ class Experiment(abc.ABC):
             kwargs["validation_data"] = data.validation
         if isinstance(data.train, tuple):
             x, y = data.train
-            return model.fit(shuffled_batches(x, y, self.trainer.batch_size, self.seed, start), shuffle=False, **kwargs)
+            batches, steps = shuffled_batches(x, y, self.trainer.batch_size, self.seed, start)
+            return model.fit(batches, steps_per_epoch=steps, **kwargs)
         return model.fit(data.train, **kwargs)
 
     def evaluate(self, model: "keras.Model", data: Splits) -> dict[str, float]:

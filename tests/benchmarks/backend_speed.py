@@ -117,8 +117,8 @@ CASES = [
     Case("addition", "addition", addition_floor),
     Case("sine example", "sine", sine_floor),
     Case("a fresh tinkerflow new plugin", "bench_xor", new_plugin_floor),
-    Case("lyrics (word LSTM)", "lyrics", None),
-    Case("classifier, simple CNN", "classifier", None, overrides=("model=simple",)),
+    Case("lyrics (word LSTM)", "lyrics", None, backends=("auto", "jax")),
+    Case("classifier, simple CNN", "classifier", None, backends=("auto", "jax"), overrides=("model=simple",)),
 ]
 
 
