@@ -86,6 +86,7 @@ test: setup-test
 bench: setup-test
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-autosave $(PYTEST_ARGS)
 	$(BIN)/python tests/benchmarks/fit_speed.py
+	$(BIN)/python tests/benchmarks/checkpoint_cost.py
 	$(BIN)/python tests/benchmarks/study_speed.py
 	$(BIN)/python tests/benchmarks/tracking_speed.py
 	$(BIN)/python tests/benchmarks/backend_speed.py
