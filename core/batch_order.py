@@ -8,7 +8,6 @@ resumed at epoch ``e`` draws the ones it would have drawn had it never stopped.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -19,24 +18,27 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, 1, epoch]).permutation(n).astype("int32")
 
 
-def shuffled_batches(x: Any, y: Any, batch_size: int, seed: int, initial_epoch: int = 0) -> tuple[Any, int]:
-    """``(dataset, steps_per_epoch)`` for ``model.fit(dataset, steps_per_epoch=...)`` from
-    ``initial_epoch`` on: a ``tf.data`` pipeline of ``(x, y)`` batches, each epoch in
-    :func:`epoch_order` (NumPy draws one order per epoch; the gathering runs in TensorFlow's
-    graph, as Keras' own shuffle does). ``x`` and ``y`` may be nested structures of arrays;
-    the last batch of an epoch may be smaller, as with ``fit(x, y, shuffle=True)``."""
+def shuffled_batches(x: Any, y: Any, batch_size: int, seed: int, initial_epoch: int = 0) -> tuple[Any, Any]:
+    """``(dataset, callback)`` for ``model.fit(dataset, callbacks=[..., callback])``: a
+    ``tf.data`` pipeline of one epoch of ``(x, y)`` batches in the :func:`epoch_order` of the
+    epoch the callback was told of last (``on_epoch_begin``; ``initial_epoch`` before that).
+    NumPy draws the order, the gathering runs in TensorFlow's graph, as Keras' own shuffle
+    does. ``x`` and ``y`` may be nested structures of arrays; the last batch of an epoch may
+    be smaller, as with ``fit(x, y, shuffle=True)``, and an epoch ends with its data, so
+    ``steps_per_execution`` never reaches into the next one."""
+    import keras
     import tensorflow as tf
 
     data = tf.nest.map_structure(tf.convert_to_tensor, (x, y))
     n = len(tf.nest.flatten(x)[0])
+    order = tf.Variable(epoch_order(seed, initial_epoch, n), trainable=False)
 
-    def order(epoch):
-        rows = tf.numpy_function(lambda e: epoch_order(seed, int(e), n), [epoch], tf.int32, stateful=False)
-        return tf.ensure_shape(rows, [n])
+    def batch(index):
+        rows = order[index * batch_size:(index + 1) * batch_size]
+        return tf.nest.map_structure(lambda v: tf.gather(v, rows), data)
 
-    batches = (tf.data.Dataset.range(initial_epoch, 2**31 - 1)
-               .flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(order(epoch)).batch(batch_size))
-               .map(lambda rows: tf.nest.map_structure(lambda v: tf.gather(v, rows), data),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = (tf.data.Dataset.range(-(-n // batch_size))
+               .map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                .prefetch(tf.data.AUTOTUNE))
-    return batches, math.ceil(n / batch_size)
+    return batches, keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs=None: order.assign(epoch_order(seed, epoch, n)))

@@ -429,8 +429,8 @@ class Experiment(abc.ABC):
             kwargs["validation_data"] = data.validation
         if isinstance(data.train, tuple):
             x, y = data.train
-            batches, steps = shuffled_batches(x, y, self.trainer.batch_size, self.seed, start)
-            return model.fit(batches, steps_per_epoch=steps, **kwargs)
+            batches, order = shuffled_batches(x, y, self.trainer.batch_size, self.seed, start)
+            return model.fit(batches, **{**kwargs, "callbacks": [order, *callbacks]})
         return model.fit(data.train, **kwargs)
 
     def evaluate(self, model: "keras.Model", data: Splits) -> dict[str, float]:

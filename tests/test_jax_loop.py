@@ -103,6 +103,47 @@ def test_one_seed_is_one_run_on_either_backend(tmp_path):
     assert tf_metrics["test_accuracy"] > 0.9, "it learnt to add: the comparison means something"
 
 
+ORDERED = """
+    import sys
+    from tinkerflow.core.batch_order import shuffled_batches
+    from tinkerflow.core.config import TrainerConfig
+    from tinkerflow.plugins.addition.experiment import Addition, AdditionConfig
+
+    spe = int(sys.argv[1])
+    experiment = Addition(AdditionConfig(samples=2000), TrainerConfig(learning_rate=0.01, steps_per_execution=spe),
+                          seed=0)
+    splits = experiment.load_data()
+    m = experiment.build_model()
+    experiment.initialize(m)
+    if sys.argv[2] == "loop":
+        h = jax_loop.fit(m, splits.train, splits.validation, epochs=3, batch_size=32, callbacks=[], seed=0)
+    else:
+        batches, order = shuffled_batches(*splits.train, 32, 0)
+        h = m.fit(batches, validation_data=splits.validation, epochs=3, callbacks=[order], verbose=0)
+    print(json.dumps(h.history))
+"""
+
+
+@pytest.mark.parametrize("steps_per_execution", [7, 250])
+def test_every_path_trains_on_the_seeds_batches(steps_per_execution):
+    """1,600 training samples are 50 batches: with 7 steps per call an epoch ends inside one,
+    with 250 before the first ends. The JAX loop, TensorFlow's fit and Keras' fit on JAX
+    (``trainer.loop=keras``) see the same batches in every epoch, and no call reaches into
+    the next epoch's."""
+    histories = {}
+    for backend, path in (("jax", "loop"), ("tensorflow", "fit"), ("jax", "fit")):
+        code = PRELUDE.replace('os.environ["KERAS_BACKEND"] = "jax"', f'os.environ["KERAS_BACKEND"] = "{backend}"')
+        done = subprocess.run([sys.executable, "-c", code + textwrap.dedent(ORDERED), str(steps_per_execution), path],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": backend})
+        assert done.returncode == 0, done.stderr[-3000:]
+        histories[f"{backend} {path}"] = json.loads(done.stdout.strip().splitlines()[-1])
+    reference = histories.pop("jax loop")
+    for name, history in histories.items():
+        for key in ("loss", "val_loss"):
+            np.testing.assert_allclose(history[key], reference[key], rtol=1e-5, err_msg=f"{name}: {key}")
+
+
 def test_the_loop_trains_as_tensorflow_fit_does_from_the_same_start_and_order():
     """The default addition model from the same initial weights, batches in the same order
     (unshuffled), Adam at 0.01, 10 epochs: JAX's whole-epoch loop and TensorFlow's

@@ -176,9 +176,9 @@ class Classifier(Experiment):
         self.checkpoint_extra["fine_tune_from"] = done
         start = max(done, self.resume_into(model))
         x, y = data.train
-        batches, steps = shuffled_batches(x, y, self.trainer.batch_size, self.seed, start)
-        return model.fit(batches, steps_per_epoch=steps, validation_data=data.validation,
-                         epochs=done + arch.fine_tune_epochs, initial_epoch=start, callbacks=callbacks, verbose=0)
+        batches, order = shuffled_batches(x, y, self.trainer.batch_size, self.seed, start)
+        return model.fit(batches, validation_data=data.validation, epochs=done + arch.fine_tune_epochs,
+                         initial_epoch=start, callbacks=[order, *callbacks], verbose=0)
 
     def evaluate(self, model, data: Splits) -> dict[str, float]:
         metrics = super().evaluate(model, data)
