@@ -276,3 +276,26 @@ def test_auto_picks_the_experiments_first_backend(tmp_path):
     assert addition.returncode == 0 and dcgan.returncode == 0, (addition.stderr + dcgan.stderr)[-2000:]
     assert read_run(tmp_path / "addition")["backend"] == "jax"
     assert read_run(tmp_path / "dcgan")["backend"] == "tensorflow"
+
+
+def test_jax_programs_are_compiled_once_and_kept_in_the_users_cache(tmp_path):
+    """The second run of one config reads its compiled epoch from the cache (the cache does
+    not grow) and trains to the same metrics; TINKERFLOW_JAX_CACHE=0 writes none."""
+    cache = tmp_path / "cache"
+    env = {"XDG_CACHE_HOME": str(cache)}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    first = run_cli("train", *SMOKE, "hydra.run.dir=first", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    folder = cache / "tinkerflow" / "jax"
+    programs = sorted(p.name for p in folder.glob("*-cache"))
+    assert programs, "the first run compiled its programs into the cache"
+    used = {p.name: p.read_bytes() for p in folder.glob("*-atime")}  # JAX stamps an entry each time it reads it
+    second = run_cli("train", *SMOKE, "hydra.run.dir=second", cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert sorted(p.name for p in folder.glob("*-cache")) == programs, "nothing compiled anew"
+    assert all((folder / name).read_bytes() != stamp for name, stamp in used.items()), "every program read back"
+    assert read_run(tmp_path / "second")["metrics"] == read_run(tmp_path / "first")["metrics"]
+    off = run_cli("train", *SMOKE, "hydra.run.dir=off", cwd=tmp_path,
+                  env={"XDG_CACHE_HOME": str(tmp_path / "none"), "TINKERFLOW_JAX_CACHE": "0"})
+    assert off.returncode == 0 and read_run(tmp_path / "off")["backend"] == "jax"
+    assert not (tmp_path / "none" / "tinkerflow").exists()

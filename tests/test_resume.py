@@ -164,6 +164,37 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path):
     assert (tmp_path / "done" / "run.json").read_bytes() == record, "a refused resume changes nothing"
 
 
+@pytest.mark.parametrize("arrays, message", [
+    ({"v00000": np.zeros((3, 3))}, "holds 1 arrays where this run's model and optimizers have"),
+    ("shapes", "array 0 has shape (3, 8) where"),
+    ("cut", "cannot load it into the model"),
+], ids=["other count", "other shapes", "cut short"])
+def test_a_checkpoint_of_another_model_is_refused_in_one_line(tmp_path, arrays, message):
+    done = run_cli("train", "experiment=addition", "debug=smoke", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "run"
+    info = read_run(run_dir)
+    info["status"] = "running"
+    (run_dir / "run.json").write_text(json.dumps(info))
+    state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
+    weights = run_dir / "checkpoints" / state["weights"]
+    assert weights.suffix == ".npz"
+    if arrays == "cut":
+        weights.write_bytes(weights.read_bytes()[:100])
+    else:
+        with np.load(weights) as saved:
+            real = {name: saved[name] for name in saved.files}
+        if arrays == "shapes":
+            arrays = {**real, "v00000": np.zeros((3, 8), "float32")}
+        np.savez(weights, **arrays)
+    kept = weights.read_bytes()
+    result = run_cli("train", "--resume", str(run_dir), cwd=tmp_path)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tinkerflow: error:")]
+    assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+    assert "expected the checkpoint of this run's model" in errors[0]
+    assert read_run(run_dir)["status"] == "failed" and weights.read_bytes() == kept, "the checkpoint is kept as it was"
+
+
 def test_checkpoint_restores_optimizer_early_stopping_and_random_states(tmp_path):
     import keras
 
