@@ -29,7 +29,7 @@ def shuffled_batches(x: Any, y: Any, batch_size: int, seed: int, initial_epoch: 
     import keras
     import tensorflow as tf
 
-    data = tf.nest.map_structure(tf.convert_to_tensor, (x, y))
+    data = tf.nest.map_structure(tf.convert_to_tensor, _tuples((x, y)))  # tf.data takes no lists
     n = len(tf.nest.flatten(x)[0])
     order = tf.Variable(epoch_order(seed, initial_epoch, n), trainable=False)
 
@@ -42,3 +42,11 @@ def shuffled_batches(x: Any, y: Any, batch_size: int, seed: int, initial_epoch: 
                .prefetch(tf.data.AUTOTUNE))
     return batches, keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs=None: order.assign(epoch_order(seed, epoch, n)))
+
+
+def _tuples(structure: Any) -> Any:
+    if isinstance(structure, (list, tuple)):
+        return tuple(_tuples(item) for item in structure)
+    if isinstance(structure, dict):
+        return {key: _tuples(value) for key, value in structure.items()}
+    return structure

@@ -430,7 +430,7 @@ class Experiment(abc.ABC):
         if isinstance(data.train, tuple):
             x, y = data.train
             batches, order = shuffled_batches(x, y, self.trainer.batch_size, self.seed, start)
-            return model.fit(batches, **{**kwargs, "callbacks": [order, *callbacks]})
+            return model.fit(batches, **{**kwargs, "callbacks": [order, *callbacks], "shuffle": False})
         return model.fit(data.train, **kwargs)
 
     def evaluate(self, model: "keras.Model", data: Splits) -> dict[str, float]:

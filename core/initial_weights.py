@@ -65,8 +65,8 @@ def draw(initializer: Any, shape: tuple, rng: np.random.Generator) -> np.ndarray
         return np.zeros(shape)
     if name == "Ones":
         return np.ones(shape)
-    if name == "Constant":
-        return np.full(shape, float(config.get("value", 0.0)))
+    if name == "Constant":  # a scalar, or a whole array (pretrained embeddings): kept as given
+        return np.broadcast_to(np.asarray(initializer.value, dtype="float64"), shape).copy()
     if name == "RandomUniform":
         return rng.uniform(config["minval"], config["maxval"], shape)
     if name == "RandomNormal":

@@ -88,6 +88,25 @@ def _absl_writes_to_the_real_stderr():
     absl_logging.get_absl_handler().python_handler.setStream(sys.__stderr__)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _keras_on_tensorflow():
+    """Keras runs on TensorFlow in the test processes: what trains in process and then
+    exports there needs it, and ``trainer.backend=auto`` keeps to the backend Keras already
+    runs on (else addition's first in-process run would start it on JAX). The variable is put
+    back, so the commands the tests start choose their own backend."""
+    before = os.environ.get("KERAS_BACKEND")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    try:
+        from tinkerflow.core.tf_quiet import import_keras
+
+        import_keras()
+    finally:
+        if before is None:
+            del os.environ["KERAS_BACKEND"]
+        else:
+            os.environ["KERAS_BACKEND"] = before
+
+
 @pytest.fixture(autouse=True)
 def _quiet_env(monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -163,7 +182,8 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def train_in_process(runs_root: Path, *overrides: str) -> Path:
-    """Train through the real CLI entry point in this process; returns the run directory."""
+    """Train through the real CLI entry point in this process (on TensorFlow, as Keras runs
+    in the test processes); returns the run directory."""
     from tinkerflow.core import cli
 
     code = cli.main(["train", f"paths.runs={runs_root}", "trainer.progress=none", *overrides])

@@ -218,13 +218,15 @@ def test_captioning_trains_samples_and_exports(tmp_path):
 
     # six photos of each of the six captions: with four, a split can leave one of them (blue
     # dots) nearly unseen in training, and whether the held-out ones get their words then
-    # hangs on the last digits of TensorFlow's arithmetic
+    # hangs on the last digits of TensorFlow's arithmetic. At learning rate 0.01 one start in
+    # four (seed 0) stalls with the colours unlearned (BLEU-1 0.59); at 0.003 for 120 epochs
+    # seeds 0-5 measured 0.92-1.0
     photos = colour_photos(tmp_path / "photos", copies=6)
     result = run_cli("train", "experiment=captioning", "data=coco", f"data.images={photos}",
                      f"data.captions={photos / 'captions.json'}", "experiment.image_size=16",
                      "experiment.caption_length=5", "experiment.units=32", "experiment.embedding_dim=16",
-                     "experiment.validation=0.25", "experiment.test=0.25", "trainer.epochs=80", "trainer.batch_size=8",
-                     "trainer.learning_rate=0.01", "trainer.early_stopping.enabled=false",
+                     "experiment.validation=0.25", "experiment.test=0.25", "trainer.epochs=120", "trainer.batch_size=8",
+                     "trainer.learning_rate=0.003", "trainer.early_stopping.enabled=false",
                      "trainer.checkpoint_seconds=0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "runs", "captioning")

@@ -21,8 +21,10 @@ import pytest
 
 from conftest import kill_group, read_run, run_cli, start_cli
 
+#: a run that trains for a while: TensorFlow (JAX would end it in a second), a checkpoint every epoch
 LONG = ["experiment=addition", "experiment.samples=2000", "experiment.test_samples=200", "trainer.epochs=400",
-        "trainer.early_stopping.enabled=false", "trainer.progress=none"]
+        "trainer.early_stopping.enabled=false", "trainer.progress=none", "trainer.backend=tensorflow",
+        "trainer.checkpoint_seconds=0"]
 
 
 def _digest(folder: Path) -> dict[str, str]:

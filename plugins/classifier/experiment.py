@@ -178,7 +178,7 @@ class Classifier(Experiment):
         x, y = data.train
         batches, order = shuffled_batches(x, y, self.trainer.batch_size, self.seed, start)
         return model.fit(batches, validation_data=data.validation, epochs=done + arch.fine_tune_epochs,
-                         initial_epoch=start, callbacks=[order, *callbacks], verbose=0)
+                         initial_epoch=start, callbacks=[order, *callbacks], shuffle=False, verbose=0)
 
     def evaluate(self, model, data: Splits) -> dict[str, float]:
         metrics = super().evaluate(model, data)
